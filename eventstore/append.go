@@ -1,0 +1,273 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"koers/domain"
+)
+
+// AppendResult says where the events of one decision landed.
+type AppendResult struct {
+	DecisionID string
+	// Sequences holds the stream sequence of each event, in the order given.
+	Sequences []uint64
+	// Duplicate is true when the decision had already been appended (a retry):
+	// nothing new was written and Sequences are those of the first append.
+	Duplicate bool
+}
+
+// Append records the events of one decision, all or nothing. expected holds
+// the version every touched aggregate must have (its last subject sequence;
+// 0: it must not exist yet). A stale version anywhere is domain.ErrConflict
+// and nothing is written.
+//
+// The decision id is the idempotency key: appending a decision that already
+// landed (a retry after a lost acknowledgement, for instance) returns the
+// first append's sequences with Duplicate set, within the server's duplicate
+// window and after it.
+func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (AppendResult, error) {
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	b, err := s.prepare(ctx, meta, events, expected)
+	if errors.Is(err, domain.ErrConflict) {
+		return s.earlier(ctx, meta.DecisionID, b.subjects, err)
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	msgs := b.msgs
+	res := AppendResult{DecisionID: meta.DecisionID}
+	var pubErr error
+	if len(msgs) == 1 {
+		var ack *jetstream.PubAck
+		ack, pubErr = s.js.PublishMsg(ctx, msgs[0])
+		if pubErr == nil {
+			res.Sequences = []uint64{ack.Sequence}
+			res.Duplicate = ack.Duplicate
+			if !res.Duplicate {
+				s.remember(b, res.Sequences)
+			}
+			return res, nil
+		}
+	} else {
+		var ack *jetstreamext.BatchAck
+		ack, pubErr = jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+		if pubErr == nil {
+			res.Sequences = batchSequences(ack.Sequence, len(msgs))
+			s.remember(b, res.Sequences)
+			return res, nil
+		}
+	}
+	if isConflict(pubErr) || isDuplicate(pubErr) {
+		s.cache.forget(b.subjects...)
+		return s.earlier(ctx, meta.DecisionID, b.subjects, conflictError(meta.DecisionID, pubErr))
+	}
+	return AppendResult{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, pubErr)
+}
+
+// earlier answers a stale version or a duplicate id: a retry of a decision
+// that landed before meets its own earlier success that way, and gets that
+// result back. Any other decision gets conflict.
+func (s *Store) earlier(ctx context.Context, decisionID string, subjects []string, conflict error) (AppendResult, error) {
+	orig, found, err := s.lookupDecision(ctx, decisionID, subjects)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append decision %s: look up an earlier append: %w", decisionID, err)
+	}
+	if found {
+		return orig, nil
+	}
+	return AppendResult{}, conflict
+}
+
+// batchSequences spreads a batch's last sequence over its messages: the
+// server stores an atomic batch as consecutive messages.
+func batchSequences(last uint64, n int) []uint64 {
+	seqs := make([]uint64, n)
+	for i := range seqs {
+		seqs[i] = last - uint64(n-1-i)
+	}
+	return seqs
+}
+
+// batch is a decision's events as messages, ready to send.
+type batch struct {
+	msgs     []*nats.Msg
+	subjects []string // subject of each message
+	hashes   []string // event hash of each message
+}
+
+// prepare validates a decision's events and builds their messages: every
+// check that can fail happens here, before anything is sent.
+func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (batch, error) {
+	if err := validToken("decision id", meta.DecisionID, false); err != nil {
+		return batch{}, fmt.Errorf("append: %w", err)
+	}
+	if len(events) == 0 {
+		return batch{}, fmt.Errorf("append decision %s: no events", meta.DecisionID)
+	}
+	if len(events) > s.cfg.MaxBatch {
+		return batch{}, &BatchTooLargeError{Events: len(events), Max: s.cfg.MaxBatch}
+	}
+	if meta.Effective.IsZero() {
+		return batch{}, fmt.Errorf("append decision %s: effective time is missing", meta.DecisionID)
+	}
+
+	subjects := make([]string, len(events))
+	var distinct []string
+	firstOf := make(map[string]domain.Ref, len(events))
+	for i, ev := range events {
+		subj, err := s.Subject(ev.Aggregate)
+		if err != nil {
+			return batch{}, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
+		}
+		if ev.Type == "" {
+			return batch{}, fmt.Errorf("append decision %s: event %d: type is missing", meta.DecisionID, i)
+		}
+		if _, ok := expected[ev.Aggregate]; !ok {
+			return batch{}, fmt.Errorf("append decision %s: event %d: no expected version for %s", meta.DecisionID, i, ev.Aggregate)
+		}
+		subjects[i] = subj
+		if _, seen := firstOf[subj]; !seen {
+			firstOf[subj] = ev.Aggregate
+			distinct = append(distinct, subj)
+		}
+	}
+
+	// The chain needs the hash of the last genuine event on every subject,
+	// and a subject whose last sequence already differs from the expected
+	// version is a conflict we can report without sending anything.
+	heads, err := s.heads(ctx, distinct)
+	if err != nil {
+		return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+	}
+	prev := make(map[string]string, len(distinct))
+	for _, subj := range distinct {
+		want := expected[firstOf[subj]]
+		if h := heads[subj]; h.seq != want {
+			return batch{subjects: distinct}, fmt.Errorf("append decision %s: %w (%s is at version %d, expected %d)",
+				meta.DecisionID, domain.ErrConflict, firstOf[subj], h.seq, want)
+		}
+		prev[subj] = heads[subj].hash
+	}
+
+	dm := decisionMeta{
+		ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
+		Refs: meta.Refs, Effective: meta.Effective.UTC(),
+	}
+	msgs := make([]*nats.Msg, len(events))
+	hashes := make([]string, len(events))
+	for i, ev := range events {
+		data, err := compactData(ev.Data)
+		if err != nil {
+			return batch{}, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
+		}
+		sv := ev.SchemaVersion
+		if sv == 0 {
+			sv = 1
+		}
+		env := envelope{
+			V: envelopeVersion, ID: meta.DecisionID + "/" + strconv.Itoa(i),
+			Type: ev.Type, SchemaVersion: sv, Subject: subjects[i], Decision: dm,
+			Index: i, Count: len(events), Data: data, Prev: prev[subjects[i]],
+		}
+		env.finish(s.sealer)
+		prev[subjects[i]] = env.Hash
+		hashes[i] = env.Hash
+		body, err := env.marshal()
+		if err != nil {
+			return batch{}, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
+		}
+		msg := nats.NewMsg(subjects[i])
+		msg.Data = body
+		msgs[i] = msg
+	}
+	// Expected versions go on the first event of each subject only: the
+	// server refuses an expectation on a subject the batch already wrote.
+	seen := make(map[string]bool, len(distinct))
+	for i, msg := range msgs {
+		if !seen[subjects[i]] {
+			seen[subjects[i]] = true
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[events[i].Aggregate], 10))
+		}
+	}
+	msgs[0].Header.Set(jetstream.MsgIDHeader, meta.DecisionID)
+	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+	return batch{msgs: msgs, subjects: subjects, hashes: hashes}, nil
+}
+
+// remember puts the new heads of the written subjects in the cache.
+func (s *Store) remember(b batch, seqs []uint64) {
+	for i := range b.msgs {
+		s.cache.put(b.subjects[i], head{seq: seqs[i], hash: b.hashes[i]})
+	}
+}
+
+// lookupDecision finds an earlier append of decisionID. A decision that
+// writes its own record (an event on the decision aggregate, as every domain
+// decision does) is found with one direct get of that record. Any other is
+// looked for among the events of the subjects it writes, walking their
+// histories: slower, but only on this retry path.
+func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects []string) (AppendResult, bool, error) {
+	recordSubj, err := s.Subject(domain.Ref{Kind: domain.KindDecision, ID: decisionID})
+	if err != nil {
+		return AppendResult{}, false, err
+	}
+	var found AppendResult
+	ok := false
+	match := func(env *envelope, seq uint64) {
+		if ok || env.Decision.ID != decisionID {
+			return
+		}
+		first := seq - uint64(env.Index)
+		found = AppendResult{DecisionID: decisionID, Sequences: batchSequences(first+uint64(env.Count-1), env.Count), Duplicate: true}
+		ok = true
+	}
+	if slices.Contains(subjects, recordSubj) {
+		err = s.lastMessages(ctx, []string{recordSubj}, func(m *jetstream.RawStreamMsg) bool {
+			if env, reason := s.check(m.Subject, m.Data); reason == "" {
+				match(env, m.Sequence)
+			}
+			return false
+		})
+		return found, ok, err
+	}
+	for _, subj := range slices.Compact(slices.Sorted(slices.Values(subjects))) {
+		if _, err := s.scan(ctx, subj, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
+			return AppendResult{}, false, err
+		}
+		if ok {
+			break
+		}
+	}
+	return found, ok, nil
+}
+
+// lastMessages calls fn with the last message of each subject that has
+// one, until fn returns false.
+func (s *Store) lastMessages(ctx context.Context, subjects []string, fn func(*jetstream.RawStreamMsg) bool) error {
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.cfg.Stream, subjects)
+	if err != nil {
+		return fmt.Errorf("get last messages: %w", err)
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get last messages: %w", err)
+		}
+		if !fn(m) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// EmbeddedOptions configure an in-process nats-server with JetStream: the
+// real server code, for the default set-up and for tests.
+type EmbeddedOptions struct {
+	// Dir holds the JetStream store; data in it survives restarts. Required.
+	Dir string
+	// Port for clients on Host. 0: no listener at all, clients connect
+	// in-process only (the default, which never collides with a NATS
+	// already running on the machine). -1: a random free port.
+	Port int
+	// Host for the client and cluster listeners. Default 127.0.0.1.
+	Host string
+	// Name of the server; required in a cluster. Default "koers".
+	Name string
+	// Cluster, when set, joins a JetStream cluster over routes.
+	Cluster *EmbeddedCluster
+	// ReadyTimeout bounds the wait for the server to accept clients.
+	// Default 10s.
+	ReadyTimeout time.Duration
+}
+
+// EmbeddedCluster is one node's part of a cluster.
+type EmbeddedCluster struct {
+	Name   string   // cluster name, the same on every node
+	Port   int      // this node's route port
+	Routes []string // nats-route://host:port of every node, this one included
+}
+
+// Embedded is a running in-process nats-server.
+type Embedded struct {
+	srv *server.Server
+}
+
+// StartEmbedded starts a nats-server with JetStream and waits until it
+// accepts clients (and, in a cluster, until JetStream is enabled).
+func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+	if o.Dir == "" {
+		return nil, errors.New("embedded nats: store folder is required")
+	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Name == "" {
+		o.Name = "koers"
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 10 * time.Second
+	}
+	if o.Port < -1 || o.Port > 65535 {
+		return nil, fmt.Errorf("embedded nats: port %d: want -1, 0 or a port number", o.Port)
+	}
+	opts := &server.Options{
+		ServerName: o.Name,
+		Host:       o.Host,
+		Port:       o.Port,
+		DontListen: o.Port == 0,
+		JetStream:  true,
+		StoreDir:   o.Dir,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if o.Port == 0 && o.Cluster != nil {
+		return nil, errors.New("embedded nats: a cluster node needs a client port (-1 for a random one)")
+	}
+	if c := o.Cluster; c != nil {
+		if c.Name == "" || c.Port <= 0 || len(c.Routes) == 0 {
+			return nil, errors.New("embedded nats: a cluster needs a name, a route port and routes")
+		}
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: o.Host, Port: c.Port}
+		for _, r := range c.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("embedded nats: route %q: %w", r, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(o.ReadyTimeout) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("embedded nats: not ready after %s (store %s)", o.ReadyTimeout, o.Dir)
+	}
+	return &Embedded{srv: srv}, nil
+}
+
+// Connect opens a client connection: in-process when the server has no
+// listener, else over loopback.
+func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.Name("koers")}, opts...)
+	if e.srv.ClientURL() == "" || e.srv.Addr() == nil {
+		opts = append(opts, nats.InProcessServer(e.srv))
+		return nats.Connect("", opts...)
+	}
+	return nats.Connect(e.srv.ClientURL(), opts...)
+}
+
+// ClientURL is the URL clients use, "" for an in-process-only server.
+func (e *Embedded) ClientURL() string {
+	if e.srv.Addr() == nil {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// Server exposes the underlying server, for tests that need to inspect it.
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// Shutdown stops the server cleanly and waits until it has: the store is
+// flushed and can be opened again.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}

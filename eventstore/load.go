@@ -1,0 +1,203 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"koers/domain"
+)
+
+// History is one aggregate as the log holds it.
+type History struct {
+	Events []domain.Recorded
+	// Version is the sequence of the last message on the aggregate's
+	// subject (0: none), the version to expect when appending to it.
+	Version uint64
+}
+
+// Load returns the genuine events and the version of one aggregate. It asks
+// the server for the subject's messages directly, in batches, without
+// creating a consumer. Messages that are not genuine events (forgeries) are
+// skipped, but still count for the version; a broken hash chain among
+// genuine events is an error, since only a holder of the seal key could have
+// caused it.
+func (s *Store) Load(ctx context.Context, ref domain.Ref) (History, error) {
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	subj, err := s.Subject(ref)
+	if err != nil {
+		return History{}, fmt.Errorf("load: %w", err)
+	}
+	var h History
+	hd, err := s.scan(ctx, subj, func(env *envelope, m *jetstream.RawStreamMsg) {
+		h.Events = append(h.Events, env.recorded(ref, m.Sequence, m.Time))
+	})
+	if err != nil {
+		return History{}, fmt.Errorf("load %s: %w", ref, err)
+	}
+	h.Version = hd.seq
+	return h, nil
+}
+
+// scan walks every message on one subject in order, checks it, calls fn for
+// each genuine event and returns the subject's head.
+func (s *Store) scan(ctx context.Context, subj string, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
+	var hd head
+	next := uint64(1)
+	// Bounded by the subject's length: every round moves next past the
+	// messages it returned and stops when a round comes back short.
+	for {
+		msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, s.cfg.LoadBatch,
+			jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchSubject(subj))
+		if err != nil {
+			return head{}, fmt.Errorf("get batch: %w", err)
+		}
+		n := 0
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return head{}, fmt.Errorf("get batch: %w", err)
+			}
+			n++
+			next = m.Sequence + 1
+			hd.seq = m.Sequence
+			env, reason := s.check(m.Subject, m.Data)
+			if reason != "" {
+				continue // not a genuine event: never returned, Verify reports it
+			}
+			if env.Prev != hd.hash {
+				return head{}, fmt.Errorf("hash chain broken at sequence %d: prev %s, last genuine event %s (run verify)",
+					m.Sequence, short(env.Prev), short(hd.hash))
+			}
+			hd.hash = env.Hash
+			if fn != nil {
+				fn(env, m)
+			}
+		}
+		if n < s.cfg.LoadBatch {
+			break
+		}
+	}
+	s.cache.put(subj, hd)
+	return hd, nil
+}
+
+// check decodes a stored message and says why it is not a genuine event
+// ("" when it is).
+func (s *Store) check(subject string, body []byte) (*envelope, string) {
+	env, err := decodeEnvelope(body)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if env.Subject != subject {
+		return nil, fmt.Sprintf("envelope names subject %s", env.Subject)
+	}
+	if env.Seal == "" {
+		return nil, "no seal: not written by a holder of the ledger's key (forgery)"
+	}
+	if !s.sealer.valid(env.Hash, env.Seal) {
+		return nil, "seal does not match: not written by a holder of the ledger's key (forgery)"
+	}
+	return env, ""
+}
+
+// head is what an append needs of a subject: its last sequence and the hash
+// of its last genuine event.
+type head struct {
+	seq  uint64
+	hash string
+}
+
+// heads returns the head of every subject, from the cache where it can and
+// with one direct-get request for the others.
+func (s *Store) heads(ctx context.Context, subjects []string) (map[string]head, error) {
+	out := make(map[string]head, len(subjects))
+	var misses []string
+	for _, subj := range subjects {
+		if h, ok := s.cache.get(subj); ok {
+			out[subj] = h
+		} else {
+			out[subj] = head{}
+			misses = append(misses, subj)
+		}
+	}
+	if len(misses) == 0 {
+		return out, nil
+	}
+	var rescan []string
+	err := s.lastMessages(ctx, misses, func(m *jetstream.RawStreamMsg) bool {
+		env, reason := s.check(m.Subject, m.Data)
+		if reason != "" {
+			rescan = append(rescan, m.Subject)
+			return true
+		}
+		out[m.Subject] = head{seq: m.Sequence, hash: env.Hash}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The last message is not genuine: the chain goes on from the last
+	// genuine event, which only a walk of the subject finds.
+	for _, subj := range rescan {
+		h, err := s.scan(ctx, subj, nil)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: %w", subj, err)
+		}
+		out[subj] = h
+	}
+	for _, subj := range misses {
+		s.cache.put(subj, out[subj])
+	}
+	return out, nil
+}
+
+// headCache remembers subject heads so that an append right after a load
+// needs no extra round trip. It can only be stale in one direction (behind
+// the server), and the server's expected-sequence check catches that.
+type headCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]head
+}
+
+func newHeadCache(max int) *headCache {
+	return &headCache{max: max, entries: make(map[string]head, max)}
+}
+
+func (c *headCache) get(subj string) (head, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.entries[subj]
+	return h, ok
+}
+
+func (c *headCache) put(subj string, h head) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[subj]; ok && old.seq > h.seq {
+		return // never move a head backwards
+	}
+	if _, ok := c.entries[subj]; !ok && len(c.entries) >= c.max {
+		for k := range c.entries { // evict an arbitrary entry: bounded, and a miss only costs a round trip
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[subj] = h
+}
+
+func (c *headCache) forget(subjects ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range subjects {
+		delete(c.entries, s)
+	}
+}

@@ -1,0 +1,138 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"koers/domain"
+)
+
+// ReadOptions bound a [Store.Read].
+type ReadOptions struct {
+	// Until stops the read after this sequence. 0: follow the live stream
+	// until the context ends.
+	Until uint64
+	// Buffer is how many messages the client holds ahead of the reader.
+	// Default 1024.
+	Buffer int
+}
+
+// Read yields the stream's events in order from sequence from (1 = the
+// beginning), through an ordered consumer that the server drops when the
+// read ends. A message that is not a genuine event is yielded as a
+// [*RejectedError] (with a zero event); the caller may go on past it. Any
+// other error ends the read. A read that follows the live stream ends
+// without error when ctx is done; a bounded read (Until > 0) that ctx cuts
+// short yields ctx's error.
+func (s *Store) Read(ctx context.Context, from uint64, opts ReadOptions) iter.Seq2[domain.Recorded, error] {
+	return func(yield func(domain.Recorded, error) bool) {
+		err := s.readRaw(ctx, from, opts, func(m rawMsg) error {
+			env, reason := s.check(m.subject, m.body)
+			if reason != "" {
+				if !yield(domain.Recorded{}, &RejectedError{Sequence: m.seq, Subject: m.subject, Reason: reason}) {
+					return errStop
+				}
+				return nil
+			}
+			ref, ok := s.refOf(m.subject)
+			if !ok {
+				if !yield(domain.Recorded{}, &RejectedError{Sequence: m.seq, Subject: m.subject, Reason: "subject is not <prefix>.<kind>.<id>"}) {
+					return errStop
+				}
+				return nil
+			}
+			if !yield(env.recorded(ref, m.seq, m.at), nil) {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			yield(domain.Recorded{}, err)
+		}
+	}
+}
+
+// errStop ends a raw read because the reader asked to.
+var errStop = errors.New("stop")
+
+type rawMsg struct {
+	seq     uint64
+	at      time.Time
+	subject string
+	body    []byte
+}
+
+// readRaw calls fn for each stored message from sequence from, in order.
+func (s *Store) readRaw(ctx context.Context, from uint64, opts ReadOptions, fn func(rawMsg) error) error {
+	if from == 0 {
+		from = 1
+	}
+	if opts.Until > 0 && opts.Until < from {
+		return nil
+	}
+	if opts.Buffer == 0 {
+		opts.Buffer = 1024
+	}
+	if opts.Buffer < 1 || opts.Buffer > 100_000 {
+		return fmt.Errorf("read: buffer %d: want 1 to 100000", opts.Buffer)
+	}
+	cctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	cons, err := s.stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read from %d: create ordered consumer: %w", from, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Buffer))
+	if err != nil {
+		return fmt.Errorf("read from %d: %w", from, err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				if opts.Until > 0 {
+					return fmt.Errorf("read from %d: %w", from, ctx.Err())
+				}
+				return nil
+			}
+			return fmt.Errorf("read from %d: %w", from, err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read from %d: message metadata: %w", from, err)
+		}
+		seq := md.Sequence.Stream
+		if opts.Until > 0 && seq > opts.Until {
+			return nil
+		}
+		if err := fn(rawMsg{seq: seq, at: md.Timestamp, subject: msg.Subject(), body: msg.Data()}); err != nil {
+			return err
+		}
+		if opts.Until > 0 && seq >= opts.Until {
+			return nil
+		}
+	}
+}
+
+// refOf parses <prefix>.<kind>.<id> back into an aggregate.
+func (s *Store) refOf(subject string) (domain.Ref, bool) {
+	rest, ok := strings.CutPrefix(subject, s.cfg.Prefix+".")
+	if !ok {
+		return domain.Ref{}, false
+	}
+	kind, id, ok := strings.Cut(rest, ".")
+	if !ok || kind == "" || id == "" || strings.Contains(id, ".") {
+		return domain.Ref{}, false
+	}
+	return domain.Ref{Kind: domain.AggregateKind(kind), ID: id}, true
+}

@@ -1,0 +1,335 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"koers/domain"
+	"koers/eventstore"
+)
+
+func TestAppendThenLoadReturnsTheEventsAndVersion(t *testing.T) {
+	st, _ := newStore(t)
+	p, tm := person("p-0042"), team("t-payments")
+
+	r1 := mustAppend(t, st, meta("form"), map[domain.Ref]uint64{tm: 0},
+		event(tm, "team.formed", map[string]string{"name": "Payments"}))
+	if !slices.Equal(r1.Sequences, []uint64{1}) || r1.Duplicate {
+		t.Fatalf("single append: got %+v, want sequence 1, not a duplicate", r1)
+	}
+	r2 := mustAppend(t, st, meta("join"), map[domain.Ref]uint64{p: 0, tm: 1},
+		event(p, "person.joined", map[string]string{"team": "t-payments"}),
+		event(tm, "team.member-joined", map[string]string{"person": "p-0042"}))
+	if !slices.Equal(r2.Sequences, []uint64{2, 3}) {
+		t.Fatalf("batch append: sequences %v, want [2 3]", r2.Sequences)
+	}
+
+	h, err := st.Load(ctx(t), tm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Version != 3 || len(h.Events) != 2 {
+		t.Fatalf("team: version %d with %d events, want version 3 with 2 events", h.Version, len(h.Events))
+	}
+	got := h.Events[1]
+	want := meta("join")
+	if got.Type != "team.member-joined" || got.Sequence != 3 || got.Aggregate != tm || got.EventID != "join/1" ||
+		string(got.Data) != `{"person":"p-0042"}` || got.Meta.DecisionID != want.DecisionID || got.Meta.By != want.By ||
+		got.Meta.Authority != want.Authority || !got.Meta.Effective.Equal(want.Effective) ||
+		!slices.Equal(got.Meta.Refs, want.Refs) || got.RecordedAt.IsZero() {
+		t.Fatalf("loaded event = %+v", got)
+	}
+
+	missing, err := st.Load(ctx(t), person("nobody"))
+	if err != nil || missing.Version != 0 || len(missing.Events) != 0 {
+		t.Fatalf("load of an aggregate that does not exist: %+v, %v; want version 0, no events", missing, err)
+	}
+}
+
+func TestLoadReadsHistoriesLongerThanOneBatch(t *testing.T) {
+	st, _ := newStore(t, func(c *eventstore.Config) { c.LoadBatch = 7 })
+	p := person("p-1")
+	var version uint64
+	for i := range 30 {
+		res := mustAppend(t, st, meta("d-"+itoa(i)), map[domain.Ref]uint64{p: version}, event(p, "person.renamed", map[string]int{"n": i}))
+		version = res.Sequences[0]
+	}
+	h, err := st.Load(ctx(t), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Events) != 30 || h.Version != 30 || string(h.Events[29].Data) != `{"n":29}` {
+		t.Fatalf("loaded %d events at version %d, want 30 at 30", len(h.Events), h.Version)
+	}
+}
+
+func TestRacingAppendsAtOneVersionHaveExactlyOneWinner(t *testing.T) {
+	st, js := newStore(t)
+	p := person("p-race")
+	const writers, rounds = 8, 5
+	var version uint64
+	for round := range rounds {
+		// Each writer has its own store, as separate processes would.
+		stores := make([]*eventstore.Store, writers)
+		for w := range stores {
+			stores[w] = openStore(t, js)
+		}
+		var wg sync.WaitGroup
+		results := make([]error, writers)
+		start := make(chan struct{})
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				id := "r" + itoa(round) + "-w" + itoa(w)
+				_, results[w] = stores[w].Append(context.Background(), meta(id),
+					[]domain.Event{event(p, "person.moved", map[string]int{"w": w}), event(domain.Ref{Kind: domain.KindDecision, ID: id}, "decision.recorded", nil)},
+					map[domain.Ref]uint64{p: version, {Kind: domain.KindDecision, ID: id}: 0})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		wins := 0
+		for w, err := range results {
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, domain.ErrConflict):
+			default:
+				t.Fatalf("round %d writer %d: %v, want success or ErrConflict", round, w, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d writers won at version %d, want exactly 1", round, wins, version)
+		}
+		h, err := st.Load(ctx(t), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h.Events) != round+1 {
+			t.Fatalf("round %d: %d events on the aggregate, want %d", round, len(h.Events), round+1)
+		}
+		version = h.Version
+	}
+	if r := mustVerify(t, st, eventstore.VerifyOptions{}); !r.OK() {
+		t.Fatalf("verify after races: %+v", r.Problems)
+	}
+}
+
+func TestStaleVersionOnOneAggregateLeavesTheStreamUnchanged(t *testing.T) {
+	st, js := newStore(t)
+	p, tm := person("p-1"), team("t-1")
+	mustAppend(t, st, meta("a"), map[domain.Ref]uint64{p: 0, tm: 0},
+		event(p, "person.joined", nil), event(tm, "team.formed", nil))
+
+	// A second process reads the team, then this one moves it on.
+	other := openStore(t, js)
+	if _, err := other.Load(ctx(t), tm); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, st, meta("b"), map[domain.Ref]uint64{tm: 2}, event(tm, "team.renamed", nil))
+	before := lastSeq(t, st)
+
+	cases := []struct {
+		name  string
+		store *eventstore.Store
+	}{
+		{"stale version seen before sending", st},
+		// The other store's cache still has the old head, so the batch
+		// goes out and the server refuses it.
+		{"stale version refused by the server", other},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := c.store.Append(ctx(t), meta("c-"+strings.ReplaceAll(c.name, " ", "-")),
+				[]domain.Event{event(p, "person.moved", nil), event(tm, "team.member-left", nil)},
+				map[domain.Ref]uint64{p: 1, tm: 2})
+			if !errors.Is(err, domain.ErrConflict) {
+				t.Fatalf("append with a stale team version: %v, want ErrConflict", err)
+			}
+			if after := lastSeq(t, st); after != before {
+				t.Fatalf("stream moved from %d to %d: a refused decision wrote something", before, after)
+			}
+		})
+	}
+}
+
+func TestRetryingADecisionReturnsTheOriginalResult(t *testing.T) {
+	st, js := newStore(t)
+	p, tm := person("p-1"), team("t-1")
+	single := mustAppend(t, st, meta("single"), map[domain.Ref]uint64{tm: 0}, event(tm, "team.formed", nil))
+	batch := mustAppend(t, st, meta("batch"), map[domain.Ref]uint64{p: 0, tm: 1},
+		event(p, "person.joined", nil), event(tm, "team.member-joined", nil))
+	before := lastSeq(t, st)
+
+	// A new process (fresh store, empty cache) retries both, as it would
+	// after a crash or a timeout that hid the acknowledgement.
+	retry := openStore(t, js)
+	cases := []struct {
+		name     string
+		meta     string
+		expected map[domain.Ref]uint64
+		events   []domain.Event
+		want     eventstore.AppendResult
+	}{
+		{"one event, in the duplicate window", "single", map[domain.Ref]uint64{tm: 0},
+			[]domain.Event{event(tm, "team.formed", nil)}, single},
+		{"one event, same retry through a stale version", "single", map[domain.Ref]uint64{tm: 0},
+			[]domain.Event{event(tm, "team.formed", nil)}, single},
+		{"batch, in the duplicate window", "batch", map[domain.Ref]uint64{p: 0, tm: 1},
+			[]domain.Event{event(p, "person.joined", nil), event(tm, "team.member-joined", nil)}, batch},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := retry.Append(ctx(t), meta(c.meta), c.events, c.expected)
+			if err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if !got.Duplicate || !slices.Equal(got.Sequences, c.want.Sequences) {
+				t.Fatalf("retry: %+v, want the original sequences %v marked duplicate", got, c.want.Sequences)
+			}
+			if after := lastSeq(t, st); after != before {
+				t.Fatalf("a retry wrote: stream moved from %d to %d", before, after)
+			}
+		})
+	}
+}
+
+func TestRetryAfterTheDuplicateWindowStillReturnsTheOriginal(t *testing.T) {
+	st, js := newStore(t, func(c *eventstore.Config) { c.DuplicateWindow = time.Second })
+	p, tm := person("p-1"), team("t-1")
+	single := mustAppend(t, st, meta("single"), map[domain.Ref]uint64{tm: 0}, event(tm, "team.formed", nil))
+	batch := mustAppend(t, st, meta("batch"), map[domain.Ref]uint64{p: 0, tm: 1},
+		event(p, "person.joined", nil), event(tm, "team.member-joined", nil))
+	time.Sleep(1500 * time.Millisecond) // the server forgets ids after its window: no signal to wait on
+	retry := openStore(t, js, func(c *eventstore.Config) { c.DuplicateWindow = time.Second })
+	for name, c := range map[string]struct {
+		id       string
+		events   []domain.Event
+		expected map[domain.Ref]uint64
+		want     []uint64
+	}{
+		"single": {"single", []domain.Event{event(tm, "team.formed", nil)}, map[domain.Ref]uint64{tm: 0}, single.Sequences},
+		"batch":  {"batch", []domain.Event{event(p, "person.joined", nil), event(tm, "team.member-joined", nil)}, map[domain.Ref]uint64{p: 0, tm: 1}, batch.Sequences},
+	} {
+		got, err := retry.Append(ctx(t), meta(c.id), c.events, c.expected)
+		if err != nil || !got.Duplicate || !slices.Equal(got.Sequences, c.want) {
+			t.Fatalf("%s retry after the window: %+v, %v; want %v marked duplicate", name, got, err, c.want)
+		}
+	}
+	if n := lastSeq(t, st); n != 3 {
+		t.Fatalf("stream at %d after retries, want 3", n)
+	}
+}
+
+func TestDecisionsLargerThanOneBatchAreRefusedBeforeSending(t *testing.T) {
+	st, _ := newStore(t)
+	build := func(n int) ([]domain.Event, map[domain.Ref]uint64) {
+		evs := make([]domain.Event, n)
+		exp := make(map[domain.Ref]uint64, n)
+		for i := range evs {
+			ref := person("p-" + itoa(i))
+			evs[i] = event(ref, "person.joined", nil)
+			exp[ref] = 0
+		}
+		return evs, exp
+	}
+	evs, exp := build(eventstore.MaxBatchServer + 1)
+	_, err := st.Append(ctx(t), meta("too-big"), evs, exp)
+	var tooLarge *eventstore.BatchTooLargeError
+	if !errors.As(err, &tooLarge) || tooLarge.Events != 1001 || tooLarge.Max != 1000 {
+		t.Fatalf("append of 1001 events: %v, want BatchTooLargeError{1001, 1000}", err)
+	}
+	if n := lastSeq(t, st); n != 0 {
+		t.Fatalf("stream at %d after a refused batch, want 0", n)
+	}
+
+	evs, exp = build(eventstore.MaxBatchServer)
+	res := mustAppend(t, st, meta("largest"), exp, evs...)
+	if len(res.Sequences) != 1000 || res.Sequences[999] != 1000 {
+		t.Fatalf("largest batch landed at %v..., want 1..1000", res.Sequences[:3])
+	}
+}
+
+func TestAppendRefusesBadInputWithoutWriting(t *testing.T) {
+	st, _ := newStore(t)
+	p := person("p-1")
+	cases := []struct {
+		name     string
+		meta     domain.Meta
+		events   []domain.Event
+		expected map[domain.Ref]uint64
+		wantErr  string
+	}{
+		{"no events", meta("d"), nil, nil, "no events"},
+		{"bad decision id", meta("Bad.ID"), []domain.Event{event(p, "x", nil)}, map[domain.Ref]uint64{p: 0}, "decision id"},
+		{"id with a wildcard", meta("d"), []domain.Event{event(person("p.*"), "x", nil)}, map[domain.Ref]uint64{person("p.*"): 0}, "person id"},
+		{"missing expected version", meta("d"), []domain.Event{event(p, "x", nil)}, map[domain.Ref]uint64{}, "no expected version"},
+		{"missing type", meta("d"), []domain.Event{{Aggregate: p}}, map[domain.Ref]uint64{p: 0}, "type is missing"},
+		{"data not JSON", meta("d"), []domain.Event{{Aggregate: p, Type: "x", Data: []byte("{")}}, map[domain.Ref]uint64{p: 0}, "not valid JSON"},
+		{"no effective time", domain.Meta{DecisionID: "d"}, []domain.Event{event(p, "x", nil)}, map[domain.Ref]uint64{p: 0}, "effective"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := st.Append(ctx(t), c.meta, c.events, c.expected)
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("got %v, want an error mentioning %q", err, c.wantErr)
+			}
+		})
+	}
+	if n := lastSeq(t, st); n != 0 {
+		t.Fatalf("stream at %d after refused appends, want 0", n)
+	}
+}
+
+func TestOpenRefusesAStreamThatWeakensImmutability(t *testing.T) {
+	_, js := server(t, t.TempDir())
+	_, err := js.CreateStream(ctx(t), jetstream.StreamConfig{
+		Name: "KOERS", Subjects: []string{"koers.>"}, Storage: jetstream.FileStorage,
+		DenyDelete: false, DenyPurge: true, AllowDirect: true, AllowAtomicPublish: true, MaxAge: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey})
+	var setting *eventstore.StreamSettingError
+	if !errors.As(err, &setting) {
+		t.Fatalf("open: %v, want a StreamSettingError", err)
+	}
+	for _, want := range []string{"deny_delete", "max_age"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	info, err := js.Stream(ctx(t), "KOERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.CachedInfo().Config.DenyDelete {
+		t.Fatal("open changed the existing stream; it must only report")
+	}
+}
+
+func TestOpenRefusesBadConfig(t *testing.T) {
+	_, js := server(t, t.TempDir())
+	cases := map[string]eventstore.Config{
+		"seal key":       {SealKey: []byte("short")},
+		"stream name":    {SealKey: testKey, Stream: "KO.ERS"},
+		"subject prefix": {SealKey: testKey, Prefix: "koers.>"},
+		"replicas":       {SealKey: testKey, Replicas: 7},
+		"max batch":      {SealKey: testKey, MaxBatch: 5000},
+	}
+	for want, cfg := range cases {
+		if _, err := eventstore.Open(ctx(t), js, cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("open with a bad %s: %v, want an error naming it", want, err)
+		}
+	}
+}
