@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -68,7 +69,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		JetStream:  true,
 		StoreDir:   o.Dir,
 		NoSigs:     true,
-		NoLog:      true,
+		NoLog:      os.Getenv("KOERS_NATS_LOG") == "",
 	}
 	if o.Port == 0 && o.Cluster != nil {
 		return nil, errors.New("embedded nats: a cluster node needs a client port (-1 for a random one)")
@@ -89,6 +90,9 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if !opts.NoLog {
+		srv.ConfigureLogger() // KOERS_NATS_LOG=1: the server's own log on stderr, for debugging
 	}
 	srv.Start()
 	if !srv.ReadyForConnections(o.ReadyTimeout) {
