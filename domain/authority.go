@@ -86,7 +86,7 @@ func (k *work) targets(c Change) ([]target, error) {
 	case ChangeFundingRelease:
 		return []target{accountTarget(c.From), global}, nil
 	case ChangeMandateGrant:
-		return []target{scopeTarget(c.Scope)}, nil
+		return nil, nil // the granted scope is checked by noEscalation
 	case ChangeMandateRevoke:
 		m, err := k.existing(ref(KindMandate, c.Mandate))
 		if err != nil {
@@ -190,9 +190,12 @@ func (k *work) authorize(m *MandateState, c Change, depth int) error {
 		if depth > 0 {
 			return nil // retracting a retraction is refused by the decider
 		}
-		rec, err := k.existing(ref(KindDecision, c.Decision))
+		rec, err := k.get(ref(KindDecision, c.Decision))
 		if err != nil {
 			return err
+		}
+		if !rec.Exists() {
+			return &NotFoundError{Ref: rec.Ref}
 		}
 		for _, orig := range rec.Decision.Record.Changes {
 			if err := k.authorize(m, orig, depth+1); err != nil {

@@ -12,9 +12,12 @@ import (
 // moved onward, a person moved again) is refused with the reason.
 func (k *work) retract(id string) error {
 	recRef := ref(KindDecision, id)
-	a, err := k.existing(recRef)
+	a, err := k.get(recRef)
 	if err != nil {
 		return err
+	}
+	if !a.Exists() {
+		return &NotFoundError{Ref: recRef}
 	}
 	rec := a.Decision.Record
 	fail := func(problem string, err error) error { return &RetractError{Decision: id, Problem: problem, Err: err} }
