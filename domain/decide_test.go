@@ -247,8 +247,6 @@ func TestDecideFunding(t *testing.T) {
 			then: []string{"budget:2027-h1 budget.opened"}},
 		{name: "budget.open refuses an open period", when: dec(ch("budget.open", "period", "2026", "amount", "10", "currency", "EUR")),
 			errAs: isA[*ExistsError]()},
-		{name: "budget.open refuses more decimals than JPY has", when: dec(ch("budget.open", "period", "2027", "amount", "10.5", "currency", "JPY")),
-			errAs: isA[*PrecisionError](), errIs: ErrInvalid, msg: `"10.5" has more decimals than JPY allows`},
 		{name: "budget.adjust up", when: dec(ch("budget.adjust", "period", "2026", "amount", "5000.00")),
 			then: []string{"budget:2026 budget.adjusted"}},
 		{name: "budget.adjust down within the pool", when: dec(ch("budget.adjust", "period", "2026", "amount", "-450000.00")),

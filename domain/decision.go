@@ -47,6 +47,20 @@ func (d Decision) Meta() Meta {
 		Refs: append([]string(nil), d.Refs...), Effective: d.Effective}
 }
 
+// MarshalJSON writes d in the public decision format, effective as an
+// RFC 3339 time; DecodeDecision reads it back unchanged.
+func (d Decision) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID        string   `json:"id"`
+		By        string   `json:"by"`
+		Authority string   `json:"authority"`
+		Reason    string   `json:"reason"`
+		Refs      []string `json:"refs,omitempty"`
+		Effective string   `json:"effective"`
+		Changes   []Change `json:"changes"`
+	}{d.ID, d.By, d.Authority, d.Reason, d.Refs, d.Effective.Format(time.RFC3339Nano), d.Changes})
+}
+
 // Change is one change of a decision. Kind says which fields are set; see
 // the table in the package documentation.
 type Change struct {
@@ -480,6 +494,13 @@ func decodeChange(data []byte, path string) (Change, error) {
 		}
 		if err := c.setField(f, raw, fp); err != nil {
 			return Change{}, err
+		}
+	}
+	if c.Kind == ChangeBudgetOpen {
+		// The only change that names its currency; the others are checked
+		// against their period's currency by Decide.
+		if _, err := c.Amount.Minor(c.Currency); err != nil {
+			return Change{}, &FieldError{Field: path + ".amount", Err: err}
 		}
 	}
 	return c, nil
