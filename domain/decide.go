@@ -65,8 +65,13 @@ func Plan(d Decision) []Ref {
 
 // Decide checks d against the loaded world and returns the events it
 // produces, the decision.recorded event last. It is pure: the world is not
-// modified. Events are only on aggregates present in w; the caller appends
-// each aggregate's events with expected version w[ref].Version.
+// modified, the result depends only on w and d. Events are only on
+// aggregates present in w; the caller appends each aggregate's events with
+// expected version w[ref].Version (0: must not exist yet). One aggregate
+// may receive several events from one decision (a person moved twice, a
+// budget with several movements); they are in order, and only the first of
+// them carries the expected-version check, the rest follow it in the same
+// atomic batch.
 //
 // Errors: *NeedError (load these and call again), *DuplicateDecisionError
 // (d.ID is recorded already), *AuthorityError / *EscalationError (wrap
@@ -81,6 +86,9 @@ func Decide(w World, d Decision) ([]Event, error) {
 	}
 	if err := ValidID(d.ID); err != nil {
 		return nil, &FieldError{Field: "id", Err: err}
+	}
+	if d.Effective.IsZero() {
+		return nil, &FieldError{Field: "effective", Err: errors.New("is required")}
 	}
 	k := &work{base: w, cur: map[Ref]Aggregate{}, d: d, meta: d.Meta()}
 	if err := k.load(Plan(d)...); err != nil {
@@ -120,10 +128,6 @@ func wrapChange(i int, c Change, err error) error {
 	var ne *NeedError
 	if errors.As(err, &ne) {
 		return ne
-	}
-	var ae *AuthorityError
-	if errors.As(err, &ae) {
-		return fmt.Errorf("changes[%d] %s: %w", i, c.Kind, err)
 	}
 	return &ChangeError{Index: i, Kind: c.Kind, Err: err}
 }
