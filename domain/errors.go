@@ -1,6 +1,12 @@
 package domain
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
 
 // ErrConflict is returned when an aggregate changed between the moment a
 // decision read it and the moment its events were appended (the expected
@@ -11,3 +17,261 @@ var ErrConflict = errors.New("conflict: the aggregate changed since it was read"
 // ErrNotFound is returned when a referenced aggregate, decision or event
 // does not exist in the ledger.
 var ErrNotFound = errors.New("not found")
+
+// ErrInvalid is wrapped by every error about a malformed decision or value
+// (bad JSON, unknown kind or field, bad id, bad amount). Such a decision can
+// never succeed as written.
+var ErrInvalid = errors.New("invalid")
+
+// ErrRefused is wrapped by every error about a well-formed decision that the
+// ledger's current state does not allow (an invariant would break).
+var ErrRefused = errors.New("refused")
+
+// ErrUnauthorized is wrapped by errors about a decision its authority does
+// not cover (wrong holder, revoked mandate, kind, scope, amount, escalation).
+var ErrUnauthorized = errors.New("unauthorized")
+
+// InvalidIDError is returned for an id that cannot name an aggregate.
+type InvalidIDError struct {
+	ID      string
+	Problem string
+}
+
+func (e *InvalidIDError) Error() string { return fmt.Sprintf("id %q %s", e.ID, e.Problem) }
+func (e *InvalidIDError) Unwrap() error { return ErrInvalid }
+
+// FieldError is a malformed value in a decision; Field is its path
+// ("changes[1].amount").
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() []error {
+	return []error{e.Err, ErrInvalid}
+}
+
+// PrecisionError is an amount with more decimals than its currency has.
+type PrecisionError struct {
+	Value    string
+	Currency string
+	Decimals int
+}
+
+func (e *PrecisionError) Error() string {
+	return fmt.Sprintf("%q has more decimals than %s allows (%d)", e.Value, e.Currency, e.Decimals)
+}
+func (e *PrecisionError) Unwrap() error { return ErrInvalid }
+
+// UnknownCurrencyError is a currency code the ledger has no exponent for.
+type UnknownCurrencyError struct{ Currency string }
+
+func (e *UnknownCurrencyError) Error() string {
+	return fmt.Sprintf("unknown currency %q (want an ISO 4217 code such as EUR)", e.Currency)
+}
+func (e *UnknownCurrencyError) Unwrap() error { return ErrInvalid }
+
+// ChangeError says which change of a decision failed.
+type ChangeError struct {
+	Index int
+	Kind  string
+	Err   error
+}
+
+func (e *ChangeError) Error() string {
+	return fmt.Sprintf("changes[%d] %s: %v", e.Index, e.Kind, e.Err)
+}
+func (e *ChangeError) Unwrap() error { return e.Err }
+
+// NotFoundError is a reference to an aggregate that does not exist.
+type NotFoundError struct{ Ref Ref }
+
+func (e *NotFoundError) Error() string { return e.Ref.String() + " does not exist" }
+func (e *NotFoundError) Unwrap() []error {
+	return []error{ErrNotFound, ErrRefused}
+}
+
+// ExistsError is an attempt to create an aggregate whose id is taken.
+type ExistsError struct{ Ref Ref }
+
+func (e *ExistsError) Error() string { return e.Ref.String() + " already exists" }
+func (e *ExistsError) Unwrap() error { return ErrRefused }
+
+// InactiveError is a change on, or a reference to, an aggregate that is
+// retired, disbanded, closed, left or revoked.
+type InactiveError struct {
+	Ref    Ref
+	Status string
+}
+
+func (e *InactiveError) Error() string { return fmt.Sprintf("%s is %s", e.Ref, e.Status) }
+func (e *InactiveError) Unwrap() error { return ErrRefused }
+
+// TooEarlyError is a change effective before something it refers to exists.
+type TooEarlyError struct {
+	Ref       Ref
+	Since     time.Time
+	Effective time.Time
+}
+
+func (e *TooEarlyError) Error() string {
+	return fmt.Sprintf("effective %s is before %s exists (since %s)",
+		e.Effective.Format(time.RFC3339), e.Ref, e.Since.Format(time.RFC3339))
+}
+func (e *TooEarlyError) Unwrap() error { return ErrRefused }
+
+// DuplicateDecisionError is returned when the decision id is already
+// recorded; the command handler answers with the first result.
+type DuplicateDecisionError struct{ ID string }
+
+func (e *DuplicateDecisionError) Error() string {
+	return fmt.Sprintf("decision %q is already recorded", e.ID)
+}
+
+// NeedError asks the caller of Decide to load more aggregates and call again.
+type NeedError struct{ Refs []Ref }
+
+func (e *NeedError) Error() string {
+	s := make([]string, len(e.Refs))
+	for i, r := range e.Refs {
+		s[i] = r.String()
+	}
+	return "decide needs " + strings.Join(s, ", ")
+}
+
+// AuthorityError is a decision its mandate does not allow; Problem names
+// what is missing.
+type AuthorityError struct {
+	Mandate string
+	Actor   string
+	Problem string
+}
+
+func (e *AuthorityError) Error() string {
+	return fmt.Sprintf("%s under mandate %q: %s", e.Actor, e.Mandate, e.Problem)
+}
+func (e *AuthorityError) Unwrap() error { return ErrUnauthorized }
+
+// EscalationError is a mandate.grant wider than the grantor's own mandate.
+type EscalationError struct {
+	Grantor string
+	Problem string
+}
+
+func (e *EscalationError) Error() string {
+	return fmt.Sprintf("grant wider than mandate %q: %s", e.Grantor, e.Problem)
+}
+func (e *EscalationError) Unwrap() error { return ErrUnauthorized }
+
+// NoOwnerError is an active product left without an accountable owner.
+type NoOwnerError struct{ Product string }
+
+func (e *NoOwnerError) Error() string {
+	return fmt.Sprintf("product %q would have no accountable owner (assign one in the same decision)", e.Product)
+}
+func (e *NoOwnerError) Unwrap() error { return ErrRefused }
+
+// StillOwnsError is a person leaving while accountable for active products.
+type StillOwnsError struct {
+	Person   string
+	Products []string
+}
+
+func (e *StillOwnsError) Error() string {
+	return fmt.Sprintf("person %q still owns %s (assign new owners first)", e.Person, strings.Join(e.Products, ", "))
+}
+func (e *StillOwnsError) Unwrap() error { return ErrRefused }
+
+// TeamHasMembersError is an attempt to disband a team that still has people.
+type TeamHasMembersError struct {
+	Team    string
+	Members []string
+}
+
+func (e *TeamHasMembersError) Error() string {
+	return fmt.Sprintf("team %q still has members %s", e.Team, strings.Join(e.Members, ", "))
+}
+func (e *TeamHasMembersError) Unwrap() error { return ErrRefused }
+
+// InsufficientFundsError is a movement that would take an account below zero.
+type InsufficientFundsError struct {
+	Period  string
+	Account Account
+	Balance string
+	Wanted  string
+}
+
+func (e *InsufficientFundsError) Error() string {
+	return fmt.Sprintf("budget %s: %s holds %s, cannot take %s", e.Period, e.Account, e.Balance, e.Wanted)
+}
+func (e *InsufficientFundsError) Unwrap() error { return ErrRefused }
+
+// AlreadyConvertedError is a second conversion of a project.
+type AlreadyConvertedError struct {
+	Project string
+	Product string
+}
+
+func (e *AlreadyConvertedError) Error() string {
+	return fmt.Sprintf("project %q was already converted into product %q", e.Project, e.Product)
+}
+func (e *AlreadyConvertedError) Unwrap() error { return ErrRefused }
+
+// StateError is any other invariant a change would break; Problem says which.
+type StateError struct {
+	Ref     Ref
+	Problem string
+}
+
+func (e *StateError) Error() string { return e.Ref.String() + ": " + e.Problem }
+func (e *StateError) Unwrap() error { return ErrRefused }
+
+// RetractError is a decision.retract that cannot be carried out.
+type RetractError struct {
+	Decision string
+	Problem  string
+	Err      error
+}
+
+func (e *RetractError) Error() string {
+	s := fmt.Sprintf("cannot retract %q: %s", e.Decision, e.Problem)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+func (e *RetractError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{e.Err, ErrRefused}
+	}
+	return []error{ErrRefused}
+}
+
+// TooManyEventsError is a decision that would produce more events than one
+// atomic append may hold.
+type TooManyEventsError struct{ Events, Max int }
+
+func (e *TooManyEventsError) Error() string {
+	return fmt.Sprintf("decision produces %d events, at most %d fit one atomic append (split it)", e.Events, e.Max)
+}
+func (e *TooManyEventsError) Unwrap() error { return ErrRefused }
+
+// UnknownEventError is an event Evolve does not know, or on the wrong aggregate.
+type UnknownEventError struct {
+	Type      string
+	Aggregate Ref
+}
+
+func (e *UnknownEventError) Error() string {
+	return fmt.Sprintf("unknown event %q on %s", e.Type, e.Aggregate)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,642 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Plan lists the aggregates Decide needs first for d: the decision's own
+// record, its mandate, and every aggregate a change names (including the
+// owners of funding accounts). Decide may ask for more with a *NeedError
+// (a person's current team, a product's value stream, what a retracted
+// decision touched).
+func Plan(d Decision) []Ref {
+	var refs []Ref
+	seen := map[Ref]bool{}
+	add := func(k AggregateKind, id string) {
+		r := Ref{Kind: k, ID: id}
+		if id == "" || seen[r] {
+			return
+		}
+		seen[r] = true
+		refs = append(refs, r)
+	}
+	addAccount := func(a string) {
+		if r, ok := Account(a).Ref(); ok {
+			add(r.Kind, r.ID)
+		}
+	}
+	add(KindDecision, d.ID)
+	add(KindMandate, d.Authority)
+	for _, c := range d.Changes {
+		switch c.Kind {
+		case ChangeValueStreamDefine:
+			add(KindValueStream, c.ID)
+		case ChangeProductLaunch:
+			add(KindProduct, c.ID)
+		case ChangeTeamForm:
+			add(KindTeam, c.ID)
+		case ChangePersonJoin:
+			add(KindPerson, c.ID)
+		case ChangeProjectStart:
+			add(KindProject, c.ID)
+		case ChangeMandateGrant:
+			add(KindMandate, c.ID)
+		case ChangePersonMove:
+			add(KindTeam, c.To)
+		case ChangeFundingAllocate, ChangeFundingShift, ChangeFundingRelease:
+			addAccount(c.From)
+			addAccount(c.To)
+		}
+		add(KindValueStream, c.ValueStream)
+		add(KindProduct, c.Product)
+		add(KindPerson, c.Owner)
+		add(KindTeam, c.Team)
+		add(KindPerson, c.Person)
+		add(KindProject, c.Project)
+		add(KindBudget, c.Period)
+		add(KindMandate, c.Mandate)
+		add(KindDecision, c.Decision)
+	}
+	return refs
+}
+
+// Decide checks d against the loaded world and returns the events it
+// produces, the decision.recorded event last. It is pure: the world is not
+// modified, the result depends only on w and d. Events are only on
+// aggregates present in w; the caller appends each aggregate's events with
+// expected version w[ref].Version (0: must not exist yet). One aggregate
+// may receive several events from one decision (a person moved twice, a
+// budget with several movements); they are in order, and only the first of
+// them carries the expected-version check, the rest follow it in the same
+// atomic batch.
+//
+// Errors: *NeedError (load these and call again), *DuplicateDecisionError
+// (d.ID is recorded already), *AuthorityError / *EscalationError (wrap
+// ErrUnauthorized), or a *ChangeError wrapping the invariant's typed error
+// (all wrap ErrRefused or ErrInvalid).
+func Decide(w World, d Decision) ([]Event, error) {
+	if len(d.Changes) == 0 {
+		return nil, &FieldError{Field: "changes", Err: errors.New("a decision needs at least one change")}
+	}
+	if len(d.Changes) > MaxChanges {
+		return nil, &FieldError{Field: "changes", Err: fmt.Errorf("%d changes, at most %d", len(d.Changes), MaxChanges)}
+	}
+	if err := ValidID(d.ID); err != nil {
+		return nil, &FieldError{Field: "id", Err: err}
+	}
+	if d.Effective.IsZero() {
+		return nil, &FieldError{Field: "effective", Err: errors.New("is required")}
+	}
+	k := &work{base: w, cur: map[Ref]Aggregate{}, d: d, meta: d.Meta()}
+	if err := k.load(Plan(d)...); err != nil {
+		return nil, err
+	}
+	recRef := Ref{Kind: KindDecision, ID: d.ID}
+	if rec, _ := k.get(recRef); rec.Exists() {
+		return nil, &DuplicateDecisionError{ID: d.ID}
+	}
+	m, err := k.mandate()
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range d.Changes {
+		if err := k.authorize(m, c, 0); err != nil {
+			return nil, wrapChange(i, c, err)
+		}
+		if err := k.apply(c); err != nil {
+			return nil, wrapChange(i, c, err)
+		}
+	}
+	if err := k.finalChecks(); err != nil {
+		return nil, err
+	}
+	rec := DecisionRecorded{ID: d.ID, By: d.By, Authority: d.Authority, Reason: d.Reason, Refs: d.Refs,
+		Effective: d.Effective, Changes: d.Changes, Effects: k.effects, Retracts: k.retracts}
+	if err := k.emit(recRef, EventDecisionRecorded, rec); err != nil {
+		return nil, err
+	}
+	if len(k.events) > MaxEvents {
+		return nil, &TooManyEventsError{Events: len(k.events), Max: MaxEvents}
+	}
+	return k.events, nil
+}
+
+func wrapChange(i int, c Change, err error) error {
+	var ne *NeedError
+	if errors.As(err, &ne) {
+		return ne
+	}
+	return &ChangeError{Index: i, Kind: c.Kind, Err: err}
+}
+
+// work is one Decide call: the loaded world plus what the decision changed
+// so far, so later changes see earlier ones.
+type work struct {
+	base     World
+	cur      map[Ref]Aggregate
+	d        Decision
+	meta     Meta
+	events   []Event
+	effects  []Effect
+	retracts string
+}
+
+func (k *work) eff() time.Time { return k.d.Effective }
+
+// load returns a *NeedError listing every ref not in the world.
+func (k *work) load(refs ...Ref) error {
+	var missing []Ref
+	for _, r := range refs {
+		if _, ok := k.cur[r]; ok {
+			continue
+		}
+		if _, ok := k.base[r]; !ok && !containsRef(missing, r) {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		return &NeedError{Refs: missing}
+	}
+	return nil
+}
+
+func containsRef(rs []Ref, r Ref) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *work) get(r Ref) (Aggregate, error) {
+	if a, ok := k.cur[r]; ok {
+		return a, nil
+	}
+	if a, ok := k.base[r]; ok {
+		if a.Ref == (Ref{}) {
+			a.Ref = r
+		}
+		return a, nil
+	}
+	return Aggregate{}, &NeedError{Refs: []Ref{r}}
+}
+
+// existing is r, which must exist since no later than the decision's effective time.
+func (k *work) existing(r Ref) (Aggregate, error) {
+	a, err := k.get(r)
+	if err != nil {
+		return a, err
+	}
+	if !a.Exists() {
+		return a, &NotFoundError{Ref: r}
+	}
+	if k.eff().Before(a.Since) {
+		return a, &TooEarlyError{Ref: r, Since: a.Since, Effective: k.eff()}
+	}
+	return a, nil
+}
+
+// active is existing and not ended.
+func (k *work) active(r Ref) (Aggregate, error) {
+	a, err := k.existing(r)
+	if err != nil {
+		return a, err
+	}
+	if !a.Active() {
+		return a, &InactiveError{Ref: r, Status: a.Status()}
+	}
+	return a, nil
+}
+
+// absent is r, whose id must still be free.
+func (k *work) absent(r Ref) error {
+	a, err := k.get(r)
+	if err != nil {
+		return err
+	}
+	if a.Exists() {
+		return &ExistsError{Ref: r}
+	}
+	return nil
+}
+
+func (k *work) emit(r Ref, typ string, payload any) error {
+	base, ok := k.base[r]
+	if !ok {
+		return &NeedError{Refs: []Ref{r}}
+	}
+	ev, err := newEvent(r, typ, payload)
+	if err != nil {
+		return err
+	}
+	a, _ := k.get(r)
+	a, err = Evolve(a, Recorded{Event: ev, Meta: k.meta, Sequence: base.Version})
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", typ, err)
+	}
+	k.cur[r] = a
+	k.events = append(k.events, ev)
+	if typ != EventDecisionRecorded {
+		k.effects = append(k.effects, Effect{Aggregate: r.String(), Type: typ, Data: ev.Data})
+	}
+	return nil
+}
+
+func ref(k AggregateKind, id string) Ref { return Ref{Kind: k, ID: id} }
+
+func (k *work) apply(c Change) error {
+	switch c.Kind {
+	case ChangeValueStreamDefine:
+		if err := k.absent(ref(KindValueStream, c.ID)); err != nil {
+			return err
+		}
+		return k.emit(ref(KindValueStream, c.ID), EventValueStreamDefined, ValueStreamDefined{ID: c.ID, Name: c.Name})
+	case ChangeValueStreamRetire:
+		if _, err := k.active(ref(KindValueStream, c.ValueStream)); err != nil {
+			return err
+		}
+		return k.emit(ref(KindValueStream, c.ValueStream), EventValueStreamRetired, Lifecycle{ID: c.ValueStream})
+	case ChangeProductLaunch:
+		return k.launch(c.ID, c.Name, c.ValueStream, c.Owner, "")
+	case ChangeProductMove:
+		p, err := k.active(ref(KindProduct, c.Product))
+		if err != nil {
+			return err
+		}
+		if _, err := k.active(ref(KindValueStream, c.ValueStream)); err != nil {
+			return err
+		}
+		if p.Product.ValueStream == c.ValueStream {
+			return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("is already in value stream %q", c.ValueStream)}
+		}
+		return k.emit(p.Ref, EventProductMoved, ProductMoved{ID: c.Product, From: p.Product.ValueStream, To: c.ValueStream})
+	case ChangeProductOwner:
+		return k.assignOwner(c.Product, c.Owner)
+	case ChangeProductRetire:
+		return k.retireProduct(c.Product)
+	case ChangeTeamForm:
+		if err := k.absent(ref(KindTeam, c.ID)); err != nil {
+			return err
+		}
+		return k.emit(ref(KindTeam, c.ID), EventTeamFormed, TeamFormed{ID: c.ID, Name: c.Name, Type: c.Type})
+	case ChangeTeamAssign:
+		t, err := k.active(ref(KindTeam, c.Team))
+		if err != nil {
+			return err
+		}
+		if _, err := k.active(ref(KindProduct, c.Product)); err != nil {
+			return err
+		}
+		if contains(t.Team.Products, c.Product) {
+			return &StateError{Ref: t.Ref, Problem: fmt.Sprintf("already serves product %q", c.Product)}
+		}
+		return k.emit(t.Ref, EventTeamProductAssigned, TeamProduct{Team: c.Team, Product: c.Product})
+	case ChangeTeamUnassign:
+		t, err := k.active(ref(KindTeam, c.Team))
+		if err != nil {
+			return err
+		}
+		if _, err := k.existing(ref(KindProduct, c.Product)); err != nil {
+			return err
+		}
+		if !contains(t.Team.Products, c.Product) {
+			return &StateError{Ref: t.Ref, Problem: fmt.Sprintf("does not serve product %q", c.Product)}
+		}
+		return k.emit(t.Ref, EventTeamProductUnassigned, TeamProduct{Team: c.Team, Product: c.Product})
+	case ChangeTeamDisband:
+		return k.disband(c.Team)
+	case ChangePersonJoin:
+		if err := k.absent(ref(KindPerson, c.ID)); err != nil {
+			return err
+		}
+		if _, err := k.active(ref(KindTeam, c.Team)); err != nil {
+			return err
+		}
+		if err := k.emit(ref(KindPerson, c.ID), EventPersonJoined, PersonJoined{ID: c.ID, Name: c.Name, Team: c.Team}); err != nil {
+			return err
+		}
+		return k.emit(ref(KindTeam, c.Team), EventTeamMemberAdded, TeamMember{Team: c.Team, Person: c.ID})
+	case ChangePersonMove:
+		p, err := k.active(ref(KindPerson, c.Person))
+		if err != nil {
+			return err
+		}
+		return k.movePerson(p, p.Person.Team, c.To)
+	case ChangePersonLeave:
+		p, err := k.active(ref(KindPerson, c.Person))
+		if err != nil {
+			return err
+		}
+		if err := k.emit(p.Ref, EventPersonLeft, PersonTeam{ID: c.Person, Team: p.Person.Team}); err != nil {
+			return err
+		}
+		return k.emit(ref(KindTeam, p.Person.Team), EventTeamMemberRemoved, TeamMember{Team: p.Person.Team, Person: c.Person})
+	case ChangeProjectStart:
+		if err := k.absent(ref(KindProject, c.ID)); err != nil {
+			return err
+		}
+		if c.ValueStream != "" {
+			if _, err := k.active(ref(KindValueStream, c.ValueStream)); err != nil {
+				return err
+			}
+		}
+		return k.emit(ref(KindProject, c.ID), EventProjectStarted, ProjectStarted{ID: c.ID, Name: c.Name, ValueStream: c.ValueStream})
+	case ChangeProjectClose:
+		if _, err := k.activeProject(c.Project); err != nil {
+			return err
+		}
+		return k.emit(ref(KindProject, c.Project), EventProjectClosed, Lifecycle{ID: c.Project})
+	case ChangeProjectConvert:
+		return k.convert(c)
+	case ChangeBudgetOpen:
+		r := ref(KindBudget, c.Period)
+		if err := k.absent(r); err != nil {
+			return err
+		}
+		if _, err := c.Amount.Minor(c.Currency); err != nil {
+			return &FieldError{Field: "amount", Err: err}
+		}
+		return k.emit(r, EventBudgetOpened, BudgetAmount{Period: c.Period, Currency: c.Currency, Amount: *c.Amount})
+	case ChangeBudgetAdjust:
+		b, amt, err := k.budgetAmount(c.Period, *c.Amount)
+		if err != nil {
+			return err
+		}
+		return k.adjust(b, amt)
+	case ChangeFundingAllocate:
+		return k.fund(c.Period, Pool, Account(c.To), *c.Amount, EventFundingAllocated)
+	case ChangeFundingShift:
+		return k.fund(c.Period, Account(c.From), Account(c.To), *c.Amount, EventFundingShifted)
+	case ChangeFundingRelease:
+		return k.fund(c.Period, Account(c.From), Pool, *c.Amount, EventFundingReleased)
+	case ChangeMandateGrant:
+		r := ref(KindMandate, c.ID)
+		if err := k.absent(r); err != nil {
+			return err
+		}
+		return k.emit(r, EventMandateGranted, MandateGranted{ID: c.ID, Holder: c.Holder, Kinds: c.Kinds,
+			Scope: c.Scope, Limit: c.Limit, Grantor: k.d.Authority})
+	case ChangeMandateRevoke:
+		if _, err := k.active(ref(KindMandate, c.Mandate)); err != nil {
+			return err
+		}
+		return k.emit(ref(KindMandate, c.Mandate), EventMandateRevoked, Lifecycle{ID: c.Mandate})
+	case ChangeKPIDefine:
+		p, err := k.active(ref(KindProduct, c.Product))
+		if err != nil {
+			return err
+		}
+		if _, ok := p.Product.KPIs[c.KPI]; ok {
+			return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("already has KPI %q", c.KPI)}
+		}
+		return k.emit(p.Ref, EventKPIDefined, KPIDefinition{Product: c.Product, KPI: c.KPI, Unit: c.Unit, Target: c.Target})
+	case ChangeKPIRecord:
+		p, err := k.active(ref(KindProduct, c.Product))
+		if err != nil {
+			return err
+		}
+		kpi, ok := p.Product.KPIs[c.KPI]
+		if !ok {
+			return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("has no KPI %q (define it first)", c.KPI)}
+		}
+		return k.emit(p.Ref, EventKPIRecorded, KPIMeasurement{Product: c.Product, KPI: c.KPI, Value: *c.Value, Previous: kpi.Last})
+	case ChangeDecisionRetract:
+		return k.retract(c.Decision)
+	}
+	return fmt.Errorf("change kind %q: %w", c.Kind, ErrInvalid)
+}
+
+func (k *work) launch(id, name, vs, owner, project string) error {
+	r := ref(KindProduct, id)
+	if err := k.absent(r); err != nil {
+		return err
+	}
+	if _, err := k.active(ref(KindValueStream, vs)); err != nil {
+		return err
+	}
+	if err := k.emit(r, EventProductLaunched, ProductLaunched{ID: id, Name: name, ValueStream: vs, Project: project}); err != nil {
+		return err
+	}
+	if owner != "" {
+		return k.assignOwner(id, owner)
+	}
+	return nil
+}
+
+func (k *work) assignOwner(product, owner string) error {
+	p, err := k.active(ref(KindProduct, product))
+	if err != nil {
+		return err
+	}
+	if _, err := k.active(ref(KindPerson, owner)); err != nil {
+		return fmt.Errorf("owner must be a person in the organisation: %w", err)
+	}
+	prev := p.Product.Owner
+	if prev == owner {
+		return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("is already owned by %q", owner)}
+	}
+	if prev != "" {
+		if err := k.load(ref(KindPerson, prev)); err != nil {
+			return err
+		}
+	}
+	if err := k.emit(p.Ref, EventProductOwnerAssigned, ProductOwner{ID: product, Owner: owner, Previous: prev}); err != nil {
+		return err
+	}
+	if prev != "" {
+		if err := k.emit(ref(KindPerson, prev), EventPersonOwnershipReleased, PersonOwnership{Person: prev, Product: product}); err != nil {
+			return err
+		}
+	}
+	return k.emit(ref(KindPerson, owner), EventPersonOwnershipTaken, PersonOwnership{Person: owner, Product: product})
+}
+
+func (k *work) retireProduct(product string) error {
+	p, err := k.active(ref(KindProduct, product))
+	if err != nil {
+		return err
+	}
+	owner := p.Product.Owner
+	if owner != "" {
+		if err := k.load(ref(KindPerson, owner)); err != nil {
+			return err
+		}
+	}
+	if err := k.emit(p.Ref, EventProductRetired, ProductLifecycle{ID: product, Owner: owner}); err != nil {
+		return err
+	}
+	if owner != "" {
+		return k.emit(ref(KindPerson, owner), EventPersonOwnershipReleased, PersonOwnership{Person: owner, Product: product})
+	}
+	return nil
+}
+
+func (k *work) disband(team string) error {
+	t, err := k.active(ref(KindTeam, team))
+	if err != nil {
+		return err
+	}
+	if len(t.Team.Members) > 0 {
+		return &TeamHasMembersError{Team: team, Members: t.Team.Members}
+	}
+	return k.emit(t.Ref, EventTeamDisbanded, Lifecycle{ID: team})
+}
+
+func (k *work) movePerson(p Aggregate, from, to string) error {
+	if from == to {
+		return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("is already in team %q", to)}
+	}
+	if _, err := k.active(ref(KindTeam, to)); err != nil {
+		return err
+	}
+	if err := k.load(ref(KindTeam, from)); err != nil {
+		return err
+	}
+	if err := k.emit(p.Ref, EventPersonMoved, PersonMoved{ID: p.Ref.ID, From: from, To: to}); err != nil {
+		return err
+	}
+	if err := k.emit(ref(KindTeam, from), EventTeamMemberRemoved, TeamMember{Team: from, Person: p.Ref.ID}); err != nil {
+		return err
+	}
+	return k.emit(ref(KindTeam, to), EventTeamMemberAdded, TeamMember{Team: to, Person: p.Ref.ID})
+}
+
+func (k *work) activeProject(id string) (Aggregate, error) {
+	p, err := k.existing(ref(KindProject, id))
+	if err != nil {
+		return p, err
+	}
+	if p.Project.ConvertedTo != "" {
+		return p, &AlreadyConvertedError{Project: id, Product: p.Project.ConvertedTo}
+	}
+	if !p.Active() {
+		return p, &InactiveError{Ref: p.Ref, Status: p.Status()}
+	}
+	return p, nil
+}
+
+func (k *work) convert(c Change) error {
+	pj, err := k.activeProject(c.Project)
+	if err != nil {
+		return err
+	}
+	var budgets []Ref
+	for _, period := range pj.Project.Periods {
+		budgets = append(budgets, ref(KindBudget, period))
+	}
+	if err := k.load(budgets...); err != nil {
+		return err
+	}
+	if err := k.emit(pj.Ref, EventProjectConverted, ProjectConverted{ID: c.Project, Product: c.Product}); err != nil {
+		return err
+	}
+	if err := k.launch(c.Product, c.Name, c.ValueStream, c.Owner, c.Project); err != nil {
+		return err
+	}
+	from, to := AccountOf(pj.Ref), AccountOf(ref(KindProduct, c.Product))
+	for _, r := range budgets {
+		b, err := k.get(r)
+		if err != nil {
+			return err
+		}
+		bal := b.Budget.Balance(from)
+		if bal <= 0 {
+			continue
+		}
+		if err := k.emit(r, EventFundingShifted, FundingMoved{Period: r.ID, Currency: b.Budget.Currency,
+			From: from, To: to, Amount: bal.Decimal(b.Budget.Currency)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *work) budgetAmount(period string, d Decimal) (Aggregate, Amount, error) {
+	b, err := k.active(ref(KindBudget, period))
+	if err != nil {
+		return b, 0, err
+	}
+	amt, err := d.Minor(b.Budget.Currency)
+	if err != nil {
+		return b, 0, &FieldError{Field: "amount", Err: err}
+	}
+	return b, amt, nil
+}
+
+func (k *work) adjust(b Aggregate, amt Amount) error {
+	cur := b.Budget.Currency
+	if bal := b.Budget.Balance(Pool); bal+amt < 0 {
+		return &InsufficientFundsError{Period: b.Ref.ID, Account: Pool, Balance: bal.Format(cur), Wanted: (-amt).Format(cur)}
+	}
+	return k.emit(b.Ref, EventBudgetAdjusted, BudgetAmount{Period: b.Ref.ID, Currency: cur, Amount: amt.Decimal(cur)})
+}
+
+func (k *work) fund(period string, from, to Account, d Decimal, typ string) error {
+	b, amt, err := k.budgetAmount(period, d)
+	if err != nil {
+		return err
+	}
+	if amt <= 0 {
+		return &FieldError{Field: "amount", Err: fmt.Errorf("%s must be positive", d)}
+	}
+	if from == to {
+		return &StateError{Ref: b.Ref, Problem: fmt.Sprintf("cannot move funds from %s to itself", from)}
+	}
+	if r, ok := from.Ref(); ok {
+		if _, err := k.existing(r); err != nil {
+			return err
+		}
+	}
+	var dest Aggregate
+	if r, ok := to.Ref(); ok {
+		if r.Kind == KindProject {
+			dest, err = k.activeProject(r.ID)
+		} else {
+			dest, err = k.active(r)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return k.move(b, from, to, amt, typ, dest)
+}
+
+// move moves amt from one account of budget b to another; dest is the
+// destination's aggregate (zero for the pool).
+func (k *work) move(b Aggregate, from, to Account, amt Amount, typ string, dest Aggregate) error {
+	cur := b.Budget.Currency
+	if bal := b.Budget.Balance(from); bal < amt {
+		return &InsufficientFundsError{Period: b.Ref.ID, Account: from, Balance: bal.Format(cur), Wanted: amt.Format(cur)}
+	}
+	if err := k.emit(b.Ref, typ, FundingMoved{Period: b.Ref.ID, Currency: cur, From: from, To: to, Amount: amt.Decimal(cur)}); err != nil {
+		return err
+	}
+	if dest.Project != nil && !contains(dest.Project.Periods, b.Ref.ID) {
+		return k.emit(dest.Ref, EventProjectBudgetLinked, ProjectBudgetLinked{ID: dest.Ref.ID, Period: b.Ref.ID})
+	}
+	return nil
+}
+
+// finalChecks are the invariants that hold across the changes of one
+// decision: a launch and its owner may come in separate changes.
+func (k *work) finalChecks() error {
+	refs := make([]Ref, 0, len(k.cur))
+	for r := range k.cur {
+		refs = append(refs, r)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	for _, r := range refs {
+		a := k.cur[r]
+		if a.Product != nil && !a.Product.Retired && a.Product.Owner == "" {
+			return &NoOwnerError{Product: r.ID}
+		}
+		if a.Person != nil && a.Person.Left && len(a.Person.Owns) > 0 {
+			return &StillOwnsError{Person: r.ID, Products: a.Person.Owns}
+		}
+	}
+	return nil
+}

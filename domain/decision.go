@@ -1,0 +1,625 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Bounds on a decision. A change emits at most a handful of events (a
+// person.move touches the person and two teams, an owner change the product
+// and two people) and the log's atomic batch holds at most 1000 messages, so
+// MaxChanges keeps a decision well inside one batch; Decide still refuses a
+// decision whose events exceed MaxEvents.
+const (
+	MaxDecisionBytes = 1 << 20 // the decoder's input limit
+	MaxChanges       = 200
+	MaxEvents        = 1000
+	MaxRefs          = 20
+	MaxRefLen        = 2048
+	MaxReasonLen     = 4000
+	MaxNameLen       = 200
+	MaxUnitLen       = 32
+	MaxKinds         = 32 // patterns in one mandate
+)
+
+// Decision is what a person decides: a set of changes that succeed or fail
+// together, taken by an actor under a mandate.
+type Decision struct {
+	ID        string // idempotency key; generated when the JSON has none
+	By        string // the actor
+	Authority string // the mandate the decision is taken under
+	Reason    string
+	Refs      []string // links to minutes, documents
+	Effective time.Time
+	Changes   []Change
+}
+
+// Meta is the metadata every event of d carries.
+func (d Decision) Meta() Meta {
+	return Meta{DecisionID: d.ID, By: d.By, Authority: d.Authority, Reason: d.Reason,
+		Refs: append([]string(nil), d.Refs...), Effective: d.Effective}
+}
+
+// MarshalJSON writes d in the public decision format, effective as an
+// RFC 3339 time; DecodeDecision reads it back unchanged.
+func (d Decision) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID        string   `json:"id"`
+		By        string   `json:"by"`
+		Authority string   `json:"authority"`
+		Reason    string   `json:"reason"`
+		Refs      []string `json:"refs,omitempty"`
+		Effective string   `json:"effective"`
+		Changes   []Change `json:"changes"`
+	}{d.ID, d.By, d.Authority, d.Reason, d.Refs, d.Effective.Format(time.RFC3339Nano), d.Changes})
+}
+
+// Change is one change of a decision. Kind says which fields are set; see
+// the table in the package documentation.
+type Change struct {
+	Kind        string
+	ID          string // id of what the change creates
+	Name        string
+	ValueStream string
+	Product     string
+	Owner       string
+	Team        string
+	Type        string // team type
+	Person      string
+	To          string // a team (person.move) or an account (funding.*)
+	From        string // an account (funding.*)
+	Project     string
+	Period      string
+	Amount      *Decimal
+	Currency    Currency
+	Holder      string
+	Kinds       []string
+	Scope       string
+	Limit       *Decimal
+	Mandate     string
+	KPI         string
+	Unit        string
+	Target      *Decimal
+	Value       *Decimal
+	Decision    string
+}
+
+// The change kinds.
+const (
+	ChangeValueStreamDefine = "valuestream.define"
+	ChangeValueStreamRetire = "valuestream.retire"
+	ChangeProductLaunch     = "product.launch"
+	ChangeProductMove       = "product.move"
+	ChangeProductOwner      = "product.assign-owner"
+	ChangeProductRetire     = "product.retire"
+	ChangeTeamForm          = "team.form"
+	ChangeTeamAssign        = "team.assign"
+	ChangeTeamUnassign      = "team.unassign"
+	ChangeTeamDisband       = "team.disband"
+	ChangePersonJoin        = "person.join"
+	ChangePersonMove        = "person.move"
+	ChangePersonLeave       = "person.leave"
+	ChangeProjectStart      = "project.start"
+	ChangeProjectClose      = "project.close"
+	ChangeProjectConvert    = "project.convert"
+	ChangeBudgetOpen        = "budget.open"
+	ChangeBudgetAdjust      = "budget.adjust"
+	ChangeFundingAllocate   = "funding.allocate"
+	ChangeFundingShift      = "funding.shift"
+	ChangeFundingRelease    = "funding.release"
+	ChangeMandateGrant      = "mandate.grant"
+	ChangeMandateRevoke     = "mandate.revoke"
+	ChangeKPIDefine         = "kpi.define"
+	ChangeKPIRecord         = "kpi.record"
+	ChangeDecisionRetract   = "decision.retract"
+)
+
+// Team types (Team Topologies).
+var TeamTypes = []string{"stream-aligned", "platform", "enabling", "complicated-subsystem"}
+
+type fieldType int
+
+const (
+	fID       fieldType = iota // a valid id
+	fName                      // free text, 1..MaxNameLen
+	fAccount                   // a funding account
+	fPositive                  // decimal > 0
+	fSigned                    // decimal != 0
+	fNumber                    // any decimal
+	fCurrency                  // ISO 4217 code with a known exponent
+	fKinds                     // list of kind patterns
+	fScope                     // *, valuestream:<id>, product:<id>
+	fTeamType                  // one of TeamTypes
+	fUnit                      // short text
+)
+
+type fieldSpec struct {
+	name     string
+	typ      fieldType
+	optional bool
+}
+
+func req(name string, t fieldType) fieldSpec { return fieldSpec{name: name, typ: t} }
+func opt(name string, t fieldType) fieldSpec { return fieldSpec{name: name, typ: t, optional: true} }
+
+// changeSpecs is the public decision vocabulary: per kind, its fields in
+// the order they are written back.
+var changeSpecs = map[string][]fieldSpec{
+	ChangeValueStreamDefine: {req("id", fID), req("name", fName)},
+	ChangeValueStreamRetire: {req("valuestream", fID)},
+	ChangeProductLaunch:     {req("id", fID), req("name", fName), req("valuestream", fID), opt("owner", fID)},
+	ChangeProductMove:       {req("product", fID), req("valuestream", fID)},
+	ChangeProductOwner:      {req("product", fID), req("owner", fID)},
+	ChangeProductRetire:     {req("product", fID)},
+	ChangeTeamForm:          {req("id", fID), req("name", fName), req("type", fTeamType)},
+	ChangeTeamAssign:        {req("team", fID), req("product", fID)},
+	ChangeTeamUnassign:      {req("team", fID), req("product", fID)},
+	ChangeTeamDisband:       {req("team", fID)},
+	ChangePersonJoin:        {req("id", fID), req("name", fName), req("team", fID)},
+	ChangePersonMove:        {req("person", fID), req("to", fID)},
+	ChangePersonLeave:       {req("person", fID)},
+	ChangeProjectStart:      {req("id", fID), req("name", fName), opt("valuestream", fID)},
+	ChangeProjectClose:      {req("project", fID)},
+	ChangeProjectConvert:    {req("project", fID), req("product", fID), req("name", fName), req("valuestream", fID), opt("owner", fID)},
+	ChangeBudgetOpen:        {req("period", fID), req("amount", fPositive), req("currency", fCurrency)},
+	ChangeBudgetAdjust:      {req("period", fID), req("amount", fSigned)},
+	ChangeFundingAllocate:   {req("period", fID), req("to", fAccount), req("amount", fPositive)},
+	ChangeFundingShift:      {req("period", fID), req("from", fAccount), req("to", fAccount), req("amount", fPositive)},
+	ChangeFundingRelease:    {req("period", fID), req("from", fAccount), req("amount", fPositive)},
+	ChangeMandateGrant:      {req("id", fID), req("holder", fID), req("kinds", fKinds), req("scope", fScope), opt("limit", fPositive)},
+	ChangeMandateRevoke:     {req("mandate", fID)},
+	ChangeKPIDefine:         {req("product", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber)},
+	ChangeKPIRecord:         {req("product", fID), req("kpi", fID), req("value", fNumber)},
+	ChangeDecisionRetract:   {req("decision", fID)},
+}
+
+// ChangeKinds lists the public change kinds.
+func ChangeKinds() []string { return sortedKeys(changeSpecs) }
+
+func (c *Change) str(name string) *string {
+	switch name {
+	case "id":
+		return &c.ID
+	case "name":
+		return &c.Name
+	case "valuestream":
+		return &c.ValueStream
+	case "product":
+		return &c.Product
+	case "owner":
+		return &c.Owner
+	case "team":
+		return &c.Team
+	case "type":
+		return &c.Type
+	case "person":
+		return &c.Person
+	case "to":
+		return &c.To
+	case "from":
+		return &c.From
+	case "project":
+		return &c.Project
+	case "period":
+		return &c.Period
+	case "holder":
+		return &c.Holder
+	case "scope":
+		return &c.Scope
+	case "mandate":
+		return &c.Mandate
+	case "kpi":
+		return &c.KPI
+	case "unit":
+		return &c.Unit
+	case "decision":
+		return &c.Decision
+	}
+	return nil
+}
+
+func (c *Change) dec(name string) **Decimal {
+	switch name {
+	case "amount":
+		return &c.Amount
+	case "limit":
+		return &c.Limit
+	case "target":
+		return &c.Target
+	case "value":
+		return &c.Value
+	}
+	return nil
+}
+
+// MarshalJSON writes c in the public format: kind first, then its fields in
+// the vocabulary's order; optional fields only when set.
+func (c Change) MarshalJSON() ([]byte, error) {
+	spec, ok := changeSpecs[c.Kind]
+	if !ok {
+		return nil, fmt.Errorf("change kind %q: %w", c.Kind, ErrInvalid)
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"kind":`)
+	k, _ := json.Marshal(c.Kind)
+	b.Write(k)
+	for _, f := range spec {
+		var v any
+		switch f.typ {
+		case fPositive, fSigned, fNumber:
+			p := *c.dec(f.name)
+			if p == nil {
+				continue
+			}
+			v = p.String()
+		case fCurrency:
+			v = string(c.Currency)
+		case fKinds:
+			v = c.Kinds
+		default:
+			s := *c.str(f.name)
+			if s == "" && f.optional {
+				continue
+			}
+			v = s
+		}
+		b.WriteString(`,"` + f.name + `":`)
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(raw)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads one change in the public format, as strictly as
+// DecodeDecision does.
+func (c *Change) UnmarshalJSON(data []byte) error {
+	v, err := decodeChange(data, "change")
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
+// DecodeOptions are what DecodeDecision needs from outside the domain.
+type DecodeOptions struct {
+	// Location is the ledger's time zone for a date-only effective; nil is UTC.
+	Location *time.Location
+	// Now gives the effective time when the decision has none. Required.
+	Now func() time.Time
+	// NewID gives the decision id when the decision has none. Required.
+	NewID func() string
+}
+
+type rawDecision struct {
+	ID        *string           `json:"id"`
+	By        string            `json:"by"`
+	Authority string            `json:"authority"`
+	Reason    string            `json:"reason"`
+	Refs      []string          `json:"refs"`
+	Effective *string           `json:"effective"`
+	Changes   []json.RawMessage `json:"changes"`
+}
+
+// DecodeDecision parses and validates a decision in its public JSON format.
+// Errors wrap ErrInvalid and name the offending field.
+func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
+	if opts.Now == nil || opts.NewID == nil {
+		return Decision{}, errors.New("decode decision: DecodeOptions.Now and NewID are required")
+	}
+	if len(data) > MaxDecisionBytes {
+		return Decision{}, fmt.Errorf("decision is %d bytes, at most %d: %w", len(data), MaxDecisionBytes, ErrInvalid)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var raw rawDecision
+	if err := dec.Decode(&raw); err != nil {
+		return Decision{}, fmt.Errorf("decision: %s: %w", jsonProblem(err), ErrInvalid)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Decision{}, fmt.Errorf("decision: data after the JSON object: %w", ErrInvalid)
+	}
+	var d Decision
+	if raw.ID != nil {
+		d.ID = *raw.ID
+	} else {
+		d.ID = opts.NewID()
+	}
+	if err := ValidID(d.ID); err != nil {
+		return Decision{}, &FieldError{Field: "id", Err: err}
+	}
+	d.By, d.Authority = raw.By, raw.Authority
+	if err := ValidID(d.By); err != nil {
+		return Decision{}, &FieldError{Field: "by", Err: err}
+	}
+	if err := ValidID(d.Authority); err != nil {
+		return Decision{}, &FieldError{Field: "authority", Err: err}
+	}
+	if err := checkText(raw.Reason, MaxReasonLen, true); err != nil {
+		return Decision{}, &FieldError{Field: "reason", Err: err}
+	}
+	d.Reason = raw.Reason
+	if len(raw.Refs) > MaxRefs {
+		return Decision{}, &FieldError{Field: "refs", Err: fmt.Errorf("%d refs, at most %d", len(raw.Refs), MaxRefs)}
+	}
+	for i, r := range raw.Refs {
+		if err := checkText(r, MaxRefLen, false); err != nil {
+			return Decision{}, &FieldError{Field: fmt.Sprintf("refs[%d]", i), Err: err}
+		}
+		if strings.ContainsAny(r, " \t") {
+			return Decision{}, &FieldError{Field: fmt.Sprintf("refs[%d]", i), Err: errors.New("contains white space (want a link or document id)")}
+		}
+	}
+	d.Refs = raw.Refs
+	if raw.Effective == nil {
+		d.Effective = opts.Now().UTC()
+	} else {
+		t, err := ParseEffective(*raw.Effective, opts.Location)
+		if err != nil {
+			return Decision{}, &FieldError{Field: "effective", Err: err}
+		}
+		d.Effective = t
+	}
+	if len(raw.Changes) == 0 {
+		return Decision{}, &FieldError{Field: "changes", Err: errors.New("a decision needs at least one change")}
+	}
+	if len(raw.Changes) > MaxChanges {
+		return Decision{}, &FieldError{Field: "changes", Err: fmt.Errorf("%d changes, at most %d (split the decision)", len(raw.Changes), MaxChanges)}
+	}
+	d.Changes = make([]Change, len(raw.Changes))
+	for i, rc := range raw.Changes {
+		c, err := decodeChange(rc, fmt.Sprintf("changes[%d]", i))
+		if err != nil {
+			return Decision{}, err
+		}
+		d.Changes[i] = c
+	}
+	return d, nil
+}
+
+// ParseEffective reads a valid time: a date ("2026-07-01", the start of that
+// day in loc, UTC when nil) or an RFC 3339 time. The result is in UTC.
+func ParseEffective(s string, loc *time.Location) (time.Time, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	var t time.Time
+	var err error
+	if len(s) == len("2006-01-02") {
+		t, err = time.ParseInLocation("2006-01-02", s, loc)
+	} else {
+		t, err = time.Parse(time.RFC3339Nano, s)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a date (2026-07-01) nor an RFC 3339 time", truncate(s, 40))
+	}
+	if t.Year() < 1900 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("%q is outside the years 1900-9999", s)
+	}
+	return t.UTC(), nil
+}
+
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("%s: want %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Sprintf("want %s, got %s", te.Type, te.Value)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "empty or truncated JSON"
+	}
+	return err.Error()
+}
+
+func checkText(s string, maxLen int, required bool) error {
+	if s == "" {
+		if required {
+			return errors.New("is empty")
+		}
+		return nil
+	}
+	if strings.TrimSpace(s) == "" {
+		return errors.New("is blank")
+	}
+	if len(s) > maxLen {
+		return fmt.Errorf("is %d bytes, at most %d", len(s), maxLen)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return fmt.Errorf("contains control character %U", r)
+		}
+	}
+	return nil
+}
+
+func decodeChange(data []byte, path string) (Change, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		return Change{}, &FieldError{Field: path, Err: errors.New("want a JSON object")}
+	}
+	var c Change
+	rawKind, ok := fields["kind"]
+	if !ok {
+		return Change{}, &FieldError{Field: path + ".kind", Err: errors.New("is missing")}
+	}
+	if err := json.Unmarshal(rawKind, &c.Kind); err != nil {
+		return Change{}, &FieldError{Field: path + ".kind", Err: errors.New("want a string")}
+	}
+	spec, ok := changeSpecs[c.Kind]
+	if !ok {
+		return Change{}, &FieldError{Field: path + ".kind", Err: fmt.Errorf("unknown kind %q", truncate(c.Kind, 40))}
+	}
+	allowed := make(map[string]fieldSpec, len(spec))
+	names := make([]string, 0, len(spec))
+	for _, f := range spec {
+		allowed[f.name] = f
+		names = append(names, f.name)
+	}
+	for _, name := range sortedKeys(fields) {
+		if name == "kind" {
+			continue
+		}
+		if _, ok := allowed[name]; !ok {
+			return Change{}, &FieldError{Field: path + "." + truncate(name, 40),
+				Err: fmt.Errorf("unknown field for %s (fields: %s)", c.Kind, strings.Join(names, ", "))}
+		}
+	}
+	for _, f := range spec {
+		raw, ok := fields[f.name]
+		fp := path + "." + f.name
+		if !ok || string(raw) == "null" {
+			if f.optional {
+				continue
+			}
+			return Change{}, &FieldError{Field: fp, Err: errors.New("is missing")}
+		}
+		if err := c.setField(f, raw, fp); err != nil {
+			return Change{}, err
+		}
+	}
+	if c.Kind == ChangeBudgetOpen {
+		// The only change that names its currency; the others are checked
+		// against their period's currency by Decide.
+		if _, err := c.Amount.Minor(c.Currency); err != nil {
+			return Change{}, &FieldError{Field: path + ".amount", Err: err}
+		}
+	}
+	return c, nil
+}
+
+func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string) error {
+	fail := func(err error) error { return &FieldError{Field: fp, Err: err} }
+	if f.typ == fKinds {
+		var kinds []string
+		if err := json.Unmarshal(raw, &kinds); err != nil {
+			return fail(errors.New("want a list of kind patterns like [\"funding.*\"]"))
+		}
+		if len(kinds) == 0 || len(kinds) > MaxKinds {
+			return fail(fmt.Errorf("want 1 to %d kind patterns, got %d", MaxKinds, len(kinds)))
+		}
+		for i, k := range kinds {
+			if err := validKindPattern(k); err != nil {
+				return &FieldError{Field: fmt.Sprintf("%s[%d]", fp, i), Err: err}
+			}
+		}
+		c.Kinds = kinds
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		if f.typ == fPositive || f.typ == fSigned || f.typ == fNumber {
+			return fail(fmt.Errorf("want a decimal string like \"125000.00\", got %s", truncate(string(raw), 40)))
+		}
+		return fail(fmt.Errorf("want a string, got %s", truncate(string(raw), 40)))
+	}
+	switch f.typ {
+	case fID:
+		if err := ValidID(s); err != nil {
+			return fail(err)
+		}
+	case fName:
+		if err := checkText(s, MaxNameLen, true); err != nil {
+			return fail(err)
+		}
+	case fUnit:
+		if err := checkText(s, MaxUnitLen, true); err != nil {
+			return fail(err)
+		}
+	case fAccount:
+		a, err := ParseAccount(s)
+		if err != nil {
+			return fail(err)
+		}
+		s = string(a)
+	case fScope:
+		if err := validScope(s); err != nil {
+			return fail(err)
+		}
+	case fTeamType:
+		if !contains(TeamTypes, s) {
+			return fail(fmt.Errorf("%q is not a team type (%s)", truncate(s, 40), strings.Join(TeamTypes, ", ")))
+		}
+	case fCurrency:
+		if _, ok := Currency(s).Decimals(); !ok {
+			return fail(&UnknownCurrencyError{Currency: truncate(s, 10)})
+		}
+		c.Currency = Currency(s)
+		return nil
+	case fPositive, fSigned, fNumber:
+		d, err := ParseDecimal(s)
+		if err != nil {
+			return fail(err)
+		}
+		if f.typ == fPositive && d.Sign() <= 0 {
+			return fail(fmt.Errorf("%q must be positive", s))
+		}
+		if f.typ == fSigned && d.IsZero() {
+			return fail(fmt.Errorf("%q must not be zero", s))
+		}
+		*c.dec(f.name) = &d
+		return nil
+	}
+	*c.str(f.name) = s
+	return nil
+}
+
+// kindPrefixes are the families a kind pattern may name with ".*".
+var kindPrefixes = []string{"valuestream", "product", "team", "person", "project", "budget", "funding", "mandate", "kpi", "decision"}
+
+func validKindPattern(p string) error {
+	if p == "*" {
+		return nil
+	}
+	if prefix, ok := strings.CutSuffix(p, ".*"); ok {
+		if contains(kindPrefixes, prefix) {
+			return nil
+		}
+		return fmt.Errorf("%q: unknown kind family %q", truncate(p, 40), truncate(prefix, 40))
+	}
+	if _, ok := changeSpecs[p]; ok {
+		return nil
+	}
+	return fmt.Errorf("%q is neither *, a family like funding.* nor a change kind", truncate(p, 40))
+}
+
+func validScope(s string) error {
+	if s == "*" {
+		return nil
+	}
+	k, id, ok := strings.Cut(s, ":")
+	if !ok || (k != string(KindValueStream) && k != string(KindProduct)) {
+		return fmt.Errorf("scope %q: want *, valuestream:<id> or product:<id>", truncate(s, 40))
+	}
+	if err := ValidID(id); err != nil {
+		return fmt.Errorf("scope %q: %w", truncate(s, 80), err)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,167 @@
+// Package domain is the pure core of Koers, the event-sourced portfolio
+// ledger: the decision vocabulary, the events, the state of every aggregate
+// and the invariants. It does no I/O, never reads the clock (callers pass
+// Now and NewID through DecodeOptions) and imports only the standard library.
+//
+// # Flow
+//
+// The command handler decodes a decision (DecodeDecision), loads the
+// aggregates Plan names into a World (each folded with Fold; a Ref with
+// Version 0 does not exist yet), and calls Decide. Decide either returns
+// the events to append atomically — one decision.recorded on
+// decision:<id> last — or an error: a *NeedError asks for more aggregates
+// (load them, call again, a bounded number of times), a
+// *DuplicateDecisionError says the decision id is recorded already (answer
+// with the first result), anything else is a refusal that wraps ErrInvalid,
+// ErrRefused or ErrUnauthorized and names the offending values.
+// A new ledger starts with Genesis, which grants the root mandate.
+//
+// # Decisions
+//
+// A decision is JSON (the public contract of the CLI, the HTTP API and bulk
+// import):
+//
+//	{"id": "2026-07-reorg-payments", "by": "p-0001", "authority": "m-portfolio-board",
+//	 "reason": "stabilise the payments team", "refs": ["https://wiki.example.org/minutes/2026-06-28"],
+//	 "effective": "2026-07-01",
+//	 "changes": [{"kind": "person.move", "person": "p-0042", "to": "t-payments-core"}]}
+//
+// id is optional (generated) and is the idempotency key; effective is a
+// date (start of day in the ledger's zone) or an RFC 3339 time, default
+// now. All ids match ^[a-z0-9_-]{1,64}$ (see ValidID). Amounts are decimal
+// strings, held exactly in the minor units of the period's currency. Bounds:
+// MaxChanges changes, MaxRefs refs, MaxReasonLen, MaxNameLen; Decide refuses
+// a decision that would produce more than MaxEvents events.
+//
+// Change kinds and their fields (optional ones in brackets):
+//
+//	valuestream.define    id, name
+//	valuestream.retire    valuestream
+//	product.launch        id, name, valuestream, [owner]
+//	product.move          product, valuestream
+//	product.assign-owner  product, owner
+//	product.retire        product
+//	team.form             id, name, type (stream-aligned, platform, enabling, complicated-subsystem)
+//	team.assign           team, product
+//	team.unassign         team, product
+//	team.disband          team
+//	person.join           id, name, team
+//	person.move           person, to (a team)
+//	person.leave          person
+//	project.start         id, name, [valuestream]
+//	project.close         project
+//	project.convert       project, product, name, valuestream, [owner]
+//	budget.open           period, amount, currency
+//	budget.adjust         period, amount (signed)
+//	funding.allocate      period, to, amount            (from the pool)
+//	funding.shift         period, from, to, amount
+//	funding.release       period, from, amount          (back to the pool)
+//	mandate.grant         id, holder, kinds, scope, [limit]
+//	mandate.revoke        mandate
+//	kpi.define            product, kpi, unit, [target]
+//	kpi.record            product, kpi, value
+//	decision.retract      decision
+//
+// Funding accounts are pool, valuestream:<id>, product:<id> and
+// project:<id>; one budget aggregate per period holds them all.
+//
+// # Invariants
+//
+//   - Ids are valid and unique per kind (an aggregate with Version 0 is
+//     free; ids of ended aggregates are never reused). References point to
+//     aggregates that exist since no later than the decision's effective
+//     time and are active; nothing changes on a retired product or value
+//     stream, a disbanded team, a closed or converted project, a person who
+//     left or a revoked mandate. Funds may still be moved out of the account
+//     of an ended aggregate, never into it.
+//   - An active product has exactly one accountable owner, a person in the
+//     organisation, checked at the end of the decision: a launch needs an
+//     owner (its owner field or a product.assign-owner in the same
+//     decision); a person who owns an active product cannot leave.
+//   - A person is in exactly one team; person.join/move/leave emit events on
+//     the person and on the team(s), a move names the team left; a team
+//     with members cannot be disbanded.
+//   - Funding is double-entry: every movement takes a positive amount from
+//     one account and gives it to another in the same period, no account
+//     goes below zero, the accounts sum to the period total, which only
+//     budget.open and budget.adjust change.
+//   - A project converts at most once; its funds in every period move to the
+//     new product.
+//   - Authority: the mandate named by the decision exists since the
+//     effective time, is held by the actor, is not revoked, and covers every
+//     change's kind (*, family.*, or the kind), scope (* covers everything;
+//     valuestream:<id> the value stream, its products and projects and their
+//     accounts; product:<id> that product; the pool, teams, people, budgets
+//     and projects without a value stream need *) and, for funding.* and
+//     budget.*, amount (limit, per change). A grant is no wider than the
+//     grantor's mandate in kinds, scope and limit. A retraction needs
+//     authority over every change it undoes.
+//   - decision.retract compensates every event of the retracted decision,
+//     last first, checking each against the ledger as it is now; it is
+//     refused (a *RetractError saying which effect and why) when the state
+//     moved on (the person was moved again, the funds were shifted onward),
+//     when the decision was retracted already, is itself a retraction, or
+//     is the genesis, or when the retraction is effective before the
+//     decision.
+//
+// # Events
+//
+// Every event has SchemaVersion 1 and a JSON payload; DecodeEventData
+// returns a pointer to the payload struct. Field names are the JSON names.
+//
+//	valuestream:<id>
+//	  valuestream.defined          ValueStreamDefined{id, name}
+//	  valuestream.retired          Lifecycle{id}
+//	  valuestream.reactivated      Lifecycle{id}                       (retraction of a retire)
+//	product:<id>
+//	  product.launched             ProductLaunched{id, name, valuestream, project?}
+//	  product.moved                ProductMoved{id, from, to}          (value streams)
+//	  product.owner-assigned       ProductOwner{id, owner, previous?}
+//	  product.owner-unassigned     ProductOwner{id, owner}             (retraction of a first assignment)
+//	  product.retired              ProductLifecycle{id, owner?}        (owner released)
+//	  product.reactivated          ProductLifecycle{id, owner?}        (retraction of a retire)
+//	  product.kpi-defined          KPIDefinition{product, kpi, unit, target?}
+//	  product.kpi-removed          KPIDefinition{product, kpi, unit, target?}   (retraction)
+//	  product.kpi-recorded         KPIMeasurement{product, kpi, value, previous?}
+//	  product.kpi-record-retracted KPIMeasurement{product, kpi, value, previous?} (previous: the value shown again)
+//	team:<id>
+//	  team.formed                  TeamFormed{id, name, type}
+//	  team.product-assigned        TeamProduct{team, product}
+//	  team.product-unassigned      TeamProduct{team, product}
+//	  team.member-added            TeamMember{team, person}
+//	  team.member-removed          TeamMember{team, person}
+//	  team.disbanded               Lifecycle{id}
+//	  team.reformed                Lifecycle{id}                       (retraction of a disband)
+//	person:<id>
+//	  person.joined                PersonJoined{id, name, team}
+//	  person.moved                 PersonMoved{id, from, to}           (teams)
+//	  person.left                  PersonTeam{id, team}
+//	  person.rejoined              PersonTeam{id, team}                (retraction of a leave)
+//	  person.ownership-taken       PersonOwnership{person, product}
+//	  person.ownership-released    PersonOwnership{person, product}
+//	project:<id>
+//	  project.started              ProjectStarted{id, name, valuestream?}
+//	  project.closed               Lifecycle{id}
+//	  project.reopened             Lifecycle{id}                       (retraction of a close or conversion)
+//	  project.converted            ProjectConverted{id, product}
+//	  project.budget-linked        ProjectBudgetLinked{id, period}     (first funds in a period)
+//	budget:<period>
+//	  budget.opened                BudgetAmount{period, currency, amount}      (all in the pool)
+//	  budget.adjusted              BudgetAmount{period, currency, amount}      (signed; total and pool)
+//	  budget.closed                BudgetLifecycle{period}             (retraction of an open)
+//	  budget.reopened              BudgetLifecycle{period}
+//	  funding.allocated            FundingMoved{period, currency, from: "pool", to, amount}
+//	  funding.shifted              FundingMoved{period, currency, from, to, amount}
+//	  funding.released             FundingMoved{period, currency, from, to: "pool", amount}
+//	mandate:<id>
+//	  mandate.granted              MandateGranted{id, holder, kinds, scope, limit?, grantor?}
+//	  mandate.revoked              Lifecycle{id}
+//	  mandate.reinstated           Lifecycle{id}                       (retraction of a revoke)
+//	decision:<id>
+//	  decision.recorded            DecisionRecorded{id, by, authority, reason, refs?, effective,
+//	                                 changes (public format), effects [{aggregate, type, data}], retracts?}
+//	  decision.retracted           DecisionRetracted{id, by}           (by: the retracting decision)
+//
+// Amounts in payloads are decimal strings in the period's currency
+// ("125000.00"); Decimal.Minor converts them to an Amount.
+package domain

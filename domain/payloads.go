@@ -1,0 +1,341 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The event types. Each event's Data is the JSON of the payload struct named
+// in the package documentation; all are at SchemaVersion 1.
+const (
+	EventValueStreamDefined     = "valuestream.defined"
+	EventValueStreamRetired     = "valuestream.retired"
+	EventValueStreamReactivated = "valuestream.reactivated"
+
+	EventProductLaunched         = "product.launched"
+	EventProductMoved            = "product.moved"
+	EventProductOwnerAssigned    = "product.owner-assigned"
+	EventProductOwnerUnassigned  = "product.owner-unassigned"
+	EventProductRetired          = "product.retired"
+	EventProductReactivated      = "product.reactivated"
+	EventKPIDefined              = "product.kpi-defined"
+	EventKPIRemoved              = "product.kpi-removed"
+	EventKPIRecorded             = "product.kpi-recorded"
+	EventKPIRecordRetracted      = "product.kpi-record-retracted"
+	EventTeamFormed              = "team.formed"
+	EventTeamProductAssigned     = "team.product-assigned"
+	EventTeamProductUnassigned   = "team.product-unassigned"
+	EventTeamMemberAdded         = "team.member-added"
+	EventTeamMemberRemoved       = "team.member-removed"
+	EventTeamDisbanded           = "team.disbanded"
+	EventTeamReformed            = "team.reformed"
+	EventPersonJoined            = "person.joined"
+	EventPersonMoved             = "person.moved"
+	EventPersonLeft              = "person.left"
+	EventPersonRejoined          = "person.rejoined"
+	EventPersonOwnershipTaken    = "person.ownership-taken"
+	EventPersonOwnershipReleased = "person.ownership-released"
+	EventProjectStarted          = "project.started"
+	EventProjectClosed           = "project.closed"
+	EventProjectReopened         = "project.reopened"
+	EventProjectConverted        = "project.converted"
+	EventProjectBudgetLinked     = "project.budget-linked"
+	EventBudgetOpened            = "budget.opened"
+	EventBudgetAdjusted          = "budget.adjusted"
+	EventBudgetClosed            = "budget.closed"
+	EventBudgetReopened          = "budget.reopened"
+	EventFundingAllocated        = "funding.allocated"
+	EventFundingShifted          = "funding.shifted"
+	EventFundingReleased         = "funding.released"
+	EventMandateGranted          = "mandate.granted"
+	EventMandateRevoked          = "mandate.revoked"
+	EventMandateReinstated       = "mandate.reinstated"
+	EventDecisionRecorded        = "decision.recorded"
+	EventDecisionRetracted       = "decision.retracted"
+)
+
+// SchemaVersion is the payload version every event type is written at.
+const SchemaVersion = 1
+
+// ValueStreamDefined is the payload of valuestream.defined.
+type ValueStreamDefined struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Lifecycle is the payload of events that only flip an aggregate's
+// lifecycle: valuestream.retired/reactivated, team.disbanded/reformed,
+// project.closed/reopened, mandate.revoked/reinstated.
+type Lifecycle struct {
+	ID string `json:"id"`
+}
+
+// ProductLaunched is the payload of product.launched; Project is set when
+// the product came from project.convert.
+type ProductLaunched struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	ValueStream string `json:"valuestream"`
+	Project     string `json:"project,omitempty"`
+}
+
+// ProductMoved is the payload of product.moved (between value streams).
+type ProductMoved struct {
+	ID   string `json:"id"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// ProductOwner is the payload of product.owner-assigned (Previous is the
+// owner it replaces, empty for the first) and product.owner-unassigned
+// (only by a retraction; Owner is the one removed).
+type ProductOwner struct {
+	ID       string `json:"id"`
+	Owner    string `json:"owner"`
+	Previous string `json:"previous,omitempty"`
+}
+
+// ProductLifecycle is the payload of product.retired and
+// product.reactivated; Owner is the accountable owner released or restored.
+type ProductLifecycle struct {
+	ID    string `json:"id"`
+	Owner string `json:"owner,omitempty"`
+}
+
+// KPIDefinition is the payload of product.kpi-defined and product.kpi-removed.
+type KPIDefinition struct {
+	Product string   `json:"product"`
+	KPI     string   `json:"kpi"`
+	Unit    string   `json:"unit"`
+	Target  *Decimal `json:"target,omitempty"`
+}
+
+// KPIMeasurement is the payload of product.kpi-recorded (Previous is the
+// last value before it) and product.kpi-record-retracted (Previous is the
+// value the KPI shows again, when the retracted one was the latest).
+type KPIMeasurement struct {
+	Product  string   `json:"product"`
+	KPI      string   `json:"kpi"`
+	Value    Decimal  `json:"value"`
+	Previous *Decimal `json:"previous,omitempty"`
+}
+
+// TeamFormed is the payload of team.formed.
+type TeamFormed struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// TeamProduct is the payload of team.product-assigned/unassigned.
+type TeamProduct struct {
+	Team    string `json:"team"`
+	Product string `json:"product"`
+}
+
+// TeamMember is the payload of team.member-added/removed.
+type TeamMember struct {
+	Team   string `json:"team"`
+	Person string `json:"person"`
+}
+
+// PersonJoined is the payload of person.joined.
+type PersonJoined struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Team string `json:"team"`
+}
+
+// PersonMoved is the payload of person.moved.
+type PersonMoved struct {
+	ID   string `json:"id"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// PersonTeam is the payload of person.left (the team left) and
+// person.rejoined (the team rejoined, only by a retraction).
+type PersonTeam struct {
+	ID   string `json:"id"`
+	Team string `json:"team"`
+}
+
+// PersonOwnership is the payload of person.ownership-taken/released: the
+// person became or stopped being the accountable owner of the product.
+type PersonOwnership struct {
+	Person  string `json:"person"`
+	Product string `json:"product"`
+}
+
+// ProjectStarted is the payload of project.started.
+type ProjectStarted struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	ValueStream string `json:"valuestream,omitempty"`
+}
+
+// ProjectConverted is the payload of project.converted.
+type ProjectConverted struct {
+	ID      string `json:"id"`
+	Product string `json:"product"`
+}
+
+// ProjectBudgetLinked is the payload of project.budget-linked: the project
+// received funds in that period for the first time (a conversion moves them).
+type ProjectBudgetLinked struct {
+	ID     string `json:"id"`
+	Period string `json:"period"`
+}
+
+// BudgetAmount is the payload of budget.opened (the period's total, all in
+// the pool) and budget.adjusted (a signed change of total and pool).
+type BudgetAmount struct {
+	Period   string   `json:"period"`
+	Currency Currency `json:"currency"`
+	Amount   Decimal  `json:"amount"`
+}
+
+// BudgetLifecycle is the payload of budget.closed/reopened (only by a
+// retraction of budget.open).
+type BudgetLifecycle struct {
+	Period string `json:"period"`
+}
+
+// FundingMoved is the payload of funding.allocated (From is pool),
+// funding.shifted and funding.released (To is pool): Amount, positive,
+// leaves From and enters To.
+type FundingMoved struct {
+	Period   string   `json:"period"`
+	Currency Currency `json:"currency"`
+	From     Account  `json:"from"`
+	To       Account  `json:"to"`
+	Amount   Decimal  `json:"amount"`
+}
+
+// MandateGranted is the payload of mandate.granted; Grantor is the mandate
+// the grant was decided under (empty for the root mandate); no Limit means
+// no amount limit.
+type MandateGranted struct {
+	ID      string   `json:"id"`
+	Holder  string   `json:"holder"`
+	Kinds   []string `json:"kinds"`
+	Scope   string   `json:"scope"`
+	Limit   *Decimal `json:"limit,omitempty"`
+	Grantor string   `json:"grantor,omitempty"`
+}
+
+// Effect is one event a decision produced, kept in its record so a
+// retraction can compensate it.
+type Effect struct {
+	Aggregate string          `json:"aggregate"` // kind:id
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// DecisionRecorded is the payload of decision.recorded, the one event on
+// decision:<id>: the decision as taken and the events it produced.
+type DecisionRecorded struct {
+	ID        string    `json:"id"`
+	By        string    `json:"by"`
+	Authority string    `json:"authority"`
+	Reason    string    `json:"reason"`
+	Refs      []string  `json:"refs,omitempty"`
+	Effective time.Time `json:"effective"`
+	Changes   []Change  `json:"changes"`
+	Effects   []Effect  `json:"effects"`
+	// Retracts is the decision this one retracts, if it is a retraction.
+	Retracts string `json:"retracts,omitempty"`
+}
+
+// DecisionRetracted is the payload of decision.retracted, on the retracted
+// decision's record; By is the retracting decision.
+type DecisionRetracted struct {
+	ID string `json:"id"`
+	By string `json:"by"`
+}
+
+type eventSpec struct {
+	kind AggregateKind
+	new  func() any
+}
+
+func spec[T any](k AggregateKind) eventSpec {
+	return eventSpec{kind: k, new: func() any { return new(T) }}
+}
+
+var eventSpecs = map[string]eventSpec{
+	EventValueStreamDefined:      spec[ValueStreamDefined](KindValueStream),
+	EventValueStreamRetired:      spec[Lifecycle](KindValueStream),
+	EventValueStreamReactivated:  spec[Lifecycle](KindValueStream),
+	EventProductLaunched:         spec[ProductLaunched](KindProduct),
+	EventProductMoved:            spec[ProductMoved](KindProduct),
+	EventProductOwnerAssigned:    spec[ProductOwner](KindProduct),
+	EventProductOwnerUnassigned:  spec[ProductOwner](KindProduct),
+	EventProductRetired:          spec[ProductLifecycle](KindProduct),
+	EventProductReactivated:      spec[ProductLifecycle](KindProduct),
+	EventKPIDefined:              spec[KPIDefinition](KindProduct),
+	EventKPIRemoved:              spec[KPIDefinition](KindProduct),
+	EventKPIRecorded:             spec[KPIMeasurement](KindProduct),
+	EventKPIRecordRetracted:      spec[KPIMeasurement](KindProduct),
+	EventTeamFormed:              spec[TeamFormed](KindTeam),
+	EventTeamProductAssigned:     spec[TeamProduct](KindTeam),
+	EventTeamProductUnassigned:   spec[TeamProduct](KindTeam),
+	EventTeamMemberAdded:         spec[TeamMember](KindTeam),
+	EventTeamMemberRemoved:       spec[TeamMember](KindTeam),
+	EventTeamDisbanded:           spec[Lifecycle](KindTeam),
+	EventTeamReformed:            spec[Lifecycle](KindTeam),
+	EventPersonJoined:            spec[PersonJoined](KindPerson),
+	EventPersonMoved:             spec[PersonMoved](KindPerson),
+	EventPersonLeft:              spec[PersonTeam](KindPerson),
+	EventPersonRejoined:          spec[PersonTeam](KindPerson),
+	EventPersonOwnershipTaken:    spec[PersonOwnership](KindPerson),
+	EventPersonOwnershipReleased: spec[PersonOwnership](KindPerson),
+	EventProjectStarted:          spec[ProjectStarted](KindProject),
+	EventProjectClosed:           spec[Lifecycle](KindProject),
+	EventProjectReopened:         spec[Lifecycle](KindProject),
+	EventProjectConverted:        spec[ProjectConverted](KindProject),
+	EventProjectBudgetLinked:     spec[ProjectBudgetLinked](KindProject),
+	EventBudgetOpened:            spec[BudgetAmount](KindBudget),
+	EventBudgetAdjusted:          spec[BudgetAmount](KindBudget),
+	EventBudgetClosed:            spec[BudgetLifecycle](KindBudget),
+	EventBudgetReopened:          spec[BudgetLifecycle](KindBudget),
+	EventFundingAllocated:        spec[FundingMoved](KindBudget),
+	EventFundingShifted:          spec[FundingMoved](KindBudget),
+	EventFundingReleased:         spec[FundingMoved](KindBudget),
+	EventMandateGranted:          spec[MandateGranted](KindMandate),
+	EventMandateRevoked:          spec[Lifecycle](KindMandate),
+	EventMandateReinstated:       spec[Lifecycle](KindMandate),
+	EventDecisionRecorded:        spec[DecisionRecorded](KindDecision),
+	EventDecisionRetracted:       spec[DecisionRetracted](KindDecision),
+}
+
+// EventTypes lists every event type the domain writes.
+func EventTypes() []string { return sortedKeys(eventSpecs) }
+
+// DecodeEventData decodes e's payload into its typed struct (a pointer, e.g.
+// *FundingMoved for funding.shifted), for projections.
+func DecodeEventData(e Recorded) (any, error) { return decodeData(e.Event) }
+
+func decodeData(e Event) (any, error) {
+	s, ok := eventSpecs[e.Type]
+	if !ok || s.kind != e.Aggregate.Kind {
+		return nil, &UnknownEventError{Type: e.Type, Aggregate: e.Aggregate}
+	}
+	if e.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("event %s on %s: schema version %d, this build reads %d", e.Type, e.Aggregate, e.SchemaVersion, SchemaVersion)
+	}
+	v := s.new()
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return nil, fmt.Errorf("event %s on %s: decode payload: %w", e.Type, e.Aggregate, err)
+	}
+	return v, nil
+}
+
+func newEvent(ref Ref, typ string, payload any) (Event, error) {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	return Event{Aggregate: ref, Type: typ, SchemaVersion: SchemaVersion, Data: data}, nil
+}

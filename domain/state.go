@@ -1,0 +1,378 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Aggregate is the folded state of one aggregate. Version is the log's
+// sequence of its last event (the expected version for the next append); 0
+// means it does not exist. Exactly one of the state pointers is set once it
+// exists, matching Ref.Kind.
+type Aggregate struct {
+	Ref     Ref
+	Version uint64
+	// Since is the effective time of the event that created it.
+	Since time.Time
+
+	ValueStream *ValueStreamState
+	Product     *ProductState
+	Team        *TeamState
+	Person      *PersonState
+	Project     *ProjectState
+	Budget      *BudgetState
+	Mandate     *MandateState
+	Decision    *DecisionState
+}
+
+// World is what the command handler loaded for a decision. A Ref absent from
+// the map is not loaded yet; a Ref present with Version 0 does not exist.
+type World map[Ref]Aggregate
+
+// Exists reports whether the aggregate has been created.
+func (a Aggregate) Exists() bool {
+	return a.ValueStream != nil || a.Product != nil || a.Team != nil || a.Person != nil ||
+		a.Project != nil || a.Budget != nil || a.Mandate != nil || a.Decision != nil
+}
+
+// Status is "active" or what ended it (retired, disbanded, left, closed,
+// converted, revoked, retracted); "absent" when it does not exist.
+func (a Aggregate) Status() string {
+	switch {
+	case a.ValueStream != nil && a.ValueStream.Retired,
+		a.Product != nil && a.Product.Retired:
+		return "retired"
+	case a.Team != nil && a.Team.Disbanded:
+		return "disbanded"
+	case a.Person != nil && a.Person.Left:
+		return "gone (left the organisation)"
+	case a.Project != nil && a.Project.ConvertedTo != "":
+		return "converted"
+	case a.Project != nil && a.Project.Closed:
+		return "closed"
+	case a.Budget != nil && a.Budget.Closed:
+		return "closed"
+	case a.Mandate != nil && a.Mandate.Revoked:
+		return "revoked"
+	case a.Decision != nil && a.Decision.RetractedBy != "":
+		return "retracted"
+	case !a.Exists():
+		return "absent"
+	}
+	return "active"
+}
+
+// Active reports whether the aggregate exists and has not ended.
+func (a Aggregate) Active() bool { return a.Status() == "active" }
+
+// ValueStreamState is a value stream.
+type ValueStreamState struct {
+	Name    string
+	Retired bool
+}
+
+// ProductState is a product.
+type ProductState struct {
+	Name        string
+	ValueStream string
+	// Owner is the accountable owner (a person id); kept after retirement
+	// as the last owner.
+	Owner   string
+	Retired bool
+	Project string // the project it was converted from
+	KPIs    map[string]KPIState
+}
+
+// KPIState is one KPI of a product.
+type KPIState struct {
+	Unit   string
+	Target *Decimal
+	Last   *Decimal
+}
+
+// TeamState is a team; Products and Members are sorted.
+type TeamState struct {
+	Name      string
+	Type      string
+	Disbanded bool
+	Products  []string
+	Members   []string
+}
+
+// PersonState is a person; Owns (sorted) are the active products they are
+// accountable owner of.
+type PersonState struct {
+	Name string
+	Team string // empty once left
+	Left bool
+	Owns []string
+}
+
+// ProjectState is a legacy project; Periods (sorted) are the budget periods
+// it received funds in.
+type ProjectState struct {
+	Name        string
+	ValueStream string
+	Closed      bool
+	ConvertedTo string
+	Periods     []string
+}
+
+// BudgetState is one budget period: double-entry accounts in minor units of
+// Currency. The sum of Accounts always equals Total.
+type BudgetState struct {
+	Period   string
+	Currency Currency
+	Total    Amount
+	Accounts map[Account]Amount
+	Closed   bool
+}
+
+// Balance is the balance of an account (0 when never used).
+func (b *BudgetState) Balance(a Account) Amount { return b.Accounts[a] }
+
+// MandateState is a mandate.
+type MandateState struct {
+	Holder  string
+	Kinds   []string
+	Scope   string
+	Limit   *Decimal
+	Grantor string
+	Revoked bool
+}
+
+// DecisionState is the record of one decision.
+type DecisionState struct {
+	Record      DecisionRecorded
+	RetractedBy string
+}
+
+// Fold replays history (the events of one aggregate, in log order) into its state.
+func Fold(ref Ref, history []Recorded) (Aggregate, error) {
+	a := Aggregate{Ref: ref}
+	for i, e := range history {
+		var err error
+		a, err = Evolve(a, e)
+		if err != nil {
+			return Aggregate{}, fmt.Errorf("fold %s at event %d: %w", ref, i, err)
+		}
+	}
+	return a, nil
+}
+
+// Evolve applies one recorded event to a and returns the new state; a itself
+// is not modified (slices and maps are copied before they change).
+func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
+	if a.Ref == (Ref{}) {
+		a.Ref = e.Aggregate
+	}
+	if e.Aggregate != a.Ref {
+		return a, fmt.Errorf("event %s for %s applied to %s", e.Type, e.Aggregate, a.Ref)
+	}
+	v, err := decodeData(e.Event)
+	if err != nil {
+		return a, err
+	}
+	creates := false
+	switch e.Type {
+	case EventValueStreamDefined, EventProductLaunched, EventTeamFormed, EventPersonJoined,
+		EventProjectStarted, EventBudgetOpened, EventMandateGranted, EventDecisionRecorded:
+		creates = true
+	}
+	if creates == a.Exists() {
+		if creates {
+			return a, fmt.Errorf("event %s: %s already exists", e.Type, a.Ref)
+		}
+		return a, fmt.Errorf("event %s: %s does not exist", e.Type, a.Ref)
+	}
+	if creates {
+		a.Since = e.Meta.Effective
+	}
+	switch p := v.(type) {
+	case *ValueStreamDefined:
+		a.ValueStream = &ValueStreamState{Name: p.Name}
+	case *ProductLaunched:
+		a.Product = &ProductState{Name: p.Name, ValueStream: p.ValueStream, Project: p.Project}
+	case *TeamFormed:
+		a.Team = &TeamState{Name: p.Name, Type: p.Type}
+	case *PersonJoined:
+		a.Person = &PersonState{Name: p.Name, Team: p.Team}
+	case *ProjectStarted:
+		a.Project = &ProjectState{Name: p.Name, ValueStream: p.ValueStream}
+	case *MandateGranted:
+		a.Mandate = &MandateState{Holder: p.Holder, Kinds: p.Kinds, Scope: p.Scope, Limit: p.Limit, Grantor: p.Grantor}
+	case *DecisionRecorded:
+		a.Decision = &DecisionState{Record: *p}
+	case *DecisionRetracted:
+		d := *a.Decision
+		d.RetractedBy = p.By
+		a.Decision = &d
+	case *Lifecycle:
+		evolveLifecycle(&a, e.Type)
+	case *ProductMoved:
+		pr := cloneProduct(a.Product)
+		pr.ValueStream = p.To
+		a.Product = pr
+	case *ProductOwner:
+		pr := cloneProduct(a.Product)
+		if e.Type == EventProductOwnerAssigned {
+			pr.Owner = p.Owner
+		} else {
+			pr.Owner = ""
+		}
+		a.Product = pr
+	case *ProductLifecycle:
+		pr := cloneProduct(a.Product)
+		pr.Retired = e.Type == EventProductRetired
+		if p.Owner != "" {
+			pr.Owner = p.Owner
+		}
+		a.Product = pr
+	case *KPIDefinition:
+		pr := cloneProduct(a.Product)
+		if e.Type == EventKPIDefined {
+			pr.KPIs[p.KPI] = KPIState{Unit: p.Unit, Target: p.Target}
+		} else {
+			delete(pr.KPIs, p.KPI)
+		}
+		a.Product = pr
+	case *KPIMeasurement:
+		pr := cloneProduct(a.Product)
+		k := pr.KPIs[p.KPI]
+		if e.Type == EventKPIRecorded {
+			val := p.Value
+			k.Last = &val
+		} else {
+			k.Last = p.Previous
+		}
+		pr.KPIs[p.KPI] = k
+		a.Product = pr
+	case *TeamProduct:
+		t := cloneTeam(a.Team)
+		t.Products = setOp(t.Products, p.Product, e.Type == EventTeamProductAssigned)
+		a.Team = t
+	case *TeamMember:
+		t := cloneTeam(a.Team)
+		t.Members = setOp(t.Members, p.Person, e.Type == EventTeamMemberAdded)
+		a.Team = t
+	case *PersonMoved:
+		ps := clonePerson(a.Person)
+		ps.Team = p.To
+		a.Person = ps
+	case *PersonTeam:
+		ps := clonePerson(a.Person)
+		if e.Type == EventPersonLeft {
+			ps.Team, ps.Left = "", true
+		} else {
+			ps.Team, ps.Left = p.Team, false
+		}
+		a.Person = ps
+	case *PersonOwnership:
+		ps := clonePerson(a.Person)
+		ps.Owns = setOp(ps.Owns, p.Product, e.Type == EventPersonOwnershipTaken)
+		a.Person = ps
+	case *ProjectConverted:
+		pj := cloneProject(a.Project)
+		pj.ConvertedTo = p.Product
+		a.Project = pj
+	case *ProjectBudgetLinked:
+		pj := cloneProject(a.Project)
+		pj.Periods = setOp(pj.Periods, p.Period, true)
+		a.Project = pj
+	case *BudgetAmount:
+		amt, err := p.Amount.Minor(p.Currency)
+		if err != nil {
+			return a, fmt.Errorf("event %s: %w", e.Type, err)
+		}
+		if e.Type == EventBudgetOpened {
+			a.Budget = &BudgetState{Period: p.Period, Currency: p.Currency, Total: amt, Accounts: map[Account]Amount{Pool: amt}}
+		} else {
+			b := cloneBudget(a.Budget)
+			b.Total += amt
+			b.Accounts[Pool] += amt
+			a.Budget = b
+		}
+	case *BudgetLifecycle:
+		b := cloneBudget(a.Budget)
+		b.Closed = e.Type == EventBudgetClosed
+		a.Budget = b
+	case *FundingMoved:
+		amt, err := p.Amount.Minor(a.Budget.Currency)
+		if err != nil {
+			return a, fmt.Errorf("event %s: %w", e.Type, err)
+		}
+		b := cloneBudget(a.Budget)
+		b.Accounts[p.From] -= amt
+		b.Accounts[p.To] += amt
+		if b.Accounts[p.From] == 0 && p.From != Pool {
+			delete(b.Accounts, p.From)
+		}
+		a.Budget = b
+	default:
+		return a, &UnknownEventError{Type: e.Type, Aggregate: e.Aggregate}
+	}
+	a.Version = e.Sequence
+	return a, nil
+}
+
+func evolveLifecycle(a *Aggregate, typ string) {
+	switch typ {
+	case EventValueStreamRetired, EventValueStreamReactivated:
+		v := *a.ValueStream
+		v.Retired = typ == EventValueStreamRetired
+		a.ValueStream = &v
+	case EventTeamDisbanded, EventTeamReformed:
+		t := cloneTeam(a.Team)
+		t.Disbanded = typ == EventTeamDisbanded
+		a.Team = t
+	case EventProjectClosed, EventProjectReopened:
+		p := cloneProject(a.Project)
+		p.Closed = typ == EventProjectClosed
+		if typ == EventProjectReopened {
+			p.ConvertedTo = ""
+		}
+		a.Project = p
+	case EventMandateRevoked, EventMandateReinstated:
+		m := *a.Mandate
+		m.Revoked = typ == EventMandateRevoked
+		a.Mandate = &m
+	}
+}
+
+// setOp adds or removes s in a sorted set, returning a new slice.
+func setOp(set []string, s string, add bool) []string {
+	i, found := slices.BinarySearch(set, s)
+	switch {
+	case add && !found:
+		return slices.Insert(slices.Clone(set), i, s)
+	case !add && found:
+		return slices.Delete(slices.Clone(set), i, i+1)
+	}
+	return set
+}
+
+func cloneProduct(p *ProductState) *ProductState {
+	c := *p
+	c.KPIs = make(map[string]KPIState, len(p.KPIs)+1)
+	for k, v := range p.KPIs {
+		c.KPIs[k] = v
+	}
+	return &c
+}
+
+func cloneTeam(t *TeamState) *TeamState       { c := *t; return &c }
+func clonePerson(p *PersonState) *PersonState { c := *p; return &c }
+func cloneProject(p *ProjectState) *ProjectState {
+	c := *p
+	return &c
+}
+
+func cloneBudget(b *BudgetState) *BudgetState {
+	c := *b
+	c.Accounts = make(map[Account]Amount, len(b.Accounts)+1)
+	for k, v := range b.Accounts {
+		c.Accounts[k] = v
+	}
+	return &c
+}
