@@ -232,13 +232,16 @@ func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects 
 		ok = true
 	}
 	if slices.Contains(subjects, recordSubj) {
-		err = s.lastMessages(ctx, []string{recordSubj}, func(m *jetstream.RawStreamMsg) bool {
-			if env, reason := s.check(m.Subject, m.Data); reason == "" {
-				match(env, m.Sequence)
-			}
-			return false
-		})
-		return found, ok, err
+		// The record's first event is the decision's own; a later one on the
+		// same subject (its retraction) belongs to another decision.
+		m, err := s.firstMessage(ctx, recordSubj)
+		if err != nil || m == nil {
+			return AppendResult{}, false, err
+		}
+		if env, reason := s.check(m.Subject, m.Data); reason == "" {
+			match(env, m.Sequence)
+		}
+		return found, ok, nil
 	}
 	for _, subj := range slices.Compact(slices.Sorted(slices.Values(subjects))) {
 		if _, err := s.scan(ctx, subj, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
@@ -249,6 +252,40 @@ func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects 
 		}
 	}
 	return found, ok, nil
+}
+
+// Lookup returns the result of an earlier append of a decision that wrote
+// its own record on the decision aggregate (found false when there is none).
+func (s *Store) Lookup(ctx context.Context, decisionID string) (AppendResult, bool, error) {
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	subj, err := s.Subject(domain.Ref{Kind: domain.KindDecision, ID: decisionID})
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("look up decision: %w", err)
+	}
+	res, found, err := s.lookupDecision(ctx, decisionID, []string{subj})
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("look up decision %s: %w", decisionID, err)
+	}
+	return res, found, nil
+}
+
+// firstMessage returns the first message on a subject, nil when it has none.
+func (s *Store) firstMessage(ctx context.Context, subj string) (*jetstream.RawStreamMsg, error) {
+	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, 1, jetstreamext.GetBatchSubject(subj))
+	if err != nil {
+		return nil, fmt.Errorf("get first message: %w", err)
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get first message: %w", err)
+		}
+		return m, nil
+	}
+	return nil, nil
 }
 
 // lastMessages calls fn with the last message of each subject that has

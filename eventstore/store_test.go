@@ -333,3 +333,29 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryFindsTheOriginalThroughItsRecordEvenAfterTheRecordMovedOn(t *testing.T) {
+	st, js := newStore(t)
+	p := person("p-1")
+	rec := domain.Ref{Kind: domain.KindDecision, ID: "hire"}
+	orig := mustAppend(t, st, meta("hire"), map[domain.Ref]uint64{p: 0, rec: 0},
+		event(p, "person.joined", nil), event(rec, "decision.recorded", nil))
+	// A later decision (a retraction, say) writes on the same record.
+	undo := domain.Ref{Kind: domain.KindDecision, ID: "undo"}
+	mustAppend(t, st, meta("undo"), map[domain.Ref]uint64{p: 1, rec: 2, undo: 0},
+		event(p, "person.left", nil), event(rec, "decision.retracted", nil), event(undo, "decision.recorded", nil))
+
+	retry := openStore(t, js)
+	got, err := retry.Append(ctx(t), meta("hire"), []domain.Event{event(p, "person.joined", nil), event(rec, "decision.recorded", nil)},
+		map[domain.Ref]uint64{p: 0, rec: 0})
+	if err != nil || !got.Duplicate || !slices.Equal(got.Sequences, orig.Sequences) {
+		t.Fatalf("retry: %+v, %v; want %v marked duplicate", got, err, orig.Sequences)
+	}
+	looked, found, err := retry.Lookup(ctx(t), "hire")
+	if err != nil || !found || !slices.Equal(looked.Sequences, orig.Sequences) {
+		t.Fatalf("lookup: %+v found=%v err=%v; want %v", looked, found, err, orig.Sequences)
+	}
+	if _, found, err := retry.Lookup(ctx(t), "never"); found || err != nil {
+		t.Fatalf("lookup of an unknown decision: found=%v err=%v", found, err)
+	}
+}
