@@ -357,8 +357,12 @@ func (k *work) apply(c Change) error {
 		if err := k.absent(r); err != nil {
 			return err
 		}
-		if _, err := c.Amount.Minor(c.Currency); err != nil {
+		amt, err := c.Amount.Minor(c.Currency)
+		if err != nil {
 			return &FieldError{Field: "amount", Err: err}
+		}
+		if amt > MaxTotal {
+			return &StateError{Ref: r, Problem: fmt.Sprintf("total would exceed %s", MaxTotal.Format(c.Currency))}
 		}
 		return k.emit(r, EventBudgetOpened, BudgetAmount{Period: c.Period, Currency: c.Currency, Amount: *c.Amount})
 	case ChangeBudgetAdjust:
@@ -567,8 +571,15 @@ func (k *work) budgetAmount(period string, d Decimal) (Aggregate, Amount, error)
 	return b, amt, nil
 }
 
+// MaxTotal bounds a period's total (in minor units) so that no sum of
+// accounts can overflow.
+const MaxTotal Amount = 1e17
+
 func (k *work) adjust(b Aggregate, amt Amount) error {
 	cur := b.Budget.Currency
+	if b.Budget.Total+amt > MaxTotal {
+		return &StateError{Ref: b.Ref, Problem: fmt.Sprintf("total would exceed %s", MaxTotal.Format(cur))}
+	}
 	if bal := b.Budget.Balance(Pool); bal+amt < 0 {
 		return &InsufficientFundsError{Period: b.Ref.ID, Account: Pool, Balance: bal.Format(cur), Wanted: (-amt).Format(cur)}
 	}

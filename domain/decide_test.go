@@ -253,6 +253,8 @@ func TestDecideFunding(t *testing.T) {
 			then: []string{"budget:2026 budget.adjusted"}},
 		{name: "budget.adjust refuses taking more than the pool holds", when: dec(ch("budget.adjust", "period", "2026", "amount", "-450000.01")),
 			errAs: isA[*InsufficientFundsError](), msg: "budget 2026: pool holds 450000.00, cannot take 450000.01"},
+		{name: "budget.adjust refuses a total beyond MaxTotal", when: dec(ch("budget.adjust", "period", "2026", "amount", "999999999999999.00")),
+			errAs: isA[*StateError](), msg: "total would exceed"},
 		{name: "budget.adjust refuses an unknown period", when: dec(ch("budget.adjust", "period", "2030", "amount", "1")),
 			errAs: isA[*NotFoundError]()},
 		{name: "funding.allocate", when: dec(ch("funding.allocate", "period", "2026", "to", "product:loans", "amount", "1000.50")),

@@ -302,6 +302,8 @@ type DecodeOptions struct {
 	NewID func() string
 }
 
+var decisionFields = []string{"id", "by", "authority", "reason", "refs", "effective", "changes"}
+
 type rawDecision struct {
 	ID        *string           `json:"id"`
 	By        string            `json:"by"`
@@ -320,6 +322,16 @@ func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
 	}
 	if len(data) > MaxDecisionBytes {
 		return Decision{}, fmt.Errorf("decision is %d bytes, at most %d: %w", len(data), MaxDecisionBytes, ErrInvalid)
+	}
+	// encoding/json matches struct fields case-insensitively; the contract
+	// is exact, so check the names first.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err == nil {
+		for _, name := range sortedKeys(top) {
+			if !contains(decisionFields, name) {
+				return Decision{}, &FieldError{Field: truncate(name, 40), Err: fmt.Errorf("unknown field (fields: %s)", strings.Join(decisionFields, ", "))}
+			}
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -356,9 +368,6 @@ func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
 	for i, r := range raw.Refs {
 		if err := checkText(r, MaxRefLen, false); err != nil {
 			return Decision{}, &FieldError{Field: fmt.Sprintf("refs[%d]", i), Err: err}
-		}
-		if strings.ContainsAny(r, " \t") {
-			return Decision{}, &FieldError{Field: fmt.Sprintf("refs[%d]", i), Err: errors.New("contains white space (want a link or document id)")}
 		}
 	}
 	d.Refs = raw.Refs

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -49,7 +50,8 @@ func (k *work) retract(id string) error {
 	for i := len(rec.Effects) - 1; i >= 0; i-- {
 		e := rec.Effects[i]
 		if err := k.undo(refs[i], e); err != nil {
-			if ne, ok := err.(*NeedError); ok {
+			var ne *NeedError
+			if errors.As(err, &ne) {
 				return ne
 			}
 			return fail(fmt.Sprintf("undo %s on %s", e.Type, e.Aggregate), err)
