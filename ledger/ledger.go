@@ -1,0 +1,289 @@
+// Package ledger is the command handler: it takes a decision, loads the
+// aggregates it touches from the log, lets the domain decide, and appends the
+// resulting events with the versions it read, re-reading and re-deciding a
+// bounded number of times when another decision got there first. It is the
+// only place where domain and eventstore meet (cmd/koers wires it).
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"koers/domain"
+	"koers/eventstore"
+)
+
+// Store is what the handler needs of the log.
+type Store interface {
+	Load(ctx context.Context, ref domain.Ref) (eventstore.History, error)
+	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (eventstore.AppendResult, error)
+	Lookup(ctx context.Context, decisionID string) (eventstore.AppendResult, bool, error)
+}
+
+// Options configure a [Handler]. Zero fields take the default in their doc.
+type Options struct {
+	// Now is the clock for decisions without an effective time. Default time.Now.
+	Now func() time.Time
+	// NewID makes ids for decisions without one. Default: "d-" and 16 random hex digits.
+	NewID func() string
+	// Location is the ledger's time zone for date-only effective times. Default UTC.
+	Location *time.Location
+	// MaxAttempts bounds how often one decision is re-read and re-decided
+	// after a conflict. Default 10.
+	MaxAttempts int
+	// Backoff is the first pause after a conflict; each later pause doubles,
+	// up to 64 times Backoff, with random jitter so that rivals spread out.
+	// Default 1ms.
+	Backoff time.Duration
+	// MaxLoadRounds bounds how often Decide may ask for more aggregates in
+	// one attempt. Default 8.
+	MaxLoadRounds int
+	// LoadConcurrency is how many aggregates are loaded at once. Default 8.
+	LoadConcurrency int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = randomID
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 10
+	}
+	if o.Backoff == 0 {
+		o.Backoff = time.Millisecond
+	}
+	if o.MaxLoadRounds == 0 {
+		o.MaxLoadRounds = 8
+	}
+	if o.LoadConcurrency == 0 {
+		o.LoadConcurrency = 8
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.MaxAttempts < 1 || o.MaxAttempts > 100:
+		return fmt.Errorf("ledger options: max attempts %d: want 1 to 100", o.MaxAttempts)
+	case o.MaxLoadRounds < 1 || o.MaxLoadRounds > 100:
+		return fmt.Errorf("ledger options: max load rounds %d: want 1 to 100", o.MaxLoadRounds)
+	case o.Backoff < 0 || o.Backoff > time.Second:
+		return fmt.Errorf("ledger options: backoff %s: want 0 to 1s", o.Backoff)
+	case o.LoadConcurrency < 1 || o.LoadConcurrency > 64:
+		return fmt.Errorf("ledger options: load concurrency %d: want 1 to 64", o.LoadConcurrency)
+	}
+	return nil
+}
+
+func randomID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // the runtime guarantees it never fails
+	}
+	return "d-" + hex.EncodeToString(b[:])
+}
+
+// Handler takes decisions. It is safe for concurrent use.
+type Handler struct {
+	store Store
+	opts  Options
+}
+
+// New returns a handler on store.
+func New(store Store, opts Options) (*Handler, error) {
+	if store == nil {
+		return nil, errors.New("ledger: store is required")
+	}
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	return &Handler{store: store, opts: opts}, nil
+}
+
+// Result is where a decision landed.
+type Result struct {
+	DecisionID string   `json:"id"`
+	Sequences  []uint64 `json:"sequences"`
+	// Duplicate: the decision was recorded before; nothing new was written
+	// and Sequences are those of the first time.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Decode parses a decision in its public JSON format with the handler's
+// clock, id generator and time zone.
+func (h *Handler) Decode(data []byte) (domain.Decision, error) {
+	return domain.DecodeDecision(data, domain.DecodeOptions{Location: h.opts.Location, Now: h.opts.Now, NewID: h.opts.NewID})
+}
+
+// Submit decodes and handles one decision.
+func (h *Handler) Submit(ctx context.Context, data []byte) (Result, error) {
+	d, err := h.Decode(data)
+	if err != nil {
+		return Result{}, err
+	}
+	return h.Handle(ctx, d)
+}
+
+// Init starts a new ledger: the genesis decision grants the root mandate to
+// rootActor from effective on (zero: now). Decisions can be backdated no
+// earlier than that, so a ledger that will record history from before its
+// creation starts at the earliest date it will record. On a ledger that was
+// started already it returns the first result with Duplicate set.
+func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Time) (Result, error) {
+	if effective.IsZero() {
+		effective = h.opts.Now()
+	}
+	d, events, err := domain.Genesis(rootActor, effective)
+	if err != nil {
+		return Result{}, err
+	}
+	if res, found, err := h.store.Lookup(ctx, d.ID); err != nil || found {
+		return toResult(res), err
+	}
+	expected := make(map[domain.Ref]uint64, len(events))
+	for _, e := range events {
+		expected[e.Aggregate] = 0
+	}
+	res, err := h.store.Append(ctx, d.Meta(), events, expected)
+	if err != nil {
+		return Result{}, fmt.Errorf("init ledger: %w", err)
+	}
+	return toResult(res), nil
+}
+
+// Handle decides and appends one decision. A decision whose id was recorded
+// before is answered with the first result (Duplicate set). A conflict is
+// retried up to MaxAttempts times, each time on freshly loaded state; after
+// that the error wraps domain.ErrConflict.
+func (h *Handler) Handle(ctx context.Context, d domain.Decision) (Result, error) {
+	var lastErr error
+	for attempt := 0; attempt < h.opts.MaxAttempts; attempt++ {
+		world, events, err := h.decide(ctx, d)
+		var dup *domain.DuplicateDecisionError
+		if errors.As(err, &dup) {
+			return h.earlier(ctx, d.ID)
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		expected := make(map[domain.Ref]uint64, len(events))
+		for _, e := range events {
+			expected[e.Aggregate] = world[e.Aggregate].Version
+		}
+		res, err := h.store.Append(ctx, d.Meta(), events, expected)
+		if err == nil {
+			return toResult(res), nil
+		}
+		if !errors.Is(err, domain.ErrConflict) {
+			return Result{}, err
+		}
+		lastErr = err
+		if err := h.pause(ctx, attempt); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{}, fmt.Errorf("decision %s: gave up after %d attempts: %w", d.ID, h.opts.MaxAttempts, lastErr)
+}
+
+// decide loads what the domain asks for and decides, in bounded rounds.
+func (h *Handler) decide(ctx context.Context, d domain.Decision) (domain.World, []domain.Event, error) {
+	world := domain.World{}
+	refs := domain.Plan(d)
+	for round := 0; round < h.opts.MaxLoadRounds; round++ {
+		if err := h.load(ctx, world, refs); err != nil {
+			return nil, nil, err
+		}
+		events, err := domain.Decide(world, d)
+		var need *domain.NeedError
+		if !errors.As(err, &need) {
+			return world, events, err
+		}
+		refs = need.Refs
+	}
+	return nil, nil, fmt.Errorf("decision %s: still needs more aggregates after %d rounds of loading", d.ID, h.opts.MaxLoadRounds)
+}
+
+// load folds every ref not yet in world, a bounded number at a time.
+func (h *Handler) load(ctx context.Context, world domain.World, refs []domain.Ref) error {
+	var todo []domain.Ref
+	for _, r := range refs {
+		if _, ok := world[r]; !ok {
+			todo = append(todo, r)
+		}
+	}
+	aggs := make([]domain.Aggregate, len(todo))
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, h.opts.LoadConcurrency)
+	var wg sync.WaitGroup
+	for i, r := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			hist, err := h.store.Load(ctx, r)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			agg, err := domain.Fold(r, hist.Events)
+			if err != nil {
+				errs[i] = fmt.Errorf("fold %s: %w", r, err)
+				return
+			}
+			// The version to expect is the subject's last sequence, which
+			// counts messages that are not genuine events too.
+			agg.Ref, agg.Version = r, hist.Version
+			aggs[i] = agg
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, r := range todo {
+		world[r] = aggs[i]
+	}
+	return nil
+}
+
+// pause waits before the next attempt: exponential, capped, jittered.
+func (h *Handler) pause(ctx context.Context, attempt int) error {
+	d := h.opts.Backoff << min(attempt, 6)
+	d = d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (h *Handler) earlier(ctx context.Context, id string) (Result, error) {
+	res, found, err := h.store.Lookup(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	if !found {
+		return Result{}, fmt.Errorf("decision %s is recorded but its events cannot be found: %w", id, domain.ErrNotFound)
+	}
+	return toResult(res), nil
+}
+
+func toResult(r eventstore.AppendResult) Result {
+	return Result{DecisionID: r.DecisionID, Sequences: r.Sequences, Duplicate: r.Duplicate}
+}

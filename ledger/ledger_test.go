@@ -1,0 +1,187 @@
+package ledger_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"koers/domain"
+	"koers/eventstore"
+	"koers/ledger"
+)
+
+var clock = time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T) (*ledger.Handler, *eventstore.Store) {
+	t.Helper()
+	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	st, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := ledger.New(st, ledger.Options{Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Init(context.Background(), "p-root", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	return h, st
+}
+
+func submit(t *testing.T, h *ledger.Handler, decision string) ledger.Result {
+	t.Helper()
+	res, err := h.Submit(context.Background(), []byte(decision))
+	if err != nil {
+		t.Fatalf("decision %s: %v", decision, err)
+	}
+	return res
+}
+
+const org = `{"id":"bootstrap","by":"p-root","authority":"root","reason":"start","effective":"2026-01-01","changes":[
+ {"kind":"valuestream.define","id":"payments","name":"Payments"},
+ {"kind":"team.form","id":"t-core","name":"Core","type":"stream-aligned"},
+ {"kind":"team.form","id":"t-edge","name":"Edge","type":"platform"},
+ {"kind":"person.join","id":"p-1","name":"Ada","team":"t-core"},
+ {"kind":"product.launch","id":"pay-app","name":"Pay app","valuestream":"payments","owner":"p-1"},
+ {"kind":"budget.open","period":"2026","amount":"1000000.00","currency":"EUR"},
+ {"kind":"funding.allocate","period":"2026","to":"valuestream:payments","amount":"250000.00"}]}`
+
+func TestADecisionLandsAtomicallyAndIsFoldedBack(t *testing.T) {
+	h, st := setup(t)
+	res := submit(t, h, org)
+	if res.DecisionID != "bootstrap" || len(res.Sequences) < 7 || res.Duplicate {
+		t.Fatalf("bootstrap: %+v", res)
+	}
+	for i := 1; i < len(res.Sequences); i++ {
+		if res.Sequences[i] != res.Sequences[i-1]+1 {
+			t.Fatalf("sequences of one decision are not consecutive: %v", res.Sequences)
+		}
+	}
+	hist, err := st.Load(context.Background(), domain.Ref{Kind: domain.KindProduct, ID: "pay-app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, err := domain.Fold(domain.Ref{Kind: domain.KindProduct, ID: "pay-app"}, hist.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agg.Product == nil || agg.Product.Owner != "p-1" || agg.Product.ValueStream != "payments" {
+		t.Fatalf("product after bootstrap: %+v", agg.Product)
+	}
+}
+
+func TestResubmittingADecisionReturnsTheFirstResult(t *testing.T) {
+	h, st := setup(t)
+	first := submit(t, h, org)
+	last, _ := st.LastSequence(context.Background())
+	again := submit(t, h, org)
+	if !again.Duplicate || !slices.Equal(again.Sequences, first.Sequences) {
+		t.Fatalf("resubmit: %+v, want %v marked duplicate", again, first.Sequences)
+	}
+	if now, _ := st.LastSequence(context.Background()); now != last {
+		t.Fatalf("resubmit wrote: stream %d -> %d", last, now)
+	}
+	init, err := h.Init(context.Background(), "p-root", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || !init.Duplicate {
+		t.Fatalf("second init: %+v, %v; want the genesis result marked duplicate", init, err)
+	}
+}
+
+func TestConcurrentDecisionsOnOneTeamAllLandThroughRetries(t *testing.T) {
+	h, st := setup(t)
+	submit(t, h, org)
+	const joiners = 6
+	var wg sync.WaitGroup
+	errs := make([]error, joiners)
+	for i := range joiners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = h.Submit(context.Background(), []byte(fmt.Sprintf(
+				`{"id":"join-%d","by":"p-root","authority":"root","reason":"hire","changes":[{"kind":"person.join","id":"p-new-%d","name":"N","team":"t-edge"}]}`, i, i)))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("joiner %d: %v", i, err)
+		}
+	}
+	hist, err := st.Load(context.Background(), domain.Ref{Kind: domain.KindTeam, ID: "t-edge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, _ := domain.Fold(domain.Ref{Kind: domain.KindTeam, ID: "t-edge"}, hist.Events)
+	if len(agg.Team.Members) != joiners {
+		t.Fatalf("team has %d members, want %d", len(agg.Team.Members), joiners)
+	}
+}
+
+func TestRefusedDecisionsWriteNothing(t *testing.T) {
+	h, st := setup(t)
+	submit(t, h, org)
+	before, _ := st.LastSequence(context.Background())
+	cases := []struct {
+		name     string
+		decision string
+		want     error
+	}{
+		{"actor without the mandate", `{"by":"p-1","authority":"root","reason":"x","changes":[{"kind":"team.disband","team":"t-edge"}]}`, domain.ErrUnauthorized},
+		{"overdrawn account", `{"by":"p-root","authority":"root","reason":"x","changes":[{"kind":"funding.shift","period":"2026","from":"valuestream:payments","to":"product:pay-app","amount":"250000.01"}]}`, domain.ErrRefused},
+		{"one bad change among good ones", `{"by":"p-root","authority":"root","reason":"x","changes":[{"kind":"team.form","id":"t-new","name":"New","type":"enabling"},{"kind":"person.move","person":"p-1","to":"t-nowhere"}]}`, domain.ErrRefused},
+		{"unknown kind", `{"by":"p-root","authority":"root","reason":"x","changes":[{"kind":"team.explode","team":"t-edge"}]}`, domain.ErrInvalid},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := h.Submit(context.Background(), []byte(c.decision))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want an error wrapping %v", err, c.want)
+			}
+		})
+	}
+	if after, _ := st.LastSequence(context.Background()); after != before {
+		t.Fatalf("refused decisions wrote: stream %d -> %d", before, after)
+	}
+}
+
+func TestRetractionUndoesADecisionAndKeepsBoth(t *testing.T) {
+	h, st := setup(t)
+	submit(t, h, org)
+	submit(t, h, `{"id":"move-ada","by":"p-root","authority":"root","reason":"help edge","effective":"2026-03-01","changes":[{"kind":"person.move","person":"p-1","to":"t-edge"}]}`)
+	submit(t, h, `{"id":"undo-move","by":"p-root","authority":"root","reason":"mistake","effective":"2026-03-02","changes":[{"kind":"decision.retract","decision":"move-ada"}]}`)
+	hist, err := st.Load(context.Background(), domain.Ref{Kind: domain.KindPerson, ID: "p-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, _ := domain.Fold(domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, hist.Events)
+	if agg.Person.Team != "t-core" || len(hist.Events) < 3 {
+		t.Fatalf("after retraction: team %q with %d events; want back in t-core with the move and its undo kept", agg.Person.Team, len(hist.Events))
+	}
+	_, err = h.Submit(context.Background(), []byte(`{"by":"p-root","authority":"root","reason":"again","changes":[{"kind":"decision.retract","decision":"move-ada"}]}`))
+	if !errors.Is(err, domain.ErrRefused) {
+		t.Fatalf("second retraction: %v, want refused", err)
+	}
+}
