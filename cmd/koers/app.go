@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"koers/eventstore"
+	"koers/ledger"
+)
+
+// settings are the global flags, after environment defaults.
+type settings struct {
+	natsURL  string // "" = embedded
+	dataDir  string
+	ledger   string
+	keyFile  string // "" = <data>/seal.key
+	timezone string
+}
+
+// app is one opened ledger: the NATS connection (and embedded server), the
+// store and the command handler.
+type app struct {
+	embedded *eventstore.Embedded
+	nc       *nats.Conn
+	store    *eventstore.Store
+	handler  *ledger.Handler
+}
+
+func openApp(ctx context.Context, s settings) (*app, error) {
+	if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data folder %s: %w", s.dataDir, err)
+	}
+	loc, err := time.LoadLocation(s.timezone)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: %w", s.timezone, err)
+	}
+	keyFile := s.keyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(s.dataDir, "seal.key")
+	}
+	key, err := loadOrCreateKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{}
+	if s.natsURL == "" {
+		a.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: filepath.Join(s.dataDir, "nats")})
+		if err != nil {
+			return nil, err
+		}
+		a.nc, err = a.embedded.Connect()
+	} else {
+		a.nc, err = nats.Connect(s.natsURL, nats.Name("koers"), nats.Timeout(5*time.Second))
+	}
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.handler, err = ledger.New(a.store, ledger.Options{Location: loc})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close closes the connection and stops the embedded server, if any.
+func (a *app) Close() {
+	if a.nc != nil {
+		a.nc.Close()
+	}
+	if a.embedded != nil {
+		a.embedded.Shutdown()
+	}
+}
+
+// loadOrCreateKey reads the ledger's seal key (64 hex digits), creating a
+// random one with owner-only permissions on first use.
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("seal key folder: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create seal key %s: %w", path, err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+			return nil, fmt.Errorf("write seal key %s: %w", path, err)
+		}
+		return key, f.Sync()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read seal key %s: %w", path, err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < eventstore.MinSealKeyBytes {
+		return nil, fmt.Errorf("seal key %s: want at least %d bytes as hex digits", path, eventstore.MinSealKeyBytes)
+	}
+	return key, nil
+}

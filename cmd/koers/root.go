@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"koers/domain"
+	"koers/eventstore"
+	"koers/ledger"
+)
+
+//go:embed demo.jsonl
+var demoHistory []byte
+
+// maxLineBytes bounds one decision line in `apply`: the decoder's own limit
+// plus room for white space.
+const maxLineBytes = domain.MaxDecisionBytes + 1024
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var s settings
+	root := &cobra.Command{
+		Use:   "koers",
+		Short: "Koers records who decided what, when, on whose authority and why",
+		Long: `Koers is an event-sourced portfolio ledger. Every decision (a funding shift,
+an ownership change, a team move, a project turned into a product) is recorded
+as immutable, sealed and hash-chained events on NATS JetStream.
+
+By default it runs an embedded NATS server with its store in the data folder.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	f := root.PersistentFlags()
+	f.StringVar(&s.natsURL, "nats-url", envOr("KOERS_NATS_URL", ""), "NATS server or cluster URL (env KOERS_NATS_URL); empty: an embedded server in the data folder")
+	f.StringVar(&s.dataDir, "data", envOr("KOERS_DATA", "./koers-data"), "data folder: embedded NATS store and the seal key (env KOERS_DATA)")
+	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
+	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's seal key, created on first use (env KOERS_SEAL_KEY_FILE); default <data>/seal.key")
+	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "UTC"), "time zone of date-only effective times (env KOERS_TIMEZONE)")
+
+	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s))
+	return root
+}
+
+func initCmd(s *settings) *cobra.Command {
+	var rootActor, effective string
+	cmd := &cobra.Command{
+		Use:   "init --root ACTOR",
+		Short: "Create the ledger and its root mandate, held by ACTOR",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			eff, err := parseOptionalTime(effective, s.timezone)
+			if err != nil {
+				return fmt.Errorf("--effective: %w", err)
+			}
+			a, err := openApp(cmd.Context(), *s)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			res, err := a.handler.Init(cmd.Context(), rootActor, eff)
+			if err != nil {
+				return err
+			}
+			if res.Duplicate {
+				fmt.Fprintf(cmd.OutOrStdout(), "ledger %s already exists (created at sequences %v)\n", s.ledger, res.Sequences)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ledger %s created: root mandate %q held by %s (sequences %v)\n", s.ledger, domain.RootMandate, rootActor, res.Sequences)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&rootActor, "root", "", "the actor who holds the root mandate (required)")
+	cmd.Flags().StringVar(&effective, "effective", "", "from when the root mandate is valid (date or RFC 3339); the earliest date decisions may be backdated to; default now")
+	_ = cmd.MarkFlagRequired("root")
+	return cmd
+}
+
+// applySummary counts what an apply did.
+type applySummary struct {
+	Applied    int      `json:"applied"`
+	Duplicates int      `json:"duplicates"`
+	Refused    int      `json:"refused"`
+	Problems   []string `json:"problems,omitempty"`
+}
+
+func applyCmd(s *settings) *cobra.Command {
+	var file string
+	var keepGoing, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Record decisions from a file of JSON lines (- for standard input), in order, each atomic",
+		Long: `Record decisions from a file with one decision (JSON, the public format) per line.
+Each decision is atomic and idempotent by its id, so applying a file twice changes
+nothing the second time. A refused line stops the run with its line number and
+nothing after it is applied, unless --keep-going is given. Blank lines and lines
+starting with # are skipped.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var in io.Reader
+			switch file {
+			case "":
+				return errors.New("-f FILE is required (- for standard input)")
+			case "-":
+				in = cmd.InOrStdin()
+			default:
+				fh, err := os.Open(file)
+				if err != nil {
+					return err
+				}
+				defer fh.Close()
+				in = fh
+			}
+			a, err := openApp(cmd.Context(), *s)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			sum, err := applyLines(cmd, a.handler, in, keepGoing)
+			if asJSON {
+				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "applied %d, already recorded %d, refused %d\n", sum.Applied, sum.Duplicates, sum.Refused)
+			}
+			if err == nil && sum.Refused > 0 {
+				return exitError{code: 1, err: fmt.Errorf("%d decisions refused", sum.Refused)}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "file of JSON lines, - for standard input")
+	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "report a refused line and go on with the next")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool) (applySummary, error) {
+	var sum applySummary
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), maxLineBytes)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 || text[0] == '#' {
+			continue
+		}
+		res, err := h.Submit(cmd.Context(), text)
+		if err != nil {
+			sum.Refused++
+			problem := fmt.Sprintf("line %d: %s", line, oneLine(err))
+			sum.Problems = append(sum.Problems, problem)
+			if !keepGoing {
+				return sum, fmt.Errorf("%s (nothing after line %d was applied)", problem, line)
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), problem)
+			continue
+		}
+		if res.Duplicate {
+			sum.Duplicates++
+		} else {
+			sum.Applied++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return sum, fmt.Errorf("line %d: %w", line+1, err)
+	}
+	return sum, nil
+}
+
+func verifyCmd(s *settings) *cobra.Command {
+	var digest string
+	var at uint64
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify [--digest D --at SEQ]",
+		Short: "Check every event's hash, seal and chain; print the stream digest",
+		Long: `Walk the whole log and check every event: well-formed, its hash matches its
+content, sealed with the ledger's key (else a forgery), chained to the previous
+event on its aggregate, no sequence missing. Prints the digest of the stream at
+--at (default: the last sequence); keep it elsewhere and pass it back with
+--digest and --at to prove later that nothing up to there changed.
+Exit code 0 only when everything checks.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if digest != "" && at == 0 {
+				return errors.New("--digest needs --at: the sequence the digest was taken at")
+			}
+			a, err := openApp(cmd.Context(), *s)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			r, err := a.store.Verify(cmd.Context(), eventstore.VerifyOptions{At: at, Expect: digest})
+			if err != nil {
+				return err
+			}
+			printReport(cmd.OutOrStdout(), r, asJSON)
+			if !r.OK() {
+				return exitError{code: 2, err: fmt.Errorf("verify found %d problems", len(r.Problems)+r.MoreProblems)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&digest, "digest", "", "a digest kept earlier, to compare with")
+	cmd.Flags().Uint64Var(&at, "at", 0, "the sequence to take the digest at (default: the last)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func printReport(w io.Writer, r *eventstore.Report, asJSON bool) {
+	if asJSON {
+		_ = json.NewEncoder(w).Encode(r)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "messages checked\t%d\n", r.Checked)
+	fmt.Fprintf(tw, "last sequence\t%d\n", r.LastSequence)
+	fmt.Fprintf(tw, "digest at %d\t%s\n", r.DigestAt, r.Digest)
+	fmt.Fprintf(tw, "problems\t%d\n", len(r.Problems)+r.MoreProblems)
+	tw.Flush()
+	if len(r.Problems) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nSEQ\tSUBJECT\tPROBLEM")
+		for _, p := range r.Problems {
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", p.Sequence, p.Subject, p.What)
+		}
+		tw.Flush()
+	}
+}
+
+func demoCmd(s *settings) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Record a sample organisation's move from projects to products, then verify the log",
+		Long: `Create the ledger (root mandate held by p-root from 2025-01-01) and record a
+sample history: value streams, teams and people; a portfolio board mandate;
+budgets; a project converted into a product; a reorganisation. Then verify the
+whole log. Running it again records nothing new.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := openApp(cmd.Context(), *s)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			out := cmd.OutOrStdout()
+			res, err := a.handler.Init(cmd.Context(), "p-root", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil {
+				return err
+			}
+			if res.Duplicate {
+				fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
+			} else {
+				fmt.Fprintf(out, "ledger %s created in %s (root mandate held by p-root)\n", s.ledger, s.dataDir)
+			}
+			sum, err := applyLines(cmd, a.handler, bytes.NewReader(demoHistory), false)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "sample decisions: applied %d, already recorded %d\n\n", sum.Applied, sum.Duplicates)
+			r, err := a.store.Verify(cmd.Context(), eventstore.VerifyOptions{})
+			if err != nil {
+				return err
+			}
+			printReport(out, r, false)
+			if !r.OK() {
+				return exitError{code: 2, err: fmt.Errorf("verify found %d problems", len(r.Problems)+r.MoreProblems)}
+			}
+			fmt.Fprintf(out, "\nKeep the digest elsewhere; later, `koers verify --at %d --digest %s` proves nothing before it changed.\n", r.DigestAt, r.Digest)
+			return nil
+		},
+	}
+}
+
+func parseOptionalTime(s, tz string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return domain.ParseEffective(s, loc)
+}
+
+// exitError carries a process exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+func (e exitError) ExitCode() int { return e.code }
+
+type exitCoder interface{ ExitCode() int }
+
+func asExitCoder(err error, target *exitCoder) bool { return errors.As(err, target) }
+
+// withHint adds what to do for the refusals a user can act on.
+func withHint(err error) error {
+	switch {
+	case errors.Is(err, domain.ErrConflict):
+		return fmt.Errorf("%w; another decision changed the same aggregates: submit it again", err)
+	case errors.Is(err, domain.ErrUnauthorized):
+		return fmt.Errorf("%w; ask the holder of a mandate that covers it, or take it under one you hold", err)
+	}
+	return err
+}
+
+// oneLine keeps a refusal on one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(withHint(err).Error()), " ")
+}
