@@ -1,0 +1,129 @@
+package eventstore_test
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"koers/domain"
+	"koers/eventstore"
+)
+
+// The append benchmarks come in pairs: Koers' append and the raw JetStream
+// publish it is built on, with the same payload size, in the same run, so
+// that the ratio means something on a shared, noisy machine.
+
+func BenchmarkAppendOneEvent(b *testing.B) {
+	st, _ := newStore(b)
+	p := person("p-bench")
+	var version uint64
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		res, err := st.Append(ctx(b), meta("b-"+strconv.Itoa(i)), []domain.Event{event(p, "person.renamed", map[string]int{"n": i})},
+			map[domain.Ref]uint64{p: version})
+		if err != nil {
+			b.Fatal(err)
+		}
+		version = res.Sequences[0]
+	}
+}
+
+func BenchmarkRawPublishOneEvent(b *testing.B) {
+	st, js := newStore(b)
+	// The same size as an envelope Koers would write.
+	body := rawEnvelopeSize(b, st)
+	var last uint64
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		msg := nats.NewMsg("koers.person.p-raw")
+		msg.Data = body
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last, 10))
+		msg.Header.Set(jetstream.MsgIDHeader, "raw-"+strconv.Itoa(i))
+		ack, err := js.PublishMsg(ctx(b), msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = ack.Sequence
+	}
+}
+
+func BenchmarkAppendDecisionOfThree(b *testing.B) {
+	st, _ := newStore(b)
+	p, tm := person("p-bench"), team("t-bench")
+	var vp, vt uint64
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		id := "b-" + strconv.Itoa(i)
+		rec := domain.Ref{Kind: domain.KindDecision, ID: id}
+		res, err := st.Append(ctx(b), meta(id), []domain.Event{
+			event(p, "person.moved", map[string]int{"n": i}), event(tm, "team.member-added", map[string]int{"n": i}), event(rec, "decision.recorded", nil),
+		}, map[domain.Ref]uint64{p: vp, tm: vt, rec: 0})
+		if err != nil {
+			b.Fatal(err)
+		}
+		vp, vt = res.Sequences[0], res.Sequences[1]
+	}
+}
+
+func BenchmarkLoad100Events(b *testing.B) {
+	st, _ := newStore(b)
+	p := person("p-bench")
+	var v uint64
+	for i := range 100 {
+		v = mustAppend(b, st, meta("l-"+strconv.Itoa(i)), map[domain.Ref]uint64{p: v}, event(p, "person.renamed", map[string]int{"n": i})).Sequences[0]
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h, err := st.Load(ctx(b), p)
+		if err != nil || len(h.Events) != 100 {
+			b.Fatal(err, len(h.Events))
+		}
+	}
+}
+
+func BenchmarkVerifyAndRawRead(b *testing.B) {
+	st, _ := newStore(b)
+	const n = 2000
+	var v uint64
+	p := person("p-bench")
+	for i := range n {
+		v = mustAppend(b, st, meta("v-"+strconv.Itoa(i)), map[domain.Ref]uint64{p: v}, event(p, "person.renamed", map[string]int{"n": i})).Sequences[0]
+	}
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if r := mustVerify(b, st, eventstore.VerifyOptions{}); !r.OK() {
+				b.Fatal(r.Problems)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("read", func(b *testing.B) {
+		for b.Loop() {
+			count := 0
+			for _, err := range st.Read(ctx(b), 1, eventstore.ReadOptions{Until: n}) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				count++
+			}
+			if count != n {
+				b.Fatal(count)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+func rawEnvelopeSize(b *testing.B, st *eventstore.Store) []byte {
+	b.Helper()
+	p := person("p-size")
+	mustAppend(b, st, meta("size"), map[domain.Ref]uint64{p: 0}, event(p, "person.renamed", map[string]int{"n": 1}))
+	body, err := eventstore.RawMessage(ctx(b), st, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return []byte(fmt.Sprintf("%-*s", len(body), "x"))
+}
