@@ -26,6 +26,7 @@ type settings struct {
 	ledger   string
 	keyFile  string // "" = <data>/seal.key
 	timezone string
+	replicas int
 }
 
 // app is one opened ledger: the NATS connection (and embedded server), the
@@ -72,7 +73,7 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key})
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -56,6 +57,12 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
 	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's seal key, created on first use (env KOERS_SEAL_KEY_FILE); default <data>/seal.key")
 	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "UTC"), "time zone of date-only effective times (env KOERS_TIMEZONE)")
+
+	replicas, err := strconv.Atoi(envOr("KOERS_REPLICAS", "1"))
+	if err != nil {
+		replicas = -1 // not a number: refused when the store validates its config
+	}
+	f.IntVar(&s.replicas, "replicas", replicas, "stream replicas when the ledger is created: 1 on one server, 3 on a cluster (env KOERS_REPLICAS)")
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s))
 	return root
