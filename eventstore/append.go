@@ -145,13 +145,24 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 	// The chain needs the hash of the last genuine event on every subject,
 	// and a subject whose last sequence already differs from the expected
 	// version is a conflict we can report without sending anything.
-	heads, err := s.heads(ctx, distinct)
+	// A subject expected not to exist needs no look-up: its chain starts
+	// empty, and the server refuses the append if it does exist after all.
+	var existing []string
+	for _, subj := range distinct {
+		if expected[firstOf[subj]] != 0 {
+			existing = append(existing, subj)
+		}
+	}
+	heads, err := s.heads(ctx, existing)
 	if err != nil {
 		return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
 	}
 	prev := make(map[string]string, len(distinct))
 	for _, subj := range distinct {
 		want := expected[firstOf[subj]]
+		if want == 0 {
+			continue
+		}
 		if h := heads[subj]; h.seq != want {
 			return batch{subjects: distinct}, fmt.Errorf("append decision %s: %w (%s is at version %d, expected %d)",
 				meta.DecisionID, domain.ErrConflict, firstOf[subj], h.seq, want)

@@ -132,17 +132,22 @@ func (s *Store) heads(ctx context.Context, subjects []string) (map[string]head, 
 		return out, nil
 	}
 	var rescan []string
-	err := s.lastMessages(ctx, misses, func(m *jetstream.RawStreamMsg) bool {
+	// One direct get per subject: a request on the connection's shared
+	// reply subscription, cheaper than a batch get's own subscription.
+	for _, subj := range misses {
+		m, err := s.stream.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("last message on %s: %w", subj, err)
+		}
 		env, reason := s.check(m.Subject, m.Data)
 		if reason != "" {
 			rescan = append(rescan, m.Subject)
-			return true
+			continue
 		}
 		out[m.Subject] = head{seq: m.Sequence, hash: env.Hash}
-		return true
-	})
-	if err != nil {
-		return nil, err
 	}
 	// The last message is not genuine: the chain goes on from the last
 	// genuine event, which only a walk of the subject finds.
