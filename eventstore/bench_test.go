@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"koers/domain"
 	"koers/eventstore"
@@ -126,4 +127,26 @@ func rawEnvelopeSize(b *testing.B, st *eventstore.Store) []byte {
 		b.Fatal(err)
 	}
 	return []byte(fmt.Sprintf("%-*s", len(body), "x"))
+}
+
+func BenchmarkRawAtomicBatchOfThree(b *testing.B) {
+	st, js := newStore(b)
+	body := rawEnvelopeSize(b, st)
+	var lp, lt uint64
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		msgs := make([]*nats.Msg, 3)
+		for j, subj := range []string{"koers.person.p-raw", "koers.team.t-raw", "koers.decision.raw-" + strconv.Itoa(i)} {
+			msgs[j] = nats.NewMsg(subj)
+			msgs[j].Data = body
+		}
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lp, 10))
+		msgs[1].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lt, 10))
+		msgs[2].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		ack, err := jetstreamext.PublishMsgBatch(ctx(b), js, msgs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lp, lt = ack.Sequence-2, ack.Sequence-1
+	}
 }
