@@ -1,0 +1,415 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"koers/domain"
+)
+
+// apply applies the units of a batch that lie beyond the checkpoint and
+// moves the checkpoint to the last of them, in one transaction. It returns
+// the checkpoint after the batch.
+func (db *DB) apply(ctx context.Context, batch []unit) (uint64, error) {
+	var last uint64
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var cp int64
+		// The row lock serialises projectors on one schema: the second
+		// waits, then sees the first one's checkpoint and skips its units.
+		if err := tx.QueryRow(ctx, `SELECT seq FROM checkpoint FOR UPDATE`).Scan(&cp); err != nil {
+			return fmt.Errorf("lock checkpoint: %w", err)
+		}
+		last = uint64(cp)
+		for _, u := range batch {
+			if u.last() <= last {
+				continue // applied already
+			}
+			if first := u.items[0].seq(); first <= last {
+				return fmt.Errorf("unit %d..%d straddles checkpoint %d", first, u.last(), last)
+			}
+			if err := applyUnit(ctx, tx, u); err != nil {
+				return err
+			}
+			last = u.last()
+		}
+		if _, err := tx.Exec(ctx, `UPDATE checkpoint SET seq = $1, updated_at = now()`, int64(last)); err != nil {
+			return fmt.Errorf("move checkpoint to %d: %w", last, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("apply batch: %w", err)
+	}
+	return last, nil
+}
+
+// applyUnit applies one decision's events, or one rejected message.
+func applyUnit(ctx context.Context, tx pgx.Tx, u unit) error {
+	var rec *domain.DecisionRecorded
+	if lastItem := u.items[len(u.items)-1]; lastItem.rejected == nil && lastItem.rec.Type == domain.EventDecisionRecorded {
+		v, err := domain.DecodeEventData(lastItem.rec)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", lastItem.rec.Sequence, err)
+		}
+		rec = v.(*domain.DecisionRecorded)
+	}
+	a := applier{ctx: ctx, tx: tx}
+	for _, it := range u.items {
+		if it.rejected != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO rejected_messages (seq, subject, reason) VALUES ($1, $2, $3)
+				ON CONFLICT (seq) DO NOTHING`, int64(it.rejected.Sequence), it.rejected.Subject, it.rejected.Reason); err != nil {
+				return fmt.Errorf("record rejected message %d: %w", it.rejected.Sequence, err)
+			}
+			continue
+		}
+		if a.valid.IsZero() {
+			// The valid time of a decision's effects is its effective time;
+			// a retraction's compensations take effect when the decision
+			// they undo did, so that, known after the retraction, that
+			// decision never happened.
+			a.valid = it.rec.Meta.Effective
+			if rec != nil && rec.Retracts != "" {
+				var eff time.Time
+				err := tx.QueryRow(ctx, `SELECT effective FROM decisions WHERE id = $1`, rec.Retracts).Scan(&eff)
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("effective time of retracted decision %s: %w", rec.Retracts, err)
+				}
+				if err == nil {
+					a.valid = eff
+				}
+			}
+		}
+		if err := a.event(it.rec, u.items[0].seq()); err != nil {
+			return fmt.Errorf("apply %s %d on %s: %w", it.rec.Type, it.rec.Sequence, it.rec.Aggregate, err)
+		}
+	}
+	return nil
+}
+
+type applier struct {
+	ctx   context.Context
+	tx    pgx.Tx
+	valid time.Time
+	rec   domain.Recorded
+}
+
+func str(s string) *string { return &s }
+
+// set records the belief that attribute attr of kind:id is value (nil:
+// unset) from the applier's valid time on. The rows it replaces are closed
+// (superseded) and the part of them before the valid time is kept as a new
+// row of the same belief.
+func (a *applier) set(kind domain.AggregateKind, id, attr string, value *string) error {
+	const q = `WITH old AS (
+		UPDATE facts SET superseded_seq = $5
+		WHERE kind = $1 AND id = $2 AND attr = $3 AND superseded_seq IS NULL
+		  AND (valid_to IS NULL OR valid_to > $4)
+		RETURNING value, valid_from, decision
+	), kept AS (
+		INSERT INTO facts (kind, id, attr, value, valid_from, valid_to, recorded_seq, recorded_at, decision)
+		SELECT $1, $2, $3, value, valid_from, $4, $5, $6, decision FROM old WHERE valid_from < $4
+	)
+	INSERT INTO facts (kind, id, attr, value, valid_from, valid_to, recorded_seq, recorded_at, decision)
+	VALUES ($1, $2, $3, $7, $4, NULL, $5, $6, $8)`
+	_, err := a.tx.Exec(a.ctx, q, string(kind), id, attr, a.valid, int64(a.rec.Sequence), a.rec.RecordedAt, value, a.rec.Meta.DecisionID)
+	if err != nil {
+		return fmt.Errorf("set %s:%s %s: %w", kind, id, attr, err)
+	}
+	return nil
+}
+
+// sets applies several attributes of one aggregate, in order.
+func (a *applier) sets(kind domain.AggregateKind, id string, kv ...any) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		var v *string
+		switch x := kv[i+1].(type) {
+		case string:
+			v = &x
+		case *string:
+			v = x
+		}
+		if err := a.set(kind, id, kv[i].(string), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const (
+	statusActive = "active"
+)
+
+func (a *applier) event(r domain.Recorded, unitFirst uint64) error {
+	a.rec = r
+	v, err := domain.DecodeEventData(r)
+	if err != nil {
+		return err
+	}
+	var none *string
+	switch p := v.(type) {
+	case *domain.ValueStreamDefined:
+		return a.sets(domain.KindValueStream, p.ID, "name", p.Name, "status", statusActive)
+	case *domain.Lifecycle:
+		return a.lifecycle(r)
+	case *domain.ProductLaunched:
+		kv := []any{"name", p.Name, "valuestream", p.ValueStream, "status", statusActive}
+		if p.Project != "" {
+			kv = append(kv, "project", p.Project)
+		}
+		return a.sets(domain.KindProduct, p.ID, kv...)
+	case *domain.ProductMoved:
+		return a.set(domain.KindProduct, p.ID, "valuestream", str(p.To))
+	case *domain.ProductOwner:
+		if r.Type == domain.EventProductOwnerUnassigned {
+			return a.set(domain.KindProduct, p.ID, "owner", nil)
+		}
+		return a.set(domain.KindProduct, p.ID, "owner", str(p.Owner))
+	case *domain.ProductLifecycle:
+		if r.Type == domain.EventProductRetired {
+			return a.sets(domain.KindProduct, p.ID, "status", "retired", "owner", none)
+		}
+		kv := []any{"status", statusActive}
+		if p.Owner != "" {
+			kv = append(kv, "owner", p.Owner)
+		}
+		return a.sets(domain.KindProduct, p.ID, kv...)
+	case *domain.KPIDefinition:
+		if r.Type == domain.EventKPIRemoved {
+			return a.set(domain.KindProduct, p.Product, "kpi:"+p.KPI, nil)
+		}
+		def, err := json.Marshal(KPIDefinition{KPI: p.KPI, Unit: p.Unit, Target: decimalString(p.Target)})
+		if err != nil {
+			return err
+		}
+		return a.set(domain.KindProduct, p.Product, "kpi:"+p.KPI, str(string(def)))
+	case *domain.KPIMeasurement:
+		return a.kpiMeasurement(r, p)
+	case *domain.TeamFormed:
+		return a.sets(domain.KindTeam, p.ID, "name", p.Name, "type", p.Type, "status", statusActive)
+	case *domain.TeamProduct:
+		var v *string
+		if r.Type == domain.EventTeamProductAssigned {
+			v = str("true")
+		}
+		return a.set(domain.KindTeam, p.Team, "serves:"+p.Product, v)
+	case *domain.TeamMember:
+		return nil // membership is the person's team
+	case *domain.PersonJoined:
+		return a.sets(domain.KindPerson, p.ID, "name", p.Name, "team", p.Team, "status", statusActive)
+	case *domain.PersonMoved:
+		return a.set(domain.KindPerson, p.ID, "team", str(p.To))
+	case *domain.PersonTeam:
+		if r.Type == domain.EventPersonLeft {
+			return a.sets(domain.KindPerson, p.ID, "team", none, "status", "left")
+		}
+		return a.sets(domain.KindPerson, p.ID, "team", p.Team, "status", statusActive)
+	case *domain.PersonOwnership:
+		return nil // ownership is the product's owner
+	case *domain.ProjectStarted:
+		kv := []any{"name", p.Name, "status", statusActive}
+		if p.ValueStream != "" {
+			kv = append(kv, "valuestream", p.ValueStream)
+		}
+		return a.sets(domain.KindProject, p.ID, kv...)
+	case *domain.ProjectConverted:
+		return a.sets(domain.KindProject, p.ID, "status", "converted", "product", p.Product)
+	case *domain.ProjectBudgetLinked:
+		return nil // the journal shows the project's funds
+	case *domain.BudgetAmount:
+		return a.budgetAmount(r, p)
+	case *domain.BudgetLifecycle:
+		return a.budgetLifecycle(r, p)
+	case *domain.FundingMoved:
+		amt, err := p.Amount.Minor(p.Currency)
+		if err != nil {
+			return err
+		}
+		return a.journal(p.Period, p.Currency, string(p.From), -amt, string(p.To), amt)
+	case *domain.MandateGranted:
+		kv := []any{"holder", p.Holder, "kinds", strings.Join(p.Kinds, ","), "scope", p.Scope, "status", statusActive}
+		if p.Limit != nil {
+			kv = append(kv, "limit", p.Limit.String())
+		}
+		if p.Grantor != "" {
+			kv = append(kv, "grantor", p.Grantor)
+		}
+		return a.sets(domain.KindMandate, p.ID, kv...)
+	case *domain.DecisionRecorded:
+		return a.decision(r, p, unitFirst)
+	case *domain.DecisionRetracted:
+		_, err := a.tx.Exec(a.ctx, `UPDATE decisions SET retracted_by = $2, retracted_seq = $3 WHERE id = $1`,
+			p.ID, p.By, int64(r.Sequence))
+		return err
+	}
+	return fmt.Errorf("no projection for payload %T", v)
+}
+
+func (a *applier) lifecycle(r domain.Recorded) error {
+	status := map[string]string{
+		domain.EventValueStreamRetired:     "retired",
+		domain.EventValueStreamReactivated: statusActive,
+		domain.EventTeamDisbanded:          "disbanded",
+		domain.EventTeamReformed:           statusActive,
+		domain.EventProjectClosed:          "closed",
+		domain.EventProjectReopened:        statusActive,
+		domain.EventMandateRevoked:         "revoked",
+		domain.EventMandateReinstated:      statusActive,
+	}[r.Type]
+	if status == "" {
+		return fmt.Errorf("no lifecycle status for %s", r.Type)
+	}
+	if r.Type == domain.EventProjectReopened {
+		return a.sets(r.Aggregate.Kind, r.Aggregate.ID, "status", status, "product", (*string)(nil))
+	}
+	return a.set(r.Aggregate.Kind, r.Aggregate.ID, "status", str(status))
+}
+
+func decimalString(d *domain.Decimal) string {
+	if d == nil {
+		return ""
+	}
+	return d.String()
+}
+
+func (a *applier) kpiMeasurement(r domain.Recorded, p *domain.KPIMeasurement) error {
+	if r.Type == domain.EventKPIRecorded {
+		_, err := a.tx.Exec(a.ctx, `INSERT INTO kpi_measurements (seq, product, kpi, value, effective, recorded_at, decision)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			int64(r.Sequence), p.Product, p.KPI, p.Value.String(), a.valid, r.RecordedAt, r.Meta.DecisionID)
+		return err
+	}
+	// A retraction names the value; it undoes the latest such measurement.
+	_, err := a.tx.Exec(a.ctx, `UPDATE kpi_measurements SET retracted_seq = $4 WHERE seq = (
+		SELECT max(seq) FROM kpi_measurements WHERE product = $1 AND kpi = $2 AND value = $3 AND retracted_seq IS NULL)`,
+		p.Product, p.KPI, p.Value.String(), int64(r.Sequence))
+	return err
+}
+
+// budgetAccount is the account every period's total comes from, so that
+// each movement's lines sum to zero.
+func budgetAccount(period string) string { return "budget:" + period }
+
+func (a *applier) budgetAmount(r domain.Recorded, p *domain.BudgetAmount) error {
+	amt, err := p.Amount.Minor(p.Currency)
+	if err != nil {
+		return err
+	}
+	if r.Type == domain.EventBudgetOpened {
+		if err := a.sets(domain.KindBudget, p.Period, "currency", string(p.Currency), "status", "open"); err != nil {
+			return err
+		}
+	}
+	return a.journal(p.Period, p.Currency, budgetAccount(p.Period), -amt, string(domain.Pool), amt)
+}
+
+// budgetLifecycle closes a period (the retraction of its opening) by
+// bringing every account back to zero, and reopens it by undoing that.
+func (a *applier) budgetLifecycle(r domain.Recorded, p *domain.BudgetLifecycle) error {
+	var q string
+	status := "closed"
+	if r.Type == domain.EventBudgetClosed {
+		q = `SELECT account, currency, -sum(amount_minor) FROM journal WHERE period = $1
+			GROUP BY account, currency HAVING sum(amount_minor) <> 0 ORDER BY account`
+	} else {
+		status = "open"
+		q = `SELECT account, currency, -amount_minor FROM journal WHERE period = $1 AND seq = (
+			SELECT max(seq) FROM journal WHERE period = $1 AND event_type = 'budget.closed') ORDER BY line`
+	}
+	rows, err := a.tx.Query(a.ctx, q, p.Period)
+	if err != nil {
+		return err
+	}
+	type line struct {
+		account, currency string
+		amount            int64
+	}
+	lines, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (line, error) {
+		var l line
+		return l, row.Scan(&l.account, &l.currency, &l.amount)
+	})
+	if err != nil {
+		return err
+	}
+	for i, l := range lines {
+		if err := a.line(i, p.Period, domain.Currency(l.currency), l.account, l.amount); err != nil {
+			return err
+		}
+	}
+	return a.set(domain.KindBudget, p.Period, "status", str(status))
+}
+
+// journal writes one movement: amount out of one account into another.
+func (a *applier) journal(period string, cur domain.Currency, from string, fromAmt domain.Amount, to string, toAmt domain.Amount) error {
+	if fromAmt+toAmt != 0 {
+		return fmt.Errorf("unbalanced movement %d + %d", fromAmt, toAmt)
+	}
+	if err := a.line(0, period, cur, from, int64(fromAmt)); err != nil {
+		return err
+	}
+	return a.line(1, period, cur, to, int64(toAmt))
+}
+
+func (a *applier) line(n int, period string, cur domain.Currency, account string, amount int64) error {
+	_, err := a.tx.Exec(a.ctx, `INSERT INTO journal (seq, line, decision, event_type, period, currency, account, amount_minor, effective, recorded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		int64(a.rec.Sequence), n, a.rec.Meta.DecisionID, a.rec.Type, period, string(cur), account, amount, a.valid, a.rec.RecordedAt)
+	if err != nil {
+		return fmt.Errorf("journal line %d of %d: %w", n, a.rec.Sequence, err)
+	}
+	return nil
+}
+
+func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFirst uint64) error {
+	changes, err := json.Marshal(p.Changes)
+	if err != nil {
+		return err
+	}
+	effects, err := json.Marshal(p.Effects)
+	if err != nil {
+		return err
+	}
+	kinds := []string{}
+	for _, c := range p.Changes {
+		if !contains(kinds, c.Kind) {
+			kinds = append(kinds, c.Kind)
+		}
+	}
+	aggs := []string{domain.Ref{Kind: domain.KindDecision, ID: p.ID}.String()}
+	for _, e := range p.Effects {
+		if !contains(aggs, e.Aggregate) {
+			aggs = append(aggs, e.Aggregate)
+		}
+	}
+	refs := p.Refs
+	if refs == nil {
+		refs = []string{}
+	}
+	var retracts *string
+	if p.Retracts != "" {
+		retracts = &p.Retracts
+	}
+	_, err = a.tx.Exec(a.ctx, `INSERT INTO decisions (id, seq, first_seq, actor, mandate, reason, refs, effective, recorded_at,
+			changes, effects, change_kinds, aggregates, retracts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		p.ID, int64(r.Sequence), int64(unitFirst), p.By, p.Authority, p.Reason, refs, p.Effective, r.RecordedAt,
+		changes, effects, kinds, aggs, retracts)
+	if err != nil {
+		return fmt.Errorf("decision %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,36 @@
+// Package projections builds Koers' read models in PostgreSQL from the
+// event log and answers the queries of the CLI and the HTTP API.
+//
+// # Projector
+//
+// A [Projector] reads the stream in order from its checkpoint (the last
+// applied stream sequence, plus one), groups the events of each decision
+// (they are consecutive and end with decision.recorded) into one unit,
+// gathers units into batches bounded in events, bytes and time, and applies
+// a batch in one PostgreSQL transaction that also moves the checkpoint. A
+// batch is only ever applied whole, and the transaction first locks the
+// checkpoint and skips every unit at or below it, so replaying a batch
+// changes nothing and a projector killed at any moment resumes without
+// losing or repeating an event. Messages the log rejects (forgeries) advance
+// the checkpoint and land in rejected_messages, nothing else.
+//
+// # Time
+//
+// Every fact carries its valid time (the decision's effective time) and
+// the stream sequence and time it was recorded at. Queries take an [At]:
+// AsOf is the valid time, KnownAt the recorded time; both default to now.
+// A later belief about the same attribute closes the rows it replaces from
+// its effective time on rather than changing them, so asking with an
+// earlier KnownAt shows what was believed then. The effects of a
+// retraction take effect at the retracted decision's effective time: asked
+// known at a time after the retraction, the retracted decision never
+// happened; asked before, it did.
+//
+// # Schema
+//
+// The read models live in one PostgreSQL schema (default "koers"),
+// created and migrated on [Open] with the embedded SQL migrations in
+// migrations/ (goose's file format and version table; applied by this
+// package because goose's database/sql driver would need a module go.mod
+// does not require).
+package projections
