@@ -30,8 +30,10 @@ func (db *DB) apply(ctx context.Context, batch []unit) (uint64, error) {
 			if u.last() <= last {
 				continue // applied already
 			}
-			if first := u.items[0].seq(); first <= last {
-				return fmt.Errorf("unit %d..%d straddles checkpoint %d", first, u.last(), last)
+			// The stream has no holes (DenyDelete, DenyPurge): the next
+			// unit must start right after the checkpoint.
+			if first := u.items[0].seq(); first != last+1 {
+				return &GapError{Checkpoint: last, First: first}
 			}
 			if err := applyUnit(ctx, tx, u); err != nil {
 				return err

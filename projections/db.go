@@ -269,6 +269,18 @@ func (db *DB) Checkpoint(ctx context.Context) (uint64, error) {
 	return uint64(seq), nil
 }
 
+// GapError is returned when a batch does not start right after the
+// checkpoint: the checkpoint moved under the projector (another projector, or
+// a rebuild switched in). [Projector.Run] reads again from the checkpoint.
+type GapError struct {
+	Checkpoint uint64
+	First      uint64 // the first sequence of the batch
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("batch starts at %d, checkpoint is %d", e.First, e.Checkpoint)
+}
+
 // ErrNotFound is returned by a query for one thing (an aggregate, a
 // decision) that the read models do not know at the time asked.
 var ErrNotFound = errors.New("not found")

@@ -591,3 +591,55 @@ func TestLagAndFollowingTheLiveStream(t *testing.T) {
 		t.Fatalf("lag at the end: %+v, %v", lag, err)
 	}
 }
+
+func TestTransitionMetricsPerQuarter(t *testing.T) {
+	e := newLog(t)
+	e.play(t, script...)
+	e.play(t,
+		`{"id":"convert-x","by":"p-root","authority":"root","reason":"it works","effective":"2026-05-01","changes":[
+		 {"kind":"project.convert","project":"proj-x","product":"x-app","name":"X app","valuestream":"lending","owner":"p-2"}]}`,
+		`{"id":"new-owner","by":"p-root","authority":"root","reason":"rotation","effective":"2026-05-15","changes":[
+		 {"kind":"product.assign-owner","product":"pay-app","owner":"p-3"}]}`)
+	db := newDB(t)
+	catchUp(t, db, e.st)
+	ctx := context.Background()
+	kpis, err := db.Decision(ctx, "kpis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		quarter string
+		knownAt time.Time
+		check   func(Transition) bool
+	}{
+		{"Q1: Ada moved, money on a value stream", "2026-Q1", time.Time{}, func(r Transition) bool {
+			return r.PeopleAtStart == 1 && r.StayedInTeam == 0 && r.TeamStability == 0 && r.ActiveProducts == 1 &&
+				r.OwnershipCoverage == 1 && r.OwnerChanges == 0 && r.ProjectsConverted == 0 &&
+				len(r.Funding) == 1 && r.Funding[0].ValueStreams == 25000000 && r.Funding[0].ProductShare == 1
+		}},
+		{"Q2: a conversion and an owner change", "2026-Q2", time.Time{}, func(r Transition) bool {
+			return r.PeopleAtStart == 3 && r.TeamStability == 1 && r.ActiveProducts == 2 && r.OwnedProducts == 2 &&
+				r.OwnerChanges == 1 && r.OwnershipChurn == 0.5 && r.ProjectsConverted == 1 &&
+				len(r.Funding) == 1 && r.Funding[0].Products == 15000000 && r.Funding[0].Projects == 0 && r.Funding[0].ProductShare == 1
+		}},
+		{"Q2 known before the conversion", "2026-Q2", kpis.RecordedAt, func(r Transition) bool {
+			return r.ActiveProducts == 1 && r.OwnerChanges == 0 && r.ProjectsConverted == 0 &&
+				len(r.Funding) == 1 && r.Funding[0].Projects == 5000000 && r.Funding[0].ProductShare == 250000.0/300000.0
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := db.Transition(ctx, c.quarter, c.knownAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.check(r) {
+				t.Fatalf("%+v", r)
+			}
+		})
+	}
+	if _, err := db.Transition(ctx, "2026-Q5", time.Time{}); !errors.Is(err, domain.ErrInvalid) {
+		t.Fatalf("quarter 2026-Q5: %v", err)
+	}
+}
