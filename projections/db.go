@@ -79,9 +79,17 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: database url: %w", err)
 	}
+	return open(ctx, cfg, opts)
+}
+
+func open(ctx context.Context, cfg *pgx.ConnConfig, opts Options) (*DB, error) {
+	cfg = cfg.Copy()
 	// Every connection resolves the read models' tables in the schema, so
-	// that one set of SQL serves any schema.
+	// that one set of SQL serves any schema; statements are parsed on each
+	// execution (only their descriptions are cached), so that after a
+	// rebuild switched schemas the names resolve to the new tables.
 	cfg.RuntimeParams["search_path"] = opts.Schema
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	db := &DB{cfg: cfg, schema: opts.Schema, slots: make(chan struct{}, opts.MaxConns)}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()

@@ -643,3 +643,69 @@ func TestTransitionMetricsPerQuarter(t *testing.T) {
 		t.Fatalf("quarter 2026-Q5: %v", err)
 	}
 }
+
+func TestRebuildSwitchesWhileTheLiveProjectorRuns(t *testing.T) {
+	e := newLog(t)
+	e.play(t, script...)
+	db := newDB(t)
+	ctx := context.Background()
+	commits := make(chan uint64, 1000)
+	live := newProjector(t, db, e.st, ProjectorOptions{FlushInterval: 5 * time.Millisecond, OnCommit: func(cp uint64) {
+		select {
+		case commits <- cp:
+		default:
+		}
+	}})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- live.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("live projector: %v", err)
+		}
+	}()
+	waitFor := func(seq uint64) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			if cp, err := db.Checkpoint(ctx); err == nil && cp >= seq {
+				return
+			}
+			select {
+			case <-commits:
+			case <-time.After(20 * time.Millisecond):
+			case <-timeout:
+				t.Fatalf("live projector did not reach %d", seq)
+			}
+		}
+	}
+	last, _ := e.st.LastSequence(ctx)
+	waitFor(last)
+
+	var calls []Progress
+	answered := 0
+	err := db.Rebuild(ctx, e.st, ProjectorOptions{BatchEvents: 5}, func(p Progress) {
+		calls = append(calls, p)
+		// The current read models keep answering meanwhile.
+		if org, err := db.Organisation(ctx, At{}); err == nil && len(org.ValueStreams) == 2 {
+			answered++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 2 || calls[len(calls)-1].Done != last || calls[0].Total != last || calls[0].Rate <= 0 || answered != len(calls) {
+		t.Fatalf("progress %+v, answered %d times; want several reports ending at %d, each while the old read models answered", calls, answered, last)
+	}
+
+	// The live projector goes on in the new schema.
+	e.submit(t, `{"id":"after","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-new","name":"New","type":"enabling"}]}`)
+	last, _ = e.st.LastSequence(ctx)
+	waitFor(last)
+	whole := newDB(t)
+	catchUp(t, whole, e.st)
+	if got, want := dump(t, db), dump(t, whole); got != want {
+		t.Fatalf("after a rebuild and more live events the read models differ from one run:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -1,0 +1,125 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Progress reports a rebuild.
+type Progress struct {
+	Done    uint64 // stream messages applied
+	Total   uint64 // the stream's last sequence when the rebuild started
+	Elapsed time.Duration
+	Rate    float64 // messages per second so far
+}
+
+// maxSwitchAttempts bounds how often a rebuild catches up again because the
+// live read models moved ahead while it was switching.
+const maxSwitchAttempts = 10
+
+// Rebuild builds every read model afresh from sequence 1 into a schema of
+// its own (the schema's name and "_rebuild") while db keeps answering from
+// the current one, then switches atomically: in one transaction that holds
+// the current checkpoint (so no projector commits meanwhile), once the new
+// read models are at least as far, the schemas are renamed, and the old one
+// is dropped. Projectors on db carry on in the new schema: its checkpoint
+// makes them skip what it holds already, and one that had gone further
+// reads again from it (see [GapError]). progress, if set, is called after
+// each committed batch.
+func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, progress func(Progress)) error {
+	staging, retired := db.schema+"_rebuild", db.schema+"_retired"
+	if !validSchema.MatchString(staging) || !validSchema.MatchString(retired) {
+		return fmt.Errorf("rebuild: schema %s: name too long for a rebuild schema", db.schema)
+	}
+	if err := db.dropSchema(ctx, staging); err != nil {
+		return err
+	}
+	next, err := open(ctx, db.cfg, Options{Schema: staging, MaxConns: 2})
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	defer next.Close()
+
+	total, err := src.LastSequence(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	start := time.Now()
+	onCommit := opts.OnCommit
+	opts.OnCommit = func(cp uint64) {
+		if onCommit != nil {
+			onCommit(cp)
+		}
+		if progress != nil {
+			el := time.Since(start)
+			progress(Progress{Done: cp, Total: total, Elapsed: el, Rate: float64(cp) / max(el.Seconds(), 1e-9)})
+		}
+	}
+	p, err := NewProjector(next, src, opts)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	for attempt := 0; attempt < maxSwitchAttempts; attempt++ {
+		if err := p.CatchUp(ctx); err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+		switched, err := db.switchTo(ctx, next, retired)
+		if err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+		if switched {
+			db.dropIdle()
+			return db.dropSchema(ctx, retired)
+		}
+	}
+	return fmt.Errorf("rebuild: the live read models kept moving ahead: gave up after %d attempts to switch", maxSwitchAttempts)
+}
+
+// switchTo renames next's schema to db's, and db's to retired, if next is
+// at least as far as db; it reports whether it did.
+func (db *DB) switchTo(ctx context.Context, next *DB, retired string) (bool, error) {
+	cur, nxt, ret := pgx.Identifier{db.schema}.Sanitize(), pgx.Identifier{next.schema}.Sanitize(), pgx.Identifier{retired}.Sanitize()
+	switched := false
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var live, built int64
+		if err := tx.QueryRow(ctx, `SELECT seq FROM `+cur+`.checkpoint FOR UPDATE`).Scan(&live); err != nil {
+			return fmt.Errorf("lock live checkpoint: %w", err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT seq FROM `+nxt+`.checkpoint FOR UPDATE`).Scan(&built); err != nil {
+			return fmt.Errorf("lock rebuilt checkpoint: %w", err)
+		}
+		if built < live {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+ret+` CASCADE`); err != nil {
+			return fmt.Errorf("drop %s: %w", retired, err)
+		}
+		if _, err := tx.Exec(ctx, `ALTER SCHEMA `+cur+` RENAME TO `+ret); err != nil {
+			return fmt.Errorf("retire %s: %w", db.schema, err)
+		}
+		if _, err := tx.Exec(ctx, `ALTER SCHEMA `+nxt+` RENAME TO `+cur); err != nil {
+			return fmt.Errorf("switch to %s: %w", next.schema, err)
+		}
+		switched = true
+		return nil
+	})
+	return switched, err
+}
+
+func (db *DB) dropSchema(ctx context.Context, schema string) error {
+	err := db.withConn(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("drop schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// dropIdle closes the idle connections, so that nothing a connection kept
+// about the old schema outlives a switch.
+func (db *DB) dropIdle() { db.Close() }
