@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed migrations/*.sql
@@ -63,9 +64,10 @@ type DB struct {
 	cfg    *pgx.ConnConfig
 	schema string
 	// slots bounds the open connections; idle holds the ones not in use.
-	slots chan struct{}
-	mu    sync.Mutex
-	idle  []*pgx.Conn
+	slots  chan struct{}
+	mu     sync.Mutex
+	idle   []*pgx.Conn
+	closed bool
 }
 
 // Open connects to the database at url, creates the schema if missing and
@@ -98,9 +100,17 @@ func open(ctx context.Context, cfg *pgx.ConnConfig, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// Close closes the idle connections; connections in use close when they
-// are released.
+// Close closes the connections; those in use close when they are released.
+// Calls after Close fail.
 func (db *DB) Close() {
+	db.mu.Lock()
+	db.closed = true
+	db.mu.Unlock()
+	db.dropIdle()
+}
+
+// dropIdle closes the idle connections.
+func (db *DB) dropIdle() {
 	db.mu.Lock()
 	idle := db.idle
 	db.idle = nil
@@ -109,6 +119,9 @@ func (db *DB) Close() {
 		c.Close(context.Background())
 	}
 }
+
+// ErrClosed is returned by every call on a [DB] after Close.
+var ErrClosed = errors.New("read-model database closed")
 
 // Schema is the PostgreSQL schema of the read models.
 func (db *DB) Schema() string { return db.schema }
@@ -122,6 +135,11 @@ func (db *DB) acquire(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("wait for a database connection: %w", ctx.Err())
 	}
 	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		<-db.slots
+		return nil, ErrClosed
+	}
 	if n := len(db.idle); n > 0 {
 		c := db.idle[n-1]
 		db.idle = db.idle[:n-1]
@@ -139,13 +157,15 @@ func (db *DB) acquire(ctx context.Context) (*pgx.Conn, error) {
 
 func (db *DB) release(c *pgx.Conn) {
 	defer func() { <-db.slots }()
-	if c.IsClosed() || c.PgConn().TxStatus() != 'I' {
-		c.Close(context.Background())
-		return
-	}
 	db.mu.Lock()
-	db.idle = append(db.idle, c)
+	keep := !db.closed && !c.IsClosed() && c.PgConn().TxStatus() == 'I'
+	if keep {
+		db.idle = append(db.idle, c)
+	}
 	db.mu.Unlock()
+	if !keep {
+		c.Close(context.Background())
+	}
 }
 
 // withConn runs fn on a connection from the pool.
@@ -155,7 +175,27 @@ func (db *DB) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
 		return err
 	}
 	defer db.release(c)
-	return fn(c)
+	return translate(fn(c))
+}
+
+// DatabaseError is a PostgreSQL error, translated so that no driver type
+// leaves the package.
+type DatabaseError struct {
+	Code    string // the SQLSTATE, e.g. 40001
+	Message string // what failed, with the server's message
+}
+
+func (e *DatabaseError) Error() string { return e.Message + " (SQLSTATE " + e.Code + ")" }
+
+// translate turns an error carrying a *pgconn.PgError into a
+// *DatabaseError; any other error passes unchanged (context errors stay
+// matchable with errors.Is).
+func translate(err error) error {
+	var pg *pgconn.PgError
+	if err == nil || !errors.As(err, &pg) {
+		return err
+	}
+	return &DatabaseError{Code: pg.Code, Message: err.Error()}
 }
 
 // withTx runs fn in a transaction and commits when fn returns nil.

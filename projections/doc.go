@@ -14,6 +14,16 @@
 // losing or repeating an event. Messages the log rejects (forgeries) advance
 // the checkpoint and land in rejected_messages, nothing else.
 //
+// [Projector.Lag] is the stream's last sequence minus the checkpoint.
+//
+// # Rebuild
+//
+// [DB.Rebuild] projects the whole log afresh into a second schema while the
+// current one keeps answering, then renames the schemas in one transaction
+// that holds the current checkpoint, so that a projector running meanwhile
+// neither loses nor repeats an event: it continues in the new schema from
+// its checkpoint.
+//
 // # Time
 //
 // Every fact carries its valid time (the decision's effective time) and
@@ -25,6 +35,11 @@
 // retraction take effect at the retracted decision's effective time: asked
 // known at a time after the retraction, the retracted decision never
 // happened; asked before, it did.
+//
+// # Errors
+//
+// PostgreSQL errors leave the package as a [*DatabaseError]; queries for
+// one thing that is not known return an error wrapping [ErrNotFound].
 //
 // # Schema
 //

@@ -346,6 +346,40 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 	if got := dump(t, fresh); got != want {
 		t.Fatalf("overlapping batches differ from one run:\n%s\nwant:\n%s", got, want)
 	}
+
+	// A batch cut short inside its transaction leaves no trace.
+	half := newDB(t)
+	if _, err := half.apply(ctx, units[:2]); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, half)
+	cancelled, cancel := context.WithCancel(ctx)
+	mid := 0
+	var applyErr error
+	err = half.withTx(ctx, func(tx pgx.Tx) error {
+		// Apply part of the next units in a transaction, then abandon it.
+		for _, u := range units[2:5] {
+			if err := applyUnit(ctx, tx, u); err != nil {
+				return err
+			}
+			mid++
+		}
+		cancel()
+		_, applyErr = tx.Exec(cancelled, `UPDATE checkpoint SET seq = seq + 1`)
+		return applyErr
+	})
+	if err == nil || mid != 3 || !errors.Is(applyErr, context.Canceled) {
+		t.Fatalf("cancelled transaction: %v after %d units (%v)", err, mid, applyErr)
+	}
+	if got := dump(t, half); got != before {
+		t.Fatalf("a cancelled batch left rows behind:\n%s\nwant:\n%s", got, before)
+	}
+	if err := newProjector(t, half, e.st, ProjectorOptions{}).CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, half); got != want {
+		t.Fatalf("after a cancelled batch and a restart:\n%s\nwant:\n%s", got, want)
+	}
 }
 
 func TestKnownAtShowsTheBeliefBeforeABackdatedDecisionAndARetraction(t *testing.T) {

@@ -115,20 +115,20 @@ func (p *Projector) Lag(ctx context.Context) (Lag, error) {
 // ctx ends, when it returns nil. Whatever batch was in flight then is not
 // committed and is read again by the next run.
 func (p *Projector) Run(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
+	for gaps := 0; ; gaps++ {
 		err := p.run(ctx, 0)
 		if ctx.Err() != nil {
 			return nil
 		}
 		var gap *GapError
-		if !errors.As(err, &gap) || attempt >= maxGapRestarts {
+		if !errors.As(err, &gap) || gaps >= maxGapRestarts {
 			return err
 		}
 	}
 }
 
-// maxGapRestarts bounds how often Run reads again from a checkpoint that
-// moved under it before it gives up.
+// maxGapRestarts bounds how often one Run reads again from a checkpoint that
+// moved under it before it gives up (and its caller starts it again).
 const maxGapRestarts = 10
 
 // CatchUp applies the log from the checkpoint up to the stream's last

@@ -71,6 +71,7 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 			return fmt.Errorf("rebuild: %w", err)
 		}
 		if switched {
+			// Nothing a connection kept about the old schema outlives it.
 			db.dropIdle()
 			return db.dropSchema(ctx, retired)
 		}
@@ -119,7 +120,3 @@ func (db *DB) dropSchema(ctx context.Context, schema string) error {
 	}
 	return nil
 }
-
-// dropIdle closes the idle connections, so that nothing a connection kept
-// about the old schema outlives a switch.
-func (db *DB) dropIdle() { db.Close() }
