@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,45 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"koers/domain"
 	"koers/eventstore"
+	"koers/internal/ledgertest"
 	"koers/ledger"
 )
 
-var clock = time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
-
 func setup(t *testing.T) (*ledger.Handler, *eventstore.Store) {
 	t.Helper()
-	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := ledger.New(st, ledger.Options{Now: func() time.Time { return clock }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Init(context.Background(), "p-root", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
-		t.Fatalf("init: %v", err)
-	}
-	return h, st
+	l := ledgertest.New(t)
+	return l.Handler, l.Store
 }
 
 func submit(t *testing.T, h *ledger.Handler, decision string) ledger.Result {

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -13,17 +12,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"koers/domain"
 	"koers/eventstore"
+	"koers/internal/ledgertest"
 	"koers/internal/pgtest"
 	"koers/ledger"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-var clock = time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
+var clock = ledgertest.Clock
 
 type env struct {
 	h  *ledger.Handler
@@ -31,38 +30,12 @@ type env struct {
 	nc *nats.Conn
 }
 
-// newLog starts an embedded NATS server with a fresh store and a ledger
+// newLog starts a test ledger: an embedded NATS server with a fresh store,
 // initialised with the root mandate held by p-root.
 func newLog(t testing.TB) env {
 	t.Helper()
-	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := ledger.New(st, ledger.Options{Now: func() time.Time { return clock }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Init(context.Background(), "p-root", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
-		t.Fatalf("init: %v", err)
-	}
-	return env{h: h, st: st, nc: nc}
+	l := ledgertest.New(t)
+	return env{h: l.Handler, st: l.Store, nc: l.Conn}
 }
 
 func (e env) submit(t testing.TB, decision string) {
