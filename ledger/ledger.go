@@ -129,13 +129,42 @@ func (h *Handler) Decode(data []byte) (domain.Decision, error) {
 }
 
 // Submit decodes and handles one decision.
-func (h *Handler) Submit(ctx context.Context, data []byte) (Result, error) {
+func (h *Handler) Submit(ctx context.Context, data []byte, opts ...HandleOption) (Result, error) {
 	d, err := h.Decode(data)
 	if err != nil {
 		return Result{}, err
 	}
-	return h.Handle(ctx, d)
+	return h.Handle(ctx, d, opts...)
 }
+
+// HandleOption changes how one decision is handled.
+type HandleOption func(*handleOpts)
+
+type handleOpts struct {
+	expect map[domain.Ref]uint64
+}
+
+// ExpectVersions makes the decision conditional: each named aggregate must
+// still be at the given version (what the caller saw, e.g. an HTTP If-Match).
+// If one moved on, the decision is refused with domain.ErrConflict at once
+// rather than re-decided on the newer state, since the caller decided on
+// what it saw.
+func ExpectVersions(v map[domain.Ref]uint64) HandleOption {
+	return func(o *handleOpts) { o.expect = v }
+}
+
+// VersionMismatchError says which aggregate moved on since the caller saw it.
+type VersionMismatchError struct {
+	Ref      domain.Ref
+	Expected uint64
+	Current  uint64
+}
+
+func (e *VersionMismatchError) Error() string {
+	return fmt.Sprintf("%s is at version %d, the decision expected %d", e.Ref, e.Current, e.Expected)
+}
+
+func (e *VersionMismatchError) Unwrap() error { return domain.ErrConflict }
 
 // Init starts a new ledger: the genesis decision grants the root mandate to
 // rootActor from effective on (zero: now). Decisions can be backdated no
@@ -168,10 +197,14 @@ func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Tim
 // before is answered with the first result (Duplicate set). A conflict is
 // retried up to MaxAttempts times, each time on freshly loaded state; after
 // that the error wraps domain.ErrConflict.
-func (h *Handler) Handle(ctx context.Context, d domain.Decision) (Result, error) {
+func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleOption) (Result, error) {
+	var o handleOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var lastErr error
 	for attempt := 0; attempt < h.opts.MaxAttempts; attempt++ {
-		world, events, err := h.decide(ctx, d)
+		world, events, err := h.decide(ctx, d, o.expect)
 		var dup *domain.DuplicateDecisionError
 		if errors.As(err, &dup) {
 			return h.earlier(ctx, d.ID)
@@ -179,9 +212,17 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision) (Result, error)
 		if err != nil {
 			return Result{}, err
 		}
+		if err := checkExpected(world, o.expect); err != nil {
+			return Result{}, fmt.Errorf("decision %s: %w", d.ID, err)
+		}
 		expected := make(map[domain.Ref]uint64, len(events))
 		for _, e := range events {
 			expected[e.Aggregate] = world[e.Aggregate].Version
+		}
+		for ref, v := range o.expect {
+			if _, touched := expected[ref]; touched {
+				expected[ref] = v
+			}
 		}
 		res, err := h.store.Append(ctx, d.Meta(), events, expected)
 		if err == nil {
@@ -199,9 +240,12 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision) (Result, error)
 }
 
 // decide loads what the domain asks for and decides, in bounded rounds.
-func (h *Handler) decide(ctx context.Context, d domain.Decision) (domain.World, []domain.Event, error) {
+func (h *Handler) decide(ctx context.Context, d domain.Decision, expect map[domain.Ref]uint64) (domain.World, []domain.Event, error) {
 	world := domain.World{}
 	refs := domain.Plan(d)
+	for ref := range expect {
+		refs = append(refs, ref)
+	}
 	for round := 0; round < h.opts.MaxLoadRounds; round++ {
 		if err := h.load(ctx, world, refs); err != nil {
 			return nil, nil, err
@@ -214,6 +258,16 @@ func (h *Handler) decide(ctx context.Context, d domain.Decision) (domain.World, 
 		refs = need.Refs
 	}
 	return nil, nil, fmt.Errorf("decision %s: still needs more aggregates after %d rounds of loading", d.ID, h.opts.MaxLoadRounds)
+}
+
+// checkExpected compares what was loaded with the versions the caller saw.
+func checkExpected(world domain.World, expect map[domain.Ref]uint64) error {
+	for ref, v := range expect {
+		if cur := world[ref].Version; cur != v {
+			return &VersionMismatchError{Ref: ref, Expected: v, Current: cur}
+		}
+	}
+	return nil
 }
 
 // load folds every ref not yet in world, a bounded number at a time.

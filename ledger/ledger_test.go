@@ -155,3 +155,23 @@ func TestRetractionUndoesADecisionAndKeepsBoth(t *testing.T) {
 		t.Fatalf("second retraction: %v, want refused", err)
 	}
 }
+
+func TestExpectedVersionsMakeADecisionConditional(t *testing.T) {
+	h, st := setup(t)
+	submit(t, h, org)
+	team := domain.Ref{Kind: domain.KindTeam, ID: "t-edge"}
+	seen, err := st.Load(context.Background(), team)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rename := `{"by":"p-root","authority":"root","reason":"x","changes":[{"kind":"person.join","id":"p-9","name":"N","team":"t-edge"}]}`
+	if _, err := h.Submit(context.Background(), []byte(rename), ledger.ExpectVersions(map[domain.Ref]uint64{team: seen.Version})); err != nil {
+		t.Fatalf("with the version seen: %v", err)
+	}
+	other := `{"by":"p-root","authority":"root","reason":"x","changes":[{"kind":"person.join","id":"p-10","name":"M","team":"t-edge"}]}`
+	_, err = h.Submit(context.Background(), []byte(other), ledger.ExpectVersions(map[domain.Ref]uint64{team: seen.Version}))
+	var mismatch *ledger.VersionMismatchError
+	if !errors.Is(err, domain.ErrConflict) || !errors.As(err, &mismatch) || mismatch.Expected != seen.Version || mismatch.Current <= seen.Version {
+		t.Fatalf("with a stale version: %v, want a VersionMismatchError wrapping ErrConflict", err)
+	}
+}

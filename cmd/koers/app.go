@@ -17,6 +17,7 @@ import (
 
 	"koers/eventstore"
 	"koers/ledger"
+	"koers/projections"
 )
 
 // settings are the global flags, after environment defaults.
@@ -27,11 +28,16 @@ type settings struct {
 	keyFile  string // "" = <data>/seal.key
 	timezone string
 	replicas int
+	// databaseURL of the read models; "" = libpq conventions, database koers.
+	databaseURL string
 }
 
 // app is one opened ledger: the NATS connection (and embedded server), the
 // store and the command handler.
 type app struct {
+	settings settings
+	dbURL    string          // resolved database URL, once asked for
+	db       *projections.DB // the read models, once opened
 	embedded *eventstore.Embedded
 	nc       *nats.Conn
 	store    *eventstore.Store
@@ -54,7 +60,7 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{}
+	a := &app{settings: s}
 	if s.natsURL == "" {
 		a.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: filepath.Join(s.dataDir, "nats")})
 		if err != nil {
@@ -88,6 +94,9 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 
 // Close closes the connection and stops the embedded server, if any.
 func (a *app) Close() {
+	if a.db != nil {
+		a.db.Close()
+	}
 	if a.nc != nil {
 		a.nc.Close()
 	}

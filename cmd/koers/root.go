@@ -54,6 +54,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f := root.PersistentFlags()
 	f.StringVar(&s.natsURL, "nats-url", envOr("KOERS_NATS_URL", ""), "NATS server or cluster URL (env KOERS_NATS_URL); empty: an embedded server in the data folder")
 	f.StringVar(&s.dataDir, "data", envOr("KOERS_DATA", "./koers-data"), "data folder: embedded NATS store and the seal key (env KOERS_DATA)")
+	f.StringVar(&s.databaseURL, "database-url", envOr("KOERS_DATABASE_URL", ""), "PostgreSQL for the read models (env KOERS_DATABASE_URL); empty: libpq conventions (PGHOST, PGUSER, …), database koers, created if missing")
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
 	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's seal key, created on first use (env KOERS_SEAL_KEY_FILE); default <data>/seal.key")
 	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "UTC"), "time zone of date-only effective times (env KOERS_TIMEZONE)")
