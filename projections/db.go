@@ -5,15 +5,17 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/crc64"
 	"io/fs"
 	"regexp"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/puddle/v2"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/*.sql
@@ -56,18 +58,12 @@ func (o Options) validate() error {
 
 // DB is the read-model database: the projector writes it, the queries read
 // it. It is safe for concurrent use.
-//
-// It holds a small pool of pgx connections of its own: pgxpool (and the
-// database/sql driver built on it, which goose needs) would add
-// github.com/jackc/puddle/v2 to go.mod.
 type DB struct {
-	cfg    *pgx.ConnConfig
+	// base is the pool configuration without the schema; a rebuild opens
+	// its staging schema from it.
+	base   *pgxpool.Config
+	pool   *pgxpool.Pool
 	schema string
-	// slots bounds the open connections; idle holds the ones not in use.
-	slots  chan struct{}
-	mu     sync.Mutex
-	idle   []*pgx.Conn
-	closed bool
 }
 
 // Open connects to the database at url, creates the schema if missing and
@@ -77,22 +73,28 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := pgx.ParseConfig(url)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("projections: database url: %w", err)
 	}
 	return open(ctx, cfg, opts)
 }
 
-func open(ctx context.Context, cfg *pgx.ConnConfig, opts Options) (*DB, error) {
-	cfg = cfg.Copy()
+func open(ctx context.Context, base *pgxpool.Config, opts Options) (*DB, error) {
+	cfg := base.Copy()
 	// Every connection resolves the read models' tables in the schema, so
 	// that one set of SQL serves any schema; statements are parsed on each
 	// execution (only their descriptions are cached), so that after a
 	// rebuild switched schemas the names resolve to the new tables.
-	cfg.RuntimeParams["search_path"] = opts.Schema
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
-	db := &DB{cfg: cfg, schema: opts.Schema, slots: make(chan struct{}, opts.MaxConns)}
+	cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	cfg.MaxConns = int32(opts.MaxConns)
+	cfg.MinConns = 0
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("projections: connection pool: %w", err)
+	}
+	db := &DB{base: base, pool: pool, schema: opts.Schema}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -101,23 +103,9 @@ func open(ctx context.Context, cfg *pgx.ConnConfig, opts Options) (*DB, error) {
 }
 
 // Close closes the connections; those in use close when they are released.
-// Calls after Close fail.
+// Calls after Close fail with ErrClosed.
 func (db *DB) Close() {
-	db.mu.Lock()
-	db.closed = true
-	db.mu.Unlock()
-	db.dropIdle()
-}
-
-// dropIdle closes the idle connections.
-func (db *DB) dropIdle() {
-	db.mu.Lock()
-	idle := db.idle
-	db.idle = nil
-	db.mu.Unlock()
-	for _, c := range idle {
-		c.Close(context.Background())
-	}
+	db.pool.Close()
 }
 
 // ErrClosed is returned by every call on a [DB] after Close.
@@ -126,56 +114,21 @@ var ErrClosed = errors.New("read-model database closed")
 // Schema is the PostgreSQL schema of the read models.
 func (db *DB) Schema() string { return db.schema }
 
-// acquire returns a connection, waiting for a free slot at most until ctx
-// ends; release gives it back.
-func (db *DB) acquire(ctx context.Context) (*pgx.Conn, error) {
-	select {
-	case db.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a database connection: %w", ctx.Err())
-	}
-	db.mu.Lock()
-	if db.closed {
-		db.mu.Unlock()
-		<-db.slots
-		return nil, ErrClosed
-	}
-	if n := len(db.idle); n > 0 {
-		c := db.idle[n-1]
-		db.idle = db.idle[:n-1]
-		db.mu.Unlock()
-		return c, nil
-	}
-	db.mu.Unlock()
-	c, err := pgx.ConnectConfig(ctx, db.cfg)
-	if err != nil {
-		<-db.slots
-		return nil, fmt.Errorf("connect to the read-model database: %w", err)
-	}
-	return c, nil
-}
-
-func (db *DB) release(c *pgx.Conn) {
-	defer func() { <-db.slots }()
-	db.mu.Lock()
-	keep := !db.closed && !c.IsClosed() && c.PgConn().TxStatus() == 'I'
-	if keep {
-		db.idle = append(db.idle, c)
-	}
-	db.mu.Unlock()
-	if !keep {
-		c.Close(context.Background())
-	}
-}
-
-// withConn runs fn on a connection from the pool.
+// withConn runs fn on a connection from the pool. pgxpool destroys a
+// connection released inside a transaction instead of reusing it.
 func (db *DB) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
-	c, err := db.acquire(ctx)
+	c, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return err
+		if errors.Is(err, puddle.ErrClosedPool) {
+			return ErrClosed
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for a database connection: %w", ctx.Err())
+		}
+		return fmt.Errorf("connect to the read-model database: %w", translate(err))
 	}
-	defer db.release(c)
-	return translate(fn(c))
+	defer c.Release()
+	return translate(fn(c.Conn()))
 }
 
 // DatabaseError is a PostgreSQL error, translated so that no driver type
@@ -216,93 +169,40 @@ func (db *DB) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// migration is one embedded file: NNNNN_name.sql in goose's format.
-type migration struct {
-	version int64
-	name    string
-	up      string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
-			return nil, fmt.Errorf("migration %s: want NNNNN_name.sql", e.Name())
-		}
-		body, err := migrations.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		up, ok := gooseUp(string(body))
-		if !ok {
-			return nil, fmt.Errorf("migration %s: no -- +goose Up section", e.Name())
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), up: up})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
-// gooseUp returns the part of a goose SQL migration between "-- +goose Up"
-// and "-- +goose Down".
-func gooseUp(s string) (string, bool) {
-	_, rest, ok := strings.Cut(s, "-- +goose Up")
-	if !ok {
-		return "", false
-	}
-	up, _, _ := strings.Cut(rest, "-- +goose Down")
-	return up, true
-}
-
-// migrate applies the embedded migrations not yet applied, each in its own
-// transaction, under an advisory lock so that two processes starting at once
-// do not race. The versions are kept in goose's table and format
-// (goose_db_version), so the goose CLI can read and continue them.
+// migrate creates the schema and applies the embedded migrations not yet
+// applied with goose, each in its own transaction, under a PostgreSQL
+// advisory lock of the schema's own so that two processes starting at once
+// do not race. The versions are in goose_db_version in the schema.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return fmt.Errorf("projections: %w", err)
-	}
-	return db.withConn(ctx, func(c *pgx.Conn) error {
-		if _, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{db.schema}.Sanitize()); err != nil {
-			return fmt.Errorf("projections: create schema %s: %w", db.schema, err)
-		}
-		if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtext('koers-migrate:' || $1))`, db.schema); err != nil {
-			return fmt.Errorf("projections: lock migrations: %w", err)
-		}
-		defer c.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('koers-migrate:' || $1))`, db.schema)
-		if _, err := c.Exec(ctx, `CREATE TABLE IF NOT EXISTS goose_db_version (
-			id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL,
-			tstamp timestamp NOT NULL DEFAULT now())`); err != nil {
-			return fmt.Errorf("projections: migration table: %w", err)
-		}
-		var current int64
-		if err := c.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&current); err != nil {
-			return fmt.Errorf("projections: migration version: %w", err)
-		}
-		for _, m := range ms {
-			if m.version <= current {
-				continue
-			}
-			err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, m.up); err != nil {
-					return err
-				}
-				_, err := tx.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)`, m.version)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("projections: migration %s: %w", m.name, err)
-			}
-		}
-		return nil
+	err := db.withConn(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{db.schema}.Sanitize())
+		return err
 	})
+	if err != nil {
+		return fmt.Errorf("projections: create schema %s: %w", db.schema, err)
+	}
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("projections: migrations: %w", err)
+	}
+	lockID := int64(crc64.Checksum([]byte("koers-migrate:"+db.schema), crc64.MakeTable(crc64.ECMA)) >> 1)
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return fmt.Errorf("projections: migration lock: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
+		goose.WithTableName(db.schema+".goose_db_version"),
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("projections: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("projections: migrate %s: %w", db.schema, translate(err))
+	}
+	return nil
 }
 
 // Checkpoint returns the last stream sequence applied to the read models.

@@ -44,8 +44,9 @@
 // # Schema
 //
 // The read models live in one PostgreSQL schema (default "koers"),
-// created and migrated on [Open] with the embedded SQL migrations in
-// migrations/ (goose's file format and version table; applied by this
-// package because goose's database/sql driver would need a module go.mod
-// does not require).
+// created and migrated on [Open] by goose (a goose.Provider over
+// database/sql on the package's pgxpool) with the embedded SQL migrations
+// in migrations/; the applied versions are in <schema>.goose_db_version, so
+// the goose CLI can read and continue them. Connections come from a
+// pgxpool whose connections resolve names in the schema (search_path).
 package projections

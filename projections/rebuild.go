@@ -37,7 +37,7 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	if err := db.dropSchema(ctx, staging); err != nil {
 		return err
 	}
-	next, err := open(ctx, db.cfg, Options{Schema: staging, MaxConns: 2})
+	next, err := open(ctx, db.base, Options{Schema: staging, MaxConns: 2})
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
@@ -72,7 +72,7 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 		}
 		if switched {
 			// Nothing a connection kept about the old schema outlives it.
-			db.dropIdle()
+			db.pool.Reset()
 			return db.dropSchema(ctx, retired)
 		}
 	}
