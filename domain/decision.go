@@ -183,6 +183,28 @@ var changeSpecs = map[string][]fieldSpec{
 // ChangeKinds lists the public change kinds.
 func ChangeKinds() []string { return sortedKeys(changeSpecs) }
 
+// ChangeField is one field of a change kind in the public format.
+type ChangeField struct {
+	Name     string
+	Optional bool
+	// List is true for the one field that takes several values (kinds).
+	List bool
+}
+
+// ChangeFields returns the fields of a change kind, in their written order
+// (false for an unknown kind).
+func ChangeFields(kind string) ([]ChangeField, bool) {
+	specs, ok := changeSpecs[kind]
+	if !ok {
+		return nil, false
+	}
+	out := make([]ChangeField, len(specs))
+	for i, f := range specs {
+		out[i] = ChangeField{Name: f.name, Optional: f.optional, List: f.typ == fKinds}
+	}
+	return out, true
+}
+
 func (c *Change) str(name string) *string {
 	switch name {
 	case "id":

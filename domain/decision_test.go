@@ -224,3 +224,19 @@ func TestDecimalAndAmount(t *testing.T) {
 		t.Error("Cmp")
 	}
 }
+
+func TestChangeFieldsDescribeEveryKind(t *testing.T) {
+	for _, kind := range ChangeKinds() {
+		fields, ok := ChangeFields(kind)
+		if !ok || len(fields) == 0 {
+			t.Fatalf("%s: no fields", kind)
+		}
+	}
+	fields, _ := ChangeFields("mandate.grant")
+	if fields[2].Name != "kinds" || !fields[2].List || !fields[4].Optional {
+		t.Fatalf("mandate.grant fields: %+v", fields)
+	}
+	if _, ok := ChangeFields("team.explode"); ok {
+		t.Fatal("an unknown kind has fields")
+	}
+}

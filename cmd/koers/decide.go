@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"koers/domain"
+	"koers/ledger"
+)
+
+// allChangeFields is every field name of every change kind: each becomes a
+// flag of `koers decide`, and the kind's own fields are checked per call.
+func allChangeFields() []string {
+	seen := map[string]bool{}
+	for _, k := range domain.ChangeKinds() {
+		fields, _ := domain.ChangeFields(k)
+		for _, f := range fields {
+			seen[f.Name] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func kindUsage() string {
+	var b strings.Builder
+	for _, k := range domain.ChangeKinds() {
+		fields, _ := domain.ChangeFields(k)
+		var fs []string
+		for _, f := range fields {
+			s := "--" + f.Name
+			if f.Optional {
+				s = "[" + s + "]"
+			}
+			fs = append(fs, s)
+		}
+		fmt.Fprintf(&b, "  %-22s %s\n", k, strings.Join(fs, " "))
+	}
+	return b.String()
+}
+
+func decideCmd(s *settings) *cobra.Command {
+	var by, authority, reason, effective, decisionID string
+	var refs []string
+	var asJSON bool
+	values := map[string]*string{}
+	cmd := &cobra.Command{
+		Use:   "decide KIND --by ACTOR --authority MANDATE --reason TEXT [--FIELD VALUE]...",
+		Short: "Record one decision with one change",
+		Long: `Record one decision with one change of KIND, its fields given as flags.
+--decision-id names the decision (default: generated); it is the idempotency key,
+so repeating a call with the same --decision-id records it once.
+Amounts are decimal strings in the period's currency; --kinds takes a
+comma-separated list. Kinds and their fields:
+
+` + kindUsage(),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := args[0]
+			fields, ok := domain.ChangeFields(kind)
+			if !ok {
+				return fmt.Errorf("unknown change kind %q; kinds: %s", kind, strings.Join(domain.ChangeKinds(), ", "))
+			}
+			change := map[string]any{"kind": kind}
+			allowed := map[string]bool{}
+			for _, f := range fields {
+				allowed[f.Name] = true
+				if !cmd.Flags().Changed(f.Name) {
+					if !f.Optional {
+						return fmt.Errorf("%s needs --%s", kind, f.Name)
+					}
+					continue
+				}
+				v := *values[f.Name]
+				if f.List {
+					change[f.Name] = strings.Split(v, ",")
+				} else {
+					change[f.Name] = v
+				}
+			}
+			for name := range values {
+				if cmd.Flags().Changed(name) && !allowed[name] {
+					return fmt.Errorf("--%s is not a field of %s", name, kind)
+				}
+			}
+			d := map[string]any{"by": by, "authority": authority, "reason": reason, "changes": []any{change}}
+			if decisionID != "" {
+				d["id"] = decisionID
+			}
+			if effective != "" {
+				d["effective"] = effective
+			}
+			if len(refs) > 0 {
+				d["refs"] = refs
+			}
+			body, err := json.Marshal(d)
+			if err != nil {
+				return err
+			}
+			return withApp(cmd, s, func(a *app) error {
+				res, err := a.handler.Submit(cmd.Context(), body)
+				if err != nil {
+					return err
+				}
+				return printResult(cmd, res, asJSON)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&by, "by", "", "the actor taking the decision (required)")
+	fl.StringVar(&authority, "authority", "", "the mandate it is taken under (required)")
+	fl.StringVar(&reason, "reason", "", "why (required)")
+	fl.StringVar(&effective, "effective", "", "when it takes effect: date or RFC 3339 (default now)")
+	fl.StringArrayVar(&refs, "ref", nil, "a link to minutes or documents (repeatable)")
+	fl.StringVar(&decisionID, "decision-id", "", "the decision's id, its idempotency key (default generated)")
+	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	for _, name := range allChangeFields() {
+		values[name] = fl.String(name, "", "change field "+name)
+	}
+	for _, r := range []string{"by", "authority", "reason"} {
+		_ = cmd.MarkFlagRequired(r)
+	}
+	return cmd
+}
+
+func printResult(cmd *cobra.Command, res ledger.Result, asJSON bool) error {
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), res)
+	}
+	seqs := fmt.Sprint(res.Sequences)
+	if n := len(res.Sequences); n > 1 && res.Sequences[n-1]-res.Sequences[0] == uint64(n-1) {
+		seqs = fmt.Sprintf("%d-%d", res.Sequences[0], res.Sequences[n-1])
+	}
+	if res.Duplicate {
+		fmt.Fprintf(cmd.OutOrStdout(), "decision %s was already recorded (sequences %s); nothing new written\n", res.DecisionID, seqs)
+		return nil
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "decision %s recorded (sequences %s)\n", res.DecisionID, seqs)
+	return nil
+}
+
