@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	_ "embed"
 	"encoding/json"
@@ -14,11 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"koers/domain"
 	"koers/eventstore"
-	"koers/ledger"
 )
 
 //go:embed demo.jsonl
@@ -66,7 +65,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.IntVar(&s.replicas, "replicas", replicas, "stream replicas when the ledger is created: 1 on one server, 3 on a cluster (env KOERS_REPLICAS)")
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s),
-		decideCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s))
+		decideCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s))
 	return root
 }
 
@@ -138,6 +137,12 @@ starting with # are skipped.`,
 				}
 				defer fh.Close()
 				in = fh
+				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
+					bar := newBar(cmd.ErrOrStderr(), fi.Size(), "applying", true)
+					defer bar.Finish()
+					r := progressbar.NewReader(fh, bar)
+					in = &r
+				}
 			}
 			a, err := openApp(cmd.Context(), *s)
 			if err != nil {
@@ -160,40 +165,6 @@ starting with # are skipped.`,
 	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "report a refused line and go on with the next")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
-}
-
-func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool) (applySummary, error) {
-	var sum applySummary
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), maxLineBytes)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 || text[0] == '#' {
-			continue
-		}
-		res, err := h.Submit(cmd.Context(), text)
-		if err != nil {
-			sum.Refused++
-			problem := fmt.Sprintf("line %d: %s", line, oneLine(err))
-			sum.Problems = append(sum.Problems, problem)
-			if !keepGoing {
-				return sum, fmt.Errorf("%s (nothing after line %d was applied)", problem, line)
-			}
-			fmt.Fprintln(cmd.ErrOrStderr(), problem)
-			continue
-		}
-		if res.Duplicate {
-			sum.Duplicates++
-		} else {
-			sum.Applied++
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return sum, fmt.Errorf("line %d: %w", line+1, err)
-	}
-	return sum, nil
 }
 
 func verifyCmd(s *settings) *cobra.Command {
