@@ -16,7 +16,11 @@ import (
 // apply applies the units of a batch that lie beyond the checkpoint and
 // moves the checkpoint to the last of them, in one transaction. It returns
 // the checkpoint after the batch.
-func (db *DB) apply(ctx context.Context, batch []unit) (uint64, error) {
+//
+// want is the source's ledger identity (zero: not known yet); a batch of
+// another ledger than the read models' is refused with a
+// [*LedgerMismatchError].
+func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, error) {
 	var last uint64
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		var cp int64
@@ -26,6 +30,9 @@ func (db *DB) apply(ctx context.Context, batch []unit) (uint64, error) {
 			return fmt.Errorf("lock checkpoint: %w", err)
 		}
 		last = uint64(cp)
+		if err := checkIdentity(ctx, tx, batch, want); err != nil {
+			return err
+		}
 		for _, u := range batch {
 			if u.last() <= last {
 				continue // applied already

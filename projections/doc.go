@@ -16,6 +16,19 @@
 //
 // [Projector.Lag] is the stream's last sequence minus the checkpoint.
 //
+// # Ledger identity
+//
+// The read models remember which ledger they hold, with the checkpoint: a
+// [LedgerIdentity] (the stream's name and a fingerprint of its sequence 1,
+// the genesis). A projector whose source is another ledger stops with a
+// [*LedgerMismatchError] before it reads, and every batch checks again
+// under the checkpoint's lock, so the events of one ledger are never mixed
+// into the read models of another. Before projecting, a CLI asks
+// [DB.CheckLedger] (or compares [DB.LedgerIdentity] with [IdentityOf]) and
+// either says "this database holds the read models of ledger X; rebuild or
+// use another database" or calls [DB.Rebuild], which replaces read models
+// of another ledger whatever their checkpoint.
+//
 // # Rebuild
 //
 // [DB.Rebuild] projects the whole log afresh into a second schema while the

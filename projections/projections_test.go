@@ -289,6 +289,10 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 	}
 
 	// Applying batches again changes nothing.
+	ident, err := IdentityOf(ctx, e.st)
+	if err != nil || ident.IsZero() || ident.Stream != "KOERS" {
+		t.Fatalf("identity of the ledger: %+v, %v", ident, err)
+	}
 	var units []unit
 	var pending unit
 	for rec, err := range e.st.Read(ctx, 1, eventstore.ReadOptions{Until: last}) {
@@ -300,20 +304,20 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 		}
 		(&Projector{}).add(&pending, &units, it)
 	}
-	if _, err := cut.apply(ctx, units[:3]); err != nil {
+	if _, err := cut.apply(ctx, units[:3], ident); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cut.apply(ctx, units); err != nil {
+	if _, err := cut.apply(ctx, units, ident); err != nil {
 		t.Fatal(err)
 	}
 	if got := dump(t, cut); got != want {
 		t.Fatalf("re-applying batches changed the read models:\n%s\nwant:\n%s", got, want)
 	}
 	fresh := newDB(t)
-	if _, err := fresh.apply(ctx, units[:4]); err != nil {
+	if _, err := fresh.apply(ctx, units[:4], ident); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fresh.apply(ctx, units[2:]); err != nil {
+	if _, err := fresh.apply(ctx, units[2:], ident); err != nil {
 		t.Fatalf("overlapping batch: %v", err)
 	}
 	if got := dump(t, fresh); got != want {
@@ -322,7 +326,7 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 
 	// A batch cut short inside its transaction leaves no trace.
 	half := newDB(t)
-	if _, err := half.apply(ctx, units[:2]); err != nil {
+	if _, err := half.apply(ctx, units[:2], ident); err != nil {
 		t.Fatal(err)
 	}
 	before := dump(t, half)

@@ -70,6 +70,8 @@ type Projector struct {
 	db   *DB
 	src  Source
 	opts ProjectorOptions
+	// ident is the source's ledger identity, once known.
+	ident LedgerIdentity
 }
 
 // NewProjector returns a projector from src into db.
@@ -198,6 +200,18 @@ func (p *Projector) run(ctx context.Context, until uint64) error {
 	if err != nil {
 		return err
 	}
+	if p.ident.IsZero() {
+		if p.ident, err = IdentityOf(ctx, p.src); err != nil {
+			return fmt.Errorf("projector: %w", err)
+		}
+	}
+	// Refuse another ledger before reading it; apply checks again under
+	// the checkpoint's lock.
+	if have, err := p.db.LedgerIdentity(ctx); err != nil {
+		return err
+	} else if !have.IsZero() && !p.ident.IsZero() && !have.Same(p.ident) {
+		return fmt.Errorf("projector: %w", &LedgerMismatchError{Have: have, Want: p.ident})
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	items := make(chan item, p.opts.BatchEvents)
 	errc := make(chan error, 1)
@@ -220,7 +234,7 @@ func (p *Projector) run(ctx context.Context, until uint64) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		last, err := p.db.apply(ctx, batch)
+		last, err := p.db.apply(ctx, batch, p.ident)
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,17 @@ func (db *DB) switchTo(ctx context.Context, next *DB, retired string) (bool, err
 		if err := tx.QueryRow(ctx, `SELECT seq FROM `+nxt+`.checkpoint FOR UPDATE`).Scan(&built); err != nil {
 			return fmt.Errorf("lock rebuilt checkpoint: %w", err)
 		}
-		if built < live {
+		// Read models of another ledger are replaced whatever their
+		// checkpoint: there is nothing of theirs to keep up with.
+		var liveLedger, builtLedger *string
+		if err := tx.QueryRow(ctx, `SELECT ledger_genesis FROM `+cur+`.checkpoint`).Scan(&liveLedger); err != nil {
+			return fmt.Errorf("live ledger identity: %w", err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT ledger_genesis FROM `+nxt+`.checkpoint`).Scan(&builtLedger); err != nil {
+			return fmt.Errorf("rebuilt ledger identity: %w", err)
+		}
+		sameLedger := liveLedger == nil || builtLedger == nil || *liveLedger == *builtLedger
+		if sameLedger && built < live {
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+ret+` CASCADE`); err != nil {
