@@ -31,6 +31,15 @@ type Options struct {
 	Schema string
 	// MaxConns bounds the connections held open at once. Default 4.
 	MaxConns int
+	// ReportingSchema holds the reporting views over the read models of
+	// Schema, created if missing; one per Schema. Default
+	// DefaultReportingSchema.
+	ReportingSchema string
+	// ReportingRole may read the reporting views and nothing else; it is
+	// created (NOLOGIN) if missing, which needs the CREATEROLE privilege.
+	// Grant it to the roles BI tools log in with. Default
+	// DefaultReportingRole.
+	ReportingRole string
 }
 
 // WithDefaults returns o with every zero field set to its default.
@@ -41,6 +50,12 @@ func (o Options) WithDefaults() Options {
 	if o.MaxConns == 0 {
 		o.MaxConns = 4
 	}
+	if o.ReportingSchema == "" {
+		o.ReportingSchema = DefaultReportingSchema
+	}
+	if o.ReportingRole == "" {
+		o.ReportingRole = DefaultReportingRole
+	}
 	return o
 }
 
@@ -49,6 +64,12 @@ var validSchema = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 func (o Options) validate() error {
 	if !validSchema.MatchString(o.Schema) {
 		return fmt.Errorf("projections: schema %q: want ^[a-z_][a-z0-9_]{0,62}$", o.Schema)
+	}
+	if !validSchema.MatchString(o.ReportingSchema) || o.ReportingSchema == o.Schema {
+		return fmt.Errorf("projections: reporting schema %q: want ^[a-z_][a-z0-9_]{0,62}$, not the read models' schema", o.ReportingSchema)
+	}
+	if !validSchema.MatchString(o.ReportingRole) {
+		return fmt.Errorf("projections: reporting role %q: want ^[a-z_][a-z0-9_]{0,62}$", o.ReportingRole)
 	}
 	if o.MaxConns < 1 || o.MaxConns > 64 {
 		return fmt.Errorf("projections: max conns %d: want 1 to 64", o.MaxConns)
@@ -64,6 +85,8 @@ type DB struct {
 	base   *pgxpool.Config
 	pool   *pgxpool.Pool
 	schema string
+	// reporting is the schema of the reporting views, role their reader.
+	reporting, role string
 }
 
 // Open connects to the database at url, creates the schema if missing and
@@ -77,10 +100,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: database url: %w", err)
 	}
-	return open(ctx, cfg, opts)
+	return open(ctx, cfg, opts, true)
 }
 
-func open(ctx context.Context, base *pgxpool.Config, opts Options) (*DB, error) {
+// open opens the read models in opts.Schema; withReporting creates the
+// reporting views over them (a rebuild's staging schema has none).
+func open(ctx context.Context, base *pgxpool.Config, opts Options, withReporting bool) (*DB, error) {
 	cfg := base.Copy()
 	// Every connection resolves the read models' tables in the schema, so
 	// that one set of SQL serves any schema; statements are parsed on each
@@ -94,10 +119,17 @@ func open(ctx context.Context, base *pgxpool.Config, opts Options) (*DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("projections: connection pool: %w", err)
 	}
-	db := &DB{base: base, pool: pool, schema: opts.Schema}
+	db := &DB{base: base, pool: pool, schema: opts.Schema, reporting: opts.ReportingSchema, role: opts.ReportingRole}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if withReporting {
+		err := db.withTx(ctx, func(tx pgx.Tx) error { return db.createReporting(ctx, tx, db.schema) })
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("projections: %w", err)
+		}
 	}
 	return db, nil
 }

@@ -37,6 +37,48 @@
 // neither loses nor repeats an event: it continues in the new schema from
 // its checkpoint.
 //
+// # Reporting views
+//
+// BI tools read a schema of SQL views (default "reporting", see
+// [Options].ReportingSchema) through a role that may read them and nothing
+// else (default koers_reporting, created NOLOGIN if missing; grant it to the
+// login roles of the tools). The views are stable: columns are only ever
+// added at the end. [Open] creates or replaces them, and a rebuild points
+// them at the new tables in its switch transaction, so they keep their
+// identity and grants and answer the same before and after. Each view and
+// column is also documented in the database (COMMENT ON). "Today" is
+// now(); every view shows what the ledger knows now. Amounts are exact
+// minor units (cents) with their currency.
+//
+//	decisions            the decision log, one row per decision:
+//	                     id, sequence (of its decision.recorded), first_sequence,
+//	                     actor, mandate, reason, refs, effective (valid time),
+//	                     recorded_at, change_kinds, aggregates (kind:id touched),
+//	                     retracts, retracted_by, retracted, changes (JSON)
+//	current_attributes   every attribute of every aggregate today:
+//	                     kind, id, attribute, value, valid_from, decision
+//	value_streams        id, name, status (active, retired)
+//	products             id, name, value_stream, status (active, retired),
+//	                     owner (accountable person; NULL: none), project
+//	                     (converted from; NULL: none)
+//	teams                id, name, type (Team Topologies), status (active, disbanded)
+//	team_products        team, product, since: who serves what today
+//	people               id, name, team (NULL: none), status (active, left),
+//	                     in_team_since
+//	projects             id, name, value_stream, status (active, closed,
+//	                     converted), product (converted into)
+//	funding_balances     period, currency, account, account_kind (pool,
+//	                     valuestream, product, project, budget), balance_minor;
+//	                     per period the balances sum to zero
+//	transition_metrics   per quarter (UTC) from the first fact's to today's:
+//	                     quarter (2026-Q2), quarter_from, quarter_to,
+//	                     active_products, owned_products, ownership_coverage,
+//	                     owner_changes, ownership_churn, people_at_start,
+//	                     stayed_in_team, team_stability, projects_converted;
+//	                     the figures of [DB.Transition] known now
+//	transition_funding   per quarter and currency: products_minor,
+//	                     value_streams_minor, projects_minor, product_share
+//
 // # Time
 //
 // Every fact carries its valid time (the decision's effective time) and

@@ -52,7 +52,7 @@ var schemas atomic.Int64
 func newDB(t testing.TB) *DB {
 	t.Helper()
 	schema := fmt.Sprintf("t%d_%d", os.Getpid(), schemas.Add(1))
-	db, err := Open(context.Background(), pgtest.Package(t), Options{Schema: schema})
+	db, err := Open(context.Background(), pgtest.Package(t), Options{Schema: schema, ReportingSchema: schema + "_r"})
 	if err != nil {
 		t.Fatal(err)
 	}

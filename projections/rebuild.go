@@ -37,7 +37,7 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	if err := db.dropSchema(ctx, staging); err != nil {
 		return err
 	}
-	next, err := open(ctx, db.base, Options{Schema: staging, MaxConns: 2})
+	next, err := open(ctx, db.base, Options{Schema: staging, MaxConns: 2}.WithDefaults(), false)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
@@ -113,6 +113,11 @@ func (db *DB) switchTo(ctx context.Context, next *DB, retired string) (bool, err
 		}
 		if _, err := tx.Exec(ctx, `ALTER SCHEMA `+nxt+` RENAME TO `+cur); err != nil {
 			return fmt.Errorf("switch to %s: %w", next.schema, err)
+		}
+		// The views followed the old tables into the retired schema: point
+		// them at the new ones before that is dropped.
+		if err := db.createReporting(ctx, tx, db.schema); err != nil {
+			return err
 		}
 		switched = true
 		return nil

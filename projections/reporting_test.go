@@ -1,0 +1,154 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// views renders every reporting view as the reporting role reads it, and
+// checks that the role can read nothing of the read models themselves.
+func views(t testing.TB, db *DB) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+db.role); err != nil {
+			return err
+		}
+		for _, v := range ReportingViews {
+			var s string
+			q := `SELECT coalesce(string_agg(to_jsonb(v)::text, E'\n' ORDER BY to_jsonb(v)::text), '') FROM ` +
+				pgx.Identifier{db.reporting, v}.Sanitize() + ` v`
+			if err := tx.QueryRow(ctx, q).Scan(&s); err != nil {
+				return fmt.Errorf("view %s: %w", v, err)
+			}
+			fmt.Fprintf(&b, "%s:\n%s\n", v, s)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+db.role); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT count(*) FROM `+pgx.Identifier{db.schema, "facts"}.Sanitize())
+		return err
+	})
+	var dbErr *DatabaseError
+	if !errors.As(err, &dbErr) || dbErr.Code != "42501" {
+		t.Fatalf("the reporting role reading the read models' tables: %v, want permission denied (42501)", err)
+	}
+	return b.String()
+}
+
+func TestReportingViewsAnswerTheSameBeforeAndAfterARebuild(t *testing.T) {
+	e := newLog(t)
+	e.play(t, script...)
+	e.play(t,
+		`{"id":"convert-x","by":"p-root","authority":"root","reason":"it works","effective":"2026-05-01","changes":[
+		 {"kind":"project.convert","project":"proj-x","product":"x-app","name":"X app","valuestream":"lending","owner":"p-2"}]}`,
+		`{"id":"new-owner","by":"p-root","authority":"root","reason":"rotation","effective":"2026-05-15","changes":[
+		 {"kind":"product.assign-owner","product":"pay-app","owner":"p-3"}]}`)
+	db := newDB(t)
+	catchUp(t, db, e.st)
+	ctx := context.Background()
+
+	before := views(t, db)
+	for _, want := range []string{
+		`"id": "pay-app", "name": "Pay app", "owner": "p-3", "status": "active", "project": null, "value_stream": "payments"`,
+		`"team": "t-core", "product": "pay-app"`,
+		`"account": "product:pay-app", "currency": "EUR", "account_kind": "product", "balance_minor": 10000000`,
+		`"id": "move-ada"`,
+	} {
+		if !strings.Contains(before, want) {
+			t.Errorf("views lack %s:\n%s", want, before)
+		}
+	}
+
+	// The metrics view says what Transition says.
+	for _, q := range []string{"2026-Q1", "2026-Q2"} {
+		want, err := db.Transition(ctx, q, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Transition
+		var products, streams, projects int64
+		var share float64
+		err = db.withConn(ctx, func(c *pgx.Conn) error {
+			if err := c.QueryRow(ctx, `SELECT active_products, owned_products, ownership_coverage, owner_changes, ownership_churn,
+				people_at_start, stayed_in_team, team_stability, projects_converted FROM `+db.reporting+`.transition_metrics WHERE quarter = $1`, q).
+				Scan(&got.ActiveProducts, &got.OwnedProducts, &got.OwnershipCoverage, &got.OwnerChanges, &got.OwnershipChurn,
+					&got.PeopleAtStart, &got.StayedInTeam, &got.TeamStability, &got.ProjectsConverted); err != nil {
+				return err
+			}
+			return c.QueryRow(ctx, `SELECT products_minor, value_streams_minor, projects_minor, product_share
+				FROM `+db.reporting+`.transition_funding WHERE quarter = $1 AND currency = 'EUR'`, q).Scan(&products, &streams, &projects, &share)
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		f := want.Funding[0]
+		if got.ActiveProducts != want.ActiveProducts || got.OwnedProducts != want.OwnedProducts || got.OwnershipCoverage != want.OwnershipCoverage ||
+			got.OwnerChanges != want.OwnerChanges || got.OwnershipChurn != want.OwnershipChurn || got.PeopleAtStart != want.PeopleAtStart ||
+			got.StayedInTeam != want.StayedInTeam || got.TeamStability != want.TeamStability || got.ProjectsConverted != want.ProjectsConverted ||
+			products != int64(f.Products) || streams != int64(f.ValueStreams) || projects != int64(f.Projects) || math.Abs(share-f.ProductShare) > 1e-12 {
+			t.Errorf("%s: view %+v funding %d/%d/%d %.4f; Transition %+v", q, got, products, streams, projects, share, want)
+		}
+	}
+
+	// Every view and every column is documented.
+	var undocumented []string
+	err := db.withConn(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT c.relname FROM pg_class c
+			WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'v' AND obj_description(c.oid, 'pg_class') IS NULL
+			UNION ALL
+			SELECT c.relname || '.' || a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+			WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'v' AND col_description(c.oid, a.attnum) IS NULL
+			UNION ALL
+			SELECT 'not in ReportingViews: ' || c.relname FROM pg_class c
+			WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'v' AND c.relname <> ALL($2)
+			ORDER BY 1`, db.reporting, ReportingViews)
+		if err != nil {
+			return err
+		}
+		undocumented, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(undocumented) > 0 {
+		t.Errorf("undocumented view columns: %v", undocumented)
+	}
+
+	oids := func() string {
+		var s string
+		err := db.withConn(ctx, func(c *pgx.Conn) error {
+			return c.QueryRow(ctx, `SELECT string_agg(oid::text, ',' ORDER BY relname) FROM pg_class
+				WHERE relnamespace = $1::regnamespace AND relkind = 'v'`, db.reporting).Scan(&s)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	oidsBefore := oids()
+	if err := db.Rebuild(ctx, e.st, ProjectorOptions{BatchEvents: 7}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if after := views(t, db); after != before {
+		t.Fatalf("the views answer differently after a rebuild:\n%s\nbefore:\n%s", after, before)
+	}
+	if got := oidsBefore; oids() != got {
+		t.Fatalf("the views were recreated by the rebuild (%s, was %s): grants given on them would be lost", oids(), got)
+	}
+}
