@@ -1,0 +1,55 @@
+// Package api is the HTTP JSON API of Koers (`koers serve`): decisions in,
+// read models out, metrics and health for operators. [New] returns an
+// http.Handler built from narrow interfaces ([Ledger], [Log], [ReadModels],
+// [Projector]) that cmd/koers fills with the command handler, the event
+// store, the read models and the projector.
+//
+// # Routes
+//
+//	POST /v1/decisions                  record a decision (public JSON format, see package domain)
+//	GET  /v1/decisions/{id}             one decision of the log (once projected)
+//	GET  /v1/aggregates/{kind}/{id}     an aggregate's version, with ETag "kind:id@version"
+//	GET  /v1/org                        as_of, known_at
+//	GET  /v1/history/{kind}/{id}        known_at, all
+//	GET  /v1/audit                      by, authority, kind, subject, from, to, axis, before, limit
+//	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances)
+//	GET  /v1/reports/transition         from, to (quarters, 2026-Q1), known_at
+//	GET  /v1/openapi.json               the OpenAPI 3.1 document of all of this
+//	GET  /metrics                       Prometheus
+//	GET  /healthz                       200 when NATS and PostgreSQL answer, 503 naming which does not
+//
+// Times in parameters are a date (2026-07-01, the start of that day in
+// [Config].Location) or an RFC 3339 time. An unknown or malformed
+// parameter is answered 400 with the parameter named in the problem's
+// "parameter" member.
+//
+// # Recording a decision
+//
+//	201 Created    {"id", "sequences"}; Location: /v1/decisions/{id}
+//	200 OK         the decision id was recorded before: the first result, with "duplicate": true.
+//	               Nothing new is written, so a client may retry a POST whose answer it lost.
+//	400            the body is not JSON, or a malformed If-Match
+//	403            the decision's mandate does not cover it (domain.ErrUnauthorized)
+//	409            refused by the ledger's state (domain.ErrRefused: an invariant would break), or
+//	               the aggregates kept changing while it was decided (domain.ErrConflict: submit again)
+//	412            an If-Match version is stale: "aggregate", "expected" and "current" say which
+//	413            the body is larger than [Config].MaxBodyBytes
+//	415            a Content-Type other than application/json
+//	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known
+//
+// # Optimistic concurrency
+//
+// GET /v1/aggregates/{kind}/{id} answers with ETag: "kind:id@version". A
+// decision taken on what the client saw carries it back:
+//
+//	If-Match: "product:pay-app@42", "team:t-core@7"
+//
+// Every named aggregate must still be at that version (0: it must not
+// exist yet), whether the decision touches it or not; otherwise nothing is
+// written and the answer is 412 Precondition Failed. A decision id recorded
+// before is answered with its first result even when the versions moved on,
+// so that retries stay idempotent. Weak tags and "*" are refused (400).
+//
+// Every error is an application/problem+json document (RFC 9457) with a
+// one-line detail.
+package api

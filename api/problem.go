@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"koers/domain"
+	"koers/ledger"
+	"koers/projections"
+)
+
+// problemTypePrefix makes a problem's short type a URI (RFC 9457 §3.1.1).
+const problemTypePrefix = "urn:koers:problem:"
+
+// problem is an RFC 9457 problem document with Koers' extension members.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// Field is the decision field at fault ("changes[1].amount").
+	Field string `json:"field,omitempty"`
+	// Parameter is the query parameter, path segment or header at fault.
+	Parameter string `json:"parameter,omitempty"`
+	// Aggregate, Expected and Current explain a stale If-Match.
+	Aggregate string  `json:"aggregate,omitempty"`
+	Expected  *uint64 `json:"expected,omitempty"`
+	Current   *uint64 `json:"current,omitempty"`
+	// Result is the check of each dependency, for /healthz.
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+// maxDetailLen bounds a problem's detail, which is one line.
+const maxDetailLen = 500
+
+func writeProblem(w http.ResponseWriter, p *problem) {
+	if !strings.HasPrefix(p.Type, problemTypePrefix) {
+		p.Type = problemTypePrefix + p.Type
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	p.Detail = oneLine(p.Detail)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p) // the client went away: nothing left to tell it
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > maxDetailLen {
+		s = s[:maxDetailLen] + "…"
+	}
+	return s
+}
+
+// ParameterError is a query parameter, path segment or header the API
+// cannot use; it is answered 400 naming Name.
+type ParameterError struct {
+	Name    string
+	Problem string
+}
+
+func (e *ParameterError) Error() string { return e.Name + ": " + e.Problem }
+
+// malformedError is a request body that is not JSON.
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string { return "malformed JSON: " + e.err.Error() }
+
+// mediaTypeError is a body of a type other than JSON.
+type mediaTypeError struct{ got string }
+
+func (e *mediaTypeError) Error() string {
+	return fmt.Sprintf("content type %q: want application/json", e.got)
+}
+
+// problemFor maps an error to its problem: typed errors first, then the
+// domain's sentinels.
+func problemFor(err error) *problem {
+	var (
+		param    *ParameterError
+		mismatch *ledger.VersionMismatchError
+		tooLarge *http.MaxBytesError
+		field    *domain.FieldError
+		bad      *malformedError
+		media    *mediaTypeError
+	)
+	switch {
+	case errors.As(err, &param):
+		return &problem{Type: "bad-parameter", Status: http.StatusBadRequest, Detail: err.Error(), Parameter: param.Name}
+	case errors.As(err, &bad):
+		return &problem{Type: "malformed", Status: http.StatusBadRequest, Detail: err.Error()}
+	case errors.As(err, &media):
+		return &problem{Type: "unsupported-media-type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
+	case errors.As(err, &tooLarge):
+		return &problem{Type: "too-large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit)}
+	case errors.As(err, &mismatch):
+		exp, cur := mismatch.Expected, mismatch.Current
+		return &problem{Type: "stale-version", Status: http.StatusPreconditionFailed,
+			Detail:    fmt.Sprintf("%s; GET /v1/aggregates/%s/%s, decide again on what it is now and send its ETag", err, mismatch.Ref.Kind, mismatch.Ref.ID),
+			Aggregate: mismatch.Ref.String(), Expected: &exp, Current: &cur}
+	case errors.Is(err, domain.ErrUnauthorized):
+		return &problem{Type: "unauthorized", Status: http.StatusForbidden, Detail: err.Error()}
+	case errors.Is(err, domain.ErrInvalid):
+		p := &problem{Type: "invalid", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+		if errors.As(err, &field) {
+			p.Field = field.Field
+			var ch *domain.ChangeError
+			if errors.As(err, &ch) && !strings.HasPrefix(field.Field, "changes[") {
+				p.Field = fmt.Sprintf("changes[%d].%s", ch.Index, field.Field)
+			}
+		}
+		return p
+	case errors.Is(err, domain.ErrConflict):
+		return &problem{Type: "conflict", Status: http.StatusConflict,
+			Detail: err.Error() + "; the aggregates kept changing while the decision was taken: submit it again"}
+	case errors.Is(err, domain.ErrRefused):
+		return &problem{Type: "refused", Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, projections.ErrNotFound), errors.Is(err, domain.ErrNotFound):
+		return &problem{Type: "not-found", Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &problem{Type: "timeout", Status: http.StatusServiceUnavailable, Detail: "the ledger did not answer in time; try again"}
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this.
+		return &problem{Type: "canceled", Status: 499, Title: "Client Closed Request", Detail: "request canceled"}
+	}
+	return &problem{Type: "internal", Status: http.StatusInternalServerError, Detail: "internal error; the server log has the cause"}
+}
