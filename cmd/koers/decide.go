@@ -146,4 +146,3 @@ func printResult(cmd *cobra.Command, res ledger.Result, asJSON bool) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "decision %s recorded (sequences %s)\n", res.DecisionID, seqs)
 	return nil
 }
-

@@ -7,28 +7,45 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+
+	"koers/internal/pgtest"
 )
+
+var dbs = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}
 
 // koers runs the command as a user would and returns its exit code and output.
 func koers(t *testing.T, data string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), append([]string{"--data", data}, args...), strings.NewReader(stdin), &out, &errOut)
+	// Each data folder is its own ledger: it gets its own read-model database.
+	dbs.Lock()
+	db, ok := dbs.m[data]
+	if !ok {
+		db = pgtest.Fresh(t)
+		dbs.m[data] = db
+	}
+	dbs.Unlock()
+	code := run(context.Background(), append([]string{"--data", data, "--database-url", db}, args...), strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
 func TestDemoRecordsTheSampleHistoryOnceAndVerifies(t *testing.T) {
 	data := t.TempDir()
 	code, out, errOut := koers(t, data, "", "demo")
-	if code != 0 || !strings.Contains(out, "applied 10, already recorded 0") || !strings.Contains(out, "problems          0") {
+	if code != 0 || !regexp.MustCompile(`sample history: \d{3,} decisions recorded, 0 already there`).MatchString(out) ||
+		!strings.Contains(out, "problems          0") || !strings.Contains(out, "The ten latest decisions") {
 		t.Fatalf("demo: exit %d\n%s%s", code, out, errOut)
 	}
 	if fi, err := os.Stat(filepath.Join(data, "seal.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("seal key: %v, mode %v; want a file only its owner can read", err, fi.Mode())
 	}
 	code, out, _ = koers(t, data, "", "demo")
-	if code != 0 || !strings.Contains(out, "applied 0, already recorded 10") {
+	if code != 0 || !strings.Contains(out, " 0 decisions recorded") {
 		t.Fatalf("second demo: exit %d\n%s", code, out)
 	}
 }
@@ -96,5 +113,90 @@ func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 	code, _, errOut = koers(t, t.TempDir(), "", "init")
 	if code != 1 || !strings.Contains(errOut, "root") {
 		t.Fatalf("init without --root: exit %d %s", code, errOut)
+	}
+}
+
+func TestInitDecideThenQuery(t *testing.T) {
+	data := t.TempDir()
+	steps := [][]string{
+		{"init", "--root", "p-root", "--effective", "2025-01-01"},
+		{"decide", "valuestream.define", "--by", "p-root", "--authority", "root", "--reason", "r", "--effective", "2025-01-01", "--id", "payments", "--name", "Payments"},
+		{"decide", "team.form", "--by", "p-root", "--authority", "root", "--reason", "r", "--effective", "2025-01-01", "--id", "t-core", "--name", "Core", "--type", "stream-aligned"},
+		{"decide", "person.join", "--by", "p-root", "--authority", "root", "--reason", "r", "--effective", "2025-01-01", "--id", "p-1", "--name", "Ada", "--team", "t-core"},
+		{"decide", "product.launch", "--by", "p-root", "--authority", "root", "--reason", "one owner", "--effective", "2025-02-01", "--id", "pay-app", "--name", "Pay app", "--valuestream", "payments", "--owner", "p-1", "--decision-id", "launch-pay-app"},
+		{"decide", "team.assign", "--by", "p-root", "--authority", "root", "--reason", "r", "--effective", "2025-02-01", "--team", "t-core", "--product", "pay-app"},
+		{"decide", "budget.open", "--by", "p-root", "--authority", "root", "--reason", "r", "--effective", "2025-01-01", "--period", "2025", "--amount", "1000.00", "--currency", "EUR"},
+		{"decide", "funding.allocate", "--by", "p-root", "--authority", "root", "--reason", "r", "--effective", "2025-02-02", "--period", "2025", "--to", "product:pay-app", "--amount", "250.50"},
+	}
+	for _, s := range steps {
+		if code, out, errOut := koers(t, data, "", s...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", s, code, out, errOut)
+		}
+	}
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"org"}, []string{"payments", "pay-app", "p-1", "t-core (1)"}},
+		{[]string{"org", "--as-of", "2025-01-15"}, []string{"payments      -        -"}},
+		{[]string{"audit", "--kind", "product.launch"}, []string{"launch-pay-app", "one owner"}},
+		{[]string{"audit", "--format", "csv"}, []string{"id,actor,mandate", "launch-pay-app,p-root,root"}},
+		{[]string{"funding", "2025"}, []string{"product:pay-app", "250.50 EUR", "pool", "749.50 EUR"}},
+		{[]string{"funding", "2025", "--account", "product:pay-app"}, []string{"funding.allocated", "250.50"}},
+		{[]string{"history", "person", "p-1"}, []string{"team", "t-core"}},
+		{[]string{"report", "transition", "--from", "2025-Q1", "--to", "2025-Q2"}, []string{"2025-Q1", "2025-Q2"}},
+	}
+	for _, c := range cases {
+		code, out, errOut := koers(t, data, "", c.args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", c.args, code, errOut)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", c.args, w, out)
+			}
+		}
+	}
+	code, _, errOut := koers(t, data, "", "decide", "team.disband", "--by", "p-1", "--authority", "root", "--reason", "r", "--team", "t-core")
+	if code != 1 || !strings.Contains(errOut, "ask the holder") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("decision without the mandate: exit %d %q", code, errOut)
+	}
+	code, _, errOut = koers(t, data, "", "audit", "--axis", "sideways")
+	if code != 1 || !strings.Contains(errOut, "--axis") {
+		t.Fatalf("bad --axis: exit %d %q", code, errOut)
+	}
+}
+
+func TestImportBootstrapsFromSpreadsheets(t *testing.T) {
+	data := t.TempDir()
+	dir := t.TempDir()
+	files := map[string]string{
+		"valuestreams.csv": "id,name\nretail,Retail\n",
+		"teams.csv":        "id,name,type\nt-shop,Shop,stream-aligned\n",
+		"people.csv":       "name,id,team\nAnn,p-1,t-shop\nBob,p-2,t-shop\n",
+		"products.csv":     "id,name,valuestream,owner,teams\nshop,Web shop,retail,p-1,t-shop\n",
+	}
+	var paths []string
+	for _, n := range []string{"valuestreams.csv", "teams.csv", "people.csv", "products.csv"} {
+		p := filepath.Join(dir, n)
+		os.WriteFile(p, []byte(files[n]), 0o600)
+		paths = append(paths, p)
+	}
+	koers(t, data, "", "init", "--root", "p-root", "--effective", "2024-01-01")
+	args := append([]string{"import", "--by", "p-root", "--authority", "root", "--reason", "bootstrap", "--effective", "2025-01-01"}, paths...)
+	if code, out, errOut := koers(t, data, "", args...); code != 0 || !strings.Contains(out, "imported 5, already recorded 0") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := koers(t, data, "", args...); code != 0 || !strings.Contains(out, "imported 0, already recorded 5") {
+		t.Fatalf("second import: exit %d\n%s", code, out)
+	}
+	if _, out, _ := koers(t, data, "", "org"); !strings.Contains(out, "shop") || !strings.Contains(out, "t-shop (2)") {
+		t.Fatalf("org after import:\n%s", out)
+	}
+	bad := filepath.Join(dir, "people.csv")
+	os.WriteFile(bad, []byte("id,name,team\np-3,Cy,t-none\n"), 0o600)
+	code, _, errOut := koers(t, data, "", "import", "--by", "p-root", "--authority", "root", "--reason", "x", bad)
+	if code != 1 || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, "t-none") {
+		t.Fatalf("bad row: exit %d %q", code, errOut)
 	}
 }

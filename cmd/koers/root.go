@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,9 +17,6 @@ import (
 	"koers/domain"
 	"koers/eventstore"
 )
-
-//go:embed demo.jsonl
-var demoHistory []byte
 
 // maxLineBytes bounds one decision line in `apply`: the decoder's own limit
 // plus room for white space.
@@ -225,50 +220,6 @@ func printReport(w io.Writer, r *eventstore.Report, asJSON bool) {
 			fmt.Fprintf(tw, "%d\t%s\t%s\n", p.Sequence, p.Subject, p.What)
 		}
 		tw.Flush()
-	}
-}
-
-func demoCmd(s *settings) *cobra.Command {
-	return &cobra.Command{
-		Use:   "demo",
-		Short: "Record a sample organisation's move from projects to products, then verify the log",
-		Long: `Create the ledger (root mandate held by p-root from 2025-01-01) and record a
-sample history: value streams, teams and people; a portfolio board mandate;
-budgets; a project converted into a product; a reorganisation. Then verify the
-whole log. Running it again records nothing new.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := openApp(cmd.Context(), *s)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			out := cmd.OutOrStdout()
-			res, err := a.handler.Init(cmd.Context(), "p-root", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-			if err != nil {
-				return err
-			}
-			if res.Duplicate {
-				fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
-			} else {
-				fmt.Fprintf(out, "ledger %s created in %s (root mandate held by p-root)\n", s.ledger, s.dataDir)
-			}
-			sum, err := applyLines(cmd, a.handler, bytes.NewReader(demoHistory), false)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "sample decisions: applied %d, already recorded %d\n\n", sum.Applied, sum.Duplicates)
-			r, err := a.store.Verify(cmd.Context(), eventstore.VerifyOptions{})
-			if err != nil {
-				return err
-			}
-			printReport(out, r, false)
-			if !r.OK() {
-				return exitError{code: 2, err: fmt.Errorf("verify found %d problems", len(r.Problems)+r.MoreProblems)}
-			}
-			fmt.Fprintf(out, "\nKeep the digest elsewhere; later, `koers verify --at %d --digest %s` proves nothing before it changed.\n", r.DigestAt, r.Digest)
-			return nil
-		},
 	}
 }
 

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"koers/eventstore"
+	"koers/internal/sample"
+	"koers/projections"
+)
+
+func demoCmd(s *settings) *cobra.Command {
+	var seed int64
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Record three years of a mid-size organisation moving from projects to products, then tour it",
+		Long: `Create the ledger and record a generated but realistic history: 8 value streams,
+60 teams, 500 people, 40 products (many converted from projects), yearly budgets
+with quarterly shifts by value-stream leads under limited mandates, owner
+changes, team moves, joiners and leavers, retractions and backdated
+corrections, from 2024 to late 2026. Then bring the read models up to date and
+show a short tour: the organisation today and three years ago, the latest
+decisions, funding, the transition report, and a verify of the whole log.
+Running it again records nothing new.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := sample.Options{Seed: seed}
+			lines, err := sample.History(opts)
+			if err != nil {
+				return err
+			}
+			return withApp(cmd, s, func(a *app) error {
+				out := cmd.OutOrStdout()
+				start := time.Now()
+				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
+				if err != nil {
+					return err
+				}
+				if res.Duplicate {
+					fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
+				} else {
+					fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
+				}
+				bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", false)
+				sum, err := submitEach(cmd, a.handler, numberedLines(lines, bar), false)
+				_ = bar.Finish()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "sample history: %d decisions recorded, %d already there (%s)\n", sum.Applied, sum.Duplicates, time.Since(start).Round(time.Millisecond))
+				db, err := a.upToDate(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1))
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the generated history (another seed, another organisation; use another --data and --ledger)")
+	return cmd
+}
+
+func numberedLines(lines []string, bar interface{ Add(int) error }) iter.Seq2[numbered, error] {
+	return func(yield func(numbered, error) bool) {
+		for i, l := range lines {
+			_ = bar.Add(1)
+			if !yield(numbered{line: i + 1, body: []byte(l)}, nil) {
+				return
+			}
+		}
+	}
+}
+
+func heading(w io.Writer, s string) { fmt.Fprintf(w, "\n== %s ==\n\n", s) }
+
+// tour shows what the ledger answers; then is a day early in its history.
+func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error {
+	ctx, w := cmd.Context(), cmd.OutOrStdout()
+	now := time.Now().UTC()
+	for _, at := range []time.Time{{}, then} {
+		org, err := db.Organisation(ctx, projections.At{AsOf: at})
+		if err != nil {
+			return err
+		}
+		heading(w, "The organisation as of "+whenOrNow(at))
+		printOrgSummary(w, org)
+	}
+
+	heading(w, "The ten latest decisions: who, on whose authority, why")
+	page, err := db.Audit(ctx, projections.AuditFilter{Limit: 10})
+	if err != nil {
+		return err
+	}
+	if err := printAudit(w, projections.AuditPage{Decisions: page.Decisions}, "table"); err != nil {
+		return err
+	}
+
+	period := fmt.Sprint(now.Year())
+	heading(w, "Funding "+period+" as of now")
+	bal, err := db.Balances(ctx, period, projections.At{})
+	if err != nil {
+		return err
+	}
+	printFundingSummary(w, bal)
+
+	heading(w, "Is it really product steering? (koers report transition)")
+	quarters, err := quarterRange("2024-Q1", "", now)
+	if err != nil {
+		return err
+	}
+	var ts []projections.Transition
+	for i, q := range quarters {
+		if i%2 == 1 && i != len(quarters)-1 {
+			continue // every other quarter keeps the tour short
+		}
+		t, err := db.Transition(ctx, q, time.Time{})
+		if err != nil {
+			return err
+		}
+		ts = append(ts, t)
+	}
+	printTransition(w, ts)
+
+	heading(w, "Verify: every event's hash, seal and chain")
+	r, err := a.store.Verify(ctx, eventstore.VerifyOptions{})
+	if err != nil {
+		return err
+	}
+	printReport(w, r, false)
+	if !r.OK() {
+		return exitError{code: 2, err: fmt.Errorf("verify found %d problems", len(r.Problems)+r.MoreProblems)}
+	}
+	fmt.Fprintf(w, `
+Try next:
+  koers org --as-of 2025-06-30            the organisation on a date
+  koers audit --kind decision.retract     what was retracted, by whom
+  koers history person p-0042 --all       one person's teams, superseded beliefs too
+  koers funding %s --account valuestream:payments
+  koers verify --at %d --digest %s
+`, period, r.DigestAt, r.Digest)
+	return nil
+}
+
+func printOrgSummary(w io.Writer, org projections.Organisation) {
+	tw := table(w)
+	fmt.Fprintln(tw, "VALUE STREAM\tPRODUCTS\tWITH OWNER\tTEAMS ON PRODUCTS\tPEOPLE ON PRODUCTS")
+	for _, vs := range org.ValueStreams {
+		owned, teams, people := 0, map[string]bool{}, map[string]bool{}
+		for _, p := range vs.Products {
+			if p.Owner != "" {
+				owned++
+			}
+			for _, t := range p.Teams {
+				teams[t.ID] = true
+				for _, m := range t.Members {
+					people[m.ID] = true
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", vs.Name, len(vs.Products), owned, len(teams), len(people))
+	}
+	tw.Flush()
+	inTeams := 0
+	for _, t := range org.Teams {
+		inTeams += len(t.Members)
+	}
+	running := 0
+	for _, p := range org.Projects {
+		if p.Status == "active" {
+			running++
+		}
+	}
+	fmt.Fprintf(w, "%d teams, %d people in teams, %d running projects\n", len(org.Teams), inTeams, running)
+}
+
+func printFundingSummary(w io.Writer, bal []projections.Balance) {
+	type group struct {
+		name     string
+		accounts int
+		minor    int64
+		cur      string
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, b := range bal {
+		kind, _, _ := strings.Cut(b.Account, ":")
+		if kind == "budget" {
+			continue
+		}
+		g, ok := groups[kind]
+		if !ok {
+			g = &group{name: kind, cur: string(b.Currency)}
+			groups[kind] = g
+			order = append(order, kind)
+		}
+		g.accounts++
+		g.minor += int64(b.Minor)
+	}
+	slices.Sort(order)
+	tw := table(w)
+	fmt.Fprintln(tw, "ACCOUNTS\tHOW MANY\tBALANCE")
+	for _, k := range order {
+		g := groups[k]
+		fmt.Fprintf(tw, "%s\t%d\t%d.%02d %s\n", g.name, g.accounts, g.minor/100, g.minor%100, g.cur)
+	}
+	tw.Flush()
+}
