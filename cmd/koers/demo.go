@@ -54,8 +54,27 @@ Running it again records nothing new.`,
 					return err
 				}
 				fmt.Fprintf(out, "sample history: %d decisions recorded, %d already there (%s)\n", sum.Applied, sum.Duplicates, time.Since(start).Round(time.Millisecond))
-				db, err := a.upToDate(cmd.Context())
+				db, err := a.readModels(cmd.Context())
 				if err != nil {
+					return err
+				}
+				// The demo owns its read models: ones left by another demo
+				// ledger (another --data folder) are rebuilt, never mixed.
+				have, err := db.LedgerIdentity(cmd.Context())
+				if err != nil {
+					return err
+				}
+				want, err := projections.IdentityOf(cmd.Context(), a.store)
+				if err != nil {
+					return err
+				}
+				if !have.IsZero() && !have.Same(want) {
+					fmt.Fprintf(out, "the database held read models of ledger %s; rebuilding them for %s\n", have, want)
+					if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, nil); err != nil {
+						return err
+					}
+				}
+				if db, err = a.upToDate(cmd.Context()); err != nil {
 					return err
 				}
 				return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1))

@@ -200,3 +200,35 @@ func TestImportBootstrapsFromSpreadsheets(t *testing.T) {
 		t.Fatalf("bad row: exit %d %q", code, errOut)
 	}
 }
+
+func TestReadModelsOfAnotherLedgerAreNeverMixed(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	shared := pgtest.Fresh(t)
+	run := func(data string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := runArgs(data, shared, args, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	for _, d := range []string{a, b} {
+		if code, _, errOut := run(d, "init", "--root", "p-root"); code != 0 {
+			t.Fatal(errOut)
+		}
+	}
+	if code, _, errOut := run(a, "org"); code != 0 {
+		t.Fatalf("first ledger: %s", errOut)
+	}
+	code, _, errOut := run(b, "org")
+	if code != 1 || !strings.Contains(errOut, "koers rebuild") {
+		t.Fatalf("second ledger on the same read models: exit %d %q; want a refusal saying to rebuild", code, errOut)
+	}
+	if code, _, errOut := run(b, "rebuild"); code != 0 {
+		t.Fatalf("rebuild: %s", errOut)
+	}
+	if code, _, errOut := run(b, "org"); code != 0 {
+		t.Fatalf("after rebuild: %s", errOut)
+	}
+}
+
+func runArgs(data, db string, args []string, out, errOut *bytes.Buffer) int {
+	return run(context.Background(), append([]string{"--data", data, "--database-url", db}, args...), strings.NewReader(""), out, errOut)
+}

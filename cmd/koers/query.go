@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -19,19 +20,43 @@ import (
 
 // upToDate opens the read models and applies whatever the log holds that
 // they do not, so that a query answers for everything recorded so far.
+// Read models built from another ledger are never mixed with this one: the
+// query is refused with what to do.
 func (a *app) upToDate(ctx context.Context) (*projections.DB, error) {
 	db, err := a.readModels(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// Checked here too, not only by the projector: with nothing to apply it
+	// would not look.
+	have, err := db.LedgerIdentity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want, err := projections.IdentityOf(ctx, a.store)
+	if err != nil {
+		return nil, err
+	}
+	if !have.IsZero() && !have.Same(want) {
+		return nil, mismatchError(&projections.LedgerMismatchError{Have: have, Want: want})
 	}
 	p, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{})
 	if err != nil {
 		return nil, err
 	}
 	if err := p.CatchUp(ctx); err != nil {
+		var mismatch *projections.LedgerMismatchError
+		if errors.As(err, &mismatch) {
+			return nil, mismatchError(mismatch)
+		}
 		return nil, fmt.Errorf("bring the read models up to date: %w", err)
 	}
 	return db, nil
+}
+
+func mismatchError(m *projections.LedgerMismatchError) error {
+	return fmt.Errorf("the read models in this database were built from ledger %s, not from this one, %s: run `koers rebuild` to rebuild them for this ledger, or give another --database-url",
+		m.Have, m.Want)
 }
 
 // withApp opens the ledger for one command and closes it afterwards.
