@@ -30,12 +30,36 @@ func (a *app) databaseURL(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("--database-url: %w", err)
 	}
-	if err := ensureDatabase(ctx, cfg); err != nil {
+	err = ensureDatabase(ctx, cfg)
+	var down *serverDownError
+	if errors.As(err, &down) && a.settings.databaseURL == "" {
+		// Nothing answers where libpq would look: a private cluster in
+		// the data folder, when PostgreSQL is installed.
+		private, perr := privatePostgres(ctx, a.settings.dataDir)
+		if perr != nil {
+			return "", fmt.Errorf("%w; and no private PostgreSQL either: %v", err, perr)
+		}
+		if cfg, err = pgx.ParseConfig(private); err != nil {
+			return "", err
+		}
+		if err := ensureDatabase(ctx, cfg); err != nil {
+			return "", err
+		}
+		a.dbURL = private
+		return private, nil
+	}
+	if err != nil {
 		return "", err
 	}
 	a.dbURL = raw
 	return raw, nil
 }
+
+// serverDownError: no PostgreSQL server answered at all.
+type serverDownError struct{ err error }
+
+func (e *serverDownError) Error() string { return e.err.Error() }
+func (e *serverDownError) Unwrap() error { return e.err }
 
 // ensureDatabase creates cfg's database when the server says it does not
 // exist, connecting to the "postgres" database of the same server to do so.
@@ -47,7 +71,11 @@ func ensureDatabase(ctx context.Context, cfg *pgx.ConnConfig) error {
 		return conn.Close(ctx)
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
+	if !errors.As(err, &pgErr) {
+		return &serverDownError{fmt.Errorf("no PostgreSQL answers (%s@%s:%d/%s): %w; start PostgreSQL or set --database-url / KOERS_DATABASE_URL",
+			cfg.User, cfg.Host, cfg.Port, cfg.Database, err)}
+	}
+	if pgErr.Code != "3D000" { // invalid_catalog_name
 		return fmt.Errorf("connect to PostgreSQL (%s@%s:%d/%s): %w; start PostgreSQL or set --database-url / KOERS_DATABASE_URL",
 			cfg.User, cfg.Host, cfg.Port, cfg.Database, err)
 	}
