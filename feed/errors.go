@@ -1,0 +1,35 @@
+package feed
+
+import "fmt"
+
+// BusyError is returned by [Open] when another process runs the feed of
+// that name (it holds the feed's lease in PostgreSQL).
+type BusyError struct{ Name string }
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("feed %s is running elsewhere (another process holds its lease)", e.Name)
+}
+
+// MismatchError is returned by [Open] when a feed of that name is registered
+// for another target or ledger: its checkpoint belongs to that one.
+type MismatchError struct {
+	Name, What, Registered, Given string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("feed %s is registered for %s %s, not %s: choose another --name", e.Name, e.What, e.Registered, e.Given)
+}
+
+// FromSeqError is returned by [Open] when a start sequence is given for a
+// feed that already has a checkpoint elsewhere: honouring it would skip or
+// re-send events.
+type FromSeqError struct {
+	Name       string
+	Checkpoint uint64
+	FromSeq    uint64
+}
+
+func (e *FromSeqError) Error() string {
+	return fmt.Sprintf("feed %s has delivered through sequence %d; --from-seq %d applies to a new feed only (choose another --name)",
+		e.Name, e.Checkpoint, e.FromSeq)
+}
