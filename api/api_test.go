@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -26,8 +25,6 @@ import (
 	"koers/projections"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
 // env is a running API on a real ledger, real read models and a projector
 // following the stream.
 type env struct {
@@ -40,11 +37,14 @@ type env struct {
 	mu         sync.Mutex
 	checkpoint uint64
 	committed  chan struct{} // closed and replaced on every commit
+	stopped    chan struct{} // closed when the projector returned
+	projErr    error         // what it returned, once stopped is closed
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{ledger: ledgertest.New(t), dbURL: pgtest.Package(t), committed: make(chan struct{})}
+	e := &env{ledger: ledgertest.New(t), dbURL: pgtest.Fresh(t), committed: make(chan struct{}),
+		stopped: make(chan struct{})}
 	ctx := context.Background()
 	var err error
 	e.db, err = projections.Open(ctx, e.dbURL, projections.Options{})
@@ -66,12 +66,15 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.proj.Run(runCtx) }()
+	go func() {
+		defer close(e.stopped)
+		e.projErr = e.proj.Run(runCtx)
+	}()
 	t.Cleanup(func() {
 		stop()
-		if err := <-done; err != nil {
-			t.Errorf("projector: %v", err)
+		<-e.stopped
+		if e.projErr != nil {
+			t.Errorf("projector: %v", e.projErr)
 		}
 	})
 	h, err := api.New(api.Config{Ledger: e.ledger.Handler, Log: e.ledger.Store, ReadModels: e.db, Projector: e.proj})
@@ -98,6 +101,8 @@ func (e *env) waitApplied(t *testing.T, seq uint64) {
 		}
 		select {
 		case <-ch:
+		case <-e.stopped:
+			t.Fatalf("projector stopped at %d, waiting for %d: %v", cp, seq, e.projErr)
 		case <-timeout.C:
 			t.Fatalf("projector at %d after 20s, waiting for %d", cp, seq)
 		}
@@ -474,6 +479,7 @@ func TestAPI(t *testing.T) {
 			{"/v1/audit?axis=sideways", "axis"},
 			{"/v1/audit?subject=product", "subject"},
 			{"/v1/audit?by=P", "by"},
+			{"/v1/audit?kind=person.teleport", "kind"},
 			{"/v1/audit?from=2026-02-01&to=2026-01-01", "to"},
 			{"/v1/funding/2026?account=wallet", "account"},
 			{"/v1/funding/20%2026", "period"},

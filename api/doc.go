@@ -50,6 +50,15 @@
 // before is answered with its first result even when the versions moved on,
 // so that retries stay idempotent. Weak tags and "*" are refused (400).
 //
+// # Metrics
+//
+// /metrics serves koers_append_duration_seconds{outcome} (deciding and
+// appending one decision submitted over HTTP; outcome is created,
+// duplicate or the problem type), and, asked of the projector on every
+// scrape, koers_projector_lag_events, koers_projector_events_applied_total
+// (the checkpoint) and koers_stream_last_sequence, besides whatever
+// [Config].Collectors adds (the feed's, the Go runtime's).
+//
 // Every error is an application/problem+json document (RFC 9457) with a
 // one-line detail.
 package api

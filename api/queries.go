@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -147,8 +148,8 @@ func (s *server) getAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Aggregate = ref.String()
 	}
-	if len(f.ChangeKind) > 64 {
-		p.fail("kind", "longer than 64 characters")
+	if f.ChangeKind != "" && !slices.Contains(domain.ChangeKinds(), f.ChangeKind) {
+		p.fail("kind", "unknown change kind %.40q (e.g. person.move; see package domain)", f.ChangeKind)
 	}
 	switch p.str("axis") {
 	case "", "recorded":
