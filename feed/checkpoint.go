@@ -145,8 +145,8 @@ func save(ctx context.Context, pool *pgxpool.Pool, name string, through uint64, 
 	return nil
 }
 
-// Checkpoint is one feed's registration and progress.
-type Checkpoint struct {
+// Progress is one feed's registration and checkpoint.
+type Progress struct {
 	Name           string    `json:"name"`
 	Target         string    `json:"target"` // without password
 	Source         string    `json:"source"`
@@ -159,7 +159,7 @@ type Checkpoint struct {
 
 func list(ctx context.Context, db interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}) ([]Checkpoint, error) {
+}) ([]Progress, error) {
 	rows, err := db.Query(ctx, `SELECT name, target, source, delivered_seq, delivered_total, poisoned_total, rejected_total, updated_at
 		FROM koers_feed.checkpoint ORDER BY name`)
 	if err != nil {
@@ -169,8 +169,8 @@ func list(ctx context.Context, db interface {
 		}
 		return nil, fmt.Errorf("feed checkpoints: %w", err)
 	}
-	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) {
-		var c Checkpoint
+	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Progress, error) {
+		var c Progress
 		var seq, d, p, rj int64
 		err := r.Scan(&c.Name, &c.Target, &c.Source, &seq, &d, &p, &rj, &c.UpdatedAt)
 		c.Checkpoint, c.DeliveredTotal, c.PoisonedTotal, c.RejectedTotal = uint64(seq), uint64(d), uint64(p), uint64(rj)

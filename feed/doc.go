@@ -25,7 +25,7 @@
 // (content type application/cloudevents+json), and the Watermill message
 // UUID is the CloudEvents id (AMQP message-id and header
 // _watermill_message_uuid, Redis field _watermill_message_uuid, SQL column
-// uuid, HTTP header _watermill_message_uuid):
+// uuid, HTTP header Message-Uuid):
 //
 //	{"specversion":"1.0",
 //	 "id":"2026-07-reorg/3",                 the event id: decision id "/" index

@@ -9,7 +9,7 @@ import (
 
 // Status is one feed's checkpoint against the ledger's stream.
 type Status struct {
-	Checkpoint
+	Progress
 	// LastSequence is the last sequence in the ledger's stream.
 	LastSequence uint64 `json:"last_sequence"`
 	// Lag is how many stream messages come after the checkpoint.
@@ -35,7 +35,7 @@ func ReadStatus(ctx context.Context, log Log, databaseURL string) ([]Status, err
 	}
 	out := make([]Status, 0, len(cps))
 	for _, c := range cps {
-		s := Status{Checkpoint: c, LastSequence: last}
+		s := Status{Progress: c, LastSequence: last}
 		if last > c.Checkpoint {
 			s.Lag = last - c.Checkpoint
 		}

@@ -162,7 +162,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
-	id := r.Header.Get("_watermill_message_uuid")
+	id := r.Header.Get("Message-Uuid")
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.fail != nil {
