@@ -261,3 +261,14 @@ func permanent(err error) bool {
 	}
 	return false
 }
+
+// DefaultName is the feed name used when none is given: the kind of the
+// target ("amqp", "redis", "postgres", "http"), or "" for a URL no
+// publisher takes.
+func DefaultName(targetURL string) string {
+	t, err := parseTarget(targetURL)
+	if err != nil {
+		return ""
+	}
+	return t.kind
+}
