@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -157,6 +158,22 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 	if err != nil {
 		return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
 	}
+	// A cached head can be behind the server (another client wrote since):
+	// a mismatch is only believed after asking the server once more.
+	var stale []string
+	for _, subj := range existing {
+		if heads[subj].seq != expected[firstOf[subj]] {
+			stale = append(stale, subj)
+		}
+	}
+	if len(stale) > 0 {
+		s.cache.forget(stale...)
+		fresh, err := s.heads(ctx, stale)
+		if err != nil {
+			return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+		}
+		maps.Copy(heads, fresh)
+	}
 	prev := make(map[string]string, len(distinct))
 	for _, subj := range distinct {
 		want := expected[firstOf[subj]]
@@ -255,7 +272,7 @@ func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects 
 		return found, ok, nil
 	}
 	for _, subj := range slices.Compact(slices.Sorted(slices.Values(subjects))) {
-		if _, err := s.scan(ctx, subj, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
+		if _, err := s.scan(ctx, subj, head{}, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
 			return AppendResult{}, false, err
 		}
 		if ok {

@@ -18,7 +18,21 @@ type History struct {
 	// Version is the sequence of the last message on the aggregate's
 	// subject (0: none), the version to expect when appending to it.
 	Version uint64
+	// Cursor marks how far this history goes: [Store.LoadAfter] with it
+	// returns only what came later.
+	Cursor Cursor
 }
+
+// Cursor is a position on one aggregate's subject: the last sequence read
+// and the hash of the last genuine event up to it, so that reading on
+// keeps checking the chain.
+type Cursor struct {
+	seq  uint64
+	hash string
+}
+
+// Version is the sequence the cursor stands at.
+func (c Cursor) Version() uint64 { return c.seq }
 
 // Load returns the genuine events and the version of one aggregate. It asks
 // the server for the subject's messages directly, in batches, without
@@ -33,22 +47,74 @@ func (s *Store) Load(ctx context.Context, ref domain.Ref) (History, error) {
 	if err != nil {
 		return History{}, fmt.Errorf("load: %w", err)
 	}
+	return s.loadFrom(ctx, ref, subj, head{})
+}
+
+// LoadAfter returns the genuine events of one aggregate after cursor c (from
+// an earlier History of the same aggregate), its version and a new cursor.
+// With nothing new it costs one direct get.
+func (s *Store) LoadAfter(ctx context.Context, ref domain.Ref, c Cursor) (History, error) {
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	subj, err := s.Subject(ref)
+	if err != nil {
+		return History{}, fmt.Errorf("load: %w", err)
+	}
+	return s.loadFrom(ctx, ref, subj, head{seq: c.seq, hash: c.hash})
+}
+
+func (s *Store) loadFrom(ctx context.Context, ref domain.Ref, subj string, from head) (History, error) {
 	var h History
-	hd, err := s.scan(ctx, subj, func(env *envelope, m *jetstream.RawStreamMsg) {
+	hd, err := s.scan(ctx, subj, from, func(env *envelope, m *jetstream.RawStreamMsg) {
 		h.Events = append(h.Events, env.recorded(ref, m.Sequence, m.Time))
 	})
 	if err != nil {
 		return History{}, fmt.Errorf("load %s: %w", ref, err)
 	}
-	h.Version = hd.seq
+	h.Version, h.Cursor = hd.seq, Cursor{seq: hd.seq, hash: hd.hash}
 	return h, nil
 }
 
+// probeMessages is how many messages scan reads with single direct gets
+// before it asks for a batch: most loads find none or a few new messages,
+// and a single get needs no subscription of its own.
+const probeMessages = 4
+
 // scan walks every message on one subject in order, checks it, calls fn for
 // each genuine event and returns the subject's head.
-func (s *Store) scan(ctx context.Context, subj string, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
-	var hd head
-	next := uint64(1)
+func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
+	hd := from
+	next := from.seq + 1
+	accept := func(m *jetstream.RawStreamMsg) error {
+		next = m.Sequence + 1
+		hd.seq = m.Sequence
+		env, reason := s.check(m.Subject, m.Data)
+		if reason != "" {
+			return nil // not a genuine event: never returned, Verify reports it
+		}
+		if env.Prev != hd.hash {
+			return fmt.Errorf("hash chain broken at sequence %d: prev %s, last genuine event %s (run verify)",
+				m.Sequence, short(env.Prev), short(hd.hash))
+		}
+		hd.hash = env.Hash
+		if fn != nil {
+			fn(env, m)
+		}
+		return nil
+	}
+	for range probeMessages {
+		m, err := s.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			s.cache.put(subj, hd)
+			return hd, nil
+		}
+		if err != nil {
+			return head{}, fmt.Errorf("get next message: %w", err)
+		}
+		if err := accept(m); err != nil {
+			return head{}, err
+		}
+	}
 	// Bounded by the subject's length: every round moves next past the
 	// messages it returned and stops when a round comes back short.
 	for {
@@ -66,19 +132,8 @@ func (s *Store) scan(ctx context.Context, subj string, fn func(*envelope, *jetst
 				return head{}, fmt.Errorf("get batch: %w", err)
 			}
 			n++
-			next = m.Sequence + 1
-			hd.seq = m.Sequence
-			env, reason := s.check(m.Subject, m.Data)
-			if reason != "" {
-				continue // not a genuine event: never returned, Verify reports it
-			}
-			if env.Prev != hd.hash {
-				return head{}, fmt.Errorf("hash chain broken at sequence %d: prev %s, last genuine event %s (run verify)",
-					m.Sequence, short(env.Prev), short(hd.hash))
-			}
-			hd.hash = env.Hash
-			if fn != nil {
-				fn(env, m)
+			if err := accept(m); err != nil {
+				return head{}, err
 			}
 		}
 		if n < s.cfg.LoadBatch {
@@ -152,7 +207,7 @@ func (s *Store) heads(ctx context.Context, subjects []string) (map[string]head, 
 	// The last message is not genuine: the chain goes on from the last
 	// genuine event, which only a walk of the subject finds.
 	for _, subj := range rescan {
-		h, err := s.scan(ctx, subj, nil)
+		h, err := s.scan(ctx, subj, head{}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", subj, err)
 		}

@@ -359,3 +359,36 @@ func TestRetryFindsTheOriginalThroughItsRecordEvenAfterTheRecordMovedOn(t *testi
 		t.Fatalf("lookup of an unknown decision: found=%v err=%v", found, err)
 	}
 }
+
+func TestLoadAfterReturnsOnlyWhatCameLater(t *testing.T) {
+	st, js := newStore(t)
+	p := person("p-1")
+	mustAppend(t, st, meta("a"), map[domain.Ref]uint64{p: 0}, event(p, "person.joined", nil))
+	first, err := st.Load(ctx(t), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := st.LoadAfter(ctx(t), p, first.Cursor)
+	if err != nil || len(same.Events) != 0 || same.Version != 1 {
+		t.Fatalf("nothing new: %d events at version %d, %v", len(same.Events), same.Version, err)
+	}
+	mustAppend(t, st, meta("b"), map[domain.Ref]uint64{p: 1}, event(p, "person.moved", nil))
+	forged := publishRaw(t, js, "koers.person.p-1", []byte(`{"v":1}`))
+	mustAppend(t, st, meta("c"), map[domain.Ref]uint64{p: forged}, event(p, "person.moved", nil))
+	later, err := st.LoadAfter(ctx(t), p, first.Cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(later.Events) != 2 || later.Events[0].Meta.DecisionID != "b" || later.Events[1].Meta.DecisionID != "c" || later.Version != forged+1 {
+		t.Fatalf("after the cursor: %d events at version %d; want b and c (the forgery skipped) at %d", len(later.Events), later.Version, forged+1)
+	}
+	// A long history goes on in batches after the probes.
+	v := later.Version
+	for i := range 20 {
+		v = mustAppend(t, st, meta("m-"+itoa(i)), map[domain.Ref]uint64{p: v}, event(p, "person.moved", nil)).Sequences[0]
+	}
+	rest, err := st.LoadAfter(ctx(t), p, later.Cursor)
+	if err != nil || len(rest.Events) != 20 || rest.Version != v {
+		t.Fatalf("20 more: %d events at %d, %v", len(rest.Events), rest.Version, err)
+	}
+}
