@@ -22,6 +22,7 @@ import (
 // Store is what the handler needs of the log.
 type Store interface {
 	Load(ctx context.Context, ref domain.Ref) (eventstore.History, error)
+	LoadAfter(ctx context.Context, ref domain.Ref, c eventstore.Cursor) (eventstore.History, error)
 	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (eventstore.AppendResult, error)
 	Lookup(ctx context.Context, decisionID string) (eventstore.AppendResult, bool, error)
 }
@@ -46,6 +47,9 @@ type Options struct {
 	MaxLoadRounds int
 	// LoadConcurrency is how many aggregates are loaded at once. Default 8.
 	LoadConcurrency int
+	// CacheAggregates is how many folded aggregates the handler keeps, so
+	// that loading one again reads only the events after it. Default 10000.
+	CacheAggregates int
 }
 
 func (o Options) withDefaults() Options {
@@ -70,6 +74,9 @@ func (o Options) withDefaults() Options {
 	if o.LoadConcurrency == 0 {
 		o.LoadConcurrency = 8
 	}
+	if o.CacheAggregates == 0 {
+		o.CacheAggregates = 10000
+	}
 	return o
 }
 
@@ -83,6 +90,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("ledger options: backoff %s: want 0 to 1s", o.Backoff)
 	case o.LoadConcurrency < 1 || o.LoadConcurrency > 64:
 		return fmt.Errorf("ledger options: load concurrency %d: want 1 to 64", o.LoadConcurrency)
+	case o.CacheAggregates < 1 || o.CacheAggregates > 10_000_000:
+		return fmt.Errorf("ledger options: cache aggregates %d: want 1 to 10000000", o.CacheAggregates)
 	}
 	return nil
 }
@@ -99,6 +108,7 @@ func randomID() string {
 type Handler struct {
 	store Store
 	opts  Options
+	cache *aggCache
 }
 
 // New returns a handler on store.
@@ -110,7 +120,7 @@ func New(store Store, opts Options) (*Handler, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{store: store, opts: opts}, nil
+	return &Handler{store: store, opts: opts, cache: newAggCache(opts.CacheAggregates)}, nil
 }
 
 // Result is where a decision landed.
@@ -287,20 +297,7 @@ func (h *Handler) load(ctx context.Context, world domain.World, refs []domain.Re
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			hist, err := h.store.Load(ctx, r)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			agg, err := domain.Fold(r, hist.Events)
-			if err != nil {
-				errs[i] = fmt.Errorf("fold %s: %w", r, err)
-				return
-			}
-			// The version to expect is the subject's last sequence, which
-			// counts messages that are not genuine events too.
-			agg.Ref, agg.Version = r, hist.Version
-			aggs[i] = agg
+			aggs[i], errs[i] = h.loadOne(ctx, r)
 		}()
 	}
 	wg.Wait()
@@ -325,6 +322,41 @@ func (h *Handler) pause(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// loadOne returns an aggregate folded up to the log's current version: from
+// the cache plus the events after it, or from its whole history.
+func (h *Handler) loadOne(ctx context.Context, r domain.Ref) (domain.Aggregate, error) {
+	if c, ok := h.cache.get(r); ok {
+		hist, err := h.store.LoadAfter(ctx, r, c.cursor)
+		if err != nil {
+			return domain.Aggregate{}, err
+		}
+		agg := c.agg
+		for _, e := range hist.Events {
+			// Evolve returns a new state: the cached one, which other
+			// decisions may be reading, is never changed.
+			if agg, err = domain.Evolve(agg, e); err != nil {
+				return domain.Aggregate{}, fmt.Errorf("fold %s: %w", r, err)
+			}
+		}
+		agg.Ref, agg.Version = r, hist.Version
+		h.cache.put(r, cached{agg: agg, cursor: hist.Cursor})
+		return agg, nil
+	}
+	hist, err := h.store.Load(ctx, r)
+	if err != nil {
+		return domain.Aggregate{}, err
+	}
+	agg, err := domain.Fold(r, hist.Events)
+	if err != nil {
+		return domain.Aggregate{}, fmt.Errorf("fold %s: %w", r, err)
+	}
+	// The version to expect is the subject's last sequence, which counts
+	// messages that are not genuine events too.
+	agg.Ref, agg.Version = r, hist.Version
+	h.cache.put(r, cached{agg: agg, cursor: hist.Cursor})
+	return agg, nil
 }
 
 func (h *Handler) earlier(ctx context.Context, id string) (Result, error) {

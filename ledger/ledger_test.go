@@ -175,3 +175,25 @@ func TestExpectedVersionsMakeADecisionConditional(t *testing.T) {
 		t.Fatalf("with a stale version: %v, want a VersionMismatchError wrapping ErrConflict", err)
 	}
 }
+
+func TestCachedAggregatesSeeWhatOtherHandlersWrote(t *testing.T) {
+	l := ledgertest.New(t)
+	l.Submit(t, org)
+	other, err := ledger.New(l.Store, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both handlers have the team cached after a decision each.
+	for i, h := range []*ledger.Handler{l.Handler, other, l.Handler, other} {
+		d := fmt.Sprintf(`{"by":"p-root","authority":"root","reason":"x","changes":[{"kind":"person.join","id":"p-c%d","name":"C","team":"t-edge"}]}`, i)
+		if _, err := h.Submit(context.Background(), []byte(d)); err != nil {
+			t.Fatalf("handler %d: %v", i%2, err)
+		}
+	}
+	// A disband must see all four members, whoever added them.
+	_, err = l.Handler.Submit(context.Background(), []byte(`{"by":"p-root","authority":"root","reason":"x","changes":[{"kind":"team.disband","team":"t-edge"}]}`))
+	var members *domain.TeamHasMembersError
+	if !errors.As(err, &members) || len(members.Members) != 4 {
+		t.Fatalf("disband: %v; want TeamHasMembersError naming the 4 members", err)
+	}
+}
