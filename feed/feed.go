@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -120,6 +120,9 @@ func (f *Feed) Close() error {
 		errs = append(errs, f.pub.Close())
 		f.pub = nil
 	}
+	if f.poison != nil {
+		errs = append(errs, f.poison.Close())
+	}
 	if f.lease != nil {
 		f.lease.release()
 		f.lease = nil
@@ -138,9 +141,13 @@ func (f *Feed) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); f.watchLag(ctx) }()
 	defer wg.Wait()
 	for round := 0; ; round++ {
+		before := f.delivered.Load()
 		err := f.runFrom(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if f.delivered.Load() > before {
+			round = 0 // it got somewhere: start the back-off over
 		}
 		f.m.retries.Inc()
 		wait := f.cfg.backoff(round)

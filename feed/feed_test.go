@@ -245,7 +245,7 @@ func TestStatusAndMetrics(t *testing.T) {
 	if s == nil {
 		t.Fatalf("feed %s not in status %+v", name, st)
 	}
-	if s.Checkpoint != last || s.LastSequence <= last || s.Lag != s.LastSequence-last || s.Target != url+"?token=x" || s.Source != "/koers/KOERS" {
+	if s.Checkpoint != last || s.LastSequence <= last || s.Lag != s.LastSequence-last || s.Target != url+"?token=xxxxx" || s.Source != "/koers/KOERS" {
 		t.Errorf("status %+v (checkpoint %d before the last decision)", *s, last)
 	}
 	families, err := reg.Gather()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ func parseTarget(raw string) (*target, error) {
 	if u.Host == "" && u.Scheme != "" {
 		return nil, fmt.Errorf("target %s: no host", u.Redacted())
 	}
-	t := &target{raw: raw, redacted: u.Redacted()}
+	t := &target{raw: raw, redacted: redact(u)}
 	switch strings.ToLower(u.Scheme) {
 	case "amqp", "amqps":
 		t.kind, t.open = "amqp", func(ctx context.Context, topic string) (message.Publisher, error) { return openAMQP(raw, topic) }
@@ -271,4 +272,26 @@ func DefaultName(targetURL string) string {
 		return ""
 	}
 	return t.kind
+}
+
+// secretParam matches query parameters that usually carry a credential.
+var secretParam = regexp.MustCompile(`(?i)token|secret|key|pass|sig|auth|cred`)
+
+// redact is the URL without its password and with the values of
+// credential-like query parameters masked: what logs, the checkpoint table
+// and status show.
+func redact(u *url.URL) string {
+	c := *u
+	q := c.Query()
+	masked := false
+	for k := range q {
+		if secretParam.MatchString(k) {
+			q.Set(k, "xxxxx")
+			masked = true
+		}
+	}
+	if masked {
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
 }
