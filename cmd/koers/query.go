@@ -27,18 +27,8 @@ func (a *app) upToDate(ctx context.Context) (*projections.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Checked here too, not only by the projector: with nothing to apply it
-	// would not look.
-	have, err := db.LedgerIdentity(ctx)
-	if err != nil {
+	if err := a.sameLedger(ctx, db); err != nil {
 		return nil, err
-	}
-	want, err := projections.IdentityOf(ctx, a.store)
-	if err != nil {
-		return nil, err
-	}
-	if !have.IsZero() && !have.Same(want) {
-		return nil, mismatchError(&projections.LedgerMismatchError{Have: have, Want: want})
 	}
 	p, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{})
 	if err != nil {
@@ -52,6 +42,23 @@ func (a *app) upToDate(ctx context.Context) (*projections.DB, error) {
 		return nil, fmt.Errorf("bring the read models up to date: %w", err)
 	}
 	return db, nil
+}
+
+// sameLedger refuses read models built from another ledger. The projector
+// checks too, but only when it has something to apply.
+func (a *app) sameLedger(ctx context.Context, db *projections.DB) error {
+	have, err := db.LedgerIdentity(ctx)
+	if err != nil {
+		return err
+	}
+	want, err := projections.IdentityOf(ctx, a.store)
+	if err != nil {
+		return err
+	}
+	if !have.IsZero() && !have.Same(want) {
+		return mismatchError(&projections.LedgerMismatchError{Have: have, Want: want})
+	}
+	return nil
 }
 
 func mismatchError(m *projections.LedgerMismatchError) error {

@@ -75,6 +75,9 @@ func serve(ctx context.Context, s settings, listen string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	if err := a.sameLedger(ctx, db); err != nil {
+		return err
+	}
 	proj, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{})
 	if err != nil {
 		return err
