@@ -262,3 +262,25 @@ func TestStatusAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestKilledAtAnyMomentItLosesNothing(t *testing.T) {
+	l := ledgertest.New(t)
+	want, forged := history(t, l, 5)
+	rc, url := webhook(t, nil)
+	dbURL := pgtest.Package(t)
+	cfg := fastRetries(feed.Config{Name: uniqueName(t, "kill"), Target: url, BatchSize: 64})
+	last := want[len(want)-1].Sequence
+	// Kill it again and again, at a different point each time.
+	for i, after := range []uint64{1, 7, 150, 151, 640, 641, 1200, 1500} {
+		r := start(t, l, dbURL, cfg)
+		waitFor(t, 20*time.Second, "progress", func() bool { return r.f.Checkpoint() >= min(after, last) })
+		r.stop()
+		t.Logf("kill %d at checkpoint %d", i, r.f.Checkpoint())
+	}
+	r := start(t, l, dbURL, cfg)
+	caughtUp(t, l, r)
+	r.stop()
+	got := rc.arrived(t)
+	d := check(t, "/koers/KOERS", want, got, forged)
+	t.Logf("%d events, %d messages, %d duplicates after 8 kills", len(want), len(got), d)
+}
