@@ -67,9 +67,9 @@
 //     Nothing is skipped.
 //   - A message the target refuses outright (HTTP 400, 413, 415, 422; a
 //     PostgreSQL data exception) goes through Watermill's PoisonQueue
-//     middleware to the table koers_feed.poison, with its feed, target,
-//     sequence and reason in metadata; the checkpoint moves past it only
-//     once it is stored there. Other HTTP answers (401, 403, 404, 429, 5xx)
+//     middleware to the table koers_feed.poison, with metadata koers_feed,
+//     koers_target, koers_seq and reason_poisoned; the checkpoint moves past
+//     it only once it is stored there. Other HTTP answers (401, 403, 404, 429, 5xx)
 //     are outages and retried.
 //   - Messages in the log that are not genuine events (forged, malformed;
 //     see eventstore) are never published; the checkpoint passes over them
