@@ -76,6 +76,9 @@ type Config struct {
 	CheckTimeout time.Duration
 	// Logger receives the errors answered 500. Default slog.Default().
 	Logger *slog.Logger
+	// Tokens, when set, authenticate callers (see [Tokens]). Nil: anyone who
+	// reaches the server may call it as any actor; keep it on loopback.
+	Tokens *Tokens
 }
 
 // DefaultMaxBodyBytes is the default of [Config].MaxBodyBytes.
@@ -220,7 +223,11 @@ func notFound(mux *http.ServeMux) http.Handler {
 // answers the error as a problem document and counts the request.
 func (s *server) wrap(h func(*server, http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(s, w, r); err != nil {
+		err := s.authenticate(r)
+		if err == nil {
+			err = h(s, w, r)
+		}
+		if err != nil {
 			p := problemFor(err)
 			if p.Status >= 500 {
 				s.cfg.Logger.ErrorContext(r.Context(), "api", "method", r.Method, "path", r.URL.Path, "error", err)
@@ -228,6 +235,22 @@ func (s *server) wrap(h func(*server, http.ResponseWriter, *http.Request) error)
 			writeProblem(w, p)
 		}
 	})
+}
+
+// callerKey carries the authenticated actor in a request's context.
+type callerKey struct{}
+
+// authenticate checks the bearer token when tokens are configured.
+func (s *server) authenticate(r *http.Request) error {
+	if s.cfg.Tokens == nil || open(r.URL.Path) {
+		return nil
+	}
+	actor, err := s.cfg.Tokens.actorOf(r)
+	if err != nil {
+		return err
+	}
+	*r = *r.WithContext(context.WithValue(r.Context(), callerKey{}, actor))
+	return nil
 }
 
 // Routes lists the routes the API serves as "METHOD /path" mux patterns,

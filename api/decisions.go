@@ -50,6 +50,11 @@ func (s *server) postDecision(w http.ResponseWriter, r *http.Request) error {
 		var v any
 		return &malformedError{err: json.Unmarshal(body, &v)}
 	}
+	if caller, ok := r.Context().Value(callerKey{}).(string); ok {
+		if err := checkBy(caller, body); err != nil {
+			return err
+		}
+	}
 	var opts []ledger.HandleOption
 	if expect != nil {
 		opts = append(opts, ledger.ExpectVersions(expect))

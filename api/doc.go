@@ -50,6 +50,15 @@
 // before is answered with its first result even when the versions moved on,
 // so that retries stay idempotent. Weak tags and "*" are refused (400).
 //
+// # Callers
+//
+// With [Config].Tokens (koers serve --tokens FILE of "<actor> <token>"
+// lines), every /v1 route needs Authorization: Bearer <token>: 401 without a
+// known token, and a decision must be taken by the token's actor, 403
+// otherwise, so that the mandate check holds for the real caller. /healthz,
+// /metrics and /v1/openapi.json stay open. Without tokens anyone who reaches
+// the server may act as any actor: keep it on loopback.
+//
 // # Metrics
 //
 // /metrics serves koers_append_duration_seconds{outcome} (deciding and

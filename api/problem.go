@@ -45,6 +45,9 @@ func writeProblem(w http.ResponseWriter, p *problem) {
 		p.Title = http.StatusText(p.Status)
 	}
 	p.Detail = oneLine(p.Detail)
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="koers"`)
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
@@ -90,8 +93,14 @@ func problemFor(err error) *problem {
 		field    *domain.FieldError
 		bad      *malformedError
 		media    *mediaTypeError
+		unauth   *unauthenticatedError
+		imperson *impersonationError
 	)
 	switch {
+	case errors.As(err, &unauth):
+		return &problem{Type: "unauthenticated", Status: http.StatusUnauthorized, Detail: err.Error()}
+	case errors.As(err, &imperson):
+		return &problem{Type: "forbidden", Status: http.StatusForbidden, Detail: err.Error(), Field: "by"}
 	case errors.As(err, &param):
 		return &problem{Type: "bad-parameter", Status: http.StatusBadRequest, Detail: err.Error(), Parameter: param.Name}
 	case errors.As(err, &bad):

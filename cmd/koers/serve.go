@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +44,7 @@ const (
 )
 
 func serveCmd(s *settings) *cobra.Command {
-	var listen string
+	var listen, tokens string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080]",
 		Short: "Serve the HTTP JSON API and keep the read models up to date",
@@ -53,15 +54,30 @@ log so that the read models stay current. Stops cleanly on SIGINT or SIGTERM:
 requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), *s, listen, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			var tok *api.Tokens
+			if tokens != "" {
+				f, err := os.Open(tokens)
+				if err != nil {
+					return fmt.Errorf("--tokens: %w", err)
+				}
+				tok, err = api.ParseTokens(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("--tokens %s: %w", tokens, err)
+				}
+			} else {
+				fmt.Fprintln(cmd.ErrOrStderr(), "koers: no --tokens: whoever reaches this address may record decisions in any actor's name")
+			}
+			return serve(cmd.Context(), *s, listen, tok, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", envOr("KOERS_LISTEN", "127.0.0.1:8080"), "address to serve on (env KOERS_LISTEN); :0 picks a free port")
+	cmd.Flags().StringVar(&tokens, "tokens", envOr("KOERS_TOKENS_FILE", ""), "file of \"<actor> <token>\" lines (env KOERS_TOKENS_FILE): callers must send Authorization: Bearer <token> and decide in their own name")
 	return cmd
 }
 
 // serve runs the API and the projector until ctx ends or one of them fails.
-func serve(ctx context.Context, s settings, listen string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, stdout, stderr io.Writer) error {
 	loc, err := time.LoadLocation(s.timezone)
 	if err != nil {
 		return fmt.Errorf("time zone %q: %w", s.timezone, err)
@@ -96,6 +112,7 @@ func serve(ctx context.Context, s settings, listen string, stdout, stderr io.Wri
 		},
 		Location: loc,
 		Logger:   logger,
+		Tokens:   tokens,
 	})
 	if err != nil {
 		return err
