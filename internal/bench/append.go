@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"koers/domain"
+	"koers/internal/sample"
+)
+
+// setPrefix starts the ids of the teams and people the bench moves in
+// append and lag; the generated history leaves them alone.
+const setPrefix = "bw"
+
+// Size of a move set: its people move round the teams, so that each
+// aggregate's history grows by one event in setTeams (team) or setPeople
+// (person) decisions, as in an organisation of that size.
+const (
+	setTeams  = 20
+	setPeople = 40
+)
+
+// moveSet is the teams and people one writer moves, one person.move per
+// decision. It is for one goroutine.
+type moveSet struct {
+	k         int      // the set's number, in its ids
+	team      []int    // team of each person, an index in 0..setTeams-1
+	n         int      // decisions made
+	effective time.Time
+}
+
+func setTeam(k, j int) string   { return fmt.Sprintf("%s%d-t%02d", setPrefix, k, j) }
+func setPerson(k, i int) string { return fmt.Sprintf("%s%d-p%02d", setPrefix, k, i) }
+
+// setup records the organisation and a move set per writer and one for the
+// single writer.
+func (r *run) setup(ctx context.Context) error {
+	r.progress(Progress{Step: "organisation"})
+	r.gen = newGenerator(r.store, r.cfg.Seed)
+	if err := r.gen.start(ctx, sampleOptions(r.cfg.Events, r.cfg.Seed)); err != nil {
+		return err
+	}
+	for k := 0; k <= r.cfg.Writers; k++ {
+		s := &moveSet{k: k, team: make([]int, setPeople), effective: r.gen.nextEffective()}
+		d := domain.Decision{ID: fmt.Sprintf("bench-set-%d", k), By: sample.Root, Authority: domain.RootMandate,
+			Reason: "a move set for the bench", Effective: s.effective}
+		for j := range setTeams {
+			d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangeTeamForm, ID: setTeam(k, j),
+				Name: "Bench team " + strconv.Itoa(j), Type: "stream-aligned"})
+		}
+		for i := range setPeople {
+			s.team[i] = i % setTeams
+			d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangePersonJoin, ID: setPerson(k, i),
+				Name: "Bench person " + strconv.Itoa(i), Team: setTeam(k, s.team[i])})
+		}
+		if err := r.gen.handle(ctx, d); err != nil {
+			return err
+		}
+		r.sets = append(r.sets, s)
+	}
+	return nil
+}
+
+// next returns the set's next decision: one person moves to the next team.
+func (s *moveSet) next() []byte {
+	i := s.n % setPeople
+	s.team[i] = (s.team[i] + 1) % setTeams
+	s.n++
+	at := s.effective.Add(time.Duration(s.n) * time.Second)
+	return fmt.Appendf(nil, `{"id":"bench-move-%d-%d","by":%q,"authority":%q,"reason":"bench: one move","effective":%q,"changes":[{"kind":"person.move","person":%q,"to":%q}]}`,
+		s.k, s.n, sample.Root, domain.RootMandate, at.Format(time.RFC3339Nano), setPerson(s.k, i), setTeam(s.k, s.team[i]))
+}
+
+// timed calls op from writers goroutines at once, each as fast as it can,
+// until d has passed, and returns how many calls succeeded and how long
+// it took. The first error ends every writer.
+func timed(ctx context.Context, writers int, d time.Duration, op func(ctx context.Context, w int) error) (int64, time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var count atomic.Int64
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Bounded by the deadline: every call takes time.
+			for time.Now().Before(deadline) {
+				if err := op(ctx, w); err != nil {
+					errs[w] = err
+					cancel()
+					return
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return 0, el, err
+	}
+	return count.Load(), el, nil
+}
+
+// shape is what one single-move decision writes: its messages' subjects
+// and sizes.
+type shape struct {
+	subjects []string
+	sizes    []int
+}
+
+func (s shape) bytes() int {
+	n := 0
+	for _, b := range s.sizes {
+		n += b
+	}
+	return n
+}
+
+// shapeOf reads the messages of an appended decision.
+func (r *run) shapeOf(ctx context.Context, seqs []uint64) (shape, error) {
+	st, err := r.cfg.JS.Stream(ctx, r.stream)
+	if err != nil {
+		return shape{}, fmt.Errorf("stream %s: %w", r.stream, err)
+	}
+	var sh shape
+	for _, seq := range seqs {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			return shape{}, fmt.Errorf("get message %d: %w", seq, err)
+		}
+		sh.subjects = append(sh.subjects, m.Subject)
+		sh.sizes = append(sh.sizes, len(m.Data))
+	}
+	return sh, nil
+}
+
+// measureAppend times single-move decisions through the command handler,
+// then a raw publish of the same bytes and a raw atomic batch of the same
+// shape, each with one writer.
+func (r *run) measureAppend(ctx context.Context, rep *Report) error {
+	set := r.sets[0]
+	first, err := r.handler.Submit(ctx, set.next())
+	if err != nil {
+		return err
+	}
+	sh, err := r.shapeOf(ctx, first.Sequences)
+	if err != nil {
+		return err
+	}
+	r.progress(Progress{Step: "append: koers, 1 writer"})
+	n, el, err := timed(ctx, 1, r.cfg.AppendDuration, func(ctx context.Context, _ int) error {
+		_, err := r.handler.Submit(ctx, set.next())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	koers := float64(n) / el.Seconds()
+
+	r.progress(Progress{Step: "append: raw publish, 1 writer"})
+	raw, err := r.rawPublish(ctx, 1, sh.bytes())
+	if err != nil {
+		return err
+	}
+	rep.Figures[KeyAppend] = throughput(koers, raw, "decisions/s", "publishes/s", n, el)
+
+	r.progress(Progress{Step: "append: raw atomic batch, 1 writer"})
+	rawBatch, err := r.rawBatch(ctx, sh)
+	if err != nil {
+		return err
+	}
+	rep.Figures[KeyAppendRawBatch] = throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
+	return nil
+}
+
+// measureAppendConcurrent is measureAppend's first pair with Writers
+// writers, each on its own aggregates.
+func (r *run) measureAppendConcurrent(ctx context.Context, rep *Report) error {
+	r.progress(Progress{Step: fmt.Sprintf("append: koers, %d writers", r.cfg.Writers)})
+	n, el, err := timed(ctx, r.cfg.Writers, r.cfg.AppendDuration, func(ctx context.Context, w int) error {
+		_, err := r.handler.Submit(ctx, r.sets[1+w].next())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	koers := float64(n) / el.Seconds()
+	first, err := r.handler.Submit(ctx, r.sets[1].next())
+	if err != nil {
+		return err
+	}
+	sh, err := r.shapeOf(ctx, first.Sequences)
+	if err != nil {
+		return err
+	}
+	r.progress(Progress{Step: fmt.Sprintf("append: raw publish, %d writers", r.cfg.Writers)})
+	raw, err := r.rawPublish(ctx, r.cfg.Writers, sh.bytes())
+	if err != nil {
+		return err
+	}
+	rep.Figures[KeyAppendConcurrent] = throughput(koers, raw, "decisions/s", "publishes/s", n, el)
+	return nil
+}
+
+// rawPublish publishes bodies of size bytes from writers goroutines, each
+// on its own subject with the expected last subject sequence and a message
+// id, as Koers' append of one message does, and returns publishes/s.
+func (r *run) rawPublish(ctx context.Context, writers, size int) (float64, error) {
+	body := []byte(strings.Repeat("x", size))
+	last := make([]uint64, writers)
+	runID := r.nextRawRun()
+	n, el, err := timed(ctx, writers, r.cfg.AppendDuration, func(ctx context.Context, w int) error {
+		msg := nats.NewMsg(fmt.Sprintf("%s.p%d.w%d", r.rawPre, runID, w))
+		msg.Data = body
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[w], 10))
+		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw-%d-%d-%d", runID, w, last[w]))
+		ack, err := r.cfg.JS.PublishMsg(ctx, msg)
+		if err != nil {
+			return fmt.Errorf("raw publish: %w", err)
+		}
+		last[w] = ack.Sequence
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / el.Seconds(), nil
+}
+
+// rawBatch publishes atomic batches of sh's shape from one writer: the
+// same sizes, an expected last subject sequence on each subject, the
+// decision record's subject new every time, and returns batches/s.
+func (r *run) rawBatch(ctx context.Context, sh shape) (float64, error) {
+	runID := r.nextRawRun()
+	bodies := make([][]byte, len(sh.sizes))
+	subjects := make([]string, len(sh.subjects))
+	record := make([]bool, len(sh.subjects))
+	for i, size := range sh.sizes {
+		bodies[i] = []byte(strings.Repeat("x", size))
+		record[i] = strings.Contains(sh.subjects[i], "."+string(domain.KindDecision)+".")
+		subjects[i] = fmt.Sprintf("%s.b%d.s%d", r.rawPre, runID, i)
+	}
+	last := map[string]uint64{}
+	var b int
+	n, el, err := timed(ctx, 1, r.cfg.AppendDuration, func(ctx context.Context, _ int) error {
+		b++
+		msgs := make([]*nats.Msg, len(bodies))
+		seen := map[string]bool{}
+		for i := range msgs {
+			subj := subjects[i]
+			if record[i] {
+				subj = fmt.Sprintf("%s.b%d.d%d", r.rawPre, runID, b)
+			}
+			msgs[i] = nats.NewMsg(subj)
+			msgs[i].Data = bodies[i]
+			if !seen[subj] {
+				seen[subj] = true
+				msgs[i].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[subj], 10))
+			}
+		}
+		msgs[0].Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw-b%d-%d", runID, b))
+		msgs[0].Header.Set(jetstream.ExpectedStreamHeader, r.rawName)
+		ack, err := jetstreamext.PublishMsgBatch(ctx, r.cfg.JS, msgs)
+		if err != nil {
+			return fmt.Errorf("raw atomic batch: %w", err)
+		}
+		for i, m := range msgs {
+			last[m.Subject] = ack.Sequence - uint64(len(msgs)-1-i)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / el.Seconds(), nil
+}
+
+// nextRawRun numbers the raw measurements, so that each has subjects of
+// its own.
+func (r *run) nextRawRun() int {
+	r.rawRuns++
+	return r.rawRuns
+}

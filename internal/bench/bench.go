@@ -1,0 +1,346 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"koers/eventstore"
+	"koers/ledger"
+	"koers/projections"
+)
+
+// The keys of a [Report]'s figures, in the order they are measured.
+const (
+	KeyAppend           = "append"
+	KeyAppendRawBatch   = "append_raw_batch"
+	KeyAppendConcurrent = "append_concurrent"
+	KeyRebuild          = "rebuild"
+	KeyVerify           = "verify"
+	KeyAsOf             = "as_of"
+	KeyLag              = "lag"
+)
+
+// Keys lists every figure a complete [Report] holds, in measuring order.
+var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyRebuild, KeyVerify, KeyAsOf, KeyLag}
+
+// Config configures [Run]. Zero fields take the default in their doc.
+type Config struct {
+	// JS is the JetStream the bench creates its streams in. Required.
+	JS jetstream.JetStream
+	// DatabaseURL names the PostgreSQL database the bench creates its
+	// schemas in. Required.
+	DatabaseURL string
+	// Events is the size of the history rebuilt, verified and queried, in
+	// stream messages. Default 1,000,000.
+	Events int
+	// Writers append at once in append_concurrent and lag. Default 8.
+	Writers int
+	// AppendDuration is how long each append measurement (Koers and raw)
+	// runs. Default 5s.
+	AppendDuration time.Duration
+	// LagRate is the decisions per second lag aims for. Default 1000.
+	LagRate int
+	// LagDuration is how long decisions are appended in lag. Default 5s.
+	LagDuration time.Duration
+	// Queries is how many as_of queries are timed. Default 300.
+	Queries int
+	// Projector configures the projector of rebuild and lag. Default: the
+	// projector's defaults, as `koers serve` and `koers rebuild` run it.
+	Projector projections.ProjectorOptions
+	// Seed makes the generated history and the random queries repeatable.
+	// Default 1.
+	Seed int64
+	// Progress, if set, is told what is being measured and how far it got.
+	Progress func(Progress)
+}
+
+// Progress is one step of a run.
+type Progress struct {
+	Step  string // what is being measured, e.g. "rebuild"
+	Done  int64
+	Total int64 // 0: unknown
+	Unit  string
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Events == 0 {
+		c.Events = 1_000_000
+	}
+	if c.Writers == 0 {
+		c.Writers = 8
+	}
+	if c.AppendDuration == 0 {
+		c.AppendDuration = 5 * time.Second
+	}
+	if c.LagRate == 0 {
+		c.LagRate = 1000
+	}
+	if c.LagDuration == 0 {
+		c.LagDuration = 5 * time.Second
+	}
+	if c.Queries == 0 {
+		c.Queries = 300
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.JS == nil {
+		errs = append(errs, errors.New("a JetStream is required"))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("a database URL is required"))
+	}
+	if c.Events < 1000 || c.Events > 100_000_000 {
+		errs = append(errs, fmt.Errorf("events %d: want 1000 to 100000000", c.Events))
+	}
+	if c.Writers < 1 || c.Writers > 64 {
+		errs = append(errs, fmt.Errorf("writers %d: want 1 to 64", c.Writers))
+	}
+	if c.AppendDuration < 10*time.Millisecond || c.AppendDuration > time.Hour {
+		errs = append(errs, fmt.Errorf("append duration %s: want 10ms to 1h", c.AppendDuration))
+	}
+	if c.LagRate < 1 || c.LagRate > 100_000 {
+		errs = append(errs, fmt.Errorf("lag rate %d: want 1 to 100000 decisions/s", c.LagRate))
+	}
+	if c.LagDuration < 10*time.Millisecond || c.LagDuration > time.Hour {
+		errs = append(errs, fmt.Errorf("lag duration %s: want 10ms to 1h", c.LagDuration))
+	}
+	if c.Queries < 1 || c.Queries > 1_000_000 {
+		errs = append(errs, fmt.Errorf("queries %d: want 1 to 1000000", c.Queries))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bench config: %w", err)
+	}
+	return nil
+}
+
+// Figure is one measurement and its raw baseline.
+type Figure struct {
+	// Koers is the figure of Koers in Unit: a throughput, or for a
+	// latency its headline percentile (p99 for lag, p95 for as_of).
+	Koers float64 `json:"koers"`
+	// Raw is the raw baseline measured in the same run, in RawUnit; 0 when
+	// there is none.
+	Raw float64 `json:"raw"`
+	// Ratio is Koers/Raw for throughputs (1: as fast as the raw
+	// operation); 0 when there is no baseline.
+	Ratio float64 `json:"ratio"`
+	Unit  string  `json:"unit"`
+	// RawUnit is what Raw counts when it differs from Unit.
+	RawUnit string `json:"raw_unit,omitempty"`
+	// Latency percentiles in milliseconds, for latency figures.
+	P50 float64 `json:"p50_ms,omitempty"`
+	P95 float64 `json:"p95_ms,omitempty"`
+	P99 float64 `json:"p99_ms,omitempty"`
+	// Rate is the rate achieved where one was aimed at (lag), per second.
+	Rate float64 `json:"rate,omitempty"`
+	// Count is how many operations or events the figure is over.
+	Count int64 `json:"count"`
+	// Seconds is how long the Koers side took.
+	Seconds float64 `json:"seconds"`
+}
+
+func throughput(koers, raw float64, unit, rawUnit string, count int64, el time.Duration) Figure {
+	f := Figure{Koers: koers, Raw: raw, Unit: unit, RawUnit: rawUnit, Count: count, Seconds: el.Seconds()}
+	if raw > 0 {
+		f.Ratio = koers / raw
+	}
+	return f
+}
+
+// Machine describes where a report was measured.
+type Machine struct {
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go"`
+}
+
+// Report is the outcome of [Run].
+type Report struct {
+	Figures map[string]Figure
+	// Events is the size of the generated history, in stream messages.
+	Events uint64
+	// PeakRSSBytes is the process's peak resident set size at the end
+	// (getrusage), whatever ran in it: the embedded NATS server too.
+	PeakRSSBytes uint64
+	// RebuildPeakRSSBytes is the peak resident set size during the rebuild
+	// alone, where the system lets the peak be reset (Linux); else 0.
+	RebuildPeakRSSBytes uint64
+	Machine             Machine
+}
+
+// MarshalJSON writes one object: a member per figure key, and events,
+// peak_rss_bytes, rebuild_peak_rss_bytes and machine.
+func (r Report) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(r.Figures)+4)
+	for k, f := range r.Figures {
+		m[k] = f
+	}
+	m["events"] = r.Events
+	m["peak_rss_bytes"] = r.PeakRSSBytes
+	m["rebuild_peak_rss_bytes"] = r.RebuildPeakRSSBytes
+	m["machine"] = r.Machine
+	return json.Marshal(m)
+}
+
+// run is one bench: its stream, store, read models and names.
+type run struct {
+	cfg      Config
+	id       string // random, in every name the run creates
+	stream   string // the Koers stream
+	prefix   string
+	rawName  string // the stream of the raw baselines
+	rawPre   string
+	schema   string
+	store    *eventstore.Store
+	handler  *ledger.Handler
+	db       *projections.DB
+	gen      *generator
+	sets     []*moveSet // sets[0]: append; sets[1:]: the concurrent writers
+	rawRuns  int        // raw measurements so far
+	progress func(Progress)
+}
+
+// Run creates a stream and a schema of its own, generates the history,
+// measures everything in [Keys] and removes what it created, also when it
+// fails or ctx ends. A failure to remove them is an error that comes with
+// the report.
+func Run(ctx context.Context, cfg Config) (rep Report, err error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return Report{}, err
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return Report{}, fmt.Errorf("bench: random name: %w", err)
+	}
+	id := hex.EncodeToString(b[:])
+	r := &run{
+		cfg: cfg, id: id,
+		stream: "KOERS_BENCH_" + id, prefix: "bench-" + id,
+		rawName: "KOERS_BENCH_RAW_" + id, rawPre: "bench-raw-" + id,
+		schema:   "koers_bench_" + id,
+		progress: cfg.Progress,
+	}
+	if r.progress == nil {
+		r.progress = func(Progress) {}
+	}
+	defer func() {
+		if cerr := r.cleanup(context.WithoutCancel(ctx)); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("bench: clean up: %w", cerr))
+		}
+	}()
+	rep, err = r.all(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("bench: %w", err)
+	}
+	return rep, nil
+}
+
+func (r *run) all(ctx context.Context) (Report, error) {
+	rep := Report{Figures: map[string]Figure{}, Machine: Machine{
+		OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+	}}
+	if err := r.open(ctx); err != nil {
+		return Report{}, err
+	}
+	if err := r.setup(ctx); err != nil {
+		return Report{}, err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context, *Report) error
+	}{
+		{"append", r.measureAppend},
+		{"append_concurrent", r.measureAppendConcurrent},
+		{"history", r.history},
+		{"rebuild", r.measureRebuild},
+		{"verify", r.measureVerify},
+		{"as_of", r.measureAsOf},
+		{"lag", r.measureLag},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx, &rep); err != nil {
+			return Report{}, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	rep.PeakRSSBytes = peakRSS()
+	return rep, nil
+}
+
+// open creates the bench's Koers stream, raw stream and read models.
+func (r *run) open(ctx context.Context) error {
+	key := make([]byte, eventstore.MinSealKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("seal key: %w", err)
+	}
+	var err error
+	r.store, err = eventstore.Open(ctx, r.cfg.JS, eventstore.Config{Stream: r.stream, Prefix: r.prefix, SealKey: key})
+	if err != nil {
+		return err
+	}
+	// The raw stream has the Koers stream's settings, on its own subjects:
+	// raw messages in the Koers stream would be forgeries to verify and
+	// to the projector.
+	info, err := r.cfg.JS.Stream(ctx, r.stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", r.stream, err)
+	}
+	rc := info.CachedInfo().Config
+	rc.Name, rc.Subjects, rc.Description = r.rawName, []string{r.rawPre + ".>"}, "koers bench: raw baselines"
+	if _, err := r.cfg.JS.CreateStream(ctx, rc); err != nil {
+		return fmt.Errorf("create stream %s: %w", r.rawName, err)
+	}
+	r.handler, err = ledger.New(r.store, ledger.Options{})
+	if err != nil {
+		return err
+	}
+	r.db, err = projections.Open(ctx, r.cfg.DatabaseURL, projections.Options{Schema: r.schema, ReportingSchema: r.schema + "_reporting"})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// cleanup removes the streams and schemas the run created.
+func (r *run) cleanup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if r.db != nil {
+		r.db.Close()
+	}
+	var errs []error
+	for _, name := range []string{r.stream, r.rawName} {
+		err := r.cfg.JS.DeleteStream(ctx, name)
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			errs = append(errs, fmt.Errorf("delete stream %s: %w", name, err))
+		}
+	}
+	conn, err := pgx.Connect(ctx, r.cfg.DatabaseURL)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("connect to drop schemas %s*: %w", r.schema, err))...)
+	}
+	defer conn.Close(ctx)
+	for _, s := range []string{r.schema + "_reporting", r.schema, r.schema + "_rebuild", r.schema + "_retired", r.schema + "_raw"} {
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{s}.Sanitize()+` CASCADE`); err != nil {
+			errs = append(errs, fmt.Errorf("drop schema %s: %w", s, err))
+		}
+	}
+	return errors.Join(errs...)
+}
