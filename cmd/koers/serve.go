@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"koers/api"
+	"koers/feed"
 	"koers/projections"
 )
 
@@ -45,6 +47,7 @@ const (
 
 func serveCmd(s *settings) *cobra.Command {
 	var listen, tokens string
+	var feeds []string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080]",
 		Short: "Serve the HTTP JSON API and keep the read models up to date",
@@ -68,16 +71,17 @@ requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 			} else {
 				fmt.Fprintln(cmd.ErrOrStderr(), "koers: no --tokens: whoever reaches this address may record decisions in any actor's name")
 			}
-			return serve(cmd.Context(), *s, listen, tok, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(cmd.Context(), *s, listen, tok, feeds, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", envOr("KOERS_LISTEN", "127.0.0.1:8080"), "address to serve on (env KOERS_LISTEN); :0 picks a free port")
+	cmd.Flags().StringArrayVar(&feeds, "feed", nil, "also run a downstream feed: [NAME=]URL, as koers feed --to URL (repeatable)")
 	cmd.Flags().StringVar(&tokens, "tokens", envOr("KOERS_TOKENS_FILE", ""), "file of \"<actor> <token>\" lines (env KOERS_TOKENS_FILE): callers must send Authorization: Bearer <token> and decide in their own name")
 	return cmd
 }
 
 // serve runs the API and the projector until ctx ends or one of them fails.
-func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, feedSpecs []string, stdout, stderr io.Writer) error {
 	loc, err := time.LoadLocation(s.timezone)
 	if err != nil {
 		return fmt.Errorf("time zone %q: %w", s.timezone, err)
@@ -100,6 +104,31 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, s
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	reg := prometheus.NewRegistry()
+	feedMetrics := feed.NewMetrics()
+	var feeds []*feed.Feed
+	defer func() {
+		for _, f := range feeds {
+			_ = f.Close()
+		}
+	}()
+	if len(feedSpecs) > 0 {
+		dbURL, err := a.databaseURL(ctx)
+		if err != nil {
+			return err
+		}
+		for _, spec := range feedSpecs {
+			name, target, ok := strings.Cut(spec, "=")
+			if !ok || strings.Contains(name, ":") {
+				name, target = feed.DefaultName(spec), spec
+			}
+			f, err := feed.Open(ctx, a.store, dbURL, feed.Config{Name: name, Target: target, Ledger: s.ledger,
+				Metrics: feedMetrics, Logger: logger.With("feed", name)})
+			if err != nil {
+				return fmt.Errorf("--feed %s: %w", spec, err)
+			}
+			feeds = append(feeds, f)
+		}
+	}
 	handler, err := api.New(api.Config{
 		Ledger:     a.handler,
 		Log:        a.store,
@@ -107,6 +136,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, s
 		Projector:  proj,
 		Registerer: reg,
 		Collectors: []prometheus.Collector{
+			feedMetrics,
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		},
@@ -143,18 +173,36 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, s
 		}
 		srvDone <- err
 	}()
+	feedsDone := make(chan error, len(feeds))
+	for _, f := range feeds {
+		go func() {
+			err := f.Run(ctx)
+			if err != nil {
+				err = fmt.Errorf("feed %s: %w", f.Name(), err)
+			}
+			feedsDone <- err
+		}()
+	}
 	fmt.Fprintf(stdout, "serving ledger %s on http://%s (read models in schema %s)\n", s.ledger, ln.Addr(), db.Schema())
+	for _, f := range feeds {
+		fmt.Fprintf(stdout, "feeding %s to %s from sequence %d\n", f.Name(), f.Target(), f.Checkpoint()+1)
+	}
 
-	var projErr, srvErr error
-	projRunning, srvRunning := true, true
+	var projErr, srvErr, feedErr error
+	projRunning, srvRunning, feedsRunning := true, true, len(feeds)
 	select {
 	case <-ctx.Done():
 	case projErr = <-projDone:
 		projRunning = false
 	case srvErr = <-srvDone:
 		srvRunning = false
+	case feedErr = <-feedsDone:
+		feedsRunning--
 	}
 	cancel()
+	for ; feedsRunning > 0; feedsRunning-- {
+		feedErr = errors.Join(feedErr, <-feedsDone)
+	}
 	if srvRunning {
 		shutdownCtx, stop := context.WithTimeout(context.Background(), serveShutdownTimeout)
 		err := srv.Shutdown(shutdownCtx)
@@ -172,7 +220,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, s
 	if srvErr != nil {
 		srvErr = fmt.Errorf("serve: %w", srvErr)
 	}
-	return errors.Join(srvErr, projErr)
+	return errors.Join(srvErr, projErr, feedErr)
 }
 
 // runProjector runs the projector until ctx ends, starting it again after a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,12 +22,22 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 		strings.NewReader(""), &out, &errOut); code != 0 {
 		t.Fatal(errOut.String())
 	}
+	// A webhook receiver for the feed that serve runs along.
+	got := make(chan string, 100)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			ID string `json:"id"`
+		}
+		json.NewDecoder(r.Body).Decode(&ev)
+		got <- ev.ID
+	}))
+	defer receiver.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--data", data, "--database-url", db, "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), pw, io.Discard)
+		done <- run(ctx, []string{"--data", data, "--database-url", db, "serve", "--listen", "127.0.0.1:0", "--feed", "hook=" + receiver.URL}, strings.NewReader(""), pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -57,6 +68,16 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 	resp.Body.Close()
 	if res.ID != "form" || len(res.Sequences) == 0 {
 		t.Fatalf("post answered %+v", res)
+	}
+	// The feed delivers the genesis and the new decision's events.
+	want := map[string]bool{"form/0": true, "form/1": true}
+	for deadline := time.After(20 * time.Second); len(want) > 0; {
+		select {
+		case id := <-got:
+			delete(want, id)
+		case <-deadline:
+			t.Fatalf("the feed did not deliver %v within 20s", want)
+		}
 	}
 	cancel()
 	select {
