@@ -75,6 +75,7 @@ goes to stderr, the figures to stdout.`,
 	f.IntVar(&cfg.LagRate, "lag-rate", 1000, "decisions per second lag aims for")
 	f.DurationVar(&cfg.LagDuration, "lag-duration", 5*time.Second, "how long lag appends")
 	f.IntVar(&cfg.Queries, "queries", 300, "as_of queries timed")
+	f.DurationVar(&cfg.Projector.FlushInterval, "flush-interval", 0, "the projector's flush interval in rebuild and lag; 0: its default (100ms), as koers serve runs it")
 	return cmd
 }
 

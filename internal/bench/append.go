@@ -33,9 +33,9 @@ const (
 // moveSet is the teams and people one writer moves, one person.move per
 // decision. It is for one goroutine.
 type moveSet struct {
-	k         int      // the set's number, in its ids
-	team      []int    // team of each person, an index in 0..setTeams-1
-	n         int      // decisions made
+	k         int   // the set's number, in its ids
+	team      []int // team of each person, an index in 0..setTeams-1
+	n         int   // decisions made
 	effective time.Time
 }
 
@@ -179,7 +179,7 @@ func (r *run) measureAppend(ctx context.Context, rep *Report) error {
 	rep.Figures[KeyAppend] = throughput(koers, raw, "decisions/s", "publishes/s", n, el)
 
 	r.progress(Progress{Step: "append: raw atomic batch, 1 writer"})
-	rawBatch, err := r.rawBatch(ctx, sh)
+	rawBatch, err := r.rawBatch(ctx, sh, 1)
 	if err != nil {
 		return err
 	}
@@ -213,6 +213,17 @@ func (r *run) measureAppendConcurrent(ctx context.Context, rep *Report) error {
 		return err
 	}
 	rep.Figures[KeyAppendConcurrent] = throughput(koers, raw, "decisions/s", "publishes/s", n, el)
+	r.progress(Progress{Step: fmt.Sprintf("append: raw atomic batch, %d writers", r.cfg.Writers)})
+	rawBatch, err := r.rawBatch(ctx, sh, r.cfg.Writers)
+	if err != nil {
+		return err
+	}
+	rep.Figures[KeyAppendConcurrentRawBatch] = throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
+	// The raw messages are done with: deleting them frees what the server
+	// holds of them before the memory of the rebuild is measured.
+	if err := r.cfg.JS.DeleteStream(ctx, r.rawName); err != nil {
+		return fmt.Errorf("delete stream %s: %w", r.rawName, err)
+	}
 	return nil
 }
 
@@ -241,45 +252,51 @@ func (r *run) rawPublish(ctx context.Context, writers, size int) (float64, error
 	return float64(n) / el.Seconds(), nil
 }
 
-// rawBatch publishes atomic batches of sh's shape from one writer: the
-// same sizes, an expected last subject sequence on each subject, the
-// decision record's subject new every time, and returns batches/s.
-func (r *run) rawBatch(ctx context.Context, sh shape) (float64, error) {
+// rawBatch publishes atomic batches of sh's shape from writers goroutines,
+// each on subjects of its own: the same sizes, an expected last subject
+// sequence on each subject, the decision record's subject new every time.
+// It returns batches/s.
+func (r *run) rawBatch(ctx context.Context, sh shape, writers int) (float64, error) {
 	runID := r.nextRawRun()
 	bodies := make([][]byte, len(sh.sizes))
-	subjects := make([]string, len(sh.subjects))
 	record := make([]bool, len(sh.subjects))
 	for i, size := range sh.sizes {
 		bodies[i] = []byte(strings.Repeat("x", size))
 		record[i] = strings.Contains(sh.subjects[i], "."+string(domain.KindDecision)+".")
-		subjects[i] = fmt.Sprintf("%s.b%d.s%d", r.rawPre, runID, i)
 	}
-	last := map[string]uint64{}
-	var b int
-	n, el, err := timed(ctx, 1, r.cfg.AppendDuration, func(ctx context.Context, _ int) error {
-		b++
+	type state struct {
+		n    int
+		last map[string]uint64
+	}
+	states := make([]state, writers)
+	for w := range states {
+		states[w].last = map[string]uint64{}
+	}
+	n, el, err := timed(ctx, writers, r.cfg.AppendDuration, func(ctx context.Context, w int) error {
+		st := &states[w]
+		st.n++
 		msgs := make([]*nats.Msg, len(bodies))
-		seen := map[string]bool{}
+		seen := make(map[string]bool, len(msgs))
 		for i := range msgs {
-			subj := subjects[i]
+			subj := fmt.Sprintf("%s.b%d.w%d.s%d", r.rawPre, runID, w, i)
 			if record[i] {
-				subj = fmt.Sprintf("%s.b%d.d%d", r.rawPre, runID, b)
+				subj = fmt.Sprintf("%s.b%d.w%d.d%d", r.rawPre, runID, w, st.n)
 			}
 			msgs[i] = nats.NewMsg(subj)
 			msgs[i].Data = bodies[i]
 			if !seen[subj] {
 				seen[subj] = true
-				msgs[i].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[subj], 10))
+				msgs[i].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(st.last[subj], 10))
 			}
 		}
-		msgs[0].Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw-b%d-%d", runID, b))
+		msgs[0].Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw-b%d-%d-%d", runID, w, st.n))
 		msgs[0].Header.Set(jetstream.ExpectedStreamHeader, r.rawName)
 		ack, err := jetstreamext.PublishMsgBatch(ctx, r.cfg.JS, msgs)
 		if err != nil {
 			return fmt.Errorf("raw atomic batch: %w", err)
 		}
 		for i, m := range msgs {
-			last[m.Subject] = ack.Sequence - uint64(len(msgs)-1-i)
+			st.last[m.Subject] = ack.Sequence - uint64(len(msgs)-1-i)
 		}
 		return nil
 	})

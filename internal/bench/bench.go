@@ -23,14 +23,17 @@ const (
 	KeyAppend           = "append"
 	KeyAppendRawBatch   = "append_raw_batch"
 	KeyAppendConcurrent = "append_concurrent"
-	KeyRebuild          = "rebuild"
-	KeyVerify           = "verify"
-	KeyAsOf             = "as_of"
-	KeyLag              = "lag"
+	// KeyAppendConcurrentRawBatch is append_concurrent next to raw atomic
+	// batches of the same shape from as many writers.
+	KeyAppendConcurrentRawBatch = "append_concurrent_raw_batch"
+	KeyRebuild                  = "rebuild"
+	KeyVerify                   = "verify"
+	KeyAsOf                     = "as_of"
+	KeyLag                      = "lag"
 )
 
 // Keys lists every figure a complete [Report] holds, in measuring order.
-var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyRebuild, KeyVerify, KeyAsOf, KeyLag}
+var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyAppendConcurrentRawBatch, KeyRebuild, KeyVerify, KeyAsOf, KeyLag}
 
 // Config configures [Run]. Zero fields take the default in their doc.
 type Config struct {

@@ -34,7 +34,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("steps: %q", steps)
-	withRaw := map[string]bool{bench.KeyAppend: true, bench.KeyAppendRawBatch: true, bench.KeyAppendConcurrent: true,
+	withRaw := map[string]bool{bench.KeyAppend: true, bench.KeyAppendRawBatch: true, bench.KeyAppendConcurrent: true, bench.KeyAppendConcurrentRawBatch: true,
 		bench.KeyRebuild: true, bench.KeyVerify: true}
 	for _, k := range bench.Keys {
 		f, ok := rep.Figures[k]

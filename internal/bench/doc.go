@@ -18,6 +18,9 @@
 //	                    is an atomic batch, which the server flushes to disk.
 //	append_concurrent   append with [Config].Writers writers on different
 //	                    aggregates. Raw: as many publishers.
+//	append_concurrent_raw_batch
+//	                    append_concurrent next to raw atomic batches of the
+//	                    same shape from as many writers.
 //	rebuild             the projector rebuilding every read model from
 //	                    sequence 1 over a history of [Config].Events events.
 //	                    Raw: an ordered read of the stream copied (COPY) into

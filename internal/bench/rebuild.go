@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +44,10 @@ func (r *run) measureRebuild(ctx context.Context, rep *Report) error {
 	}
 	raw := float64(copied) / time.Since(start).Seconds()
 
+	// The rebuild's peak starts from what the process holds for good, not
+	// from garbage the measurements before it left.
+	runtime.GC()
+	debug.FreeOSMemory()
 	resetPeakRSS()
 	r.progress(Progress{Step: "rebuild: koers", Total: int64(last), Unit: "events"})
 	start = time.Now()
