@@ -60,10 +60,10 @@ func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Ev
 			return res, nil
 		}
 	} else {
-		var ack *jetstreamext.BatchAck
-		ack, pubErr = jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+		var seqs []uint64
+		seqs, pubErr = s.publishGrouped(ctx, b)
 		if pubErr == nil {
-			res.Sequences = batchSequences(ack.Sequence, len(msgs))
+			res.Sequences = seqs
 			s.remember(b, res.Sequences)
 			return res, nil
 		}

@@ -1,8 +1,10 @@
 package eventstore_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -149,4 +151,29 @@ func BenchmarkRawAtomicBatchOfThree(b *testing.B) {
 		}
 		lp, lt = ack.Sequence-2, ack.Sequence-1
 	}
+}
+
+// BenchmarkAppendConcurrentDecisions: 8 writers on different aggregates,
+// each decision an atomic batch of two events; group commit lets them
+// share batches.
+func BenchmarkAppendConcurrentDecisions(b *testing.B) {
+	st, _ := newStore(b)
+	var n atomic.Int64
+	b.SetParallelism(4) // 8 goroutines on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		w := n.Add(1)
+		p := person(fmt.Sprintf("p-%d", w))
+		var v uint64
+		for i := 0; pb.Next(); i++ {
+			id := fmt.Sprintf("c%d-%d", w, i)
+			rec := domain.Ref{Kind: domain.KindDecision, ID: id}
+			res, err := st.Append(context.Background(), meta(id), []domain.Event{event(p, "person.renamed", nil), event(rec, "decision.recorded", nil)},
+				map[domain.Ref]uint64{p: v, rec: 0})
+			if err != nil {
+				b.Fatal(err)
+			}
+			v = res.Sequences[0]
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 }

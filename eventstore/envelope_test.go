@@ -89,3 +89,27 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEnvelopeEncodeHashSeal(b *testing.B) {
+	s := &sealer{key: bytes.Repeat([]byte{7}, 32)}
+	e := sampleEnvelope(s)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.finish(s)
+		if _, err := e.marshal(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEnvelopeDecodeCheck(b *testing.B) {
+	s := &sealer{key: bytes.Repeat([]byte{7}, 32)}
+	body, _ := sampleEnvelope(s).marshal()
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := decodeEnvelope(body)
+		if err != nil || !s.valid(e.Hash, e.Seal) {
+			b.Fatal(err)
+		}
+	}
+}

@@ -19,6 +19,7 @@ type Store struct {
 	cfg    Config
 	sealer *sealer
 	cache  *headCache
+	group  *grouper
 }
 
 // Open creates the ledger's stream, or checks an existing one, and returns
@@ -66,7 +67,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 			return nil, err
 		}
 	}
-	return &Store{js: js, stream: stream, cfg: cfg, sealer: &sealer{key: slices.Clone(cfg.SealKey)}, cache: newHeadCache(cfg.CacheSubjects)}, nil
+	return &Store{js: js, stream: stream, cfg: cfg, sealer: &sealer{key: slices.Clone(cfg.SealKey)}, cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}, nil
 }
 
 // checkStream compares an existing stream's settings with what the ledger
