@@ -32,8 +32,8 @@ type ReadOptions struct {
 // short yields ctx's error.
 func (s *Store) Read(ctx context.Context, from uint64, opts ReadOptions) iter.Seq2[domain.Recorded, error] {
 	return func(yield func(domain.Recorded, error) bool) {
-		err := s.readRaw(ctx, from, opts, func(m rawMsg) error {
-			env, reason := s.check(m.subject, m.body)
+		err := s.readChecked(ctx, from, opts, func(m *checkedMsg) error {
+			env, reason := m.env, m.reason
 			if reason != "" {
 				if !yield(domain.Recorded{}, &RejectedError{Sequence: m.seq, Subject: m.subject, Reason: reason}) {
 					return errStop

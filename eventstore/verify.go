@@ -84,7 +84,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 		index int
 		count int
 	}
-	err = s.readRaw(ctx, 1, ReadOptions{Until: last}, func(m rawMsg) error {
+	err = s.readChecked(ctx, 1, ReadOptions{Until: last}, func(m *checkedMsg) error {
 		r.Checked++
 		if m.seq != prevSeq+1 {
 			r.add(m.seq, "", "sequences %d to %d are missing (deleted from the stream)", prevSeq+1, m.seq-1)
@@ -94,7 +94,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 		if m.seq == at {
 			r.DigestAt, r.Digest = at, d.hex()
 		}
-		env, reason := s.check(m.subject, m.body)
+		env, reason := m.env, m.reason
 		if reason != "" {
 			r.add(m.seq, m.subject, "%s", reason)
 			return nil
