@@ -22,6 +22,7 @@ import (
 // [*LedgerMismatchError].
 func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, error) {
 	var last uint64
+	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		var cp int64
 		// The row lock serialises projectors on one schema: the second
@@ -33,6 +34,7 @@ func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uin
 		if err := checkIdentity(ctx, tx, batch, want); err != nil {
 			return err
 		}
+		w := newWriter(ctx, tx, db.referenceWrites)
 		for _, u := range batch {
 			if u.last() <= last {
 				continue // applied already
@@ -42,11 +44,15 @@ func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uin
 			if first := u.items[0].seq(); first != last+1 {
 				return &GapError{Checkpoint: last, First: first}
 			}
-			if err := applyUnit(ctx, tx, u); err != nil {
+			if err := applyUnit(w, u); err != nil {
 				return err
 			}
 			last = u.last()
 		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+		factRows = w.factRows
 		if _, err := tx.Exec(ctx, `UPDATE checkpoint SET seq = $1, updated_at = now()`, int64(last)); err != nil {
 			return fmt.Errorf("move checkpoint to %d: %w", last, err)
 		}
@@ -55,11 +61,40 @@ func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uin
 	if err != nil {
 		return 0, fmt.Errorf("apply batch: %w", err)
 	}
+	if db.noteFacts(factRows) {
+		if err := db.withConn(ctx, func(c *pgx.Conn) error {
+			_, err := c.Exec(ctx, `ANALYZE facts`)
+			return err
+		}); err != nil {
+			return 0, fmt.Errorf("analyze facts: %w", err)
+		}
+	}
 	return last, nil
 }
 
+// minAnalyzeRows is how many fact rows a DB writes before it first
+// refreshes the planner's statistics of facts.
+const minAnalyzeRows = 5000
+
+// noteFacts counts n fact rows written and reports whether to ANALYZE facts
+// now: each time the rows written since the last time reach as many as
+// there were then (at least minAnalyzeRows). Autovacuum is too slow for a
+// rebuild: without fresh statistics the planner scans the whole table to
+// look up a batch's current facts, and a rebuild slows down as it goes.
+func (db *DB) noteFacts(n int) bool {
+	db.analyzed.Lock()
+	defer db.analyzed.Unlock()
+	db.analyzed.since += n
+	if db.analyzed.since < max(minAnalyzeRows, db.analyzed.at) {
+		return false
+	}
+	db.analyzed.at += db.analyzed.since
+	db.analyzed.since = 0
+	return true
+}
+
 // applyUnit applies one decision's events, or one rejected message.
-func applyUnit(ctx context.Context, tx pgx.Tx, u unit) error {
+func applyUnit(w *writer, u unit) error {
 	var rec *domain.DecisionRecorded
 	if lastItem := u.items[len(u.items)-1]; lastItem.rejected == nil && lastItem.rec.Type == domain.EventDecisionRecorded {
 		v, err := domain.DecodeEventData(lastItem.rec)
@@ -68,11 +103,10 @@ func applyUnit(ctx context.Context, tx pgx.Tx, u unit) error {
 		}
 		rec = v.(*domain.DecisionRecorded)
 	}
-	a := applier{ctx: ctx, tx: tx}
+	a := applier{w: w}
 	for _, it := range u.items {
 		if it.rejected != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO rejected_messages (seq, subject, reason) VALUES ($1, $2, $3)
-				ON CONFLICT (seq) DO NOTHING`, int64(it.rejected.Sequence), it.rejected.Subject, it.rejected.Reason); err != nil {
+			if err := w.row("rejected_messages", int64(it.rejected.Sequence), it.rejected.Subject, it.rejected.Reason); err != nil {
 				return fmt.Errorf("record rejected message %d: %w", it.rejected.Sequence, err)
 			}
 			continue
@@ -85,7 +119,10 @@ func applyUnit(ctx context.Context, tx pgx.Tx, u unit) error {
 			a.valid = it.rec.Meta.Effective
 			if rec != nil && rec.Retracts != "" {
 				var eff time.Time
-				err := tx.QueryRow(ctx, `SELECT effective FROM decisions WHERE id = $1`, rec.Retracts).Scan(&eff)
+				row, err := w.queryRow(`SELECT effective FROM decisions WHERE id = $1`, rec.Retracts)
+				if err == nil {
+					err = row.Scan(&eff)
+				}
 				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 					return fmt.Errorf("effective time of retracted decision %s: %w", rec.Retracts, err)
 				}
@@ -102,8 +139,7 @@ func applyUnit(ctx context.Context, tx pgx.Tx, u unit) error {
 }
 
 type applier struct {
-	ctx   context.Context
-	tx    pgx.Tx
+	w     *writer
 	valid time.Time
 	rec   domain.Recorded
 }
@@ -115,18 +151,8 @@ func str(s string) *string { return &s }
 // (superseded) and the part of them before the valid time is kept as a new
 // row of the same belief.
 func (a *applier) set(kind domain.AggregateKind, id, attr string, value *string) error {
-	const q = `WITH old AS (
-		UPDATE facts SET superseded_seq = $5
-		WHERE kind = $1 AND id = $2 AND attr = $3 AND superseded_seq IS NULL
-		  AND (valid_to IS NULL OR valid_to > $4)
-		RETURNING value, valid_from, decision
-	), kept AS (
-		INSERT INTO facts (kind, id, attr, value, valid_from, valid_to, recorded_seq, recorded_at, decision)
-		SELECT $1, $2, $3, value, valid_from, $4, $5, $6, decision FROM old WHERE valid_from < $4
-	)
-	INSERT INTO facts (kind, id, attr, value, valid_from, valid_to, recorded_seq, recorded_at, decision)
-	VALUES ($1, $2, $3, $7, $4, NULL, $5, $6, $8)`
-	_, err := a.tx.Exec(a.ctx, q, string(kind), id, attr, a.valid, int64(a.rec.Sequence), a.rec.RecordedAt, value, a.rec.Meta.DecisionID)
+	err := a.w.set(factSet{key: factKey{string(kind), id, attr}, value: value, valid: a.valid, seq: int64(a.rec.Sequence),
+		recordedAt: a.rec.RecordedAt, decision: a.rec.Meta.DecisionID})
 	if err != nil {
 		return fmt.Errorf("set %s:%s %s: %w", kind, id, attr, err)
 	}
@@ -252,9 +278,7 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64) error {
 	case *domain.DecisionRecorded:
 		return a.decision(r, p, unitFirst)
 	case *domain.DecisionRetracted:
-		_, err := a.tx.Exec(a.ctx, `UPDATE decisions SET retracted_by = $2, retracted_seq = $3 WHERE id = $1`,
-			p.ID, p.By, int64(r.Sequence))
-		return err
+		return a.w.exec(`UPDATE decisions SET retracted_by = $2, retracted_seq = $3 WHERE id = $1`, p.ID, p.By, int64(r.Sequence))
 	}
 	return fmt.Errorf("no projection for payload %T", v)
 }
@@ -288,16 +312,12 @@ func decimalString(d *domain.Decimal) string {
 
 func (a *applier) kpiMeasurement(r domain.Recorded, p *domain.KPIMeasurement) error {
 	if r.Type == domain.EventKPIRecorded {
-		_, err := a.tx.Exec(a.ctx, `INSERT INTO kpi_measurements (seq, product, kpi, value, effective, recorded_at, decision)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			int64(r.Sequence), p.Product, p.KPI, p.Value.String(), a.valid, r.RecordedAt, r.Meta.DecisionID)
-		return err
+		return a.w.row("kpi_measurements", int64(r.Sequence), p.Product, p.KPI, p.Value.String(), a.valid, r.RecordedAt, r.Meta.DecisionID)
 	}
 	// A retraction names the value; it undoes the latest such measurement.
-	_, err := a.tx.Exec(a.ctx, `UPDATE kpi_measurements SET retracted_seq = $4 WHERE seq = (
+	return a.w.exec(`UPDATE kpi_measurements SET retracted_seq = $4 WHERE seq = (
 		SELECT max(seq) FROM kpi_measurements WHERE product = $1 AND kpi = $2 AND value = $3 AND retracted_seq IS NULL)`,
 		p.Product, p.KPI, p.Value.String(), int64(r.Sequence))
-	return err
 }
 
 // budgetAccount is the account every period's total comes from, so that
@@ -330,7 +350,7 @@ func (a *applier) budgetLifecycle(r domain.Recorded, p *domain.BudgetLifecycle) 
 		q = `SELECT account, currency, -amount_minor FROM journal WHERE period = $1 AND seq = (
 			SELECT max(seq) FROM journal WHERE period = $1 AND event_type = 'budget.closed') ORDER BY line`
 	}
-	rows, err := a.tx.Query(a.ctx, q, p.Period)
+	rows, err := a.w.query(q, p.Period)
 	if err != nil {
 		return err
 	}
@@ -365,9 +385,7 @@ func (a *applier) journal(period string, cur domain.Currency, from string, fromA
 }
 
 func (a *applier) line(n int, period string, cur domain.Currency, account string, amount int64) error {
-	_, err := a.tx.Exec(a.ctx, `INSERT INTO journal (seq, line, decision, event_type, period, currency, account, amount_minor, effective, recorded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		int64(a.rec.Sequence), n, a.rec.Meta.DecisionID, a.rec.Type, period, string(cur), account, amount, a.valid, a.rec.RecordedAt)
+	err := a.w.row("journal", int64(a.rec.Sequence), int16(n), a.rec.Meta.DecisionID, a.rec.Type, period, string(cur), account, amount, a.valid, a.rec.RecordedAt)
 	if err != nil {
 		return fmt.Errorf("journal line %d of %d: %w", n, a.rec.Sequence, err)
 	}
@@ -403,11 +421,8 @@ func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFi
 	if p.Retracts != "" {
 		retracts = &p.Retracts
 	}
-	_, err = a.tx.Exec(a.ctx, `INSERT INTO decisions (id, seq, first_seq, actor, mandate, reason, refs, effective, recorded_at,
-			changes, effects, change_kinds, aggregates, retracts)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		p.ID, int64(r.Sequence), int64(unitFirst), p.By, p.Authority, p.Reason, refs, p.Effective, r.RecordedAt,
-		changes, effects, kinds, aggs, retracts)
+	err = a.w.row("decisions", p.ID, int64(r.Sequence), int64(unitFirst), p.By, p.Authority, p.Reason, refs, p.Effective, r.RecordedAt,
+		string(changes), string(effects), kinds, aggs, retracts)
 	if err != nil {
 		return fmt.Errorf("decision %s: %w", p.ID, err)
 	}

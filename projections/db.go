@@ -8,6 +8,7 @@ import (
 	"hash/crc64"
 	"io/fs"
 	"regexp"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -87,6 +88,15 @@ type DB struct {
 	schema string
 	// reporting is the schema of the reporting views, role their reader.
 	reporting, role string
+	// referenceWrites makes batches write one statement per fact and row,
+	// the semantics the batched writer must match (set by tests).
+	referenceWrites bool
+	// analyzed tracks the fact rows written through db, to refresh the
+	// planner's statistics as the table grows (see [DB.noteFacts]).
+	analyzed struct {
+		sync.Mutex
+		since, at int
+	}
 }
 
 // Open connects to the database at url, creates the schema if missing and

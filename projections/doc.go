@@ -16,6 +16,18 @@
 //
 // [Projector.Lag] is the stream's last sequence minus the checkpoint.
 //
+// A batch is written in a few round trips whatever its size: the
+// append-only rows (decisions, journal, KPI measurements, rejected
+// messages) by COPY, the bitemporal facts resolved in memory against the
+// current rows of the attributes the batch touches (loaded in one query),
+// then one UPDATE closes the replaced rows and one COPY adds the new ones.
+// The few statements that read what the batch wrote before them (a
+// retraction, closing a budget period) first flush what is held. A test
+// projects histories both so and with one statement per fact and compares
+// every row. BenchmarkRebuild measures a rebuild of 100,000 events against
+// the raw rate of the same machine (ordered read + COPY of one row per
+// event).
+//
 // # Ledger identity
 //
 // The read models remember which ledger they hold, with the checkpoint: a

@@ -335,11 +335,15 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 	var applyErr error
 	err = half.withTx(ctx, func(tx pgx.Tx) error {
 		// Apply part of the next units in a transaction, then abandon it.
+		w := newWriter(ctx, tx, false)
 		for _, u := range units[2:5] {
-			if err := applyUnit(ctx, tx, u); err != nil {
+			if err := applyUnit(w, u); err != nil {
 				return err
 			}
 			mid++
+		}
+		if err := w.flush(); err != nil {
+			return err
 		}
 		cancel()
 		_, applyErr = tx.Exec(cancelled, `UPDATE checkpoint SET seq = seq + 1`)

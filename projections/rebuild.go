@@ -16,6 +16,13 @@ type Progress struct {
 	Rate    float64 // messages per second so far
 }
 
+// Batch bounds of a rebuild when its options leave them zero: a batch of
+// 1000 events costs about as many round trips as one of 10,000.
+const (
+	RebuildBatchEvents = 10_000
+	RebuildBatchBytes  = 64 << 20
+)
+
 // maxSwitchAttempts bounds how often a rebuild catches up again because the
 // live read models moved ahead while it was switching.
 const maxSwitchAttempts = 10
@@ -29,7 +36,16 @@ const maxSwitchAttempts = 10
 // makes them skip what it holds already, and one that had gone further
 // reads again from it (see [GapError]). progress, if set, is called after
 // each committed batch.
+//
+// A rebuild favours throughput over latency: zero opts.BatchEvents and
+// opts.BatchBytes default to RebuildBatchEvents and RebuildBatchBytes.
 func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, progress func(Progress)) error {
+	if opts.BatchEvents == 0 {
+		opts.BatchEvents = RebuildBatchEvents
+	}
+	if opts.BatchBytes == 0 {
+		opts.BatchBytes = RebuildBatchBytes
+	}
 	staging, retired := db.schema+"_rebuild", db.schema+"_retired"
 	if !validSchema.MatchString(staging) || !validSchema.MatchString(retired) {
 		return fmt.Errorf("rebuild: schema %s: name too long for a rebuild schema", db.schema)
