@@ -99,7 +99,7 @@ func applyUnit(w *writer, u unit) error {
 	if lastItem := u.items[len(u.items)-1]; lastItem.rejected == nil && lastItem.rec.Type == domain.EventDecisionRecorded {
 		v, err := domain.DecodeEventData(lastItem.rec)
 		if err != nil {
-			return fmt.Errorf("event %d: %w", lastItem.rec.Sequence, err)
+			return unreadable(lastItem.rec, err)
 		}
 		rec = v.(*domain.DecisionRecorded)
 	}
@@ -136,6 +136,30 @@ func applyUnit(w *writer, u unit) error {
 		}
 	}
 	return nil
+}
+
+// UnreadableEventError is returned when a genuine event (hashed and sealed
+// with the ledger's key) cannot be projected: its type or schema version is
+// one this build does not know (a newer build wrote it) or its payload does
+// not decode. The projector stops there rather than skip it: the batch
+// holding it is not applied, the checkpoint stays before it, and a run of
+// a build that knows the event goes on from there.
+type UnreadableEventError struct {
+	Sequence      uint64
+	Type          string
+	SchemaVersion int
+	Aggregate     domain.Ref
+	Err           error
+}
+
+func (e *UnreadableEventError) Error() string {
+	return fmt.Sprintf("event %d (%s v%d on %s) cannot be projected: %v", e.Sequence, e.Type, e.SchemaVersion, e.Aggregate, e.Err)
+}
+
+func (e *UnreadableEventError) Unwrap() error { return e.Err }
+
+func unreadable(r domain.Recorded, err error) error {
+	return &UnreadableEventError{Sequence: r.Sequence, Type: r.Type, SchemaVersion: r.SchemaVersion, Aggregate: r.Aggregate, Err: err}
 }
 
 type applier struct {
@@ -184,7 +208,7 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64) error {
 	a.rec = r
 	v, err := domain.DecodeEventData(r)
 	if err != nil {
-		return err
+		return unreadable(r, err)
 	}
 	var none *string
 	switch p := v.(type) {

@@ -16,6 +16,15 @@
 //
 // [Projector.Lag] is the stream's last sequence minus the checkpoint.
 //
+// Nothing is skipped silently. A genuine event (hashed and sealed with the
+// ledger's key) of a type or schema version this build does not know stops
+// the projector with an [*UnreadableEventError] naming its sequence; the
+// batch holding it is not applied. A message the log cannot vouch for,
+// an envelope version this build does not know included (its hash and seal
+// cannot be checked, so it may be anyone's), is recorded in
+// rejected_messages with the log's reason and the projector goes on: a
+// forger could otherwise stop the read models by publishing one message.
+//
 // A batch is written in a few round trips whatever its size: the
 // append-only rows (decisions, journal, KPI measurements, rejected
 // messages) by COPY, the bitemporal facts resolved in memory against the
