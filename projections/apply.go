@@ -23,12 +23,53 @@ import (
 func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, error) {
 	var last uint64
 	factRows := 0
+	var err error
+	for attempt := 0; attempt < maxSwitchedAttempts; attempt++ {
+		last, factRows, err = db.applyOnce(ctx, batch, want)
+		if !errors.Is(err, errSwitched) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("apply batch: %w", err)
+	}
+	if db.noteFacts(factRows) {
+		if err := db.withConn(ctx, func(c *pgx.Conn) error {
+			_, err := c.Exec(ctx, `ANALYZE facts`)
+			return err
+		}); err != nil {
+			return 0, fmt.Errorf("analyze facts: %w", err)
+		}
+	}
+	return last, nil
+}
+
+// errSwitched is returned by applyOnce when a rebuild switched schemas
+// while the batch waited for the checkpoint: the row it locked is the
+// retired schema's, while every later statement would resolve to the new
+// one. The batch is applied again from the start.
+var errSwitched = errors.New("read models switched by a rebuild while the batch waited")
+
+// maxSwitchedAttempts bounds how often a batch starts again because a
+// rebuild switched schemas under it; one switch is a rebuild's end.
+const maxSwitchedAttempts = 3
+
+func (db *DB) applyOnce(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, int, error) {
+	var last uint64
+	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		var cp int64
+		var locked, current uint32
 		// The row lock serialises projectors on one schema: the second
 		// waits, then sees the first one's checkpoint and skips its units.
-		if err := tx.QueryRow(ctx, `SELECT seq FROM checkpoint FOR UPDATE`).Scan(&cp); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT tableoid, seq FROM checkpoint FOR UPDATE`).Scan(&locked, &cp); err != nil {
 			return fmt.Errorf("lock checkpoint: %w", err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT 'checkpoint'::regclass::oid`).Scan(&current); err != nil {
+			return fmt.Errorf("lock checkpoint: %w", err)
+		}
+		if locked != current {
+			return errSwitched
 		}
 		last = uint64(cp)
 		if err := checkIdentity(ctx, tx, batch, want); err != nil {
@@ -58,18 +99,7 @@ func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uin
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("apply batch: %w", err)
-	}
-	if db.noteFacts(factRows) {
-		if err := db.withConn(ctx, func(c *pgx.Conn) error {
-			_, err := c.Exec(ctx, `ANALYZE facts`)
-			return err
-		}); err != nil {
-			return 0, fmt.Errorf("analyze facts: %w", err)
-		}
-	}
-	return last, nil
+	return last, factRows, err
 }
 
 // minAnalyzeRows is how many fact rows a DB writes before it first
