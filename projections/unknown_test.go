@@ -80,4 +80,3 @@ func TestUnknownEventsStopTheProjectorAndUnknownEnvelopesAreRecorded(t *testing.
 		}
 	})
 }
-
