@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"koers/domain"
 )
 
@@ -83,6 +85,33 @@ func TestBitemporalBackdatedMoveRetractionAndCorrectedDate(t *testing.T) {
 				t.Fatalf("teams of p-1 and p-2: %s, want %s", got, c.want)
 			}
 		})
+	}
+
+	// Tenure at the end of Q1, known now: Ada's stint in t-core runs
+	// unbroken from 1 January (her move was retracted), Bob's from 10
+	// February; known before the retraction, Ada had moved on 1 March.
+	for _, c := range []struct {
+		knownAt string
+		want    float64
+	}{{"", (90 + 50) / 2.0}, {"move-bob", (31 + 50) / 2.0}} {
+		var at time.Time
+		if c.knownAt != "" {
+			at = known[c.knownAt]
+		}
+		r, err := db.Transition(ctx, "2026-Q1", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.PeopleInTeams != 2 || r.MedianTenureDays != c.want {
+			t.Errorf("Q1 known at %q: %d people in teams, median tenure %v days; want 2 and %v", c.knownAt, r.PeopleInTeams, r.MedianTenureDays, c.want)
+		}
+	}
+
+	var viewDays float64
+	if err := db.withConn(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT median_tenure_days FROM `+db.reporting+`.transition_metrics WHERE quarter = '2026-Q1'`).Scan(&viewDays)
+	}); err != nil || viewDays != 70 {
+		t.Errorf("median tenure of 2026-Q1 in the reporting view: %v (%v), want 70", viewDays, err)
 	}
 
 	// The history of Ada's team as known now: t-core until 15 April (the

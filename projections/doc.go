@@ -95,7 +95,9 @@
 //	                     quarter (2026-Q2), quarter_from, quarter_to,
 //	                     active_products, owned_products, ownership_coverage,
 //	                     owner_changes, ownership_churn, people_at_start,
-//	                     stayed_in_team, team_stability, projects_converted;
+//	                     stayed_in_team, team_stability, projects_converted,
+//	                     people_in_teams, median_tenure_days (unbroken stint
+//	                     in the current team at the quarter's end, in days);
 //	                     the figures of [DB.Transition] known now
 //	transition_funding   per quarter and currency: products_minor,
 //	                     value_streams_minor, projects_minor, product_share

@@ -654,6 +654,17 @@ func TestTransitionMetricsPerQuarter(t *testing.T) {
 			}
 		})
 	}
+	// Team tenure at the end of the quarter: Ada in t-edge since 1 March,
+	// Bob since 1 February, Cy in t-core since 15 March.
+	for q, want := range map[string]float64{"2026-Q1": 31, "2026-Q2": 122} {
+		r, err := db.Transition(ctx, q, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.PeopleInTeams != 3 || r.MedianTenureDays != want {
+			t.Errorf("%s: %d people in teams, median tenure %v days; want 3 and %v", q, r.PeopleInTeams, r.MedianTenureDays, want)
+		}
+	}
 	if _, err := db.Transition(ctx, "2026-Q5", time.Time{}); !errors.Is(err, domain.ErrInvalid) {
 		t.Fatalf("quarter 2026-Q5: %v", err)
 	}

@@ -167,6 +167,19 @@ cf AS (
     SELECT f.kind, f.id, f.attr, f.value, f.valid_from, f.valid_to
     FROM {{data}}.facts f, known WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq
 ),
+-- Stints: runs of adjacent team intervals of one person with one team.
+team_rows AS (
+    SELECT id, value, valid_from, valid_to,
+           CASE WHEN lag(value) OVER w = value AND lag(valid_to) OVER w = valid_from THEN 0 ELSE 1 END AS brk
+    FROM cf WHERE kind = 'person' AND attr = 'team'
+    WINDOW w AS (PARTITION BY id ORDER BY valid_from)
+),
+stints AS (
+    SELECT id, value AS team, min(valid_from) AS start_, CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS end_
+    FROM (SELECT *, sum(brk) OVER (PARTITION BY id ORDER BY valid_from) AS grp FROM team_rows) x
+    WHERE value IS NOT NULL
+    GROUP BY id, value, grp
+),
 quarters AS (
     SELECT to_char(q, 'YYYY"-Q"Q') AS quarter, q AT TIME ZONE 'UTC' AS from_, (q + interval '3 months') AT TIME ZONE 'UTC' AS to_
     FROM generate_series(date_trunc('quarter', (SELECT min(valid_from) FROM cf) AT TIME ZONE 'UTC'),
@@ -174,7 +187,7 @@ quarters AS (
 ),
 m AS (
     SELECT qu.quarter, qu.from_, qu.to_, p.active_products, p.owned_products, o.owner_changes,
-           s.people_at_start, s.stayed_in_team, c.projects_converted
+           s.people_at_start, s.stayed_in_team, c.projects_converted, tn.people_in_teams, tn.median_tenure_days
     FROM quarters qu
     CROSS JOIN LATERAL (
         SELECT count(*) FILTER (WHERE x.status = 'active') AS active_products,
@@ -207,6 +220,17 @@ m AS (
         SELECT count(*) AS projects_converted FROM cf
         WHERE kind = 'project' AND attr = 'status' AND value = 'converted' AND valid_from >= qu.from_ AND valid_from < qu.to_
     ) c
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS people_in_teams,
+               coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM qu.to_ - st.start_) / 86400), 0) AS median_tenure_days
+        FROM (SELECT id, max(value) FILTER (WHERE attr = 'status') AS status, max(value) FILTER (WHERE attr = 'team') AS team
+              FROM cf WHERE kind = 'person' AND attr IN ('status', 'team') AND value IS NOT NULL
+                AND valid_from <= qu.to_ - interval '1 microsecond' AND (valid_to IS NULL OR valid_to > qu.to_ - interval '1 microsecond')
+              GROUP BY id) e
+        JOIN stints st ON st.id = e.id AND st.team = e.team
+             AND st.start_ <= qu.to_ - interval '1 microsecond' AND (st.end_ IS NULL OR st.end_ > qu.to_ - interval '1 microsecond')
+        WHERE e.status = 'active'
+    ) tn
 )
 SELECT quarter, from_ AS quarter_from, to_ AS quarter_to,
        active_products, owned_products,
@@ -215,7 +239,9 @@ SELECT quarter, from_ AS quarter_from, to_ AS quarter_to,
        CASE WHEN active_products = 0 THEN 0 ELSE owner_changes::float8 / active_products END AS ownership_churn,
        people_at_start, stayed_in_team,
        CASE WHEN people_at_start = 0 THEN 1 ELSE stayed_in_team::float8 / people_at_start END AS team_stability,
-       projects_converted
+       projects_converted,
+       people_in_teams,
+       median_tenure_days
 FROM m;
 COMMENT ON VIEW {{reporting}}.transition_metrics IS 'Per quarter (UTC) from the first recorded fact''s to the current one, as known now: is the organisation steered by products? The same figures as koers transition.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.quarter IS 'The quarter, e.g. 2026-Q2.';
@@ -230,6 +256,8 @@ COMMENT ON COLUMN {{reporting}}.transition_metrics.people_at_start IS 'Active pe
 COMMENT ON COLUMN {{reporting}}.transition_metrics.stayed_in_team IS 'Of those, the ones in the same team when it ended.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.team_stability IS 'stayed_in_team / people_at_start; 1 when nobody was in a team.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.projects_converted IS 'Projects converted into products during the quarter.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.people_in_teams IS 'Active people in a team at the end of the quarter.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.median_tenure_days IS 'Median of how long each of them had been in that team without a break at the end of the quarter, in days; 0 when nobody. A move away and back starts a new stint.';
 
 CREATE OR REPLACE VIEW {{reporting}}.transition_funding AS
 WITH known AS (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions),

@@ -85,9 +85,11 @@ func TestReportingViewsAnswerTheSameBeforeAndAfterARebuild(t *testing.T) {
 		var share float64
 		err = db.withConn(ctx, func(c *pgx.Conn) error {
 			if err := c.QueryRow(ctx, `SELECT active_products, owned_products, ownership_coverage, owner_changes, ownership_churn,
-				people_at_start, stayed_in_team, team_stability, projects_converted FROM `+db.reporting+`.transition_metrics WHERE quarter = $1`, q).
+				people_at_start, stayed_in_team, team_stability, projects_converted, people_in_teams, median_tenure_days
+				FROM `+db.reporting+`.transition_metrics WHERE quarter = $1`, q).
 				Scan(&got.ActiveProducts, &got.OwnedProducts, &got.OwnershipCoverage, &got.OwnerChanges, &got.OwnershipChurn,
-					&got.PeopleAtStart, &got.StayedInTeam, &got.TeamStability, &got.ProjectsConverted); err != nil {
+					&got.PeopleAtStart, &got.StayedInTeam, &got.TeamStability, &got.ProjectsConverted,
+					&got.PeopleInTeams, &got.MedianTenureDays); err != nil {
 				return err
 			}
 			return c.QueryRow(ctx, `SELECT products_minor, value_streams_minor, projects_minor, product_share
@@ -100,6 +102,7 @@ func TestReportingViewsAnswerTheSameBeforeAndAfterARebuild(t *testing.T) {
 		if got.ActiveProducts != want.ActiveProducts || got.OwnedProducts != want.OwnedProducts || got.OwnershipCoverage != want.OwnershipCoverage ||
 			got.OwnerChanges != want.OwnerChanges || got.OwnershipChurn != want.OwnershipChurn || got.PeopleAtStart != want.PeopleAtStart ||
 			got.StayedInTeam != want.StayedInTeam || got.TeamStability != want.TeamStability || got.ProjectsConverted != want.ProjectsConverted ||
+			got.PeopleInTeams != want.PeopleInTeams || math.Abs(got.MedianTenureDays-want.MedianTenureDays) > 1e-9 || want.PeopleInTeams == 0 ||
 			products != int64(f.Products) || streams != int64(f.ValueStreams) || projects != int64(f.Projects) || math.Abs(share-f.ProductShare) > 1e-12 {
 			t.Errorf("%s: view %+v funding %d/%d/%d %.4f; Transition %+v", q, got, products, streams, projects, share, want)
 		}

@@ -39,6 +39,12 @@ type Transition struct {
 	TeamStability               float64
 	// ProjectsConverted into products in the quarter.
 	ProjectsConverted int
+	// PeopleInTeams at the end of the quarter (active, in a team), and
+	// MedianTenureDays the median of how long each had been in that team
+	// without a break by the end of the quarter, in days (0 when nobody).
+	// A move away and back starts a new stint.
+	PeopleInTeams    int
+	MedianTenureDays float64
 }
 
 // FundingShare is the money on product, value-stream and project accounts
@@ -126,6 +132,9 @@ func (db *DB) Transition(ctx context.Context, quarter string, knownAt time.Time)
 			atEnd.seq, from, to).Scan(&r.ProjectsConverted); err != nil {
 			return fmt.Errorf("converted projects: %w", err)
 		}
+		if err := r.tenure(ctx, tx, atEnd.seq, endFacts); err != nil {
+			return fmt.Errorf("team tenure: %w", err)
+		}
 		shares := map[domain.Currency]*FundingShare{}
 		rows, err := tx.Query(ctx, `SELECT currency, split_part(account, ':', 1), sum(amount_minor) FROM journal
 			WHERE seq <= $1 AND effective <= $2 AND account LIKE '%:%' AND account NOT LIKE 'budget:%'
@@ -170,4 +179,74 @@ func (db *DB) Transition(ctx context.Context, quarter string, knownAt time.Time)
 	r.OwnershipChurn = ratio(r.OwnerChanges, r.ActiveProducts, 0)
 	r.TeamStability = ratio(r.StayedInTeam, r.PeopleAtStart, 1)
 	return r, nil
+}
+
+// tenure sets PeopleInTeams and MedianTenureDays from the team beliefs
+// known at seq: for every active person in a team at the end of the
+// quarter, the stint in that team is the run of adjacent intervals with
+// that team ending in the one that holds at the end.
+func (r *Transition) tenure(ctx context.Context, tx pgx.Tx, seq int64, endFacts map[domain.Ref]map[string]string) error {
+	rows, err := tx.Query(ctx, `SELECT id, value, valid_from, valid_to FROM facts
+		WHERE kind = 'person' AND attr = 'team' AND recorded_seq <= $1 AND (superseded_seq IS NULL OR superseded_seq > $1)
+		ORDER BY id, valid_from`, seq)
+	if err != nil {
+		return err
+	}
+	type interval struct {
+		value *string
+		from  time.Time
+		to    *time.Time
+	}
+	byPerson := map[string][]interval{}
+	var id string
+	var iv interval
+	if _, err := pgx.ForEachRow(rows, []any{&id, &iv.value, &iv.from, &iv.to}, func() error {
+		byPerson[id] = append(byPerson[id], iv)
+		return nil
+	}); err != nil {
+		return err
+	}
+	end := r.To.Add(-time.Microsecond)
+	var days []float64
+	for ref, a := range endFacts {
+		if ref.Kind != domain.KindPerson || a["status"] != statusActive || a["team"] == "" {
+			continue
+		}
+		ivs := byPerson[ref.ID]
+		i := len(ivs) - 1
+		for ; i >= 0; i-- {
+			if !ivs[i].from.After(end) && (ivs[i].to == nil || ivs[i].to.After(end)) {
+				break
+			}
+		}
+		if i < 0 || ivs[i].value == nil || *ivs[i].value != a["team"] {
+			continue
+		}
+		start := ivs[i].from
+		for j := i - 1; j >= 0; j-- {
+			prev := ivs[j]
+			if prev.to == nil || !prev.to.Equal(start) || prev.value == nil || *prev.value != a["team"] {
+				break
+			}
+			start = prev.from
+		}
+		days = append(days, r.To.Sub(start).Hours()/24)
+	}
+	r.PeopleInTeams = len(days)
+	r.MedianTenureDays = median(days)
+	return nil
+}
+
+// median of xs, the mean of the two middle values when their number is
+// even; 0 when there are none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return xs[n/2-1] + 0.5*(xs[n/2]-xs[n/2-1])
 }
