@@ -119,7 +119,7 @@ func TestKilledProjectorProcessesLoseNothing(t *testing.T) {
 	var appendErr error
 	go func() {
 		defer wg.Done()
-		for n := 0; n < 2000; n++ {
+		for n := 0; n < 300; n++ {
 			select {
 			case <-stop:
 				return
@@ -168,21 +168,36 @@ func TestKilledProjectorProcessesLoseNothing(t *testing.T) {
 		}
 		// Kill it right after its (round+2)th commit: it is then reading or
 		// applying the next batch.
+		lines := make(chan string)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if cp, ok := strings.CutPrefix(sc.Text(), helperCommitTag); ok {
+					lines <- cp
+				}
+			}
+		}()
 		commits := 0
 		var last string
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			if cp, ok := strings.CutPrefix(line, helperCommitTag); ok {
+		timeout := time.After(time.Minute)
+	wait:
+		for commits < round+2 {
+			select {
+			case cp, ok := <-lines:
+				if !ok {
+					break wait
+				}
 				commits++
 				last = cp
-				if commits == round+2 {
-					break
-				}
+			case <-timeout:
+				break wait
 			}
 		}
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
+		}
+		for range lines {
 		}
 		werr := cmd.Wait()
 		if commits < round+2 {

@@ -160,77 +160,85 @@ COMMENT ON COLUMN {{reporting}}.funding_balances.account_kind IS 'The part befor
 COMMENT ON COLUMN {{reporting}}.funding_balances.balance_minor IS 'Balance in minor units of the currency (cents for EUR); exact, never a float.';
 
 -- The quarters from the first fact's to today's, in UTC, with the last
--- decision known now.
+-- decision known now. Each figure is one pass over the facts per quarter
+-- (grouped, never a join of people with people), so the view stays linear
+-- in the size of the organisation.
 CREATE OR REPLACE VIEW {{reporting}}.transition_metrics AS
 WITH known AS (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions),
 cf AS (
     SELECT f.kind, f.id, f.attr, f.value, f.valid_from, f.valid_to
     FROM {{data}}.facts f, known WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq
 ),
--- Stints: runs of adjacent team intervals of one person with one team.
+quarters AS (
+    SELECT to_char(q, 'YYYY"-Q"Q') AS quarter, q AT TIME ZONE 'UTC' AS from_, (q + interval '3 months') AT TIME ZONE 'UTC' AS to_,
+           (q + interval '3 months') AT TIME ZONE 'UTC' - interval '1 microsecond' AS end_
+    FROM generate_series(date_trunc('quarter', (SELECT min(valid_from) FROM cf) AT TIME ZONE 'UTC'),
+                         date_trunc('quarter', now() AT TIME ZONE 'UTC'), interval '3 months') q
+),
+-- A person's team rows, each with the start of its stint: the run of
+-- adjacent rows with the same team it belongs to.
 team_rows AS (
     SELECT id, value, valid_from, valid_to,
            CASE WHEN lag(value) OVER w = value AND lag(valid_to) OVER w = valid_from THEN 0 ELSE 1 END AS brk
     FROM cf WHERE kind = 'person' AND attr = 'team'
     WINDOW w AS (PARTITION BY id ORDER BY valid_from)
 ),
-stints AS (
-    SELECT id, value AS team, min(valid_from) AS start_, CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS end_
-    FROM (SELECT *, sum(brk) OVER (PARTITION BY id ORDER BY valid_from) AS grp FROM team_rows) x
+person_rows AS (
+    SELECT id, attr, value, valid_from, valid_to, NULL::timestamptz AS stint_start
+    FROM cf WHERE kind = 'person' AND attr = 'status' AND value IS NOT NULL
+    UNION ALL
+    SELECT id, 'team', value, valid_from, valid_to, stint_start
+    FROM (SELECT id, value, valid_from, valid_to, grp, min(valid_from) OVER (PARTITION BY id, grp) AS stint_start
+          FROM (SELECT *, sum(brk) OVER (PARTITION BY id ORDER BY valid_from) AS grp FROM team_rows) g) s
     WHERE value IS NOT NULL
-    GROUP BY id, value, grp
 ),
-quarters AS (
-    SELECT to_char(q, 'YYYY"-Q"Q') AS quarter, q AT TIME ZONE 'UTC' AS from_, (q + interval '3 months') AT TIME ZONE 'UTC' AS to_
-    FROM generate_series(date_trunc('quarter', (SELECT min(valid_from) FROM cf) AT TIME ZONE 'UTC'),
-                         date_trunc('quarter', now() AT TIME ZONE 'UTC'), interval '3 months') q
+people AS (
+    SELECT qu.quarter, qu.to_, r.id,
+           max(r.value) FILTER (WHERE r.attr = 'status' AND r.valid_from <= qu.from_ AND (r.valid_to IS NULL OR r.valid_to > qu.from_)) AS status_start,
+           max(r.value) FILTER (WHERE r.attr = 'team' AND r.valid_from <= qu.from_ AND (r.valid_to IS NULL OR r.valid_to > qu.from_)) AS team_start,
+           max(r.value) FILTER (WHERE r.attr = 'status' AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)) AS status_end,
+           max(r.value) FILTER (WHERE r.attr = 'team' AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)) AS team_end,
+           max(r.stint_start) FILTER (WHERE r.attr = 'team' AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)) AS stint_start
+    FROM quarters qu JOIN person_rows r ON r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.from_)
+    GROUP BY qu.quarter, qu.to_, r.id
+),
+people_q AS (
+    SELECT quarter,
+           count(*) FILTER (WHERE status_start = 'active' AND team_start IS NOT NULL) AS people_at_start,
+           count(*) FILTER (WHERE status_start = 'active' AND team_start IS NOT NULL AND status_end = 'active' AND team_end = team_start) AS stayed_in_team,
+           count(*) FILTER (WHERE status_end = 'active' AND team_end IS NOT NULL) AS people_in_teams,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM to_ - stint_start) / 86400)
+               FILTER (WHERE status_end = 'active' AND team_end IS NOT NULL) AS median_tenure_days
+    FROM people GROUP BY quarter
+),
+products_q AS (
+    SELECT quarter, count(*) FILTER (WHERE status = 'active') AS active_products,
+           count(*) FILTER (WHERE status = 'active' AND owner IS NOT NULL) AS owned_products
+    FROM (SELECT qu.quarter, r.id, max(r.value) FILTER (WHERE r.attr = 'status') AS status, max(r.value) FILTER (WHERE r.attr = 'owner') AS owner
+          FROM quarters qu JOIN cf r ON r.kind = 'product' AND r.attr IN ('status', 'owner') AND r.value IS NOT NULL
+               AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)
+          GROUP BY qu.quarter, r.id) x
+    GROUP BY quarter
+),
+-- An owner change: an owner row right after a row with another, non-null owner.
+owner_changes AS (
+    SELECT valid_from FROM (
+        SELECT value, valid_from, lag(value) OVER w AS prev_value, lag(valid_to) OVER w AS prev_to
+        FROM cf WHERE kind = 'product' AND attr = 'owner'
+        WINDOW w AS (PARTITION BY id ORDER BY valid_from)) x
+    WHERE prev_to = valid_from AND prev_value IS NOT NULL AND value IS DISTINCT FROM prev_value
 ),
 m AS (
-    SELECT qu.quarter, qu.from_, qu.to_, p.active_products, p.owned_products, o.owner_changes,
-           s.people_at_start, s.stayed_in_team, c.projects_converted, tn.people_in_teams, tn.median_tenure_days
+    SELECT qu.quarter, qu.from_, qu.to_,
+           coalesce(p.active_products, 0) AS active_products, coalesce(p.owned_products, 0) AS owned_products,
+           (SELECT count(*) FROM owner_changes o WHERE o.valid_from >= qu.from_ AND o.valid_from < qu.to_) AS owner_changes,
+           coalesce(s.people_at_start, 0) AS people_at_start, coalesce(s.stayed_in_team, 0) AS stayed_in_team,
+           (SELECT count(*) FROM cf WHERE kind = 'project' AND attr = 'status' AND value = 'converted'
+              AND valid_from >= qu.from_ AND valid_from < qu.to_) AS projects_converted,
+           coalesce(s.people_in_teams, 0) AS people_in_teams, coalesce(s.median_tenure_days, 0) AS median_tenure_days
     FROM quarters qu
-    CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE x.status = 'active') AS active_products,
-               count(*) FILTER (WHERE x.status = 'active' AND x.owner IS NOT NULL) AS owned_products
-        FROM (SELECT id, max(value) FILTER (WHERE attr = 'status') AS status, max(value) FILTER (WHERE attr = 'owner') AS owner
-              FROM cf WHERE kind = 'product' AND attr IN ('status', 'owner') AND value IS NOT NULL
-                AND valid_from <= qu.to_ - interval '1 microsecond' AND (valid_to IS NULL OR valid_to > qu.to_ - interval '1 microsecond')
-              GROUP BY id) x
-    ) p
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS owner_changes
-        FROM cf cur JOIN cf prev ON prev.kind = 'product' AND prev.attr = 'owner' AND prev.id = cur.id AND prev.valid_to = cur.valid_from
-        WHERE cur.kind = 'product' AND cur.attr = 'owner' AND cur.valid_from >= qu.from_ AND cur.valid_from < qu.to_
-          AND prev.value IS NOT NULL AND cur.value IS DISTINCT FROM prev.value
-    ) o
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS people_at_start,
-               count(*) FILTER (WHERE e.status = 'active' AND e.team = s.team) AS stayed_in_team
-        FROM (SELECT id, max(value) FILTER (WHERE attr = 'status') AS status, max(value) FILTER (WHERE attr = 'team') AS team
-              FROM cf WHERE kind = 'person' AND attr IN ('status', 'team') AND value IS NOT NULL
-                AND valid_from <= qu.from_ AND (valid_to IS NULL OR valid_to > qu.from_)
-              GROUP BY id) s
-        LEFT JOIN (SELECT id, max(value) FILTER (WHERE attr = 'status') AS status, max(value) FILTER (WHERE attr = 'team') AS team
-              FROM cf WHERE kind = 'person' AND attr IN ('status', 'team') AND value IS NOT NULL
-                AND valid_from <= qu.to_ - interval '1 microsecond' AND (valid_to IS NULL OR valid_to > qu.to_ - interval '1 microsecond')
-              GROUP BY id) e USING (id)
-        WHERE s.status = 'active' AND s.team IS NOT NULL
-    ) s
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS projects_converted FROM cf
-        WHERE kind = 'project' AND attr = 'status' AND value = 'converted' AND valid_from >= qu.from_ AND valid_from < qu.to_
-    ) c
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS people_in_teams,
-               coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM qu.to_ - st.start_) / 86400), 0) AS median_tenure_days
-        FROM (SELECT id, max(value) FILTER (WHERE attr = 'status') AS status, max(value) FILTER (WHERE attr = 'team') AS team
-              FROM cf WHERE kind = 'person' AND attr IN ('status', 'team') AND value IS NOT NULL
-                AND valid_from <= qu.to_ - interval '1 microsecond' AND (valid_to IS NULL OR valid_to > qu.to_ - interval '1 microsecond')
-              GROUP BY id) e
-        JOIN stints st ON st.id = e.id AND st.team = e.team
-             AND st.start_ <= qu.to_ - interval '1 microsecond' AND (st.end_ IS NULL OR st.end_ > qu.to_ - interval '1 microsecond')
-        WHERE e.status = 'active'
-    ) tn
+    LEFT JOIN products_q p ON p.quarter = qu.quarter
+    LEFT JOIN people_q s ON s.quarter = qu.quarter
 )
 SELECT quarter, from_ AS quarter_from, to_ AS quarter_to,
        active_products, owned_products,
