@@ -37,7 +37,8 @@ type Options struct {
 	// DefaultReportingSchema.
 	ReportingSchema string
 	// ReportingRole may read the reporting views and nothing else; it is
-	// created (NOLOGIN) if missing, which needs the CREATEROLE privilege.
+	// created (NOLOGIN) if missing and the connecting role may (CREATEROLE),
+	// else the views are not granted until an administrator creates it.
 	// Grant it to the roles BI tools log in with. Default
 	// DefaultReportingRole.
 	ReportingRole string

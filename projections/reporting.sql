@@ -13,16 +13,6 @@
 CREATE SCHEMA IF NOT EXISTS {{reporting}};
 COMMENT ON SCHEMA {{reporting}} IS 'Koers reporting views: stable, documented, read-only; see COMMENT ON each view and column.';
 
-DO $do$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {{role_literal}}) THEN
-        CREATE ROLE {{role}} NOLOGIN;
-    END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL; -- created meanwhile by another process
-END
-$do$;
-
 CREATE OR REPLACE VIEW {{reporting}}.decisions AS
 SELECT d.id,
        d.seq           AS sequence,
@@ -296,5 +286,23 @@ COMMENT ON COLUMN {{reporting}}.transition_funding.value_streams_minor IS 'On va
 COMMENT ON COLUMN {{reporting}}.transition_funding.projects_minor IS 'On project:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.product_share IS '(products + value streams) / (products + value streams + projects); 0 when nothing is allocated.';
 
-GRANT USAGE ON SCHEMA {{reporting}} TO {{role}};
-GRANT SELECT ON ALL TABLES IN SCHEMA {{reporting}} TO {{role}};
+-- The reading role, created if missing when the connecting role may
+-- (CREATEROLE); else a database administrator creates it, and the grants
+-- follow on the next start.
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {{role_literal}}) THEN
+        BEGIN
+            CREATE ROLE {{role}} NOLOGIN;
+        EXCEPTION
+            WHEN duplicate_object OR unique_violation THEN
+                NULL; -- created meanwhile by another process
+            WHEN insufficient_privilege THEN
+                RAISE NOTICE 'role % is missing and may not be created here: the reporting views are not granted to it', {{role_literal}};
+                RETURN;
+        END;
+    END IF;
+    GRANT USAGE ON SCHEMA {{reporting}} TO {{role}};
+    GRANT SELECT ON ALL TABLES IN SCHEMA {{reporting}} TO {{role}};
+END
+$do$;

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"koers/internal/pgtest"
 )
 
 // views renders every reporting view as the reporting role reads it, and
@@ -154,4 +158,52 @@ func TestReportingViewsAnswerTheSameBeforeAndAfterARebuild(t *testing.T) {
 	if got := oidsBefore; oids() != got {
 		t.Fatalf("the views were recreated by the rebuild (%s, was %s): grants given on them would be lost", oids(), got)
 	}
+}
+
+// A role without CREATEROLE opens the read models too: the views are made,
+// the missing reading role is not.
+func TestReportingViewsWithoutThePrivilegeToCreateTheRole(t *testing.T) {
+	ctx := context.Background()
+	admin := newDB(t)
+	user := fmt.Sprintf("t%d_limited", os.Getpid())
+	missing := fmt.Sprintf("t%d_nobody", os.Getpid())
+	err := admin.withConn(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `DROP ROLE IF EXISTS `+user+`; CREATE ROLE `+user+` LOGIN NOCREATEROLE;
+			GRANT CREATE ON DATABASE `+pgx.Identifier{c.Config().Database}.Sanitize()+` TO `+user)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(pgtest.Package(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(user)
+	schema := user + "_s"
+	db, err := Open(ctx, u.String(), Options{Schema: schema, ReportingSchema: schema + "_r", ReportingRole: missing})
+	if err != nil {
+		t.Fatalf("open as a role that may not create roles: %v", err)
+	}
+	db.Close()
+	var roles, views int
+	err = admin.withConn(ctx, func(c *pgx.Conn) error {
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1`, missing).Scan(&roles); err != nil {
+			return err
+		}
+		return c.QueryRow(ctx, `SELECT count(*) FROM pg_views WHERE schemaname = $1`, schema+"_r").Scan(&views)
+	})
+	if err != nil || roles != 0 || views != len(ReportingViews) {
+		t.Fatalf("%d roles %s, %d views (%v); want no role and %d views", roles, missing, views, err, len(ReportingViews))
+	}
+	t.Cleanup(func() {
+		err := admin.withConn(ctx, func(c *pgx.Conn) error {
+			_, err := c.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE; DROP SCHEMA `+schema+`_r CASCADE;
+				REVOKE ALL ON DATABASE `+pgx.Identifier{c.Config().Database}.Sanitize()+` FROM `+user+`; DROP ROLE `+user)
+			return err
+		})
+		if err != nil {
+			t.Errorf("drop %s: %v", user, err)
+		}
+	})
 }
