@@ -56,7 +56,11 @@
 // current one keeps answering, then renames the schemas in one transaction
 // that holds the current checkpoint, so that a projector running meanwhile
 // neither loses nor repeats an event: it continues in the new schema from
-// its checkpoint.
+// its checkpoint (a batch that was waiting for the old checkpoint starts
+// again in the new schema). The same transaction points the reporting
+// views at the new tables, and the pool's connections are then replaced.
+// A rebuild works in batches of [RebuildBatchEvents] unless told
+// otherwise, and replaces read models of another ledger.
 //
 // # Reporting views
 //

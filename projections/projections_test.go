@@ -735,3 +735,11 @@ func TestRebuildSwitchesWhileTheLiveProjectorRuns(t *testing.T) {
 		t.Fatalf("after a rebuild and more live events the read models differ from one run:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestCallsAfterCloseFailWithErrClosed(t *testing.T) {
+	db := newDB(t)
+	db.Close()
+	if _, err := db.Checkpoint(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("checkpoint after close: %v, want ErrClosed", err)
+	}
+}
