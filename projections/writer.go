@@ -3,6 +3,8 @@ package projections
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,6 +48,7 @@ type factKey struct{ kind, id, attr string }
 
 // factRow is a row of facts; existing rows were loaded, the others are new.
 type factRow struct {
+	key         factKey
 	value       *string
 	validFrom   time.Time
 	validTo     *time.Time
@@ -99,7 +102,7 @@ func (w *writer) row(table string, values ...any) error {
 		return fmt.Errorf("%s row: %d values for %d columns", table, len(values), len(cols))
 	}
 	if w.reference {
-		q := "INSERT INTO " + table + " (" + joinCols(cols) + ") VALUES (" + placeholders(len(cols)) + ")"
+		q := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + placeholders(len(cols)) + ")"
 		_, err := w.tx.Exec(w.ctx, q, values...)
 		return err
 	}
@@ -110,26 +113,12 @@ func (w *writer) row(table string, values ...any) error {
 	return nil
 }
 
-func joinCols(cols []string) string {
-	s := ""
-	for i, c := range cols {
-		if i > 0 {
-			s += ", "
-		}
-		s += c
-	}
-	return s
-}
-
 func placeholders(n int) string {
-	s := ""
-	for i := 1; i <= n; i++ {
-		if i > 1 {
-			s += ", "
-		}
-		s += fmt.Sprintf("$%d", i)
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = "$" + strconv.Itoa(i+1)
 	}
-	return s
+	return strings.Join(ps, ", ")
 }
 
 // exec runs a statement that may read or change rows written before it in
@@ -200,7 +189,8 @@ func (w *writer) flushFacts() error {
 	// A batch looks up hundreds of attributes among a table of millions of
 	// rows: one index probe each. The planner, its statistics behind a
 	// table that grows by the batch, prefers to scan the current facts
-	// whole (30 ms a batch at 300,000 rows, growing with the table).
+	// whole (30 ms a batch at 300,000 rows, growing with the table). The
+	// UPDATE below probes the same way.
 	if _, err := w.tx.Exec(w.ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_bitmapscan = off`); err != nil {
 		return fmt.Errorf("plan fact look-ups: %w", err)
 	}
@@ -222,11 +212,6 @@ func (w *writer) flushFacts() error {
 		return fmt.Errorf("load current facts: %w", err)
 	}
 	var created []*factRow
-	createdKeys := map[*factRow]factKey{}
-	add := func(key factKey, row *factRow) {
-		created = append(created, row)
-		createdKeys[row] = key
-	}
 	var uKinds, uIDs, uAttrs []string
 	var uFrom []time.Time
 	var uSeq []int64
@@ -245,18 +230,15 @@ func (w *writer) flushFacts() error {
 			}
 			if old.validFrom.Before(s.valid) {
 				to := s.valid
-				part := &factRow{value: old.value, validFrom: old.validFrom, validTo: &to, recordedSeq: s.seq,
+				part := &factRow{key: s.key, value: old.value, validFrom: old.validFrom, validTo: &to, recordedSeq: s.seq,
 					recordedAt: s.recordedAt, decision: old.decision}
-				add(s.key, part)
+				created = append(created, part)
 				next = append(next, part)
 			}
 		}
-		row := &factRow{value: s.value, validFrom: s.valid, recordedSeq: s.seq, recordedAt: s.recordedAt, decision: s.decision}
-		add(s.key, row)
+		row := &factRow{key: s.key, value: s.value, validFrom: s.valid, recordedSeq: s.seq, recordedAt: s.recordedAt, decision: s.decision}
+		created = append(created, row)
 		cur[s.key] = append(append(keep, next...), row)
-	}
-	if _, err := w.tx.Exec(w.ctx, `SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT`); err != nil {
-		return fmt.Errorf("plan fact look-ups: %w", err)
 	}
 	if len(uSeq) > 0 {
 		if _, err := w.tx.Exec(w.ctx, `UPDATE facts f SET superseded_seq = u.seq
@@ -266,9 +248,12 @@ func (w *writer) flushFacts() error {
 			return fmt.Errorf("supersede %d facts: %w", len(uSeq), err)
 		}
 	}
+	if _, err := w.tx.Exec(w.ctx, `SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT`); err != nil {
+		return fmt.Errorf("plan fact look-ups: %w", err)
+	}
 	out := make([][]any, len(created))
 	for i, row := range created {
-		key := createdKeys[row]
+		key := row.key
 		var sup *int64
 		if row.superseded != 0 {
 			sup = &row.superseded
