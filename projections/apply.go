@@ -161,7 +161,12 @@ func applyUnit(w *writer, u unit) error {
 				}
 			}
 		}
-		if err := a.event(it.rec, u.items[0].seq()); err != nil {
+		// The decision.recorded was decoded above already.
+		var decoded any
+		if rec != nil && it.rec.Sequence == u.last() {
+			decoded = rec
+		}
+		if err := a.event(it.rec, u.items[0].seq(), decoded); err != nil {
 			return fmt.Errorf("apply %s %d on %s: %w", it.rec.Type, it.rec.Sequence, it.rec.Aggregate, err)
 		}
 	}
@@ -234,11 +239,14 @@ const (
 	statusActive = "active"
 )
 
-func (a *applier) event(r domain.Recorded, unitFirst uint64) error {
+// event applies one event; v is its decoded payload, nil: decode it here.
+func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	a.rec = r
-	v, err := domain.DecodeEventData(r)
-	if err != nil {
-		return unreadable(r, err)
+	if v == nil {
+		var err error
+		if v, err = domain.DecodeEventData(r); err != nil {
+			return unreadable(r, err)
+		}
 	}
 	var none *string
 	switch p := v.(type) {
