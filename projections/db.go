@@ -136,7 +136,7 @@ func open(ctx context.Context, base *pgxpool.Config, opts Options, withReporting
 		return nil, err
 	}
 	if withReporting {
-		err := db.withTx(ctx, func(tx pgx.Tx) error { return db.createReporting(ctx, tx, db.schema) })
+		err := db.withTx(ctx, func(tx pgx.Tx) error { return db.createReporting(ctx, tx, db.schema, false) })
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("projections: %w", err)

@@ -68,9 +68,12 @@
 // [Options].ReportingSchema) through a role that may read them and nothing
 // else (default koers_reporting, created NOLOGIN if missing; grant it to the
 // login roles of the tools). The views are stable: columns are only ever
-// added at the end. [Open] creates or replaces them, and a rebuild points
-// them at the new tables in its switch transaction, so they keep their
-// identity and grants and answer the same before and after. Each view and
+// added at the end. [Open] creates them, or replaces them when their
+// definition changed (a hash of it is in the schema's comment; views that
+// are current are left alone, so opening never waits for a long report),
+// and a rebuild points them at the new tables in its switch transaction,
+// so they keep their identity and grants and answer the same before and
+// after. Each view and
 // column is also documented in the database (COMMENT ON). "Today" is
 // now(); every view shows what the ledger knows now. Amounts are exact
 // minor units (cents) with their currency.

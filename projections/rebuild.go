@@ -132,7 +132,7 @@ func (db *DB) switchTo(ctx context.Context, next *DB, retired string) (bool, err
 		}
 		// The views followed the old tables into the retired schema: point
 		// them at the new ones before that is dropped.
-		if err := db.createReporting(ctx, tx, db.schema); err != nil {
+		if err := db.createReporting(ctx, tx, db.schema, true); err != nil {
 			return err
 		}
 		switched = true

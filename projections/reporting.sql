@@ -11,7 +11,7 @@
 -- recorded decision, retractions and corrections applied.
 
 CREATE SCHEMA IF NOT EXISTS {{reporting}};
-COMMENT ON SCHEMA {{reporting}} IS 'Koers reporting views: stable, documented, read-only; see COMMENT ON each view and column.';
+COMMENT ON SCHEMA {{reporting}} IS 'Koers reporting views: stable, documented, read-only; see COMMENT ON each view and column. (definition {{definition}})';
 
 CREATE OR REPLACE VIEW {{reporting}}.decisions AS
 SELECT d.id,
@@ -286,6 +286,7 @@ COMMENT ON COLUMN {{reporting}}.transition_funding.value_streams_minor IS 'On va
 COMMENT ON COLUMN {{reporting}}.transition_funding.projects_minor IS 'On project:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.product_share IS '(products + value streams) / (products + value streams + projects); 0 when nothing is allocated.';
 
+-- +koers grants
 -- The reading role, created if missing when the connecting role may
 -- (CREATEROLE); else a database administrator creates it, and the grants
 -- follow on the next start.

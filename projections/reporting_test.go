@@ -207,3 +207,30 @@ func TestReportingViewsWithoutThePrivilegeToCreateTheRole(t *testing.T) {
 		}
 	})
 }
+
+// Opening the read models again while a BI tool reads a view does not wait
+// for it: views already current are not replaced.
+func TestOpeningDoesNotWaitForReportingReaders(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	reader, err := pgx.Connect(ctx, pgtest.Package(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close(ctx)
+	tx, err := reader.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT count(*) FROM `+db.reporting+`.transition_metrics`); err != nil {
+		t.Fatal(err)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	again, err := Open(openCtx, pgtest.Package(t), Options{Schema: db.schema, ReportingSchema: db.reporting})
+	if err != nil {
+		t.Fatalf("open while a report reads a view: %v", err)
+	}
+	again.Close()
+}
