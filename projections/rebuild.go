@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,7 +93,7 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 			return db.dropSchema(ctx, retired)
 		}
 	}
-	return fmt.Errorf("rebuild: the live read models kept moving ahead: gave up after %d attempts to switch", maxSwitchAttempts)
+	return fmt.Errorf("rebuild: the live read models kept moving ahead or the reporting views stayed in use: gave up after %d attempts to switch", maxSwitchAttempts)
 }
 
 // switchTo renames next's schema to db's, and db's to retired, if next is
@@ -101,6 +102,12 @@ func (db *DB) switchTo(ctx context.Context, next *DB, retired string) (bool, err
 	cur, nxt, ret := pgx.Identifier{db.schema}.Sanitize(), pgx.Identifier{next.schema}.Sanitize(), pgx.Identifier{retired}.Sanitize()
 	switched := false
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		// Rebinding the reporting views waits for the reports reading
+		// them, while the live projectors wait for this transaction: give
+		// up after a while and try again after catching up.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+switchLockTimeout+`'`); err != nil {
+			return fmt.Errorf("lock timeout: %w", err)
+		}
 		var live, built int64
 		if err := tx.QueryRow(ctx, `SELECT seq FROM `+cur+`.checkpoint FOR UPDATE`).Scan(&live); err != nil {
 			return fmt.Errorf("lock live checkpoint: %w", err)
@@ -138,8 +145,16 @@ func (db *DB) switchTo(ctx context.Context, next *DB, retired string) (bool, err
 		switched = true
 		return nil
 	})
+	var dbErr *DatabaseError
+	if errors.As(err, &dbErr) && dbErr.Code == "55P03" { // lock_not_available
+		return false, nil
+	}
 	return switched, err
 }
+
+// switchLockTimeout bounds how long a switch waits for a lock (a variable
+// for tests).
+var switchLockTimeout = "3s"
 
 func (db *DB) dropSchema(ctx context.Context, schema string) error {
 	err := db.withConn(ctx, func(c *pgx.Conn) error {

@@ -234,3 +234,43 @@ func TestOpeningDoesNotWaitForReportingReaders(t *testing.T) {
 	}
 	again.Close()
 }
+
+// A rebuild does not hold the live projectors up behind a long report: its
+// switch gives up waiting for the views and tries again, and in the end
+// says why it could not switch.
+func TestRebuildSwitchGivesUpWhileAReportHoldsTheViews(t *testing.T) {
+	old := switchLockTimeout
+	switchLockTimeout = "50ms"
+	t.Cleanup(func() { switchLockTimeout = old })
+	e := newLog(t)
+	e.play(t, script...)
+	db := newDB(t)
+	catchUp(t, db, e.st)
+	before := dump(t, db)
+	ctx := context.Background()
+	reader, err := pgx.Connect(ctx, pgtest.Package(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close(ctx)
+	tx, err := reader.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT count(*) FROM `+db.reporting+`.people`); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Rebuild(ctx, e.st, ProjectorOptions{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "stayed in use") {
+		t.Fatalf("rebuild while a report reads a view: %v, want it to give up", err)
+	}
+	if got := dump(t, db); got != before {
+		t.Fatalf("a rebuild that gave up changed the read models")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Rebuild(ctx, e.st, ProjectorOptions{}, nil); err != nil {
+		t.Fatalf("rebuild once the report ended: %v", err)
+	}
+}
