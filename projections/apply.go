@@ -65,7 +65,11 @@ func (db *DB) applyOnce(ctx context.Context, batch []unit, want LedgerIdentity) 
 		if err := tx.QueryRow(ctx, `SELECT tableoid, seq FROM checkpoint FOR UPDATE`).Scan(&locked, &cp); err != nil {
 			return fmt.Errorf("lock checkpoint: %w", err)
 		}
-		if err := tx.QueryRow(ctx, `SELECT 'checkpoint'::regclass::oid`).Scan(&current); err != nil {
+		// Resolved again by a statement that locks the table: taking the
+		// lock makes PostgreSQL read the catalog changes that arrived while
+		// the row lock waited (a ::regclass cast takes no lock and may still
+		// see the old name, and the writes after it would not).
+		if err := tx.QueryRow(ctx, `SELECT tableoid FROM checkpoint`).Scan(&current); err != nil {
 			return fmt.Errorf("lock checkpoint: %w", err)
 		}
 		if locked != current {

@@ -27,7 +27,7 @@ type ProjectorOptions struct {
 	// BatchBytes bounds the payload bytes applied in one transaction, with
 	// the same exception. Default 4 MiB.
 	BatchBytes int
-	// FlushInterval is how long complete decisions wait for more before
+	// FlushInterval is the longest complete decisions wait for more before
 	// they are applied. Default 100ms.
 	FlushInterval time.Duration
 	// OnCommit, if set, is called after each committed batch with the new
@@ -272,7 +272,11 @@ func (p *Projector) run(ctx context.Context, until uint64) error {
 				u := batch[len(batch)-1]
 				n += len(u.items)
 				size += u.bytes
-				if n >= p.opts.BatchEvents || size >= p.opts.BatchBytes {
+				// A full batch goes at once; so does any batch when the
+				// reader has nothing more at hand (the projector caught up
+				// with the log): following live, a decision is visible as
+				// soon as it is applied, not a flush interval later.
+				if n >= p.opts.BatchEvents || size >= p.opts.BatchBytes || len(items) == 0 {
 					if err := flush(); err != nil {
 						return err
 					}
