@@ -65,8 +65,9 @@ func facts(ctx context.Context, tx pgx.Tx, k known, kinds ...domain.AggregateKin
 		ks[i] = string(kd)
 	}
 	rows, err := tx.Query(ctx, `SELECT kind, id, attr, value FROM facts
-		WHERE kind = ANY($1) AND recorded_seq <= $2 AND (superseded_seq IS NULL OR superseded_seq > $2)
-		  AND valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3) AND value IS NOT NULL`, ks, k.seq, k.asOf)
+		WHERE kind = ANY($1) AND value IS NOT NULL
+		  AND tstzrange(valid_from, valid_to, '[)') @> $3::timestamptz
+		  AND int8range(recorded_seq, superseded_seq, '[)') @> $2::int8`, ks, k.seq, k.asOf)
 	if err != nil {
 		return nil, fmt.Errorf("read facts: %w", err)
 	}
