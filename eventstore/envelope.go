@@ -7,11 +7,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+
 	"errors"
 	"fmt"
 	"hash"
 	"strconv"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"koers/domain"
 )
@@ -148,7 +151,7 @@ var errMalformed = errors.New("malformed envelope")
 // that its hash matches its content. It does not check the seal or the chain.
 func decodeEnvelope(body []byte) (*envelope, error) {
 	var e envelope
-	if err := json.Unmarshal(body, &e); err != nil {
+	if err := gojson.Unmarshal(body, &e); err != nil {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	switch {

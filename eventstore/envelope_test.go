@@ -113,3 +113,34 @@ func BenchmarkEnvelopeDecodeCheck(b *testing.B) {
 		}
 	}
 }
+
+// FuzzEnvelopeDecodersAgree: the fast decoder reads every envelope the
+// standard library reads, to the same values.
+func FuzzEnvelopeDecodersAgree(f *testing.F) {
+	s := &sealer{key: bytes.Repeat([]byte{7}, 32)}
+	good, _ := sampleEnvelope(s).marshal()
+	f.Add(good)
+	f.Add([]byte(`{"v":1,"id":"a","id":"b"}`))
+	f.Add([]byte(`{"v":1,"data":{"x":[1,2,{"y":"\u00e9"}]},"decision":{"effective":"2026-07-01T00:00:00+02:00"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var std envelope
+		if json.Unmarshal(body, &std) != nil {
+			return
+		}
+		e, err := decodeEnvelope(body)
+		if err != nil {
+			if strings.Contains(err.Error(), "malformed envelope: ") && !strings.Contains(err.Error(), "unknown envelope version") &&
+				!strings.Contains(err.Error(), "missing") && !strings.Contains(err.Error(), "index") && !strings.Contains(err.Error(), "hash") {
+				t.Fatalf("the standard library reads %q, the fast decoder says %v", body, err)
+			}
+			return
+		}
+		if e.ID != std.ID || e.Type != std.Type || e.Subject != std.Subject || !bytes.Equal(e.Data, std.Data) ||
+			e.Prev != std.Prev || e.Hash != std.Hash || e.Seal != std.Seal || e.Index != std.Index || e.Count != std.Count ||
+			e.SchemaVersion != std.SchemaVersion || !e.Decision.Effective.Equal(std.Decision.Effective) ||
+			e.Decision.ID != std.Decision.ID || e.Decision.By != std.Decision.By || e.Decision.Reason != std.Decision.Reason ||
+			strings.Join(e.Decision.Refs, "\x00") != strings.Join(std.Decision.Refs, "\x00") {
+			t.Fatalf("decoders disagree on %q:\nfast %+v\nstd  %+v", body, e, std)
+		}
+	})
+}
