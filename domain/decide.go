@@ -102,13 +102,32 @@ func Decide(w World, d Decision) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A change that needs an aggregate not loaded does not end the pass:
+	// the later changes are still tried, so that one NeedError names what
+	// all of them need (a reorganisation moving people out of twenty teams
+	// asks once, not twenty times). After the first need the state may be
+	// incomplete, so other refusals are left for the next pass to find.
+	var needs []Ref
 	for i, c := range d.Changes {
-		if err := k.authorize(m, c, 0); err != nil {
+		err := k.authorize(m, c, 0)
+		if err == nil {
+			err = k.apply(c)
+		}
+		var ne *NeedError
+		switch {
+		case err == nil:
+		case errors.As(err, &ne):
+			for _, r := range ne.Refs {
+				if !containsRef(needs, r) {
+					needs = append(needs, r)
+				}
+			}
+		case len(needs) == 0:
 			return nil, wrapChange(i, c, err)
 		}
-		if err := k.apply(c); err != nil {
-			return nil, wrapChange(i, c, err)
-		}
+	}
+	if len(needs) > 0 {
+		return nil, &NeedError{Refs: needs}
 	}
 	if err := k.finalChecks(); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -288,4 +289,34 @@ func TestDecideFunding(t *testing.T) {
 		{name: "funding.release refuses more than the account holds", when: dec(ch("funding.release", "period", "2026", "from", "product:loans", "amount", "1")),
 			errAs: isA[*InsufficientFundsError]()},
 	})
+}
+
+func TestOneNeedErrorNamesWhatEveryChangeNeeds(t *testing.T) {
+	l := newLedger(t)
+	var form, join, move []string
+	for i := range 20 {
+		form = append(form, ch("team.form", "id", fmt.Sprintf("t-%d", i), "name", "T", "type", "platform"))
+		join = append(join, ch("person.join", "id", fmt.Sprintf("p-%d", i), "name", "P", "team", fmt.Sprintf("t-%d", i)))
+		move = append(move, ch("person.move", "person", fmt.Sprintf("p-%d", i), "to", "t-new"))
+	}
+	l.must(dec(form...))
+	l.must(dec(join...))
+	l.must(dec(ch("team.form", "id", "t-new", "name", "New", "type", "enabling")))
+	d := l.parse(dec(move...))
+	w := World{}
+	for _, r := range Plan(d) {
+		w[r] = l.state(r)
+	}
+	_, err := Decide(w, d)
+	var ne *NeedError
+	if !errors.As(err, &ne) || len(ne.Refs) != 20 {
+		t.Fatalf("moving 20 people out of 20 teams: %v; want one NeedError naming the 20 teams they leave", err)
+	}
+	for _, r := range ne.Refs {
+		w[r] = l.state(r)
+	}
+	evs, err := Decide(w, d)
+	if err != nil || len(evs) != 20*3+1 {
+		t.Fatalf("second pass: %d events, %v", len(evs), err)
+	}
 }
