@@ -76,6 +76,18 @@ func withApp(cmd *cobra.Command, s *settings, fn func(*app) error) error {
 	return fn(a)
 }
 
+// withReadModels opens the ledger and its read models, brought up to date,
+// for one query.
+func withReadModels(cmd *cobra.Command, s *settings, fn func(*projections.DB) error) error {
+	return withApp(cmd, s, func(a *app) error {
+		db, err := a.upToDate(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return fn(db)
+	})
+}
+
 // timeFlags are --as-of and --known-at.
 type timeFlags struct{ asOf, knownAt string }
 
@@ -140,11 +152,7 @@ func orgCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withApp(cmd, s, func(a *app) error {
-				db, err := a.upToDate(cmd.Context())
-				if err != nil {
-					return err
-				}
+			return withReadModels(cmd, s, func(db *projections.DB) error {
 				org, err := db.Organisation(cmd.Context(), at)
 				if err != nil {
 					return err
@@ -223,11 +231,7 @@ KIND is one of valuestream, product, team, person, project, mandate, budget.`,
 			if err != nil {
 				return fmt.Errorf("--known-at: %w", err)
 			}
-			return withApp(cmd, s, func(a *app) error {
-				db, err := a.upToDate(cmd.Context())
-				if err != nil {
-					return err
-				}
+			return withReadModels(cmd, s, func(db *projections.DB) error {
 				facts, err := db.History(cmd.Context(), ref, projections.HistoryOptions{KnownAt: ka, All: all})
 				if err != nil {
 					return err
@@ -295,11 +299,7 @@ func auditCmd(s *settings) *cobra.Command {
 			if f.Limit < 1 || f.Limit > projections.MaxAuditLimit {
 				return fmt.Errorf("--limit %d: want 1 to %d", f.Limit, projections.MaxAuditLimit)
 			}
-			return withApp(cmd, s, func(a *app) error {
-				db, err := a.upToDate(cmd.Context())
-				if err != nil {
-					return err
-				}
+			return withReadModels(cmd, s, func(db *projections.DB) error {
 				page, err := db.Audit(cmd.Context(), f)
 				if err != nil {
 					return err
@@ -410,11 +410,7 @@ func fundingCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withApp(cmd, s, func(a *app) error {
-				db, err := a.upToDate(cmd.Context())
-				if err != nil {
-					return err
-				}
+			return withReadModels(cmd, s, func(db *projections.DB) error {
 				w := cmd.OutOrStdout()
 				if account != "" {
 					lines, err := db.Journal(cmd.Context(), period, account, at)
@@ -482,11 +478,7 @@ func reportCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--known-at: %w", err)
 			}
-			return withApp(cmd, s, func(a *app) error {
-				db, err := a.upToDate(cmd.Context())
-				if err != nil {
-					return err
-				}
+			return withReadModels(cmd, s, func(db *projections.DB) error {
 				var out []projections.Transition
 				for _, q := range quarters {
 					t, err := db.Transition(cmd.Context(), q, ka)
