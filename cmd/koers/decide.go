@@ -131,14 +131,19 @@ comma-separated list. Kinds and their fields:
 	return cmd
 }
 
+// seqRange writes consecutive sequences as "3-4", others as a list.
+func seqRange(seqs []uint64) string {
+	if n := len(seqs); n > 1 && seqs[n-1]-seqs[0] == uint64(n-1) {
+		return fmt.Sprintf("%d-%d", seqs[0], seqs[n-1])
+	}
+	return fmt.Sprint(seqs)
+}
+
 func printResult(cmd *cobra.Command, res ledger.Result, asJSON bool) error {
 	if asJSON {
 		return printJSON(cmd.OutOrStdout(), res)
 	}
-	seqs := fmt.Sprint(res.Sequences)
-	if n := len(res.Sequences); n > 1 && res.Sequences[n-1]-res.Sequences[0] == uint64(n-1) {
-		seqs = fmt.Sprintf("%d-%d", res.Sequences[0], res.Sequences[n-1])
-	}
+	seqs := seqRange(res.Sequences)
 	if res.Duplicate {
 		fmt.Fprintf(cmd.OutOrStdout(), "decision %s was already recorded (sequences %s); nothing new written\n", res.DecisionID, seqs)
 		return nil

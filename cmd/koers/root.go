@@ -85,10 +85,10 @@ func initCmd(s *settings) *cobra.Command {
 				return err
 			}
 			if res.Duplicate {
-				fmt.Fprintf(cmd.OutOrStdout(), "ledger %s already exists (created at sequences %v)\n", s.ledger, res.Sequences)
+				fmt.Fprintf(cmd.OutOrStdout(), "ledger %s already exists (created at sequences %s)\n", s.ledger, seqRange(res.Sequences))
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ledger %s created: root mandate %q held by %s (sequences %v)\n", s.ledger, domain.RootMandate, rootActor, res.Sequences)
+			fmt.Fprintf(cmd.OutOrStdout(), "ledger %s created: root mandate %q held by %s (sequences %s)\n", s.ledger, domain.RootMandate, rootActor, seqRange(res.Sequences))
 			return nil
 		},
 	}
