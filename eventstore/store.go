@@ -60,6 +60,15 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		if err != nil {
 			return nil, fmt.Errorf("create stream %s: %w", cfg.Stream, err)
 		}
+		// A server older than 2.12 creates the stream without the settings
+		// it does not know (atomic batches among them) and says nothing:
+		// what it answers is checked like an existing stream, and a stream
+		// that cannot hold a ledger is not left behind.
+		if err := checkStream(stream.CachedInfo().Config, want); err != nil {
+			_ = js.DeleteStream(ctx, cfg.Stream)
+			return nil, fmt.Errorf("the NATS server (version %s) cannot hold a Koers ledger, it needs 2.12 or later: %w",
+				js.Conn().ConnectedServerVersion(), err)
+		}
 	case err != nil:
 		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
 	default:
