@@ -3,10 +3,13 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -29,7 +32,21 @@ type EmbeddedOptions struct {
 	// ReadyTimeout bounds the wait for the server to accept clients.
 	// Default 10s.
 	ReadyTimeout time.Duration
+	// User and Password, when set, are required of every client, the
+	// in-process ones included. Both or neither.
+	User, Password string
 }
+
+// ErrStoreInUse is returned by [StartEmbedded] when another server, in
+// this process or another, runs on the same store folder. Two servers
+// writing one store lose acknowledged messages, so the second never starts.
+var ErrStoreInUse = errors.New("the store is in use by another embedded server")
+
+// storeLockFile, inside the store folder, is held with an exclusive lock
+// (flock) for as long as a server runs on the folder. The kernel releases
+// it when the process ends, however it ends, so a server killed with -9
+// leaves nothing that blocks the next one.
+const storeLockFile = "LOCK"
 
 // EmbeddedCluster is one node's part of a cluster.
 type EmbeddedCluster struct {
@@ -40,7 +57,10 @@ type EmbeddedCluster struct {
 
 // Embedded is a running in-process nats-server.
 type Embedded struct {
-	srv *server.Server
+	srv  *server.Server
+	lock *flock.Flock
+	user string
+	pass string
 }
 
 // StartEmbedded starts a nats-server with JetStream and waits until it
@@ -71,6 +91,10 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		NoSigs:     true,
 		NoLog:      os.Getenv("KOERS_NATS_LOG") == "",
 	}
+	if (o.User == "") != (o.Password == "") {
+		return nil, errors.New("embedded nats: a user needs a password and a password a user")
+	}
+	opts.Username, opts.Password = o.User, o.Password
 	if o.Port == 0 && o.Cluster != nil {
 		return nil, errors.New("embedded nats: a cluster node needs a client port (-1 for a random one)")
 	}
@@ -87,8 +111,13 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 			opts.Routes = append(opts.Routes, u)
 		}
 	}
+	lock, err := lockStore(o.Dir)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		_ = lock.Unlock()
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	if !opts.NoLog {
@@ -98,15 +127,37 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	if !srv.ReadyForConnections(o.ReadyTimeout) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
+		_ = lock.Unlock()
 		return nil, fmt.Errorf("embedded nats: not ready after %s (store %s)", o.ReadyTimeout, o.Dir)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, lock: lock, user: o.User, pass: o.Password}, nil
+}
+
+// lockStore takes the store folder's exclusive lock without waiting.
+// flock locks belong to the open file, so a second server in the same
+// process is refused just like one in another process.
+func lockStore(dir string) (*flock.Flock, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("embedded nats: store folder: %w", err)
+	}
+	lock := flock.New(filepath.Join(dir, storeLockFile))
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: lock %s: %w", lock.Path(), err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("embedded nats: %s: %w", dir, ErrStoreInUse)
+	}
+	return lock, nil
 }
 
 // Connect opens a client connection: in-process when the server has no
 // listener, else over loopback.
 func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	opts = append([]nats.Option{nats.Name("koers")}, opts...)
+	if e.user != "" {
+		opts = append(opts, nats.UserInfo(e.user, e.pass))
+	}
 	if e.srv.ClientURL() == "" || e.srv.Addr() == nil {
 		opts = append(opts, nats.InProcessServer(e.srv))
 		return nats.Connect("", opts...)
@@ -125,9 +176,14 @@ func (e *Embedded) ClientURL() string {
 // Server exposes the underlying server, for tests that need to inspect it.
 func (e *Embedded) Server() *server.Server { return e.srv }
 
+// InProcessConn is a new client connection to the server inside this
+// process, without a listener; it still authenticates.
+func (e *Embedded) InProcessConn() (net.Conn, error) { return e.srv.InProcessConn() }
+
 // Shutdown stops the server cleanly and waits until it has: the store is
-// flushed and can be opened again.
+// flushed and can be opened again. Only then is the store's lock released.
 func (e *Embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+	_ = e.lock.Unlock()
 }

@@ -38,7 +38,7 @@ type app struct {
 	settings settings
 	dbURL    string          // resolved database URL, once asked for
 	db       *projections.DB // the read models, once opened
-	embedded *eventstore.Embedded
+	local    *eventstore.Local
 	nc       *nats.Conn
 	store    *eventstore.Store
 	handler  *ledger.Handler
@@ -61,15 +61,12 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 		return nil, err
 	}
 	a := &app{settings: s}
-	if s.natsURL == "" {
-		a.embedded, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: filepath.Join(s.dataDir, "nats")})
-		if err != nil {
-			return nil, err
-		}
-		a.nc, err = a.embedded.Connect()
-	} else {
-		a.nc, err = nats.Connect(s.natsURL, nats.Name("koers"), nats.Timeout(5*time.Second))
+	// One embedded server per data folder, whichever process runs it.
+	a.local, err = eventstore.OpenLocal(eventstore.LocalOptions{DataDir: s.dataDir, NATSURL: s.natsURL})
+	if err != nil {
+		return nil, err
 	}
+	a.nc, err = a.local.Connect()
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -92,7 +89,8 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 	return a, nil
 }
 
-// Close closes the connection and stops the embedded server, if any.
+// Close closes the connection and, if this process runs the data folder's
+// embedded server, stops it: a process still using it starts the next.
 func (a *app) Close() {
 	if a.db != nil {
 		a.db.Close()
@@ -100,8 +98,8 @@ func (a *app) Close() {
 	if a.nc != nil {
 		a.nc.Close()
 	}
-	if a.embedded != nil {
-		a.embedded.Shutdown()
+	if a.local != nil {
+		a.local.Close()
 	}
 }
 
