@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"koers/eventstore"
+	"koers/internal/pgserver"
 	"koers/ledger"
 	"koers/projections"
 )
@@ -133,4 +134,36 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("seal key %s: want at least %d bytes as hex digits", path, eventstore.MinSealKeyBytes)
 	}
 	return key, nil
+}
+
+// databaseURL resolves the read models' database once: --database-url as
+// given, or libpq conventions with database koers, or a private cluster in
+// the data folder; the database is created when missing.
+func (a *app) databaseURL(ctx context.Context) (string, error) {
+	if a.dbURL != "" {
+		return a.dbURL, nil
+	}
+	u, err := pgserver.Resolve(ctx, pgserver.Options{URL: a.settings.databaseURL, DataDir: a.settings.dataDir})
+	if err != nil {
+		return "", err
+	}
+	a.dbURL = u
+	return u, nil
+}
+
+// readModels opens the read models (applying migrations) in the database.
+func (a *app) readModels(ctx context.Context) (*projections.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	u, err := a.databaseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db, err := projections.Open(ctx, u, projections.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.db = db
+	return db, nil
 }

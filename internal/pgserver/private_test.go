@@ -1,4 +1,4 @@
-package main
+package pgserver
 
 import (
 	"context"
@@ -21,23 +21,22 @@ func TestAPrivatePostgresStartsInTheDataFolderAndIsFoundAgain(t *testing.T) {
 	os.Chmod(data, 0o755)
 	t.Cleanup(func() { os.RemoveAll(data) })
 	ctx := context.Background()
-	conn, err := privatePostgres(ctx, data)
+	conn, err := Private(ctx, data)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() {
 		_ = pgCommandAs(filepath.Join(bin, "pg_ctl"), "-D", filepath.Join(data, "postgres"), "-m", "immediate", "stop").Run()
 	})
-	again, err := privatePostgres(ctx, data)
+	again, err := Private(ctx, data)
 	if err != nil || again != conn {
 		t.Fatalf("second call: %q, %v; want the running cluster %q", again, err, conn)
 	}
-	a := &app{settings: settings{dataDir: data}}
 	// Point libpq's defaults somewhere nothing listens: the private cluster
 	// takes over.
 	t.Setenv("PGHOST", "127.0.0.1")
 	t.Setenv("PGPORT", "1")
-	u, err := a.databaseURL(ctx)
+	u, err := Resolve(ctx, Options{DataDir: data})
 	if err != nil || u != conn {
 		t.Fatalf("database URL with no server: %q, %v; want the private cluster", u, err)
 	}

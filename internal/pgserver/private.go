@@ -1,4 +1,4 @@
-package main
+package pgserver
 
 import (
 	"context"
@@ -44,9 +44,9 @@ func versionOf(binDir string) int {
 	return v
 }
 
-// privatePostgres starts (or finds running) the private cluster under
-// dataDir and returns its connection string for database koers.
-func privatePostgres(ctx context.Context, dataDir string) (string, error) {
+// Private starts (or finds running) the private cluster under dataDir and
+// returns its connection string for database koers.
+func Private(ctx context.Context, dataDir string) (string, error) {
 	bin, ok := postgresBinDir()
 	if !ok {
 		return "", errors.New("no PostgreSQL binaries found (install postgresql)")
@@ -60,7 +60,7 @@ func privatePostgres(ctx context.Context, dataDir string) (string, error) {
 	if len(sock) > 90 {
 		return "", fmt.Errorf("data folder path too long for a PostgreSQL socket (%d characters): use a shorter --data", len(sock))
 	}
-	conn := fmt.Sprintf("host=%s port=%d user=koers dbname=%s", sock, privatePort, defaultDatabase)
+	conn := fmt.Sprintf("host=%s port=%d user=koers dbname=%s", sock, privatePort, DefaultDatabase)
 
 	// PostgreSQL refuses to run as root: then the cluster belongs to the
 	// postgres system user and its commands run as that user.

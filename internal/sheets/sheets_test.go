@@ -1,0 +1,106 @@
+package sheets
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+var meta = Meta{By: "p-root", Authority: "root", Reason: "bootstrap", Effective: "2026-01-01"}
+
+func collect(t *testing.T, name, csv string) ([]map[string]any, error) {
+	t.Helper()
+	var out []map[string]any
+	for row, err := range Decisions(strings.NewReader(csv), name, meta) {
+		if err != nil {
+			return out, err
+		}
+		var d map[string]any
+		if err := json.Unmarshal(row.Decision, &d); err != nil {
+			t.Fatalf("line %d: not JSON: %v", row.Line, err)
+		}
+		d["line"] = row.Line
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func TestEachRowBecomesOneIdempotentDecision(t *testing.T) {
+	got, err := collect(t, "products", "\ufeffName, id ,valuestream,owner,teams\nPay app,pay-app,payments,p-ada,t-core; t-web\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d decisions, want 1", len(got))
+	}
+	d := got[0]
+	if d["id"] != "import-products-pay-app" || d["by"] != "p-root" || d["effective"] != "2026-01-01" || d["line"] != 2 {
+		t.Fatalf("decision %v", d)
+	}
+	changes := d["changes"].([]any)
+	if len(changes) != 3 || changes[0].(map[string]any)["owner"] != "p-ada" || changes[2].(map[string]any)["team"] != "t-web" {
+		t.Fatalf("changes %v: want the launch and one assignment per team", changes)
+	}
+}
+
+func TestMalformedSheetsAreRefusedWithTheLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, sheet, csv, want string
+	}{
+		{"empty file", "teams", "", "empty"},
+		{"unknown column", "teams", "id,name,type,colour\n", `unknown column "colour"`},
+		{"column twice", "teams", "id,name,type,id\n", `"id" appears twice`},
+		{"required column missing", "people", "id,name\n", `needs a column "team"`},
+		{"ragged row", "teams", "id,name,type\nt-1,One\n", "line 2"},
+		{"unknown sheet", "budgets", "id\n", "unknown sheet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := collect(t, tc.sheet, tc.csv)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTheSheetIsNamedByTheFileUnlessGiven(t *testing.T) {
+	if n, err := Name("/tmp/People.CSV", ""); err != nil || n != "people" {
+		t.Fatalf("People.CSV: %q %v", n, err)
+	}
+	if n, err := Name("hr-export.csv", "people"); err != nil || n != "people" {
+		t.Fatalf("--sheet people: %q %v", n, err)
+	}
+	if _, err := Name("hr-export.csv", ""); !errors.Is(err, ErrUnknownSheet) {
+		t.Fatalf("hr-export.csv: %v, want ErrUnknownSheet", err)
+	}
+}
+
+// FuzzDecisions: any file yields decisions that are JSON objects, or one
+// error, and never panics.
+func FuzzDecisions(f *testing.F) {
+	f.Add("id,name,type\nt-1,One,platform\n")
+	f.Add("id,name,valuestream,owner,teams\np,P,v,o,\"a;b\"\n")
+	f.Add("\"unterminated\n")
+	f.Fuzz(func(t *testing.T, csv string) {
+		for _, sheet := range Kinds() {
+			errs := 0
+			for row, err := range Decisions(strings.NewReader(csv), sheet, meta) {
+				if err != nil {
+					errs++
+					continue
+				}
+				if errs > 0 {
+					t.Fatal("a decision after an error")
+				}
+				var d map[string]any
+				if err := json.Unmarshal(row.Decision, &d); err != nil {
+					t.Fatalf("line %d: %v", row.Line, err)
+				}
+			}
+			if errs > 1 {
+				t.Fatalf("%d errors, want at most one", errs)
+			}
+		}
+	})
+}
