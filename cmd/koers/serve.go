@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"koers/api"
 	"koers/feed"
@@ -105,29 +106,14 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	reg := prometheus.NewRegistry()
 	feedMetrics := feed.NewMetrics()
-	var feeds []*feed.Feed
+	feeds, err := openFeeds(ctx, a, feedSpecs, feedMetrics, logger)
 	defer func() {
 		for _, f := range feeds {
 			_ = f.Close()
 		}
 	}()
-	if len(feedSpecs) > 0 {
-		dbURL, err := a.databaseURL(ctx)
-		if err != nil {
-			return err
-		}
-		for _, spec := range feedSpecs {
-			name, target, ok := strings.Cut(spec, "=")
-			if !ok || strings.Contains(name, ":") {
-				name, target = feed.DefaultName(spec), spec
-			}
-			f, err := feed.Open(ctx, a.store, dbURL, feed.Config{Name: name, Target: target, Ledger: s.ledger,
-				Metrics: feedMetrics, Logger: logger.With("feed", name)})
-			if err != nil {
-				return fmt.Errorf("--feed %s: %w", spec, err)
-			}
-			feeds = append(feeds, f)
-		}
+	if err != nil {
+		return err
 	}
 	handler, err := api.New(api.Config{
 		Ledger:     a.handler,
@@ -151,8 +137,74 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
+	srv := newHTTPServer(handler, logger)
+
+	// The parts run side by side; the first to fail stops the others, and
+	// the API gets serveShutdownTimeout to finish the requests in flight.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runProjector(gctx, proj, logger) })
+	for _, f := range feeds {
+		g.Go(func() error {
+			if err := f.Run(gctx); err != nil {
+				return fmt.Errorf("feed %s: %w", f.Name(), err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, stop := context.WithTimeout(context.Background(), serveShutdownTimeout)
+		defer stop()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			// Requests still running past the timeout are cut off.
+			_ = srv.Close()
+			return fmt.Errorf("serve: shut down the API: %w", err)
+		}
+		return nil
+	})
+	fmt.Fprintf(stdout, "serving ledger %s on http://%s (read models in schema %s)\n", s.ledger, ln.Addr(), db.Schema())
+	for _, f := range feeds {
+		fmt.Fprintf(stdout, "feeding %s to %s from sequence %d\n", f.Name(), f.Target(), f.Checkpoint()+1)
+	}
+	return g.Wait()
+}
+
+// openFeeds opens the --feed feeds; on an error, those opened so far are
+// returned too, for the caller to close.
+func openFeeds(ctx context.Context, a *app, specs []string, metrics *feed.Metrics, logger *slog.Logger) ([]*feed.Feed, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	dbURL, err := a.databaseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var feeds []*feed.Feed
+	for _, spec := range specs {
+		name, target, ok := strings.Cut(spec, "=")
+		if !ok || strings.Contains(name, ":") {
+			name, target = feed.DefaultName(spec), spec
+		}
+		f, err := feed.Open(ctx, a.store, dbURL, feed.Config{Name: name, Target: target, Ledger: a.settings.ledger,
+			Metrics: metrics, Logger: logger.With("feed", name)})
+		if err != nil {
+			return feeds, fmt.Errorf("--feed %s: %w", spec, err)
+		}
+		feeds = append(feeds, f)
+	}
+	return feeds, nil
+}
+
+// newHTTPServer bounds what a slow or hostile client can hold.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: serveReadHeaderTimeout,
 		ReadTimeout:       serveReadTimeout,
 		WriteTimeout:      serveWriteTimeout,
@@ -160,67 +212,6 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 		MaxHeaderBytes:    serveMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	projDone := make(chan error, 1)
-	go func() { projDone <- runProjector(ctx, proj, logger) }()
-	srvDone := make(chan error, 1)
-	go func() {
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		srvDone <- err
-	}()
-	feedsDone := make(chan error, len(feeds))
-	for _, f := range feeds {
-		go func() {
-			err := f.Run(ctx)
-			if err != nil {
-				err = fmt.Errorf("feed %s: %w", f.Name(), err)
-			}
-			feedsDone <- err
-		}()
-	}
-	fmt.Fprintf(stdout, "serving ledger %s on http://%s (read models in schema %s)\n", s.ledger, ln.Addr(), db.Schema())
-	for _, f := range feeds {
-		fmt.Fprintf(stdout, "feeding %s to %s from sequence %d\n", f.Name(), f.Target(), f.Checkpoint()+1)
-	}
-
-	var projErr, srvErr, feedErr error
-	projRunning, srvRunning, feedsRunning := true, true, len(feeds)
-	select {
-	case <-ctx.Done():
-	case projErr = <-projDone:
-		projRunning = false
-	case srvErr = <-srvDone:
-		srvRunning = false
-	case feedErr = <-feedsDone:
-		feedsRunning--
-	}
-	cancel()
-	for ; feedsRunning > 0; feedsRunning-- {
-		feedErr = errors.Join(feedErr, <-feedsDone)
-	}
-	if srvRunning {
-		shutdownCtx, stop := context.WithTimeout(context.Background(), serveShutdownTimeout)
-		err := srv.Shutdown(shutdownCtx)
-		stop()
-		if err != nil {
-			// Requests still running past the timeout are cut off.
-			_ = srv.Close()
-			err = fmt.Errorf("shut down the API: %w", err)
-		}
-		srvErr = errors.Join(err, <-srvDone)
-	}
-	if projRunning {
-		projErr = <-projDone
-	}
-	if srvErr != nil {
-		srvErr = fmt.Errorf("serve: %w", srvErr)
-	}
-	return errors.Join(srvErr, projErr, feedErr)
 }
 
 // runProjector runs the projector until ctx ends, starting it again after a
