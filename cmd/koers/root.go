@@ -248,13 +248,14 @@ type exitCoder interface{ ExitCode() int }
 
 func asExitCoder(err error, target *exitCoder) bool { return errors.As(err, target) }
 
-// withHint adds what to do for the refusals a user can act on.
+// withHint adds what to do for the refusals a user can act on. Authority
+// refusals say it themselves (who could decide, which mandate in the chain
+// is no longer in force, what headroom is left): a generic hint here gave
+// wrong advice, such as asking someone else when the actor holds the root.
 func withHint(err error) error {
 	switch {
 	case errors.Is(err, domain.ErrConflict):
 		return fmt.Errorf("%w; another decision changed the same aggregates: submit it again", err)
-	case errors.Is(err, domain.ErrUnauthorized):
-		return fmt.Errorf("%w; ask the holder of a mandate that covers it, or take it under one you hold", err)
 	}
 	return err
 }
