@@ -8,10 +8,11 @@ import (
 )
 
 // Plan lists the aggregates Decide needs first for d: the decision's own
-// record, its mandate, and every aggregate a change names (including the
-// owners of funding accounts). Decide may ask for more with a *NeedError
-// (a person's current team, a product's value stream, what a retracted
-// decision touched).
+// record, its mandate, the actor (who must hold it), and every aggregate a
+// change names (including the owners of funding accounts and a grant's
+// holder). Decide may ask for more with a *NeedError (the mandate's grant
+// chain and its holders, a person's current team, a product's value
+// stream, what a retracted decision touched).
 func Plan(d Decision) []Ref {
 	var refs []Ref
 	seen := map[Ref]bool{}

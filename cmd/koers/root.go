@@ -93,7 +93,7 @@ func initCmd(s *settings) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&rootActor, "root", "", "the actor who holds the root mandate (required)")
-	cmd.Flags().StringVar(&effective, "effective", "", "from when the root mandate is valid (date or RFC 3339); the earliest date decisions may be backdated to; default now")
+	cmd.Flags().StringVar(&effective, "effective", "", "effective date of the genesis (date or RFC 3339), for the record; the root mandate is in force from the ledger's creation whatever this date, and decisions may be backdated before it; default now")
 	_ = cmd.MarkFlagRequired("root")
 	return cmd
 }
