@@ -13,7 +13,7 @@ func benchWorld(b *testing.B, l *ledger, d Decision) World {
 		for _, r := range refs {
 			w[r] = l.state(r)
 		}
-		_, err := Decide(w, d)
+		_, err := Decide(w, d, day0)
 		ne, ok := err.(*NeedError)
 		if !ok {
 			if err != nil {
@@ -34,7 +34,7 @@ func benchDecide(b *testing.B, js string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Decide(w, d); err != nil {
+		if _, err := Decide(w, d, day0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -61,7 +61,7 @@ func BenchmarkDecideReorg50(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Decide(w, d); err != nil {
+		if _, err := Decide(w, d, day0); err != nil {
 			b.Fatal(err)
 		}
 	}

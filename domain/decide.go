@@ -8,10 +8,11 @@ import (
 )
 
 // Plan lists the aggregates Decide needs first for d: the decision's own
-// record, its mandate, and every aggregate a change names (including the
-// owners of funding accounts). Decide may ask for more with a *NeedError
-// (a person's current team, a product's value stream, what a retracted
-// decision touched).
+// record, its mandate, the actor (who must hold it), and every aggregate a
+// change names (including the owners of funding accounts and a grant's
+// holder). Decide may ask for more with a *NeedError (the mandate's grant
+// chain and its holders, a person's current team, a product's value
+// stream, what a retracted decision touched).
 func Plan(d Decision) []Ref {
 	var refs []Ref
 	seen := map[Ref]bool{}
@@ -30,6 +31,11 @@ func Plan(d Decision) []Ref {
 	}
 	add(KindDecision, d.ID)
 	add(KindMandate, d.Authority)
+	// The actor must hold the mandate, so the actor is the holder whose
+	// standing decides whether it is in force.
+	if r, ok := holderRef(d.By); ok {
+		add(r.Kind, r.ID)
+	}
 	for _, c := range d.Changes {
 		switch c.Kind {
 		case ChangeValueStreamDefine:
@@ -44,6 +50,9 @@ func Plan(d Decision) []Ref {
 			add(KindProject, c.ID)
 		case ChangeMandateGrant:
 			add(KindMandate, c.ID)
+			if r, ok := holderRef(c.Holder); ok {
+				add(r.Kind, r.ID)
+			}
 		case ChangePersonMove:
 			add(KindTeam, c.To)
 		case ChangeFundingAllocate, ChangeFundingShift, ChangeFundingRelease:
@@ -64,8 +73,10 @@ func Plan(d Decision) []Ref {
 }
 
 // Decide checks d against the loaded world and returns the events it
-// produces, the decision.recorded event last. It is pure: the world is not
-// modified, the result depends only on w and d. Events are only on
+// produces, the decision.recorded event last. now is when the decision is
+// recorded (the command handler's clock): authority is judged then, against
+// the mandates in force at that moment, whatever d's effective time. It is
+// pure: the world is not modified, the result depends only on w, d and now. Events are only on
 // aggregates present in w; the caller appends each aggregate's events with
 // expected version w[ref].Version (0: must not exist yet). One aggregate
 // may receive several events from one decision (a person moved twice, a
@@ -74,10 +85,11 @@ func Plan(d Decision) []Ref {
 // atomic batch.
 //
 // Errors: *NeedError (load these and call again), *DuplicateDecisionError
-// (d.ID is recorded already), *AuthorityError / *EscalationError (wrap
-// ErrUnauthorized), or a *ChangeError wrapping the invariant's typed error
-// (all wrap ErrRefused or ErrInvalid).
-func Decide(w World, d Decision) ([]Event, error) {
+// (d.ID is recorded already), *AuthorityError, *NotInForceError,
+// *LimitError, *PeriodLimitError, *EscalationError (wrap ErrUnauthorized),
+// or a *ChangeError wrapping the invariant's typed error (all wrap
+// ErrRefused or ErrInvalid).
+func Decide(w World, d Decision, now time.Time) ([]Event, error) {
 	if len(d.Changes) == 0 {
 		return nil, &FieldError{Field: "changes", Err: errors.New("a decision needs at least one change")}
 	}
@@ -90,7 +102,10 @@ func Decide(w World, d Decision) ([]Event, error) {
 	if d.Effective.IsZero() {
 		return nil, &FieldError{Field: "effective", Err: errors.New("is required")}
 	}
-	k := &work{base: w, cur: map[Ref]Aggregate{}, d: d, meta: d.Meta()}
+	if now.IsZero() {
+		return nil, errors.New("decide: the recording time (now) is required")
+	}
+	k := &work{base: w, cur: map[Ref]Aggregate{}, d: d, meta: d.Meta(), now: now}
 	if err := k.load(Plan(d)...); err != nil {
 		return nil, err
 	}
@@ -98,18 +113,33 @@ func Decide(w World, d Decision) ([]Event, error) {
 	if rec, _ := k.get(recRef); rec.Exists() {
 		return nil, &DuplicateDecisionError{ID: d.ID}
 	}
-	m, err := k.mandate()
-	if err != nil {
-		return nil, err
-	}
 	// A change that needs an aggregate not loaded does not end the pass:
 	// the later changes are still tried, so that one NeedError names what
 	// all of them need (a reorganisation moving people out of twenty teams
 	// asks once, not twenty times). After the first need the state may be
 	// incomplete, so other refusals are left for the next pass to find.
+	// The mandate's grant chain is asked for in the same round.
 	var needs []Ref
+	addNeeds := func(ne *NeedError) {
+		for _, r := range ne.Refs {
+			if !containsRef(needs, r) {
+				needs = append(needs, r)
+			}
+		}
+	}
+	auth, err := k.authority()
+	var ne *NeedError
+	switch {
+	case errors.As(err, &ne):
+		addNeeds(ne)
+	case err != nil:
+		return nil, err
+	}
 	for i, c := range d.Changes {
-		err := k.authorize(m, c, 0)
+		var err error
+		if auth != nil {
+			err = k.authorize(auth.mandate(), c, 0)
+		}
 		if err == nil {
 			err = k.apply(c)
 		}
@@ -117,17 +147,16 @@ func Decide(w World, d Decision) ([]Event, error) {
 		switch {
 		case err == nil:
 		case errors.As(err, &ne):
-			for _, r := range ne.Refs {
-				if !containsRef(needs, r) {
-					needs = append(needs, r)
-				}
-			}
+			addNeeds(ne)
 		case len(needs) == 0:
 			return nil, wrapChange(i, c, err)
 		}
 	}
 	if len(needs) > 0 {
 		return nil, &NeedError{Refs: needs}
+	}
+	if err := k.checkLimits(auth); err != nil {
+		return nil, err
 	}
 	if err := k.finalChecks(); err != nil {
 		return nil, err
@@ -158,9 +187,18 @@ type work struct {
 	cur      map[Ref]Aggregate
 	d        Decision
 	meta     Meta
+	now      time.Time // when the decision is recorded: authority is judged then
 	events   []Event
 	effects  []Effect
 	retracts string
+	// moved sums, per currency, the amounts of the changes the decision's
+	// mandate covers (its limit is per decision).
+	moved map[Currency]Amount
+	// charged are the mandates with a period limit that the decision's
+	// movements count against (written into the budget events).
+	charged []string
+	// auth is the decision's mandate and its chain, once loaded.
+	auth *authority
 }
 
 func (k *work) eff() time.Time { return k.d.Effective }
@@ -253,7 +291,7 @@ func (k *work) emit(r Ref, typ string, payload any) error {
 		return err
 	}
 	a, _ := k.get(r)
-	a, err = Evolve(a, Recorded{Event: ev, Meta: k.meta, Sequence: base.Version})
+	a, err = Evolve(a, Recorded{Event: ev, Meta: k.meta, Sequence: base.Version, RecordedAt: k.now})
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", typ, err)
 	}
@@ -383,13 +421,13 @@ func (k *work) apply(c Change) error {
 		if amt > MaxTotal {
 			return &StateError{Ref: r, Problem: fmt.Sprintf("total would exceed %s", MaxTotal.Format(c.Currency))}
 		}
-		return k.emit(r, EventBudgetOpened, BudgetAmount{Period: c.Period, Currency: c.Currency, Amount: *c.Amount})
+		return k.emit(r, EventBudgetOpened, BudgetAmount{Period: c.Period, Currency: c.Currency, Amount: *c.Amount, Charged: k.charged})
 	case ChangeBudgetAdjust:
 		b, amt, err := k.budgetAmount(c.Period, *c.Amount)
 		if err != nil {
 			return err
 		}
-		return k.adjust(b, amt)
+		return k.adjust(b, amt, k.charged)
 	case ChangeFundingAllocate:
 		return k.fund(c.Period, Pool, Account(c.To), *c.Amount, EventFundingAllocated)
 	case ChangeFundingShift:
@@ -397,15 +435,16 @@ func (k *work) apply(c Change) error {
 	case ChangeFundingRelease:
 		return k.fund(c.Period, Account(c.From), Pool, *c.Amount, EventFundingReleased)
 	case ChangeMandateGrant:
-		r := ref(KindMandate, c.ID)
-		if err := k.absent(r); err != nil {
+		return k.grant(c)
+	case ChangeMandateRevoke:
+		m, err := k.active(ref(KindMandate, c.Mandate))
+		if err != nil {
 			return err
 		}
-		return k.emit(r, EventMandateGranted, MandateGranted{ID: c.ID, Holder: c.Holder, Kinds: c.Kinds,
-			Scope: c.Scope, Limit: c.Limit, Grantor: k.d.Authority})
-	case ChangeMandateRevoke:
-		if _, err := k.active(ref(KindMandate, c.Mandate)); err != nil {
-			return err
+		if m.Mandate.IsRoot() {
+			// Everything descends from it: revoking it would leave nobody
+			// able to decide anything, ever.
+			return &StateError{Ref: m.Ref, Problem: "the root mandate cannot be revoked (revoke the mandates granted under it)"}
 		}
 		return k.emit(ref(KindMandate, c.Mandate), EventMandateRevoked, Lifecycle{ID: c.Mandate})
 	case ChangeKPIDefine:
@@ -594,7 +633,8 @@ func (k *work) budgetAmount(period string, d Decimal) (Aggregate, Amount, error)
 // accounts can overflow.
 const MaxTotal Amount = 1e17
 
-func (k *work) adjust(b Aggregate, amt Amount) error {
+// adjust changes b's total and pool by amt; charged as in FundingMoved.
+func (k *work) adjust(b Aggregate, amt Amount, charged []string) error {
 	cur := b.Budget.Currency
 	if b.Budget.Total+amt > MaxTotal {
 		return &StateError{Ref: b.Ref, Problem: fmt.Sprintf("total would exceed %s", MaxTotal.Format(cur))}
@@ -602,7 +642,7 @@ func (k *work) adjust(b Aggregate, amt Amount) error {
 	if bal := b.Budget.Balance(Pool); bal+amt < 0 {
 		return &InsufficientFundsError{Period: b.Ref.ID, Account: Pool, Balance: bal.Format(cur), Wanted: (-amt).Format(cur)}
 	}
-	return k.emit(b.Ref, EventBudgetAdjusted, BudgetAmount{Period: b.Ref.ID, Currency: cur, Amount: amt.Decimal(cur)})
+	return k.emit(b.Ref, EventBudgetAdjusted, BudgetAmount{Period: b.Ref.ID, Currency: cur, Amount: amt.Decimal(cur), Charged: charged})
 }
 
 func (k *work) fund(period string, from, to Account, d Decimal, typ string) error {
@@ -632,17 +672,17 @@ func (k *work) fund(period string, from, to Account, d Decimal, typ string) erro
 			return err
 		}
 	}
-	return k.move(b, from, to, amt, typ, dest)
+	return k.move(b, from, to, amt, typ, dest, k.charged)
 }
 
 // move moves amt from one account of budget b to another; dest is the
-// destination's aggregate (zero for the pool).
-func (k *work) move(b Aggregate, from, to Account, amt Amount, typ string, dest Aggregate) error {
+// destination's aggregate (zero for the pool); charged as in FundingMoved.
+func (k *work) move(b Aggregate, from, to Account, amt Amount, typ string, dest Aggregate, charged []string) error {
 	cur := b.Budget.Currency
 	if bal := b.Budget.Balance(from); bal < amt {
 		return &InsufficientFundsError{Period: b.Ref.ID, Account: from, Balance: bal.Format(cur), Wanted: amt.Format(cur)}
 	}
-	if err := k.emit(b.Ref, typ, FundingMoved{Period: b.Ref.ID, Currency: cur, From: from, To: to, Amount: amt.Decimal(cur)}); err != nil {
+	if err := k.emit(b.Ref, typ, FundingMoved{Period: b.Ref.ID, Currency: cur, From: from, To: to, Amount: amt.Decimal(cur), Charged: charged}); err != nil {
 		return err
 	}
 	if dest.Project != nil && !contains(dest.Project.Periods, b.Ref.ID) {

@@ -6,13 +6,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 type decideCase struct {
-	name  string
-	given []string // decisions (JSON) taken after the org fixture
-	when  string   // the decision under test
-	then  []string // "aggregate type" of the events, without decision.recorded
+	name string
+	// given are decisions (JSON) taken after the org fixture; one prefixed
+	// "@2026-03-01 " is recorded on that date (and the clock stays there).
+	given []string
+	when  string // the decision under test
+	// now is the date the decision under test is recorded on (default:
+	// where the given decisions left the clock, day0 at first).
+	now  string
+	then []string // "aggregate type" of the events, without decision.recorded
 	// On refusal: the error must satisfy errAs (when set), wrap errIs
 	// (when set) and contain msg (when set).
 	errAs func(error) bool
@@ -26,7 +32,13 @@ func runDecideCases(t *testing.T, cases []decideCase) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := orgFixture(t)
 			for _, g := range tc.given {
+				if at, js, ok := strings.Cut(g, " "); ok && strings.HasPrefix(at, "@") {
+					l.now, g = mustDate(t, at[1:]), js
+				}
 				l.must(g)
+			}
+			if tc.now != "" {
+				l.now = mustDate(t, tc.now)
 			}
 			evs, err := l.try(tc.when)
 			wantErr := tc.errAs != nil || tc.errIs != nil || tc.msg != ""
@@ -53,6 +65,15 @@ func runDecideCases(t *testing.T, cases []decideCase) {
 			}
 		})
 	}
+}
+
+func mustDate(tb testing.TB, s string) time.Time {
+	tb.Helper()
+	t, err := ParseEffective(s, time.UTC)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
 }
 
 func TestDecideStructure(t *testing.T) {
@@ -307,7 +328,7 @@ func TestOneNeedErrorNamesWhatEveryChangeNeeds(t *testing.T) {
 	for _, r := range Plan(d) {
 		w[r] = l.state(r)
 	}
-	_, err := Decide(w, d)
+	_, err := Decide(w, d, day0)
 	var ne *NeedError
 	if !errors.As(err, &ne) || len(ne.Refs) != 20 {
 		t.Fatalf("moving 20 people out of 20 teams: %v; want one NeedError naming the 20 teams they leave", err)
@@ -315,7 +336,7 @@ func TestOneNeedErrorNamesWhatEveryChangeNeeds(t *testing.T) {
 	for _, r := range ne.Refs {
 		w[r] = l.state(r)
 	}
-	evs, err := Decide(w, d)
+	evs, err := Decide(w, d, day0)
 	if err != nil || len(evs) != 20*3+1 {
 		t.Fatalf("second pass: %d events, %v", len(evs), err)
 	}

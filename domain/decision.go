@@ -83,6 +83,8 @@ type Change struct {
 	Kinds       []string
 	Scope       string
 	Limit       *Decimal
+	PeriodLimit *Decimal
+	ValidUntil  time.Time // zero: none
 	Mandate     string
 	KPI         string
 	Unit        string
@@ -138,6 +140,7 @@ const (
 	fScope                     // *, valuestream:<id>, product:<id>
 	fTeamType                  // one of TeamTypes
 	fUnit                      // short text
+	fTime                      // a date or RFC 3339 time, like effective
 )
 
 type fieldSpec struct {
@@ -173,11 +176,12 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeFundingAllocate:   {req("period", fID), req("to", fAccount), req("amount", fPositive)},
 	ChangeFundingShift:      {req("period", fID), req("from", fAccount), req("to", fAccount), req("amount", fPositive)},
 	ChangeFundingRelease:    {req("period", fID), req("from", fAccount), req("amount", fPositive)},
-	ChangeMandateGrant:      {req("id", fID), req("holder", fID), req("kinds", fKinds), req("scope", fScope), opt("limit", fPositive)},
-	ChangeMandateRevoke:     {req("mandate", fID)},
-	ChangeKPIDefine:         {req("product", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber)},
-	ChangeKPIRecord:         {req("product", fID), req("kpi", fID), req("value", fNumber)},
-	ChangeDecisionRetract:   {req("decision", fID)},
+	ChangeMandateGrant: {req("id", fID), req("holder", fID), req("kinds", fKinds), req("scope", fScope), opt("limit", fPositive),
+		opt("period_limit", fPositive), opt("valid_until", fTime)},
+	ChangeMandateRevoke:   {req("mandate", fID)},
+	ChangeKPIDefine:       {req("product", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber)},
+	ChangeKPIRecord:       {req("product", fID), req("kpi", fID), req("value", fNumber)},
+	ChangeDecisionRetract: {req("decision", fID)},
 }
 
 // ChangeKinds lists the public change kinds.
@@ -253,6 +257,8 @@ func (c *Change) dec(name string) **Decimal {
 		return &c.Amount
 	case "limit":
 		return &c.Limit
+	case "period_limit":
+		return &c.PeriodLimit
 	case "target":
 		return &c.Target
 	case "value":
@@ -283,6 +289,11 @@ func (c Change) MarshalJSON() ([]byte, error) {
 			v = p.String()
 		case fCurrency:
 			v = string(c.Currency)
+		case fTime:
+			if c.ValidUntil.IsZero() {
+				continue
+			}
+			v = c.ValidUntil.Format(time.RFC3339Nano)
 		case fKinds:
 			v = c.Kinds
 		default:
@@ -306,7 +317,7 @@ func (c Change) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads one change in the public format, as strictly as
 // DecodeDecision does.
 func (c *Change) UnmarshalJSON(data []byte) error {
-	v, err := decodeChange(data, "change")
+	v, err := decodeChange(data, "change", nil)
 	if err != nil {
 		return err
 	}
@@ -410,7 +421,7 @@ func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
 	}
 	d.Changes = make([]Change, len(raw.Changes))
 	for i, rc := range raw.Changes {
-		c, err := decodeChange(rc, fmt.Sprintf("changes[%d]", i))
+		c, err := decodeChange(rc, fmt.Sprintf("changes[%d]", i), opts.Location)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -482,7 +493,8 @@ func checkText(s string, maxLen int, required bool) error {
 	return nil
 }
 
-func decodeChange(data []byte, path string) (Change, error) {
+// decodeChange reads one change; loc is the ledger's zone for date-only times.
+func decodeChange(data []byte, path string, loc *time.Location) (Change, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
 		return Change{}, &FieldError{Field: path, Err: errors.New("want a JSON object")}
@@ -523,7 +535,7 @@ func decodeChange(data []byte, path string) (Change, error) {
 			}
 			return Change{}, &FieldError{Field: fp, Err: errors.New("is missing")}
 		}
-		if err := c.setField(f, raw, fp); err != nil {
+		if err := c.setField(f, raw, fp, loc); err != nil {
 			return Change{}, err
 		}
 	}
@@ -537,7 +549,7 @@ func decodeChange(data []byte, path string) (Change, error) {
 	return c, nil
 }
 
-func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string) error {
+func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time.Location) error {
 	fail := func(err error) error { return &FieldError{Field: fp, Err: err} }
 	if f.typ == fKinds {
 		var kinds []string
@@ -589,6 +601,13 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string) error {
 		if !contains(TeamTypes, s) {
 			return fail(fmt.Errorf("%q is not a team type (%s)", truncate(s, 40), strings.Join(TeamTypes, ", ")))
 		}
+	case fTime:
+		t, err := ParseEffective(s, loc)
+		if err != nil {
+			return fail(err)
+		}
+		c.ValidUntil = t
+		return nil
 	case fCurrency:
 		if _, ok := Currency(s).Decimals(); !ok {
 			return fail(&UnknownCurrencyError{Currency: truncate(s, 10)})

@@ -14,7 +14,9 @@
 // *DuplicateDecisionError says the decision id is recorded already (answer
 // with the first result), anything else is a refusal that wraps ErrInvalid,
 // ErrRefused or ErrUnauthorized and names the offending values.
-// A new ledger starts with Genesis, which grants the root mandate.
+// A new ledger starts with Genesis, which grants the root mandate. Decide
+// also takes now, the moment the decision is recorded (the command
+// handler's clock): authority is judged then (see Authority below).
 //
 // # Decisions
 //
@@ -56,7 +58,7 @@
 //	funding.allocate      period, to, amount            (from the pool)
 //	funding.shift         period, from, to, amount
 //	funding.release       period, from, amount          (back to the pool)
-//	mandate.grant         id, holder, kinds, scope, [limit]
+//	mandate.grant         id, holder, kinds, scope, [limit], [period_limit], [valid_until]
 //	mandate.revoke        mandate
 //	kpi.define            product, kpi, unit, [target]
 //	kpi.record            product, kpi, value
@@ -87,15 +89,7 @@
 //     budget.open and budget.adjust change.
 //   - A project converts at most once; its funds in every period move to the
 //     new product.
-//   - Authority: the mandate named by the decision exists since the
-//     effective time, is held by the actor, is not revoked, and covers every
-//     change's kind (*, family.*, or the kind), scope (* covers everything;
-//     valuestream:<id> the value stream, its products and projects and their
-//     accounts; product:<id> that product; the pool, teams, people, budgets
-//     and projects without a value stream need *) and, for funding.* and
-//     budget.*, amount (limit, per change). A grant is no wider than the
-//     grantor's mandate in kinds, scope and limit. A retraction needs
-//     authority over every change it undoes.
+//   - Authority: see below.
 //   - decision.retract compensates every event of the retracted decision,
 //     last first, checking each against the ledger as it is now; it is
 //     refused (a *RetractError saying which effect and why) when the state
@@ -103,6 +97,60 @@
 //     when the decision was retracted already, is itself a retraction, or
 //     is the genesis, or when the retraction is effective before the
 //     decision.
+//
+// # Authority
+//
+// Every decision names the mandate it is taken under. The root mandate
+// comes with the ledger (Genesis); every other mandate is granted by a
+// mandate.grant decided under one covering it, which records the grantor
+// and the whole chain up to the root (MandateGranted.Chain).
+//
+//   - Authority is judged when the decision is recorded (Decide's now),
+//     against the mandates in force at that moment. The effective time
+//     says when the change takes effect in the organisation, not when
+//     authority was needed: a holder may record a backdated correction
+//     today, and a mandate revoked yesterday cannot be used today for a
+//     change effective last month. The root mandate is in force from the
+//     ledger's creation on, whatever effective time the genesis was given,
+//     and its holder need not be a person in the ledger.
+//   - The actor must hold the mandate, and the mandate must be in force:
+//     its grant's effective time has come, it is not revoked (a revocation
+//     applies from its effective time, or at once when that is past), it
+//     has not reached valid_until, its holder is a person who has not left
+//     (likewise from the departure's effective time), and every mandate in
+//     its grant chain is in force by the same rules. So revoking or
+//     expiring a mandate, or its holder leaving, suspends everything
+//     granted under it, transitively, without touching those grants; a
+//     retraction of the revocation or departure puts them back in force.
+//     The root mandate cannot be revoked. A refusal (*NotInForceError)
+//     names the highest mandate of the chain that is not in force, why and
+//     since when, and the holder of the mandate above it, who could decide.
+//   - The mandate covers every change's kind (*, family.*, or the kind) and
+//     scope (* covers everything; valuestream:<id> the value stream, its
+//     products and projects and their accounts; product:<id> that
+//     product; the pool, teams, people, budgets and projects without a
+//     value stream need *). A retraction needs authority over every change
+//     it undoes.
+//   - limit caps the whole decision: the sum of the amounts of all its
+//     funding.* and budget.* changes (those a retraction undoes included),
+//     per currency (*LimitError). period_limit caps the amount moved within
+//     one budget period under the mandate and every mandate granted
+//     beneath it, across decisions: each budget event records the
+//     period-limited mandates of its decision's chain (Charged), the
+//     budget folds them (BudgetState.Used), and a decision that would go
+//     above is refused with the headroom left (*PeriodLimitError). Movements
+//     count whichever way they go; a retraction neither gives headroom back
+//     nor uses more.
+//   - A mandate is granted only to a person in the organisation who has
+//     not left (*HolderError), never wider than the granting mandate: its
+//     kinds, scope, limit, period limit and validity (valid_until no later
+//     than the grantor's), and at most MaxGrantDepth mandates deep
+//     (*EscalationError). Holders are persons today; boards
+//     ("board:<id>") will be mapped in holderRef.
+//
+// Mandates granted before valid_until, period_limit and chains existed
+// decode as before (SchemaVersion 1, no expiry, no period limit); their
+// chain is walked through Grantor.
 //
 // # Events
 //
@@ -146,15 +194,16 @@
 //	  project.converted            ProjectConverted{id, product}
 //	  project.budget-linked        ProjectBudgetLinked{id, period}     (first funds in a period)
 //	budget:<period>
-//	  budget.opened                BudgetAmount{period, currency, amount}      (all in the pool)
-//	  budget.adjusted              BudgetAmount{period, currency, amount}      (signed; total and pool)
+//	  budget.opened                BudgetAmount{period, currency, amount, charged?}   (all in the pool)
+//	  budget.adjusted              BudgetAmount{period, currency, amount, charged?}   (signed; total and pool)
 //	  budget.closed                BudgetLifecycle{period}             (retraction of an open)
 //	  budget.reopened              BudgetLifecycle{period}
-//	  funding.allocated            FundingMoved{period, currency, from: "pool", to, amount}
-//	  funding.shifted              FundingMoved{period, currency, from, to, amount}
-//	  funding.released             FundingMoved{period, currency, from, to: "pool", amount}
+//	  funding.allocated            FundingMoved{period, currency, from: "pool", to, amount, charged?}
+//	  funding.shifted              FundingMoved{period, currency, from, to, amount, charged?}
+//	  funding.released             FundingMoved{period, currency, from, to: "pool", amount, charged?}
 //	mandate:<id>
-//	  mandate.granted              MandateGranted{id, holder, kinds, scope, limit?, grantor?}
+//	  mandate.granted              MandateGranted{id, holder, kinds, scope, limit?, period_limit?,
+//	                                 valid_until?, grantor?, chain?}
 //	  mandate.revoked              Lifecycle{id}
 //	  mandate.reinstated           Lifecycle{id}                       (retraction of a revoke)
 //	decision:<id>

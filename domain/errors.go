@@ -141,17 +141,138 @@ func (e *NeedError) Error() string {
 }
 
 // AuthorityError is a decision its mandate does not allow; Problem names
-// what is missing.
+// the rule it breaks, Advice what to do instead (who could decide, when the
+// mandate's chain shows someone).
 type AuthorityError struct {
 	Mandate string
 	Actor   string
 	Problem string
+	Advice  string
 }
 
 func (e *AuthorityError) Error() string {
-	return fmt.Sprintf("%s under mandate %q: %s", e.Actor, e.Mandate, e.Problem)
+	return withAdvice(fmt.Sprintf("%s under mandate %q: %s", e.Actor, e.Mandate, e.Problem), e.Advice)
 }
 func (e *AuthorityError) Unwrap() error { return ErrUnauthorized }
+
+func withAdvice(s, advice string) string {
+	if advice == "" {
+		return s
+	}
+	return s + "; " + advice
+}
+
+// Why a mandate is not in force (NotInForceError.Reason).
+const (
+	ReasonRevoked      = "revoked"
+	ReasonExpired      = "expired"
+	ReasonNotYet       = "not yet in force"
+	ReasonHolderLeft   = "holder left"
+	ReasonHolderAbsent = "holder is no person"
+)
+
+// NotInForceError is a decision under a mandate that is not in force when
+// the decision is recorded: Link, the mandate itself or one in its grant
+// chain, is revoked, expired, not yet in force, or its holder left (or is
+// no person in the organisation); Reason says which, Since from when.
+// AskMandate and AskHolder name the mandate just above Link, which is in
+// force and could decide or grant anew (empty when Link is the root).
+type NotInForceError struct {
+	Mandate    string
+	Actor      string
+	Link       string
+	Holder     string // Link's holder
+	Reason     string
+	Since      time.Time
+	AskMandate string
+	AskHolder  string
+}
+
+func (e *NotInForceError) Error() string {
+	what := "the mandate"
+	if e.Link != e.Mandate {
+		what = fmt.Sprintf("mandate %q, under which it was granted,", e.Link)
+	}
+	on := ""
+	if !e.Since.IsZero() {
+		on = " on " + e.Since.Format(time.RFC3339)
+	}
+	var why string
+	switch e.Reason {
+	case ReasonRevoked:
+		why = "was revoked" + on
+	case ReasonExpired:
+		why = "expired" + on
+	case ReasonNotYet:
+		why = "takes effect only" + on
+	case ReasonHolderLeft:
+		why = fmt.Sprintf("is suspended: its holder %s left the organisation%s", e.Holder, on)
+	case ReasonHolderAbsent:
+		why = fmt.Sprintf("is held by %q, who is not a person in the organisation", e.Holder)
+	default:
+		why = e.Reason
+	}
+	s := fmt.Sprintf("%s under mandate %q: %s %s", e.Actor, e.Mandate, what, why)
+	if e.Link != e.Mandate {
+		s += ", which suspends every mandate granted under it"
+	}
+	if e.AskHolder != "" {
+		s += fmt.Sprintf("; ask %s, who holds mandate %q, to decide or to grant a mandate anew", e.AskHolder, e.AskMandate)
+	}
+	return s
+}
+func (e *NotInForceError) Unwrap() error { return ErrUnauthorized }
+
+// LimitError is a decision that moves more, in one currency and summed
+// over all its changes, than its mandate's limit per decision.
+type LimitError struct {
+	Mandate  string
+	Actor    string
+	Currency Currency
+	Limit    Decimal
+	Total    Decimal
+	Advice   string
+}
+
+func (e *LimitError) Error() string {
+	return withAdvice(fmt.Sprintf("%s under mandate %q: the decision moves %s %s in total, above the mandate's limit of %s per decision",
+		e.Actor, e.Mandate, e.Total, e.Currency, e.Limit), e.Advice)
+}
+func (e *LimitError) Unwrap() error { return ErrUnauthorized }
+
+// PeriodLimitError is a decision that would take the amount moved in budget
+// Period under mandate Limited (the decision's mandate or one it was
+// granted under) above that mandate's period limit. Headroom is what is
+// left of the limit before this decision.
+type PeriodLimitError struct {
+	Mandate    string
+	Actor      string
+	Limited    string
+	Period     string
+	Currency   Currency
+	Limit      Decimal
+	Used       Decimal
+	Wanted     Decimal
+	Headroom   Decimal
+	AskMandate string
+	AskHolder  string
+}
+
+func (e *PeriodLimitError) Error() string {
+	whose := "the mandate's"
+	if e.Limited != e.Mandate {
+		whose = fmt.Sprintf("the period limit of mandate %q, under which it was granted, is", e.Limited)
+	} else {
+		whose += " period limit is"
+	}
+	s := fmt.Sprintf("%s under mandate %q: budget %s: %s %s %s, %s used, the decision moves %s: %s %s headroom left",
+		e.Actor, e.Mandate, e.Period, whose, e.Limit, e.Currency, e.Used, e.Wanted, e.Headroom, e.Currency)
+	if e.AskHolder != "" {
+		s += fmt.Sprintf("; ask %s, who holds mandate %q", e.AskHolder, e.AskMandate)
+	}
+	return s
+}
+func (e *PeriodLimitError) Unwrap() error { return ErrUnauthorized }
 
 // EscalationError is a mandate.grant wider than the grantor's own mandate.
 type EscalationError struct {
@@ -163,6 +284,29 @@ func (e *EscalationError) Error() string {
 	return fmt.Sprintf("grant wider than mandate %q: %s", e.Grantor, e.Problem)
 }
 func (e *EscalationError) Unwrap() error { return ErrUnauthorized }
+
+// HolderError is a mandate.grant to someone who cannot hold a mandate (not
+// a person in the organisation, or one who left); Err is the lookup's
+// error when there was one.
+type HolderError struct {
+	Holder  string
+	Problem string
+	Err     error
+}
+
+func (e *HolderError) Error() string {
+	s := fmt.Sprintf("holder %q %s", e.Holder, e.Problem)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+func (e *HolderError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{e.Err, ErrRefused}
+	}
+	return []error{ErrRefused}
+}
 
 // NoOwnerError is an active product left without an accountable owner.
 type NoOwnerError struct{ Product string }

@@ -16,6 +16,9 @@ type ledger struct {
 	logs map[Ref][]Recorded
 	seq  uint64
 	n    int
+	// now is the recording clock: when the next decision is recorded and
+	// its authority judged. Tests move it on; it starts at day0.
+	now time.Time
 }
 
 const rootActor = "p-0001"
@@ -24,7 +27,7 @@ var day0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newLedger(tb testing.TB) *ledger {
 	tb.Helper()
-	l := &ledger{tb: tb, logs: map[Ref][]Recorded{}}
+	l := &ledger{tb: tb, logs: map[Ref][]Recorded{}, now: day0}
 	d, evs, err := Genesis(rootActor, day0.AddDate(-1, 0, 0))
 	if err != nil {
 		tb.Fatalf("genesis: %v", err)
@@ -37,7 +40,7 @@ func (l *ledger) append(d Decision, evs []Event) {
 	for _, e := range evs {
 		l.seq++
 		l.logs[e.Aggregate] = append(l.logs[e.Aggregate], Recorded{Event: e, Meta: d.Meta(),
-			EventID: fmt.Sprintf("e%d", l.seq), Sequence: l.seq, RecordedAt: day0})
+			EventID: fmt.Sprintf("e%d", l.seq), Sequence: l.seq, RecordedAt: l.now})
 	}
 }
 
@@ -61,7 +64,7 @@ func (l *ledger) decide(d Decision) ([]Event, error) {
 				w[r] = l.state(r)
 			}
 		}
-		evs, err := Decide(w, d)
+		evs, err := Decide(w, d, l.now)
 		var ne *NeedError
 		if errors.As(err, &ne) {
 			refs = ne.Refs

@@ -194,6 +194,9 @@ type BudgetAmount struct {
 	Period   string   `json:"period"`
 	Currency Currency `json:"currency"`
 	Amount   Decimal  `json:"amount"`
+	// Charged are the mandates with a period limit whose use in this period
+	// the amount counts against (see FundingMoved.Charged).
+	Charged []string `json:"charged,omitempty"`
 }
 
 // BudgetLifecycle is the payload of budget.closed/reopened (only by a
@@ -211,18 +214,37 @@ type FundingMoved struct {
 	From     Account  `json:"from"`
 	To       Account  `json:"to"`
 	Amount   Decimal  `json:"amount"`
+	// Charged are the mandates with a period limit that this movement
+	// counts against: the decision's mandate and those it was granted under,
+	// when they have one. The budget folds them into its per-mandate use,
+	// so that the check and the movement are on one aggregate and one
+	// expected version (two decisions cannot both take the last headroom).
+	// Absent in events written before period limits existed, which counted
+	// against none.
+	Charged []string `json:"charged,omitempty"`
 }
 
 // MandateGranted is the payload of mandate.granted; Grantor is the mandate
 // the grant was decided under (empty for the root mandate); no Limit means
-// no amount limit.
+// no amount limit per decision, no PeriodLimit none per budget period, no
+// ValidUntil no expiry.
+//
+// ValidUntil, PeriodLimit and Chain were added after the first ledgers were
+// written; events without them are still SchemaVersion 1 and mean what they
+// meant then (no expiry, no period limit, chain unknown: Decide walks it
+// through Grantor one mandate at a time).
 type MandateGranted struct {
-	ID      string   `json:"id"`
-	Holder  string   `json:"holder"`
-	Kinds   []string `json:"kinds"`
-	Scope   string   `json:"scope"`
-	Limit   *Decimal `json:"limit,omitempty"`
-	Grantor string   `json:"grantor,omitempty"`
+	ID          string     `json:"id"`
+	Holder      string     `json:"holder"`
+	Kinds       []string   `json:"kinds"`
+	Scope       string     `json:"scope"`
+	Limit       *Decimal   `json:"limit,omitempty"`
+	PeriodLimit *Decimal   `json:"period_limit,omitempty"`
+	ValidUntil  *time.Time `json:"valid_until,omitempty"`
+	Grantor     string     `json:"grantor,omitempty"`
+	// Chain are the mandates the grant descends from, the root first and
+	// Grantor last, so that Decide can ask for the whole chain at once.
+	Chain []string `json:"chain,omitempty"`
 }
 
 // Effect is one event a decision produced, kept in its record so a

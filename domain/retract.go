@@ -260,7 +260,7 @@ func (k *work) undo(r Ref, e Effect) error {
 			return err
 		}
 		if e.Type == EventBudgetAdjusted {
-			return k.adjust(a, -amt)
+			return k.adjust(a, -amt, nil) // a retraction gives no headroom back, nor takes more
 		}
 		for _, acc := range sortedAccounts(a.Budget.Accounts) {
 			if acc != Pool && a.Budget.Accounts[acc] != 0 {
@@ -283,7 +283,7 @@ func (k *work) undo(r Ref, e Effect) error {
 		}
 		inverse := map[string]string{EventFundingAllocated: EventFundingReleased, EventFundingReleased: EventFundingAllocated,
 			EventFundingShifted: EventFundingShifted}[e.Type]
-		if err := k.move(a, p.To, p.From, amt, inverse, Aggregate{}); err != nil {
+		if err := k.move(a, p.To, p.From, amt, inverse, Aggregate{}, nil); err != nil {
 			return fmt.Errorf("the funds were moved on: %w", err)
 		}
 		return nil

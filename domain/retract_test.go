@@ -135,21 +135,21 @@ func TestDecideNeedsAndPurity(t *testing.T) {
 	for _, r := range Plan(d) {
 		w[r] = l.state(r)
 	}
-	_, err := Decide(w, d)
+	_, err := Decide(w, d, day0)
 	var ne *NeedError
 	if !errors.As(err, &ne) || len(ne.Refs) != 1 || ne.Refs[0] != (Ref{Kind: KindTeam, ID: "t-lending"}) {
 		t.Fatalf("want a need for team:t-lending (the team left), got %v", err)
 	}
 	w[ne.Refs[0]] = l.state(ne.Refs[0])
 	before := w[Ref{Kind: KindTeam, ID: "t-lending"}].Team.Members
-	evs, err := Decide(w, d)
+	evs, err := Decide(w, d, day0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := w[Ref{Kind: KindTeam, ID: "t-lending"}].Team.Members; len(got) != len(before) || len(got) != 2 {
 		t.Fatalf("Decide changed the world: members %v", got)
 	}
-	again, _ := Decide(w, d)
+	again, _ := Decide(w, d, day0)
 	for i := range evs {
 		if string(evs[i].Data) != string(again[i].Data) {
 			t.Fatalf("Decide is not deterministic at event %d:\n%s\n%s", i, evs[i].Data, again[i].Data)

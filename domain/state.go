@@ -106,7 +106,10 @@ type PersonState struct {
 	Name string
 	Team string // empty once left
 	Left bool
-	Owns []string
+	// LeftAt is the effective time of the departure: the person's mandates
+	// are suspended from then on (see MandateState).
+	LeftAt time.Time
+	Owns   []string
 }
 
 // ProjectState is a legacy project; Periods (sorted) are the budget periods
@@ -127,20 +130,36 @@ type BudgetState struct {
 	Total    Amount
 	Accounts map[Account]Amount
 	Closed   bool
+	// Used is, per mandate with a period limit, how much was moved in this
+	// period under it or under mandates granted beneath it.
+	Used map[string]Amount
 }
 
 // Balance is the balance of an account (0 when never used).
 func (b *BudgetState) Balance(a Account) Amount { return b.Accounts[a] }
 
-// MandateState is a mandate.
+// MandateState is a mandate. Whether it is in force at a given moment also
+// depends on its holder and its grant chain; see the package documentation.
 type MandateState struct {
-	Holder  string
-	Kinds   []string
-	Scope   string
-	Limit   *Decimal
-	Grantor string
+	Holder      string
+	Kinds       []string
+	Scope       string
+	Limit       *Decimal   // per decision, per currency; nil: none
+	PeriodLimit *Decimal   // per budget period, across decisions; nil: none
+	ValidUntil  *time.Time // the mandate lapses at this moment; nil: never
+	Grantor     string     // empty only for the root mandate
+	// Chain is root … Grantor; nil for the root and for grants recorded
+	// before chains were written (Decide then walks Grantor).
+	Chain   []string
 	Revoked bool
+	// RevokedAt is the effective time of the revocation: a revocation
+	// effective in the future leaves the mandate in force until then.
+	RevokedAt time.Time
 }
+
+// IsRoot reports whether m is the ledger's root mandate (granted by the
+// genesis, under no other mandate).
+func (m *MandateState) IsRoot() bool { return m.Grantor == "" }
 
 // DecisionState is the record of one decision.
 type DecisionState struct {
@@ -201,7 +220,8 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 	case *ProjectStarted:
 		a.Project = &ProjectState{Name: p.Name, ValueStream: p.ValueStream}
 	case *MandateGranted:
-		a.Mandate = &MandateState{Holder: p.Holder, Kinds: p.Kinds, Scope: p.Scope, Limit: p.Limit, Grantor: p.Grantor}
+		a.Mandate = &MandateState{Holder: p.Holder, Kinds: p.Kinds, Scope: p.Scope, Limit: p.Limit,
+			PeriodLimit: p.PeriodLimit, ValidUntil: p.ValidUntil, Grantor: p.Grantor, Chain: p.Chain}
 	case *DecisionRecorded:
 		a.Decision = &DecisionState{Record: *p}
 	case *DecisionRetracted:
@@ -209,7 +229,7 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		d.RetractedBy = p.By
 		a.Decision = &d
 	case *Lifecycle:
-		evolveLifecycle(&a, e.Type)
+		evolveLifecycle(&a, e.Type, e.Meta.Effective)
 	case *ProductMoved:
 		pr := cloneProduct(a.Product)
 		pr.ValueStream = p.To
@@ -263,9 +283,9 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 	case *PersonTeam:
 		ps := clonePerson(a.Person)
 		if e.Type == EventPersonLeft {
-			ps.Team, ps.Left = "", true
+			ps.Team, ps.Left, ps.LeftAt = "", true, e.Meta.Effective
 		} else {
-			ps.Team, ps.Left = p.Team, false
+			ps.Team, ps.Left, ps.LeftAt = p.Team, false, time.Time{}
 		}
 		a.Person = ps
 	case *PersonOwnership:
@@ -287,10 +307,12 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		}
 		if e.Type == EventBudgetOpened {
 			a.Budget = &BudgetState{Period: p.Period, Currency: p.Currency, Total: amt, Accounts: map[Account]Amount{Pool: amt}}
+			a.Budget.charge(p.Charged, amt)
 		} else {
 			b := cloneBudget(a.Budget)
 			b.Total += amt
 			b.Accounts[Pool] += amt
+			b.charge(p.Charged, amt)
 			a.Budget = b
 		}
 	case *BudgetLifecycle:
@@ -308,6 +330,7 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		if b.Accounts[p.From] == 0 && p.From != Pool {
 			delete(b.Accounts, p.From)
 		}
+		b.charge(p.Charged, amt)
 		a.Budget = b
 	default:
 		return a, &UnknownEventError{Type: e.Type, Aggregate: e.Aggregate}
@@ -316,7 +339,7 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 	return a, nil
 }
 
-func evolveLifecycle(a *Aggregate, typ string) {
+func evolveLifecycle(a *Aggregate, typ string, effective time.Time) {
 	switch typ {
 	case EventValueStreamRetired, EventValueStreamReactivated:
 		v := *a.ValueStream
@@ -336,6 +359,10 @@ func evolveLifecycle(a *Aggregate, typ string) {
 	case EventMandateRevoked, EventMandateReinstated:
 		m := *a.Mandate
 		m.Revoked = typ == EventMandateRevoked
+		m.RevokedAt = time.Time{}
+		if m.Revoked {
+			m.RevokedAt = effective
+		}
 		a.Mandate = &m
 	}
 }
@@ -374,5 +401,29 @@ func cloneBudget(b *BudgetState) *BudgetState {
 	for k, v := range b.Accounts {
 		c.Accounts[k] = v
 	}
+	if b.Used != nil {
+		c.Used = make(map[string]Amount, len(b.Used)+1)
+		for k, v := range b.Used {
+			c.Used[k] = v
+		}
+	}
 	return &c
+}
+
+// charge adds |amt| to the use of each mandate in charged; b must be a
+// copy the caller owns. Movements count whichever way they go: a period
+// limit caps how much is moved, not a balance.
+func (b *BudgetState) charge(charged []string, amt Amount) {
+	if len(charged) == 0 {
+		return
+	}
+	if amt < 0 {
+		amt = -amt
+	}
+	if b.Used == nil {
+		b.Used = make(map[string]Amount, len(charged))
+	}
+	for _, m := range charged {
+		b.Used[m] += amt
+	}
 }

@@ -29,7 +29,11 @@ type Store interface {
 
 // Options configure a [Handler]. Zero fields take the default in their doc.
 type Options struct {
-	// Now is the clock for decisions without an effective time. Default time.Now.
+	// Now is the clock: the effective time of decisions without one, and
+	// the moment a decision is recorded, at which its authority is judged
+	// (the mandates in force then, whatever the effective time). It should
+	// agree with the log server's clock, which stamps the recorded time.
+	// Default time.Now.
 	Now func() time.Time
 	// NewID makes ids for decisions without one. Default: "d-" and 16 random hex digits.
 	NewID func() string
@@ -177,10 +181,11 @@ func (e *VersionMismatchError) Error() string {
 func (e *VersionMismatchError) Unwrap() error { return domain.ErrConflict }
 
 // Init starts a new ledger: the genesis decision grants the root mandate to
-// rootActor from effective on (zero: now). Decisions can be backdated no
-// earlier than that, so a ledger that will record history from before its
-// creation starts at the earliest date it will record. On a ledger that was
-// started already it returns the first result with Duplicate set.
+// rootActor, effective from effective on (zero: now). The root mandate is
+// in force from the ledger's creation on, whatever that date: authority is
+// judged when a decision is recorded, so the root holder may record
+// decisions effective before it. On a ledger that was started already it
+// returns the first result with Duplicate set.
 func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Time) (Result, error) {
 	if effective.IsZero() {
 		effective = h.opts.Now()
@@ -260,7 +265,11 @@ func (h *Handler) decide(ctx context.Context, d domain.Decision, expect map[doma
 		if err := h.load(ctx, world, refs); err != nil {
 			return nil, nil, err
 		}
-		events, err := domain.Decide(world, d)
+		// Read after loading, so that everything loaded was recorded
+		// before the moment authority is judged at (a revocation recorded
+		// meanwhile is then seen as in effect).
+		now := h.opts.Now()
+		events, err := domain.Decide(world, d, now)
 		var need *domain.NeedError
 		if !errors.As(err, &need) {
 			return world, events, err

@@ -158,7 +158,7 @@ func TestInitDecideThenQuery(t *testing.T) {
 		}
 	}
 	code, _, errOut := koers(t, data, "", "decide", "team.disband", "--by", "p-1", "--authority", "root", "--reason", "r", "--team", "t-core")
-	if code != 1 || !strings.Contains(errOut, "ask the holder") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+	if code != 1 || !strings.Contains(errOut, "only p-root may decide under it") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("decision without the mandate: exit %d %q", code, errOut)
 	}
 	code, _, errOut = koers(t, data, "", "audit", "--axis", "sideways")

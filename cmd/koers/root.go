@@ -93,7 +93,7 @@ func initCmd(s *settings) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&rootActor, "root", "", "the actor who holds the root mandate (required)")
-	cmd.Flags().StringVar(&effective, "effective", "", "from when the root mandate is valid (date or RFC 3339); the earliest date decisions may be backdated to; default now")
+	cmd.Flags().StringVar(&effective, "effective", "", "effective date of the genesis (date or RFC 3339), for the record; the root mandate is in force from the ledger's creation whatever this date, and decisions may be backdated before it; default now")
 	_ = cmd.MarkFlagRequired("root")
 	return cmd
 }
@@ -248,13 +248,14 @@ type exitCoder interface{ ExitCode() int }
 
 func asExitCoder(err error, target *exitCoder) bool { return errors.As(err, target) }
 
-// withHint adds what to do for the refusals a user can act on.
+// withHint adds what to do for the refusals a user can act on. Authority
+// refusals say it themselves (who could decide, which mandate in the chain
+// is no longer in force, what headroom is left): a generic hint here gave
+// wrong advice, such as asking someone else when the actor holds the root.
 func withHint(err error) error {
 	switch {
 	case errors.Is(err, domain.ErrConflict):
 		return fmt.Errorf("%w; another decision changed the same aggregates: submit it again", err)
-	case errors.Is(err, domain.ErrUnauthorized):
-		return fmt.Errorf("%w; ask the holder of a mandate that covers it, or take it under one you hold", err)
 	}
 	return err
 }

@@ -69,11 +69,12 @@ func (g *generator) submit(ctx context.Context, data []byte) error {
 func (g *generator) handle(ctx context.Context, d domain.Decision) error {
 	world := domain.World{}
 	refs := domain.Plan(d)
+	now := g.opts.Now()
 	for round := 0; round < maxPlanRounds; round++ {
 		for _, r := range refs {
 			world[r] = g.state(r)
 		}
-		events, err := domain.Decide(world, d)
+		events, err := domain.Decide(world, d, now)
 		var need *domain.NeedError
 		if errors.As(err, &need) {
 			refs = need.Refs

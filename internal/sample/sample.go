@@ -55,7 +55,9 @@ const (
 	BoardMandate = "m-portfolio-board"
 )
 
-// Genesis is when a demo ledger's root mandate must start: before Start.
+// Genesis is the effective date a demo ledger's genesis is given: a month
+// before Start, so that its log begins with it (the root mandate is in
+// force from the ledger's creation whatever this date).
 func Genesis(o Options) time.Time { return o.withDefaults().Start.AddDate(0, -1, 0) }
 
 var streams = []struct{ id, name string }{
