@@ -9,10 +9,10 @@
 //	POST /v1/decisions                  record a decision (public JSON format, see package domain)
 //	GET  /v1/decisions/{id}             one decision of the log (once projected)
 //	GET  /v1/aggregates/{kind}/{id}     an aggregate's version, with ETag "kind:id@version"
-//	GET  /v1/org                        as_of, known_at
-//	GET  /v1/history/{kind}/{id}        known_at, all
+//	GET  /v1/org                        as_of, known_at, limit, cursor
+//	GET  /v1/history/{kind}/{id}        known_at, all, limit, cursor
 //	GET  /v1/audit                      by, authority, kind, subject, from, to, axis, before, limit
-//	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances)
+//	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances), limit, cursor
 //	GET  /v1/reports/transition         from, to (quarters, 2026-Q1), known_at
 //	GET  /v1/openapi.json               the OpenAPI 3.1 document of all of this
 //	GET  /metrics                       Prometheus
@@ -22,6 +22,20 @@
 // [Config].Location) or an RFC 3339 time. An unknown or malformed
 // parameter is answered 400 with the parameter named in the problem's
 // "parameter" member.
+//
+// # Paging
+//
+// Every list answers one page. The audit pages newest first with limit
+// (default 50, at most 1000) and before, the sequence its answer's "next"
+// gives (0 on the last page). The organisation, histories, balances and
+// journals page with limit (default 100, at most 1000;
+// projections.DefaultPageLimit and MaxPageLimit) and cursor, the opaque
+// string their answer's "next" gives ("" on the last page), asked again
+// with the same other parameters. Those pages answer for the point in both
+// times of the first page, so they concatenate to the whole list without
+// duplicates or gaps however the ledger moves meanwhile. A bad limit or
+// cursor (malformed, from another list or other parameters) is a 400
+// naming it.
 //
 // # Recording a decision
 //

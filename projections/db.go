@@ -217,8 +217,14 @@ func (db *DB) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // advisory lock of the schema's own so that two processes starting at once
 // do not race. The versions are in goose_db_version in the schema.
 func (db *DB) migrate(ctx context.Context) error {
-	err := db.withConn(ctx, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{db.schema}.Sanitize())
+	lockID := int64(crc64.Checksum([]byte("koers-migrate:"+db.schema), crc64.MakeTable(crc64.ECMA)) >> 1)
+	// Under the lock: CREATE SCHEMA IF NOT EXISTS run by two processes at
+	// once fails in one of them with a duplicate key.
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{db.schema}.Sanitize())
 		return err
 	})
 	if err != nil {
@@ -228,7 +234,6 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projections: migrations: %w", err)
 	}
-	lockID := int64(crc64.Checksum([]byte("koers-migrate:"+db.schema), crc64.MakeTable(crc64.ECMA)) >> 1)
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("projections: migration lock: %w", err)
