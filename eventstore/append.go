@@ -34,6 +34,10 @@ type AppendResult struct {
 // landed (a retry after a lost acknowledgement, for instance) returns the
 // first append's sequences with Duplicate set, within the server's duplicate
 // window and after it.
+//
+// Append returns when ctx ends, with ctx's error, even while a batch that
+// carries the decision with others is on its way: such a decision may
+// still land, and appending it again with the same id answers which.
 func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (AppendResult, error) {
 	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
