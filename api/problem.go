@@ -10,7 +10,6 @@ import (
 
 	"koers/domain"
 	"koers/ledger"
-	"koers/projections"
 )
 
 // problemTypePrefix makes a problem's short type a URI (RFC 9457 §3.1.1).
@@ -132,7 +131,7 @@ func problemFor(err error) *problem {
 			Detail: err.Error() + "; the aggregates kept changing while the decision was taken: submit it again"}
 	case errors.Is(err, domain.ErrRefused):
 		return &problem{Type: "refused", Status: http.StatusConflict, Detail: err.Error()}
-	case errors.Is(err, projections.ErrNotFound), errors.Is(err, domain.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return &problem{Type: "not-found", Status: http.StatusNotFound, Detail: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &problem{Type: "timeout", Status: http.StatusServiceUnavailable, Detail: "the ledger did not answer in time; try again"}

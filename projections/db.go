@@ -272,6 +272,3 @@ func (e *GapError) Error() string {
 	return fmt.Sprintf("batch starts at %d, checkpoint is %d", e.First, e.Checkpoint)
 }
 
-// ErrNotFound is returned by a query for one thing (an aggregate, a
-// decision) that the read models do not know at the time asked.
-var ErrNotFound = errors.New("not found")

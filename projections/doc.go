@@ -124,7 +124,7 @@
 // # Errors
 //
 // PostgreSQL errors leave the package as a [*DatabaseError]; queries for
-// one thing that is not known return an error wrapping [ErrNotFound].
+// one thing that is not known return an error wrapping [domain.ErrNotFound].
 //
 // # Schema
 //

@@ -467,8 +467,8 @@ func TestKnownAtShowsTheBeliefBeforeABackdatedDecisionAndARetraction(t *testing.
 			t.Fatalf("current history of p-1 still shows team %s: %+v", f.Value, current)
 		}
 	}
-	if _, err := db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-nobody"}, HistoryOptions{}); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("history of an unknown person: %v, want ErrNotFound", err)
+	if _, err := db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-nobody"}, HistoryOptions{}); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("history of an unknown person: %v, want domain.ErrNotFound", err)
 	}
 }
 

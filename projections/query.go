@@ -263,8 +263,8 @@ type HistoryOptions struct {
 }
 
 // History returns the valid-time history of one aggregate's attributes,
-// by attribute and valid time. It returns ErrNotFound when nothing is
-// known about ref.
+// by attribute and valid time. It returns an error wrapping
+// domain.ErrNotFound when nothing is known about ref.
 func (db *DB) History(ctx context.Context, ref domain.Ref, opts HistoryOptions) ([]Fact, error) {
 	var out []Fact
 	err := db.read(ctx, func(tx pgx.Tx) error {
@@ -304,7 +304,7 @@ func (db *DB) History(ctx context.Context, ref domain.Ref, opts HistoryOptions) 
 		return nil, fmt.Errorf("history of %s: %w", ref, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("history of %s: %w", ref, ErrNotFound)
+		return nil, fmt.Errorf("history of %s: %w", ref, domain.ErrNotFound)
 	}
 	return out, nil
 }
