@@ -76,7 +76,7 @@ func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Ev
 		s.cache.forget(b.subjects...)
 		return s.earlier(ctx, meta.DecisionID, b.subjects, conflictError(meta.DecisionID, pubErr))
 	}
-	return AppendResult{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, pubErr)
+	return AppendResult{}, serverError("append decision "+meta.DecisionID, pubErr)
 }
 
 // earlier answers a stale version or a duplicate id: a retry of a decision
@@ -306,14 +306,14 @@ func (s *Store) Lookup(ctx context.Context, decisionID string) (AppendResult, bo
 func (s *Store) firstMessage(ctx context.Context, subj string) (*jetstream.RawStreamMsg, error) {
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, 1, jetstreamext.GetBatchSubject(subj))
 	if err != nil {
-		return nil, fmt.Errorf("get first message: %w", err)
+		return nil, serverError("get first message", err)
 	}
 	for m, err := range msgs {
 		if errors.Is(err, jetstreamext.ErrNoMessages) {
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("get first message: %w", err)
+			return nil, serverError("get first message", err)
 		}
 		return m, nil
 	}
@@ -325,14 +325,14 @@ func (s *Store) firstMessage(ctx context.Context, subj string) (*jetstream.RawSt
 func (s *Store) lastMessages(ctx context.Context, subjects []string, fn func(*jetstream.RawStreamMsg) bool) error {
 	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.cfg.Stream, subjects)
 	if err != nil {
-		return fmt.Errorf("get last messages: %w", err)
+		return serverError("get last messages", err)
 	}
 	for m, err := range msgs {
 		if errors.Is(err, jetstreamext.ErrNoMessages) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("get last messages: %w", err)
+			return serverError("get last messages", err)
 		}
 		if !fn(m) {
 			return nil
