@@ -10,6 +10,7 @@ import (
 	"koers/domain"
 	"koers/eventstore"
 	"koers/ledger"
+	"koers/projections"
 )
 
 // TestEveryErrorMapsToAStatusOnPurpose feeds each sentinel and typed error
@@ -64,6 +65,13 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 			http.StatusServiceUnavailable, "unavailable"},
 		{"ServerError, refused by the server", wrap(&eventstore.ServerError{Op: "append decision d-1", Code: 10077, Message: "maximum messages exceeded"}),
 			http.StatusInternalServerError, "internal"},
+
+		{"DatabaseError, connection lost", wrap(&projections.DatabaseError{Code: "08006", Message: "connection failure"}),
+			http.StatusServiceUnavailable, "unavailable"},
+		{"DatabaseError, no server", wrap(&projections.DatabaseError{Message: "failed to connect"}), http.StatusServiceUnavailable, "unavailable"},
+		{"DatabaseError, serialization failure", wrap(&projections.DatabaseError{Code: "40001", Message: "could not serialize"}),
+			http.StatusInternalServerError, "internal"},
+		{"read models closed", wrap(projections.ErrClosed), http.StatusServiceUnavailable, "unavailable"},
 
 		// The API's own errors.
 		{"ParameterError", &ParameterError{Name: "as_of", Problem: "not a time"}, http.StatusBadRequest, "bad-parameter"},
