@@ -49,7 +49,9 @@
 //	412            an If-Match version is stale: "aggregate", "expected" and "current" say which
 //	413            the body is larger than [Config].MaxBodyBytes
 //	415            a Content-Type other than application/json
-//	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known
+//	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known;
+//	               or more events than one atomic append holds (domain.ErrTooLarge, type too-many-events: split it)
+//	503            the log or the read models did not answer (domain.ErrUnavailable, or a timeout): try again
 //
 // # Optimistic concurrency
 //

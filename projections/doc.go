@@ -129,8 +129,10 @@
 //
 // # Errors
 //
-// PostgreSQL errors leave the package as a [*DatabaseError]; queries for
-// one thing that is not known return an error wrapping [ErrNotFound].
+// PostgreSQL errors leave the package as a [*DatabaseError] wrapping
+// [ErrDatabase], and domain.ErrUnavailable too when the server cannot be
+// reached or is going away; queries for one thing that is not known return
+// an error wrapping domain.ErrNotFound.
 //
 // # Schema
 //

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
 
 	"koers/domain"
@@ -467,8 +468,8 @@ func TestKnownAtShowsTheBeliefBeforeABackdatedDecisionAndARetraction(t *testing.
 			t.Fatalf("current history of p-1 still shows team %s: %+v", f.Value, current)
 		}
 	}
-	if _, err := history(db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-nobody"}, HistoryOptions{}, Page{})); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("history of an unknown person: %v, want ErrNotFound", err)
+	if _, err := history(db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-nobody"}, HistoryOptions{}, Page{})); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("history of an unknown person: %v, want domain.ErrNotFound", err)
 	}
 }
 
@@ -741,5 +742,25 @@ func TestCallsAfterCloseFailWithErrClosed(t *testing.T) {
 	db.Close()
 	if _, err := db.Checkpoint(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("checkpoint after close: %v, want ErrClosed", err)
+	}
+	if _, err := db.Checkpoint(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("checkpoint after close: %v, want domain.ErrUnavailable", err)
+	}
+}
+
+// A server that cannot be reached is a *DatabaseError wrapping
+// domain.ErrUnavailable, not the driver's error.
+func TestAnUnreachableServerIsUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback: nothing listens, the connection is refused at once.
+	_, err := Open(ctx, "postgres://koers@127.0.0.1:1/koers?connect_timeout=2", Options{})
+	var dbErr *DatabaseError
+	if !errors.As(err, &dbErr) || !errors.Is(err, domain.ErrUnavailable) || !errors.Is(err, ErrDatabase) {
+		t.Fatalf("open on a closed port: %v (%T), want a *DatabaseError wrapping domain.ErrUnavailable", err, err)
+	}
+	var conn *pgconn.ConnectError
+	if errors.As(err, &conn) {
+		t.Fatalf("open on a closed port: %v carries the driver's *pgconn.ConnectError", err)
 	}
 }

@@ -368,7 +368,7 @@ type HistoryPage struct {
 
 // History returns one page of the valid-time history of one aggregate's
 // attributes, by attribute, valid time and recorded sequence. It returns
-// ErrNotFound when nothing is known about ref. Every page answers as known
+// an error wrapping domain.ErrNotFound when nothing is known about ref. Every page answers as known
 // at the first page's time; with opts.All, every belief recorded up to the
 // first page.
 func (db *DB) History(ctx context.Context, ref domain.Ref, opts HistoryOptions, page Page) (HistoryPage, error) {
@@ -456,7 +456,7 @@ func (db *DB) History(ctx context.Context, ref domain.Ref, opts HistoryOptions, 
 		return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, err)
 	}
 	if len(out.Facts) == 0 && pg.after == nil {
-		return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, ErrNotFound)
+		return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, domain.ErrNotFound)
 	}
 	return out, nil
 }
