@@ -273,6 +273,41 @@ func TestARepeatedDecisionIDAnswersTheFirstResult(t *testing.T) {
 	}
 }
 
+func TestIdempotencyKeyNamesTheDecision(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	noID := `{"by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[{"kind":"valuestream.define","id":"payments","name":"Payments"}]}`
+	first := e.record(t, noID, "Idempotency-Key", `"k-payments"`)
+	if first.ID != "k-payments" {
+		t.Fatalf("id %q, want the Idempotency-Key k-payments", first.ID)
+	}
+	// The same request again (its answer lost, say) is the first result.
+	r := e.post(t, noID, "Idempotency-Key", "k-payments")
+	var again result
+	r.json(t, &again)
+	if r.status != http.StatusOK || !again.Duplicate || !slices.Equal(again.Sequences, first.Sequences) {
+		t.Fatalf("again: %d %s, want 200 with the first sequences %v", r.status, r.body, first.Sequences)
+	}
+	// The body's id and the header agreeing is fine; differing is a 422
+	// that names both.
+	withID := `{"id":"k-lending","by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[{"kind":"valuestream.define","id":"lending","name":"Lending"}]}`
+	p := e.post(t, withID, "Idempotency-Key", "k-other").problem(t, http.StatusUnprocessableEntity)
+	if p["field"] != "id" || p["parameter"] != "Idempotency-Key" ||
+		!strings.Contains(p["detail"].(string), "k-other") || !strings.Contains(p["detail"].(string), "k-lending") {
+		t.Fatalf("differing key and id: %v", p)
+	}
+	if res := e.record(t, withID, "Idempotency-Key", "k-lending"); res.ID != "k-lending" {
+		t.Fatalf("id %q", res.ID)
+	}
+	// A key that cannot be a decision id, or two of them, is a 400.
+	for _, keys := range [][]string{{"Idempotency-Key", "Not An Id"}, {"Idempotency-Key", "k-1", "Idempotency-Key", "k-2"}} {
+		p := e.post(t, noID, keys...).problem(t, http.StatusBadRequest)
+		if p["parameter"] != "Idempotency-Key" {
+			t.Fatalf("%q: %v", keys, p)
+		}
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -50,6 +50,9 @@ func (s *server) postDecision(w http.ResponseWriter, r *http.Request) error {
 		var v any
 		return &malformedError{err: json.Unmarshal(body, &v)}
 	}
+	if body, err = withIdempotencyKey(body, r.Header.Values(idempotencyKeyHeader)); err != nil {
+		return err
+	}
 	if caller, ok := r.Context().Value(callerKey{}).(string); ok {
 		if err := checkBy(caller, body); err != nil {
 			return err
@@ -212,4 +215,56 @@ func noQuery(r *http.Request) error {
 		return &ParameterError{Name: name, Problem: errNoQuery.Error()}
 	}
 	return nil
+}
+
+// idempotencyKeyHeader names the decision the way the body's "id" does
+// (draft-ietf-httpapi-idempotency-key-header): a client that sends one and
+// loses the answer sends the same request again and learns where the
+// decision landed, recorded once.
+const idempotencyKeyHeader = "Idempotency-Key"
+
+// IdempotencyKeyError is a request whose Idempotency-Key header and body
+// "id" name different decisions; it is answered 422 naming both.
+type IdempotencyKeyError struct {
+	Header, Body string
+}
+
+func (e *IdempotencyKeyError) Error() string {
+	return fmt.Sprintf("the %s header %.80q and the body's id %.80q differ: send one of them, or the same in both", idempotencyKeyHeader, e.Header, e.Body)
+}
+
+// withIdempotencyKey puts the Idempotency-Key header's decision id into
+// the body when the body names none. A body that is not a JSON object is
+// left for the decoder to refuse.
+func withIdempotencyKey(body []byte, lines []string) ([]byte, error) {
+	if len(lines) == 0 {
+		return body, nil
+	}
+	bad := func(format string, a ...any) error {
+		return &ParameterError{Name: idempotencyKeyHeader, Problem: fmt.Sprintf(format, a...)}
+	}
+	if len(lines) > 1 {
+		return nil, bad("given %d times: want one", len(lines))
+	}
+	key := strings.TrimSpace(lines[0])
+	// A structured-field string ("…"), as the draft has it, or bare.
+	if len(key) >= 2 && key[0] == '"' && key[len(key)-1] == '"' {
+		key = key[1 : len(key)-1]
+	}
+	if err := domain.ValidID(key); err != nil {
+		return nil, bad("%v (it is the decision's id)", err)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		return body, nil
+	}
+	if raw, ok := obj["id"]; ok && string(raw) != "null" {
+		var id string
+		if json.Unmarshal(raw, &id) != nil || id != key {
+			return nil, &IdempotencyKeyError{Header: key, Body: strings.Trim(string(raw), `"`)}
+		}
+		return body, nil
+	}
+	obj["id"], _ = json.Marshal(key) // a string always encodes
+	return json.Marshal(obj)
 }

@@ -42,7 +42,7 @@
 //	201 Created    {"id", "sequences"}; Location: /v1/decisions/{id}
 //	200 OK         the decision id was recorded before: the first result, with "duplicate": true.
 //	               Nothing new is written, so a client may retry a POST whose answer it lost.
-//	400            the body is not JSON, or a malformed If-Match
+//	400            the body is not JSON, or a malformed If-Match or Idempotency-Key
 //	403            the decision's mandate does not cover it (domain.ErrUnauthorized)
 //	409            refused by the ledger's state (domain.ErrRefused: an invariant would break), or
 //	               the aggregates kept changing while it was decided (domain.ErrConflict: submit again)
@@ -50,8 +50,30 @@
 //	413            the body is larger than [Config].MaxBodyBytes
 //	415            a Content-Type other than application/json
 //	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known;
-//	               or more events than one atomic append holds (domain.ErrTooLarge, type too-many-events: split it)
-//	503            the log or the read models did not answer (domain.ErrUnavailable, or a timeout): try again
+//	               or more events than one atomic append holds (domain.ErrTooLarge, type too-many-events: split it);
+//	               or an Idempotency-Key that differs from the body's id (field "id", parameter "Idempotency-Key")
+//	503            nothing was recorded: the log did not answer (domain.ErrUnavailable, or a timeout), or the
+//	               decision's aggregates stayed busy (ledger.BusyError): try again after Retry-After; or, rarely,
+//	               the ledger could not learn in time whether it was recorded (domain.ErrOutcomeUnknown, type
+//	               outcome-unknown): send it again with the same id
+//
+// # Idempotency
+//
+// A decision's id is its idempotency key; the Idempotency-Key header
+// (draft-ietf-httpapi-idempotency-key-header; bare or a quoted string) means
+// the same and fills in the id of a body that has none. Clients should send
+// one of them: a POST whose answer was lost (a timeout, a dropped
+// connection, a restarted server) can then be sent again and is answered
+// with where the decision landed, recorded once. Without one, the ledger
+// makes up an id, and sending the decision again records it twice.
+//
+// The answer is never an error for a decision that was recorded. When the
+// log does not answer an append (a timeout, a lost connection), the ledger
+// looks the decision up by id and, if it is not there, appends the same
+// events again under the same id and versions, which either records it or
+// proves it can no longer land (ledger.Options.ResolveFor bounds this,
+// default 20 s): 201 if it landed, a 503 "try again" only if it certainly
+// did not. Every 503 carries Retry-After.
 //
 // # Optimistic concurrency
 //

@@ -33,6 +33,12 @@ type problem struct {
 	Checks map[string]string `json:"checks,omitempty"`
 }
 
+// retryAfterSeconds is the Retry-After of every 503: a lost connection
+// to the embedded server is found again within about a second (its
+// reconnect wait is 250 ms), and a client that comes back sooner only
+// adds load.
+const retryAfterSeconds = "1"
+
 // maxDetailLen bounds a problem's detail, which is one line.
 const maxDetailLen = 500
 
@@ -46,6 +52,9 @@ func writeProblem(w http.ResponseWriter, p *problem) {
 	p.Detail = oneLine(p.Detail)
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="koers"`)
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -96,6 +105,7 @@ func problemFor(err error) *problem {
 		media    *mediaTypeError
 		unauth   *unauthenticatedError
 		imperson *impersonationError
+		idemKey  *IdempotencyKeyError
 	)
 	switch {
 	case errors.As(err, &unauth):
@@ -111,6 +121,8 @@ func problemFor(err error) *problem {
 	case errors.As(err, &tooLarge):
 		return &problem{Type: "too-large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit)}
+	case errors.As(err, &idemKey):
+		return &problem{Type: "invalid", Status: http.StatusUnprocessableEntity, Detail: err.Error(), Field: "id", Parameter: idempotencyKeyHeader}
 	case errors.As(err, &mismatch):
 		exp, cur := mismatch.Expected, mismatch.Current
 		return &problem{Type: "stale-version", Status: http.StatusPreconditionFailed,
@@ -140,6 +152,11 @@ func problemFor(err error) *problem {
 		return &problem{Type: "refused", Status: http.StatusConflict, Detail: err.Error()}
 	case errors.Is(err, domain.ErrNotFound):
 		return &problem{Type: "not-found", Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, domain.ErrOutcomeUnknown):
+		// Before unavailable: the ledger tried to learn what became of the
+		// decision and could not; only the same id sent again is safe.
+		return &problem{Type: "outcome-unknown", Status: http.StatusServiceUnavailable,
+			Detail: "the ledger could not learn in time whether the decision was recorded; send it again with the same id (Idempotency-Key): it is recorded at most once"}
 	case errors.Is(err, domain.ErrUnavailable):
 		// The cause (which server, what it said) is for the server log,
 		// written for every 5xx; the client only learns to try again.

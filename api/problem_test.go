@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"koers/domain"
@@ -33,6 +34,7 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 		{"ErrUnauthorized", wrap(domain.ErrUnauthorized), http.StatusForbidden, "unauthorized"},
 		{"ErrTooLarge", wrap(domain.ErrTooLarge), http.StatusUnprocessableEntity, "too-many-events"},
 		{"ErrUnavailable", wrap(domain.ErrUnavailable), http.StatusServiceUnavailable, "unavailable"},
+		{"ErrOutcomeUnknown", wrap(domain.ErrOutcomeUnknown), http.StatusServiceUnavailable, "outcome-unknown"},
 
 		// The domain's typed errors.
 		{"InvalidIDError", wrap(&domain.InvalidIDError{ID: "X", Problem: "has upper case"}), http.StatusUnprocessableEntity, "invalid"},
@@ -60,6 +62,11 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 
 		// The command handler's and the event store's typed errors.
 		{"VersionMismatchError", wrap(&ledger.VersionMismatchError{Ref: ref, Expected: 3, Current: 4}), http.StatusPreconditionFailed, "stale-version"},
+		{"UnresolvedError", wrap(&ledger.UnresolvedError{DecisionID: "d-1", Tries: 3, Err: &eventstore.ServerError{Op: "look up", Message: "no responders", Unavailable: true}}),
+			http.StatusServiceUnavailable, "outcome-unknown"},
+		{"IDInUseError", wrap(&ledger.IDInUseError{DecisionID: "d-1"}), http.StatusConflict, "refused"},
+		{"BusyError", wrap(&ledger.BusyError{Ref: ref, Waiting: 1024}), http.StatusServiceUnavailable, "unavailable"},
+		{"OutcomeUnknownError", wrap(&eventstore.OutcomeUnknownError{DecisionID: "d-1", Err: context.DeadlineExceeded}), http.StatusServiceUnavailable, "outcome-unknown"},
 		{"BatchTooLargeError", wrap(&eventstore.BatchTooLargeError{Events: 1001, Max: 1000}), http.StatusUnprocessableEntity, "too-many-events"},
 		{"ServerError, unreachable", wrap(&eventstore.ServerError{Op: "append decision d-1", Message: "connection closed", Unavailable: true}),
 			http.StatusServiceUnavailable, "unavailable"},
@@ -80,6 +87,7 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 		{"MaxBytesError", wrap(&http.MaxBytesError{Limit: 1 << 20}), http.StatusRequestEntityTooLarge, "too-large"},
 		{"unauthenticatedError", &unauthenticatedError{why: "no token"}, http.StatusUnauthorized, "unauthenticated"},
 		{"impersonationError", &impersonationError{caller: "p-1", by: "p-2"}, http.StatusForbidden, "forbidden"},
+		{"IdempotencyKeyError", &IdempotencyKeyError{Header: "k-1", Body: "k-2"}, http.StatusUnprocessableEntity, "invalid"},
 
 		// The context's.
 		{"DeadlineExceeded", wrap(context.DeadlineExceeded), http.StatusServiceUnavailable, "timeout"},
@@ -97,5 +105,15 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 				t.Fatalf("a %d tells the client the cause %q", p.Status, p.Detail)
 			}
 		})
+	}
+}
+
+func TestServiceUnavailableSaysWhenToRetry(t *testing.T) {
+	for _, err := range []error{domain.ErrUnavailable, domain.ErrOutcomeUnknown, context.DeadlineExceeded} {
+		rec := httptest.NewRecorder()
+		writeProblem(rec, problemFor(err))
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Fatalf("%v: %d, Retry-After %q: want 503 with a Retry-After", err, rec.Code, rec.Header().Get("Retry-After"))
+		}
 	}
 }

@@ -43,6 +43,15 @@ var ErrTooLarge = errors.New("too large for one atomic append")
 // succeed later.
 var ErrUnavailable = errors.New("unavailable")
 
+// ErrOutcomeUnknown is wrapped by errors about an append that was sent but
+// never answered (a timeout, a lost connection, a server that died): the
+// decision may or may not be in the log. The command handler finds out
+// (the decision's record, by its id) before it answers; an error that
+// still wraps ErrOutcomeUnknown after that means it could not find out in
+// its time, and submitting the decision again with the same id answers
+// which (it is recorded at most once).
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
 // InvalidIDError is returned for an id that cannot name an aggregate.
 type InvalidIDError struct {
 	ID      string

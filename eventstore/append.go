@@ -35,9 +35,11 @@ type AppendResult struct {
 // first append's sequences with Duplicate set, within the server's duplicate
 // window and after it.
 //
-// Append returns when ctx ends, with ctx's error, even while a batch that
-// carries the decision with others is on its way: such a decision may
-// still land, and appending it again with the same id answers which.
+// When the messages were sent and no answer came (ctx ended while they
+// were on their way, a lost connection, a server that went away), the
+// error is an [*OutcomeUnknownError]: the decision may still land, and
+// appending it again with the same id and expected versions answers which.
+// Every other error means that nothing was written.
 func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (AppendResult, error) {
 	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -76,7 +78,20 @@ func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Ev
 		s.cache.forget(b.subjects...)
 		return s.earlier(ctx, meta.DecisionID, b.subjects, conflictError(meta.DecisionID, pubErr))
 	}
-	return AppendResult{}, serverError("append decision "+meta.DecisionID, pubErr)
+	err = serverError("append decision "+meta.DecisionID, pubErr)
+	if sent(pubErr) {
+		// The heads of its subjects are unknown too.
+		s.cache.forget(b.subjects...)
+		return AppendResult{}, &OutcomeUnknownError{DecisionID: meta.DecisionID, Err: err}
+	}
+	return AppendResult{}, err
+}
+
+// sent reports whether a publish that failed with err may have stored its
+// messages all the same: anything but a refusal with an API error code (the
+// server answered) or a decision taken out of the queue before it was sent.
+func sent(err error) bool {
+	return apiCode(err) == 0 && !errors.Is(err, errNotSent)
 }
 
 // earlier answers a stale version or a duplicate id: a retry of a decision

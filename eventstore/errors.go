@@ -72,6 +72,23 @@ func (e *ServerError) Unwrap() []error {
 	return []error{ErrServer}
 }
 
+// OutcomeUnknownError is returned by [Store.Append] when a decision's
+// messages were sent (or may have been) and no answer came: a timeout, a
+// lost connection, a server that went away. The decision may be in the log
+// or not; appending it again with the same id and expected versions tells
+// which, and never records it twice (its record's subject must not exist
+// yet). It wraps domain.ErrOutcomeUnknown and the cause.
+type OutcomeUnknownError struct {
+	DecisionID string
+	Err        error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("append decision %s: no answer, it may have been recorded: %v", e.DecisionID, e.Err)
+}
+
+func (e *OutcomeUnknownError) Unwrap() []error { return []error{domain.ErrOutcomeUnknown, e.Err} }
+
 // serverError translates an error of nats.go for op into a [*ServerError].
 // It is called on what a driver call returned: context errors and errors
 // already translated pass unchanged, wrapped with op, so that

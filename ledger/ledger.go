@@ -6,9 +6,11 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -54,6 +56,24 @@ type Options struct {
 	// CacheAggregates is how many folded aggregates the handler keeps, so
 	// that loading one again reads only the events after it. Default 10000.
 	CacheAggregates int
+	// NoQueue turns per-aggregate queueing off: decisions on the same
+	// aggregates race optimistically, as before queueing (the bench
+	// measures both). Default false: they queue (see queue.go).
+	NoQueue bool
+	// QueueWait bounds how long a decision waits for aggregates that other
+	// decisions of this process are changing; then it is a *BusyError.
+	// Default 10s.
+	QueueWait time.Duration
+	// MaxQueued bounds the decisions waiting for one aggregate; one more
+	// is a *BusyError at once. Default 1024.
+	MaxQueued int
+	// ResolveFor bounds how long the handler tries to find out whether a
+	// decision whose append went unanswered is in the log, before it
+	// answers with an error wrapping domain.ErrOutcomeUnknown. It outlives
+	// the caller's context (an answer that says what happened is worth the
+	// wait). Default 20s: long enough for a connection to find the next
+	// holder of a data folder's server after its holder was killed.
+	ResolveFor time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -81,6 +101,15 @@ func (o Options) withDefaults() Options {
 	if o.CacheAggregates == 0 {
 		o.CacheAggregates = 10000
 	}
+	if o.QueueWait == 0 {
+		o.QueueWait = 10 * time.Second
+	}
+	if o.MaxQueued == 0 {
+		o.MaxQueued = 1024
+	}
+	if o.ResolveFor == 0 {
+		o.ResolveFor = 20 * time.Second
+	}
 	return o
 }
 
@@ -96,6 +125,12 @@ func (o Options) validate() error {
 		return fmt.Errorf("ledger options: load concurrency %d: want 1 to 64", o.LoadConcurrency)
 	case o.CacheAggregates < 1 || o.CacheAggregates > 10_000_000:
 		return fmt.Errorf("ledger options: cache aggregates %d: want 1 to 10000000", o.CacheAggregates)
+	case o.QueueWait < time.Millisecond || o.QueueWait > 10*time.Minute:
+		return fmt.Errorf("ledger options: queue wait %s: want 1ms to 10m", o.QueueWait)
+	case o.MaxQueued < 1 || o.MaxQueued > 1_000_000:
+		return fmt.Errorf("ledger options: max queued %d: want 1 to 1000000", o.MaxQueued)
+	case o.ResolveFor < time.Millisecond || o.ResolveFor > 10*time.Minute:
+		return fmt.Errorf("ledger options: resolve for %s: want 1ms to 10m", o.ResolveFor)
 	}
 	return nil
 }
@@ -113,6 +148,7 @@ type Handler struct {
 	store Store
 	opts  Options
 	cache *aggCache
+	queue *queue
 }
 
 // New returns a handler on store.
@@ -124,7 +160,7 @@ func New(store Store, opts Options) (*Handler, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{store: store, opts: opts, cache: newAggCache(opts.CacheAggregates)}, nil
+	return &Handler{store: store, opts: opts, cache: newAggCache(opts.CacheAggregates), queue: newQueue(opts.MaxQueued, opts.QueueWait)}, nil
 }
 
 // Result is where a decision landed.
@@ -202,6 +238,9 @@ func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Tim
 		expected[e.Aggregate] = 0
 	}
 	res, err := h.store.Append(ctx, d.Meta(), events, expected)
+	if errors.Is(err, domain.ErrOutcomeUnknown) {
+		res, err = h.resolve(ctx, d, events, expected, err)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("init ledger: %w", err)
 	}
@@ -209,17 +248,26 @@ func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Tim
 }
 
 // Handle decides and appends one decision. A decision whose id was recorded
-// before is answered with the first result (Duplicate set). A conflict is
-// retried up to MaxAttempts times, each time on freshly loaded state; after
-// that the error wraps domain.ErrConflict.
+// before is answered with the first result (Duplicate set). Decisions of
+// this handler that write the same aggregates queue for them (see
+// queue.go). A conflict is retried up to MaxAttempts times, each time on
+// freshly loaded state; after that the error wraps domain.ErrConflict.
+//
+// Handle never answers an error for a decision that is in the log: when an
+// append goes unanswered, it finds out whether the decision landed (see
+// [Options].ResolveFor) and answers its result, or an error that says
+// certainly nothing was written; only if it cannot find out in time does
+// the error wrap domain.ErrOutcomeUnknown.
 func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleOption) (Result, error) {
 	var o handleOpts
 	for _, opt := range opts {
 		opt(&o)
 	}
+	hold := &held{q: h.queue}
+	defer hold.release()
 	var lastErr error
 	for attempt := 0; attempt < h.opts.MaxAttempts; attempt++ {
-		world, events, err := h.decide(ctx, d, o.expect)
+		world, events, err := h.decideQueued(ctx, d, o.expect, hold)
 		var dup *domain.DuplicateDecisionError
 		if errors.As(err, &dup) {
 			return h.earlier(ctx, d.ID)
@@ -240,6 +288,9 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 			}
 		}
 		res, err := h.store.Append(ctx, d.Meta(), events, expected)
+		if errors.Is(err, domain.ErrOutcomeUnknown) {
+			res, err = h.resolve(ctx, d, events, expected, err)
+		}
 		if err == nil {
 			return toResult(res), nil
 		}
@@ -252,6 +303,168 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 		}
 	}
 	return Result{}, fmt.Errorf("decision %s: gave up after %d attempts: %w", d.ID, h.opts.MaxAttempts, lastErr)
+}
+
+// maxQueueRounds bounds how often one attempt decides again because the
+// aggregates it writes changed while it queued for them: each round queues
+// for more aggregates than the one before, which a decision has few of.
+const maxQueueRounds = 4
+
+// decideQueued decides, then queues for the aggregates the events write.
+// When it had to wait, those aggregates were being changed by the decision
+// before it, so it decides again on what they are now. Whatever it still
+// does not hold after maxQueueRounds is appended optimistically: the log
+// checks every version anyway.
+func (h *Handler) decideQueued(ctx context.Context, d domain.Decision, expect map[domain.Ref]uint64, hold *held) (domain.World, []domain.Event, error) {
+	for round := 0; ; round++ {
+		world, events, err := h.decide(ctx, d, expect)
+		if err != nil || h.opts.NoQueue || round == maxQueueRounds {
+			return world, events, err
+		}
+		refs := writes(d.ID, events)
+		if hold.covers(refs) {
+			return world, events, nil
+		}
+		// Everything held so far is queued for again, in the one global
+		// order, so that two decisions never wait for each other.
+		waited, err := h.queue.acquire(ctx, hold, append(refs, hold.refs...))
+		if err != nil {
+			return nil, nil, fmt.Errorf("decision %s: %w", d.ID, err)
+		}
+		if !waited {
+			return world, events, nil
+		}
+	}
+}
+
+// resolve finds out what became of a decision whose append went
+// unanswered (cause wraps domain.ErrOutcomeUnknown), for at most
+// ResolveFor: its record looked up by id, and when it is not there, the
+// same events appended again with the same id and expected versions. That
+// second append is what makes the answer certain: the first one can land
+// no more once the second has landed (the record's subject exists) or was
+// refused for a stale version (every version only grows), and a first one
+// that landed before is found by the look-up the store makes on a
+// conflict. It returns the decision's result when it is in the log (with
+// the same content: another decision under the same id is an
+// *IDInUseError), domain.ErrConflict when it is certainly not, or an
+// error wrapping domain.ErrOutcomeUnknown when it could not tell in time.
+func (h *Handler) resolve(ctx context.Context, d domain.Decision, events []domain.Event, expected map[domain.Ref]uint64, cause error) (eventstore.AppendResult, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.ResolveFor)
+	defer cancel()
+	pause := resolvePause
+	for try := 0; try < maxResolveTries; try++ {
+		if try > 0 {
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return eventstore.AppendResult{}, &UnresolvedError{DecisionID: d.ID, Tries: try, Waited: time.Since(start), Err: cause}
+			case <-t.C:
+			}
+			pause = min(2*pause, resolvePauseMax)
+		}
+		callCtx, callCancel := context.WithTimeout(ctx, resolveCallTimeout)
+		res, found, err := h.store.Lookup(callCtx, d.ID)
+		if err == nil && !found {
+			res, err = h.store.Append(callCtx, d.Meta(), events, expected)
+			found = err == nil
+		}
+		if found {
+			err = h.sameDecision(callCtx, d.ID, events)
+		}
+		callCancel()
+		switch {
+		case err == nil:
+			// This call's decision landed (on the first append or the
+			// second): it is no duplicate of an earlier call's.
+			res.Duplicate = false
+			return res, nil
+		case errors.Is(err, domain.ErrConflict):
+			return eventstore.AppendResult{}, err
+		case errors.Is(err, domain.ErrOutcomeUnknown), errors.Is(err, domain.ErrUnavailable),
+			errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			cause = err
+		default:
+			// Refused as the first append would have been, or a record
+			// under this id that is not this decision.
+			return eventstore.AppendResult{}, err
+		}
+	}
+	return eventstore.AppendResult{}, &UnresolvedError{DecisionID: d.ID, Tries: maxResolveTries, Waited: time.Since(start), Err: cause}
+}
+
+// Bounds of resolve: a look-up (and an append) at most every resolvePause,
+// doubling up to resolvePauseMax, each call at most resolveCallTimeout, at
+// most maxResolveTries times, all within Options.ResolveFor. The first
+// pause is short because an acknowledgement lost on a live connection is
+// answered by the first look-up; a reconnection to the next holder of a
+// data folder's server took 0.3–2 s in cmd/koers's process test.
+const (
+	resolvePause       = 50 * time.Millisecond
+	resolvePauseMax    = time.Second
+	resolveCallTimeout = 5 * time.Second
+	maxResolveTries    = 50
+)
+
+// UnresolvedError is returned when the handler could not find out in time
+// whether a decision whose append went unanswered is in the log. It wraps
+// domain.ErrOutcomeUnknown and the last cause: submitting the decision
+// again with the same id answers which, and records it at most once.
+type UnresolvedError struct {
+	DecisionID string
+	Tries      int
+	Waited     time.Duration
+	Err        error
+}
+
+func (e *UnresolvedError) Error() string {
+	return fmt.Sprintf("decision %s: %s: could not find out whether it was recorded (%d look-ups in %s): submit it again with the same id: %v",
+		e.DecisionID, domain.ErrOutcomeUnknown, e.Tries, e.Waited.Round(time.Millisecond), e.Err)
+}
+
+func (e *UnresolvedError) Unwrap() []error { return []error{domain.ErrOutcomeUnknown, e.Err} }
+
+// IDInUseError is returned when the log holds another decision under the
+// id of the one submitted (its record differs). It wraps domain.ErrRefused.
+type IDInUseError struct{ DecisionID string }
+
+func (e *IDInUseError) Error() string {
+	return fmt.Sprintf("decision id %s is in use by another decision: choose another id", e.DecisionID)
+}
+
+func (e *IDInUseError) Unwrap() error { return domain.ErrRefused }
+
+// sameDecision checks that the record the log holds under id is the one
+// events would write.
+func (h *Handler) sameDecision(ctx context.Context, id string, events []domain.Event) error {
+	own := domain.Ref{Kind: domain.KindDecision, ID: id}
+	var want json.RawMessage
+	for _, e := range events {
+		if e.Aggregate == own && e.Type == domain.EventDecisionRecorded {
+			want = e.Data
+		}
+	}
+	hist, err := h.store.Load(ctx, own)
+	if err != nil {
+		return fmt.Errorf("decision %s: load its record: %w", id, err)
+	}
+	if len(hist.Events) == 0 || hist.Events[0].Type != domain.EventDecisionRecorded {
+		return fmt.Errorf("decision %s is recorded but its record cannot be read: %w", id, domain.ErrNotFound)
+	}
+	if !sameJSON(hist.Events[0].Data, want) {
+		return &IDInUseError{DecisionID: id}
+	}
+	return nil
+}
+
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
 // decide loads what the domain asks for and decides, in bounded rounds.
