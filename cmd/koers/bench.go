@@ -19,8 +19,9 @@ import (
 
 func benchCmd(s *settings) *cobra.Command {
 	var (
-		cfg    bench.Config
-		asJSON bool
+		cfg         bench.Config
+		asJSON      bool
+		compareSync bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -30,7 +31,12 @@ the same data: appends (one writer and many) next to raw JetStream publishes and
 atomic batches, a rebuild of every read model next to a raw read and COPY of the
 stream, a verify next to a raw read, the organisation at random (as of, known at)
 over the whole history, and the lag from an append to its visibility in the read
-models at a steady rate.
+models at a steady rate; the latency of decisions from 8 and 64 clients when half
+of them change a few hot aggregates (contention, with and without the handler's
+per-aggregate queueing); and, with the embedded server, which syncs every write
+before acknowledging it, the append figures again on a second server with
+nats-server's default sync interval (append_default_sync: the cost of durable
+acknowledgements).
 
 The bench works in a stream and a PostgreSQL schema of its own (KOERS_BENCH_*,
 koers_bench_*) and removes them when it ends: it never touches the ledger. With
@@ -39,11 +45,25 @@ goes to stderr, the figures to stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			js, done, err := benchNATS(s)
+			js, done, err := benchNATS(s, 0)
 			if err != nil {
 				return err
 			}
 			defer done()
+			sync := "as the server at --nats-url is configured (sync_interval)"
+			if s.natsURL == "" {
+				sync = "always (the embedded server's default)"
+				if compareSync {
+					// A second embedded server with nats-server's default
+					// sync interval, for append_default_sync.
+					other, otherDone, err := benchNATS(s, 2*time.Minute)
+					if err != nil {
+						return err
+					}
+					defer otherDone()
+					cfg.DefaultSyncJS = other
+				}
+			}
 			// Only the database is resolved: the ledger's stream and seal key
 			// are never opened.
 			a := &app{settings: *s}
@@ -59,6 +79,7 @@ goes to stderr, the figures to stdout.`,
 			if err != nil {
 				return err
 			}
+			rep.Sync = sync
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -75,19 +96,24 @@ goes to stderr, the figures to stdout.`,
 	f.IntVar(&cfg.LagRate, "lag-rate", 1000, "decisions per second lag aims for")
 	f.DurationVar(&cfg.LagDuration, "lag-duration", 5*time.Second, "how long lag appends")
 	f.IntVar(&cfg.Queries, "queries", 300, "as_of queries timed")
+	f.IntSliceVar(&cfg.Clients, "clients", []int{8, 64}, "clients of the contention figures (contention for 8, contention_<n> for others)")
+	f.DurationVar(&cfg.ContentionDuration, "contention-duration", 5*time.Second, "how long each contention measurement runs")
+	f.StringSliceVar(&cfg.Only, "only", nil, "measure only these keys (and what they need), e.g. --only append,contention")
+	f.BoolVar(&compareSync, "compare-sync", true, "with the embedded server: measure append_default_sync on a second server with nats-server's default sync interval")
 	f.DurationVar(&cfg.Projector.FlushInterval, "flush-interval", 0, "the projector's flush interval in rebuild and lag; 0: its default (100ms), as koers serve runs it")
 	return cmd
 }
 
 // benchNATS connects to --nats-url, or starts an embedded server in a
-// temporary folder that done removes.
-func benchNATS(s *settings) (jetstream.JetStream, func(), error) {
+// temporary folder that done removes, syncing its store every syncInterval
+// (0: on every write, the embedded server's default).
+func benchNATS(s *settings, syncInterval time.Duration) (jetstream.JetStream, func(), error) {
 	var (
 		nc   *nats.Conn
 		err  error
 		stop = func() {}
 	)
-	if s.natsURL != "" {
+	if s.natsURL != "" && syncInterval == 0 {
 		nc, err = nats.Connect(s.natsURL, nats.Name("koers-bench"), nats.Timeout(5*time.Second))
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to NATS: %w", err)
@@ -97,7 +123,7 @@ func benchNATS(s *settings) (jetstream.JetStream, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("bench: temporary folder: %w", err)
 		}
-		srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir})
+		srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir, SyncInterval: syncInterval})
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, nil, err
@@ -173,8 +199,12 @@ func printBench(w io.Writer, rep bench.Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nhistory: %d events; peak RSS of the process %.0f MiB; during the rebuild %.0f MiB (target for %d events: < %d MiB)\n",
+	fmt.Fprintln(w)
+	if rep.Events > 0 {
+		fmt.Fprintf(w, "history: %d events; peak RSS of the process %.0f MiB; during the rebuild %.0f MiB (target for %d events: < %d MiB)\n",
 		rep.Events, float64(rep.PeakRSSBytes)/(1<<20), float64(rep.RebuildPeakRSSBytes)/(1<<20), bench.RebuildRSSEvents, bench.RebuildRSSTarget>>20)
+	}
+	fmt.Fprintf(w, "store synced: %s\n", rep.Sync)
 	m := rep.Machine
 	_, err := fmt.Fprintf(w, "machine: %s/%s, %d CPUs, %s\n", m.OS, m.Arch, m.CPUs, m.GoVersion)
 	return err

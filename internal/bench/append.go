@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,7 +16,9 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"koers/domain"
+	"koers/eventstore"
 	"koers/internal/sample"
+	"koers/ledger"
 )
 
 // setPrefix starts the ids of the teams and people the bench moves in
@@ -131,8 +134,8 @@ func (s shape) bytes() int {
 }
 
 // shapeOf reads the messages of an appended decision.
-func (r *run) shapeOf(ctx context.Context, seqs []uint64) (shape, error) {
-	st, err := r.cfg.JS.Stream(ctx, r.stream)
+func (r *run) shapeOf(ctx context.Context, js jetstream.JetStream, seqs []uint64) (shape, error) {
+	st, err := js.Stream(ctx, r.stream)
 	if err != nil {
 		return shape{}, fmt.Errorf("stream %s: %w", r.stream, err)
 	}
@@ -157,7 +160,7 @@ func (r *run) measureAppend(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	sh, err := r.shapeOf(ctx, first.Sequences)
+	sh, err := r.shapeOf(ctx, r.cfg.JS, first.Sequences)
 	if err != nil {
 		return err
 	}
@@ -179,7 +182,7 @@ func (r *run) measureAppend(ctx context.Context, rep *Report) error {
 	rep.Figures[KeyAppend] = throughput(koers, raw, "decisions/s", "publishes/s", n, el)
 
 	r.progress(Progress{Step: "append: raw atomic batch, 1 writer"})
-	rawBatch, err := r.rawBatch(ctx, sh, 1)
+	rawBatch, err := r.rawBatch(ctx, r.cfg.JS, sh, 1)
 	if err != nil {
 		return err
 	}
@@ -203,7 +206,7 @@ func (r *run) measureAppendConcurrent(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	sh, err := r.shapeOf(ctx, first.Sequences)
+	sh, err := r.shapeOf(ctx, r.cfg.JS, first.Sequences)
 	if err != nil {
 		return err
 	}
@@ -214,7 +217,7 @@ func (r *run) measureAppendConcurrent(ctx context.Context, rep *Report) error {
 	}
 	rep.Figures[KeyAppendConcurrent] = throughput(koers, raw, "decisions/s", "publishes/s", n, el)
 	r.progress(Progress{Step: fmt.Sprintf("append: raw atomic batch, %d writers", r.cfg.Writers)})
-	rawBatch, err := r.rawBatch(ctx, sh, r.cfg.Writers)
+	rawBatch, err := r.rawBatch(ctx, r.cfg.JS, sh, r.cfg.Writers)
 	if err != nil {
 		return err
 	}
@@ -256,7 +259,7 @@ func (r *run) rawPublish(ctx context.Context, writers, size int) (float64, error
 // each on subjects of its own: the same sizes, an expected last subject
 // sequence on each subject, the decision record's subject new every time.
 // It returns batches/s.
-func (r *run) rawBatch(ctx context.Context, sh shape, writers int) (float64, error) {
+func (r *run) rawBatch(ctx context.Context, js jetstream.JetStream, sh shape, writers int) (float64, error) {
 	runID := r.nextRawRun()
 	bodies := make([][]byte, len(sh.sizes))
 	record := make([]bool, len(sh.subjects))
@@ -291,7 +294,7 @@ func (r *run) rawBatch(ctx context.Context, sh shape, writers int) (float64, err
 		}
 		msgs[0].Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw-b%d-%d-%d", runID, w, st.n))
 		msgs[0].Header.Set(jetstream.ExpectedStreamHeader, r.rawName)
-		ack, err := jetstreamext.PublishMsgBatch(ctx, r.cfg.JS, msgs)
+		ack, err := jetstreamext.PublishMsgBatch(ctx, js, msgs)
 		if err != nil {
 			return fmt.Errorf("raw atomic batch: %w", err)
 		}
@@ -311,4 +314,76 @@ func (r *run) rawBatch(ctx context.Context, sh shape, writers int) (float64, err
 func (r *run) nextRawRun() int {
 	r.rawRuns++
 	return r.rawRuns
+}
+
+// measureAppendDefaultSync is measureAppend's Koers and raw atomic batch
+// figures on Config.DefaultSyncJS, a server that syncs its store at
+// nats-server's default interval: next to append and append_raw_batch, on
+// a server that syncs every write, it says what durable acknowledgements
+// cost.
+func (r *run) measureAppendDefaultSync(ctx context.Context, rep *Report) error {
+	js := r.cfg.DefaultSyncJS
+	key := make([]byte, eventstore.MinSealKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("seal key: %w", err)
+	}
+	r.defaultSyncStream = true
+	store, err := eventstore.Open(ctx, js, eventstore.Config{Stream: r.stream, Prefix: r.prefix, SealKey: key})
+	if err != nil {
+		return err
+	}
+	info, err := js.Stream(ctx, r.stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", r.stream, err)
+	}
+	rc := info.CachedInfo().Config
+	rc.Name, rc.Subjects, rc.Description = r.rawName, []string{r.rawPre + ".>"}, "koers bench: raw baselines"
+	if _, err := js.CreateStream(ctx, rc); err != nil {
+		return fmt.Errorf("create stream %s: %w", r.rawName, err)
+	}
+	h, err := ledger.New(store, ledger.Options{})
+	if err != nil {
+		return err
+	}
+	set := r.sets[0]
+	if _, err := h.Init(ctx, sample.Root, set.effective.Add(-time.Hour)); err != nil {
+		return err
+	}
+	// The single writer's move set, as it stands now, on this server.
+	d := domain.Decision{ID: "bench-set-default-sync", By: sample.Root, Authority: domain.RootMandate,
+		Reason: "a move set for the bench", Effective: set.effective}
+	for j := range setTeams {
+		d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangeTeamForm, ID: setTeam(set.k, j),
+			Name: "Bench team " + strconv.Itoa(j), Type: "stream-aligned"})
+	}
+	for i := range setPeople {
+		d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangePersonJoin, ID: setPerson(set.k, i),
+			Name: "Bench person " + strconv.Itoa(i), Team: setTeam(set.k, set.team[i])})
+	}
+	if _, err := h.Handle(ctx, d); err != nil {
+		return err
+	}
+	first, err := h.Submit(ctx, set.next())
+	if err != nil {
+		return err
+	}
+	sh, err := r.shapeOf(ctx, js, first.Sequences)
+	if err != nil {
+		return err
+	}
+	r.progress(Progress{Step: "append: koers, 1 writer, default sync interval"})
+	n, el, err := timed(ctx, 1, r.cfg.AppendDuration, func(ctx context.Context, _ int) error {
+		_, err := h.Submit(ctx, set.next())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.progress(Progress{Step: "append: raw atomic batch, 1 writer, default sync interval"})
+	rawBatch, err := r.rawBatch(ctx, js, sh, 1)
+	if err != nil {
+		return err
+	}
+	rep.Figures[KeyAppendDefaultSync] = throughput(float64(n)/el.Seconds(), rawBatch, "decisions/s", "batches/s", n, el)
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,10 +32,25 @@ const (
 	KeyVerify                   = "verify"
 	KeyAsOf                     = "as_of"
 	KeyLag                      = "lag"
+	// KeyAppendDefaultSync is append (Koers and a raw atomic batch, one
+	// writer) on a second server with nats-server's default sync
+	// interval (2 minutes) instead of syncing every write: what durable
+	// acknowledgements cost. Measured only with [Config].DefaultSyncJS.
+	KeyAppendDefaultSync = "append_default_sync"
+	// KeyContention is the latency of decisions from 8 clients, half of
+	// them on a few hot aggregates; KeyContention64 from 64 clients. The
+	// _optimistic keys are the same without the handler's per-aggregate
+	// queueing (ledger.Options.NoQueue), in the same run.
+	KeyContention             = "contention"
+	KeyContention64           = "contention_64"
+	KeyContentionOptimistic   = "contention_optimistic"
+	KeyContention64Optimistic = "contention_64_optimistic"
 )
 
 // Keys lists every figure a complete [Report] holds, in measuring order.
-var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyAppendConcurrentRawBatch, KeyRebuild, KeyVerify, KeyAsOf, KeyLag}
+var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyAppendConcurrentRawBatch, KeyAppendDefaultSync,
+	KeyContention, KeyContentionOptimistic, KeyContention64, KeyContention64Optimistic,
+	KeyRebuild, KeyVerify, KeyAsOf, KeyLag}
 
 // Config configures [Run]. Zero fields take the default in their doc.
 type Config struct {
@@ -59,6 +76,20 @@ type Config struct {
 	// Projector configures the projector of rebuild and lag. Default: the
 	// projector's defaults, as `koers serve` and `koers rebuild` run it.
 	Projector projections.ProjectorOptions
+	// DefaultSyncJS, if set, is a second JetStream server whose store is
+	// synced at nats-server's default interval rather than on every write,
+	// for append_default_sync. JS should then be a server that syncs every
+	// write, as the embedded server does by default.
+	DefaultSyncJS jetstream.JetStream
+	// Clients are the numbers of clients of the contention figures, each a
+	// key (contention for 8, contention_<n> for others). Default 8 and 64.
+	Clients []int
+	// ContentionDuration is how long each contention measurement runs.
+	// Default 5s.
+	ContentionDuration time.Duration
+	// Only, if set, limits the run to these keys (and what they need:
+	// as_of needs rebuild; rebuild, verify and as_of the history).
+	Only []string
 	// Seed makes the generated history and the random queries repeatable.
 	// Default 1.
 	Seed int64
@@ -97,6 +128,12 @@ func (c Config) WithDefaults() Config {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	if len(c.Clients) == 0 {
+		c.Clients = []int{8, 64}
+	}
+	if c.ContentionDuration == 0 {
+		c.ContentionDuration = 5 * time.Second
+	}
 	return c
 }
 
@@ -126,6 +163,19 @@ func (c Config) validate() error {
 	if c.Queries < 1 || c.Queries > 1_000_000 {
 		errs = append(errs, fmt.Errorf("queries %d: want 1 to 1000000", c.Queries))
 	}
+	for _, n := range c.Clients {
+		if n < 1 || n > 1024 {
+			errs = append(errs, fmt.Errorf("clients %d: want 1 to 1024", n))
+		}
+	}
+	if c.ContentionDuration < 10*time.Millisecond || c.ContentionDuration > time.Hour {
+		errs = append(errs, fmt.Errorf("contention duration %s: want 10ms to 1h", c.ContentionDuration))
+	}
+	for _, k := range c.Only {
+		if !slices.Contains(Keys, k) && !strings.HasPrefix(k, KeyContention) {
+			errs = append(errs, fmt.Errorf("key %q: want one of %s", k, strings.Join(Keys, ", ")))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bench config: %w", err)
 	}
@@ -150,8 +200,18 @@ type Figure struct {
 	P50 float64 `json:"p50_ms,omitempty"`
 	P95 float64 `json:"p95_ms,omitempty"`
 	P99 float64 `json:"p99_ms,omitempty"`
-	// Rate is the rate achieved where one was aimed at (lag), per second.
+	// Max is the slowest, in milliseconds, for contention.
+	Max float64 `json:"max_ms,omitempty"`
+	// Rate is the rate achieved where one was aimed at (lag), or of
+	// decisions recorded (contention), per second.
 	Rate float64 `json:"rate,omitempty"`
+	// Clients, Refused and GaveUp, for contention: how many clients sent
+	// decisions, how many were refused by the ledger's state (a hot
+	// person moved to the team it is in), and how many gave up (after
+	// MaxAttempts conflicts, or a queue wait too long).
+	Clients int   `json:"clients,omitempty"`
+	Refused int64 `json:"refused,omitempty"`
+	GaveUp  int64 `json:"gave_up,omitempty"`
 	// Count is how many operations or events the figure is over.
 	Count int64 `json:"count"`
 	// Seconds is how long the Koers side took.
@@ -185,7 +245,10 @@ type Report struct {
 	// RebuildPeakRSSBytes is the peak resident set size during the rebuild
 	// alone, where the system lets the peak be reset (Linux); else 0.
 	RebuildPeakRSSBytes uint64
-	Machine             Machine
+	// Sync is how the server of the measurements syncs its store, as the
+	// caller said ([Config] cannot tell): "always" for the embedded server.
+	Sync    string
+	Machine Machine
 }
 
 // MarshalJSON writes one object: a member per figure key, and events,
@@ -199,6 +262,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	m["peak_rss_bytes"] = r.PeakRSSBytes
 	m["rebuild_peak_rss_bytes"] = r.RebuildPeakRSSBytes
 	m["machine"] = r.Machine
+	if r.Sync != "" {
+		m["sync"] = r.Sync
+	}
 	return json.Marshal(m)
 }
 
@@ -218,6 +284,10 @@ type run struct {
 	sets     []*moveSet // sets[0]: append; sets[1:]: the concurrent writers
 	rawRuns  int        // raw measurements so far
 	progress func(Progress)
+
+	contention *contention
+	// The stream on DefaultSyncJS, when there is one.
+	defaultSyncStream bool
 }
 
 // Run creates a stream and a schema of its own, generates the history,
@@ -270,21 +340,57 @@ func (r *run) all(ctx context.Context) (Report, error) {
 		name string
 		fn   func(context.Context, *Report) error
 	}{
-		{"append", r.measureAppend},
-		{"append_concurrent", r.measureAppendConcurrent},
+		{KeyAppend, r.measureAppend},
+		{KeyAppendConcurrent, r.measureAppendConcurrent},
+		{KeyAppendDefaultSync, r.measureAppendDefaultSync},
+		{KeyContention, r.measureContention},
 		{"history", r.history},
-		{"rebuild", r.measureRebuild},
-		{"verify", r.measureVerify},
-		{"as_of", r.measureAsOf},
-		{"lag", r.measureLag},
+		{KeyRebuild, r.measureRebuild},
+		{KeyVerify, r.measureVerify},
+		{KeyAsOf, r.measureAsOf},
+		{KeyLag, r.measureLag},
 	}
+	want := r.steps()
 	for _, s := range steps {
+		if !want[s.name] {
+			continue
+		}
 		if err := s.fn(ctx, &rep); err != nil {
 			return Report{}, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 	rep.PeakRSSBytes = peakRSS()
 	return rep, nil
+}
+
+// steps says which steps run: every one, or those Config.Only names and
+// those they need.
+func (r *run) steps() map[string]bool {
+	want := map[string]bool{}
+	if len(r.cfg.Only) == 0 {
+		for _, k := range Keys {
+			want[k] = true
+		}
+	}
+	for _, k := range r.cfg.Only {
+		switch {
+		case k == KeyAppendRawBatch:
+			k = KeyAppend
+		case k == KeyAppendConcurrentRawBatch:
+			k = KeyAppendConcurrent
+		case strings.HasPrefix(k, KeyContention):
+			k = KeyContention
+		}
+		want[k] = true
+	}
+	if want[KeyAsOf] {
+		want[KeyRebuild] = true
+	}
+	want["history"] = want[KeyRebuild] || want[KeyVerify] || want[KeyAsOf]
+	if r.cfg.DefaultSyncJS == nil {
+		want[KeyAppendDefaultSync] = false
+	}
+	return want
 }
 
 // open creates the bench's Koers stream, raw stream and read models.
@@ -333,6 +439,13 @@ func (r *run) cleanup(ctx context.Context) error {
 		err := r.cfg.JS.DeleteStream(ctx, name)
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			errs = append(errs, fmt.Errorf("delete stream %s: %w", name, err))
+		}
+		if r.cfg.DefaultSyncJS == nil || !r.defaultSyncStream {
+			continue
+		}
+		err = r.cfg.DefaultSyncJS.DeleteStream(ctx, name)
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			errs = append(errs, fmt.Errorf("delete stream %s on the default-sync server: %w", name, err))
 		}
 	}
 	conn, err := pgx.Connect(ctx, r.cfg.DatabaseURL)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"koers/eventstore"
 	"koers/internal/bench"
 	"koers/internal/ledgertest"
 	"koers/internal/pgtest"
@@ -20,10 +22,26 @@ func TestRun(t *testing.T) {
 	l := ledgertest.New(t)
 	dbURL := pgtest.Fresh(t)
 	ctx := context.Background()
+	// A second server, syncing at nats-server's default interval.
+	other, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: t.TempDir(), SyncInterval: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Shutdown)
+	nc, err := other.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	otherJS, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var steps []string
 	rep, err := bench.Run(ctx, bench.Config{
 		JS: l.JS, DatabaseURL: dbURL, Events: 3000, Writers: 4,
 		AppendDuration: 300 * time.Millisecond, LagRate: 200, LagDuration: 500 * time.Millisecond, Queries: 20,
+		DefaultSyncJS: otherJS, ContentionDuration: 300 * time.Millisecond,
 		Progress: func(p bench.Progress) {
 			if len(steps) == 0 || steps[len(steps)-1] != p.Step {
 				steps = append(steps, p.Step)
@@ -35,7 +53,7 @@ func TestRun(t *testing.T) {
 	}
 	t.Logf("steps: %q", steps)
 	withRaw := map[string]bool{bench.KeyAppend: true, bench.KeyAppendRawBatch: true, bench.KeyAppendConcurrent: true, bench.KeyAppendConcurrentRawBatch: true,
-		bench.KeyRebuild: true, bench.KeyVerify: true}
+		bench.KeyAppendDefaultSync: true, bench.KeyRebuild: true, bench.KeyVerify: true}
 	for _, k := range bench.Keys {
 		f, ok := rep.Figures[k]
 		if !ok {
@@ -52,6 +70,11 @@ func TestRun(t *testing.T) {
 	}
 	if lag := rep.Figures[bench.KeyLag]; lag.Rate <= 0 || lag.P50 > lag.P99 {
 		t.Errorf("lag: rate %v, p50 %v, p99 %v: want a positive rate and p50 <= p99", lag.Rate, lag.P50, lag.P99)
+	}
+	for _, k := range []string{bench.KeyContention, bench.KeyContention64, bench.KeyContentionOptimistic, bench.KeyContention64Optimistic} {
+		if f := rep.Figures[k]; f.Clients == 0 || f.P50 > f.P99 || f.Max < f.P99 {
+			t.Errorf("%s: clients %d, p50 %v, p99 %v, max %v: want clients and p50 <= p99 <= max", k, f.Clients, f.P50, f.P99, f.Max)
+		}
 	}
 	if rep.Events < 3000 || rep.PeakRSSBytes == 0 {
 		t.Errorf("events %d, peak RSS %d: want at least 3000 events and a peak RSS", rep.Events, rep.PeakRSSBytes)
@@ -83,6 +106,10 @@ func TestRun(t *testing.T) {
 	}
 	if len(streams) != 1 || streams[0] != "KOERS" {
 		t.Errorf("streams after the bench: %q, want only KOERS", streams)
+	}
+	others := otherJS.StreamNames(ctx)
+	for n := range others.Name() {
+		t.Errorf("stream %s left on the default-sync server", n)
 	}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {

@@ -16,6 +16,9 @@ var Targets = map[string]Target{
 	KeyVerify:           {"ratio ≥ 0.5", func(f Figure) bool { return f.Ratio >= 0.5 }},
 	KeyAsOf:             {"p95 < 10 ms", func(f Figure) bool { return f.P95 < 10 }},
 	KeyLag:              {"p99 < 25 ms", func(f Figure) bool { return f.P99 < 25 }},
+	// Issue 13: conflicting decisions served fairly and fast.
+	KeyContention:   {"p99 < 500 ms", func(f Figure) bool { return f.P99 < 500 }},
+	KeyContention64: {"p99 < 500 ms", func(f Figure) bool { return f.P99 < 500 }},
 }
 
 // RebuildRSSTarget bounds the rebuild's peak resident set size for a
@@ -30,8 +33,14 @@ func (f Figure) Describe() (koers, raw string) {
 	switch {
 	case f.P50 > 0 || f.P99 > 0:
 		koers = fmt.Sprintf("p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", f.P50, f.P95, f.P99)
+		if f.Max > 0 {
+			koers += fmt.Sprintf(", max %.0f ms", f.Max)
+		}
 		if f.Rate > 0 {
 			koers += fmt.Sprintf(" at %.0f/s", f.Rate)
+		}
+		if f.Clients > 0 {
+			koers += fmt.Sprintf(" (%d clients; %d refused, %d gave up)", f.Clients, f.Refused, f.GaveUp)
 		}
 		return koers, "—"
 	}
