@@ -325,9 +325,7 @@ func (h *Handler) decideQueued(ctx context.Context, d domain.Decision, expect ma
 		if hold.covers(refs) {
 			return world, events, nil
 		}
-		// Everything held so far is queued for again, in the one global
-		// order, so that two decisions never wait for each other.
-		waited, err := h.queue.acquire(ctx, hold, append(refs, hold.refs...))
+		waited, err := h.queue.acquire(ctx, hold, refs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision %s: %w", d.ID, err)
 		}

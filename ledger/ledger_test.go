@@ -197,3 +197,67 @@ func TestCachedAggregatesSeeWhatOtherHandlersWrote(t *testing.T) {
 		t.Fatalf("disband: %v; want TeamHasMembersError naming the 4 members", err)
 	}
 }
+
+// Decisions of one handler on the same aggregates queue for them: with
+// two attempts (one stale read before queueing, one in the queue) every
+// one of 24 concurrent shifts of one budget lands, where optimistic
+// retries needed up to 10 and still gave up under load (issue 13).
+func TestDecisionsOnTheSameAggregatesQueueInsteadOfRetrying(t *testing.T) {
+	l := ledgertest.New(t)
+	l.Submit(t, org)
+	h, err := ledger.New(l.Store, ledger.Options{Now: func() time.Time { return ledgertest.Clock }, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shifts = 24
+	var wg sync.WaitGroup
+	errs := make([]error, shifts)
+	for i := range shifts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from, to := "valuestream:payments", "product:pay-app"
+			_, errs[i] = h.Submit(context.Background(), []byte(fmt.Sprintf(
+				`{"id":"shift-%d","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"funding.shift","period":"2026","from":%q,"to":%q,"amount":"1.00"}]}`, i, from, to)))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("shift %d: %v", i, err)
+		}
+	}
+}
+
+func TestAQueueWaitTooLongIsBusy(t *testing.T) {
+	l := ledgertest.New(t)
+	l.Submit(t, org)
+	h, err := ledger.New(l.Store, ledger.Options{Now: func() time.Time { return ledgertest.Clock }, QueueWait: time.Millisecond, MaxQueued: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = h.Submit(context.Background(), []byte(fmt.Sprintf(
+				`{"id":"busy-%d","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"person.join","id":"p-b%d","name":"B","team":"t-edge"}]}`, i, i)))
+		}()
+	}
+	wg.Wait()
+	busy := 0
+	for i, err := range errs {
+		var b *ledger.BusyError
+		switch {
+		case errors.As(err, &b) && errors.Is(err, domain.ErrUnavailable):
+			busy++
+		case err != nil:
+			t.Errorf("joiner %d: %v, want recorded or *BusyError", i, err)
+		}
+	}
+	if busy == 0 {
+		t.Error("16 joiners of one team with a queue of 1 and a 1ms wait: none was busy")
+	}
+}

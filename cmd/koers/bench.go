@@ -202,7 +202,7 @@ func printBench(w io.Writer, rep bench.Report) error {
 	fmt.Fprintln(w)
 	if rep.Events > 0 {
 		fmt.Fprintf(w, "history: %d events; peak RSS of the process %.0f MiB; during the rebuild %.0f MiB (target for %d events: < %d MiB)\n",
-		rep.Events, float64(rep.PeakRSSBytes)/(1<<20), float64(rep.RebuildPeakRSSBytes)/(1<<20), bench.RebuildRSSEvents, bench.RebuildRSSTarget>>20)
+			rep.Events, float64(rep.PeakRSSBytes)/(1<<20), float64(rep.RebuildPeakRSSBytes)/(1<<20), bench.RebuildRSSEvents, bench.RebuildRSSTarget>>20)
 	}
 	fmt.Fprintf(w, "store synced: %s\n", rep.Sync)
 	m := rep.Machine

@@ -16,13 +16,15 @@ import (
 
 // Contention: clients that each send decisions as fast as they are
 // answered, half of them on a few hot aggregates that every client
-// changes — 5 people moving round 5 teams, and shifts between the two
-// funding accounts of one budget — and half on a person and two teams of
-// their own. Every decision is timed from submission to answer, whatever
-// the answer.
+// changes — 5 people, each moved by every client to one of 20 teams, and
+// shifts between the two funding accounts of one budget — and half on a
+// person and two teams of their own. Every decision is timed from
+// submission to answer, whatever the answer. (A person's move also writes
+// the teams it leaves and joins: with 20 of them, two moves of different
+// people share a team one time in five.)
 const (
 	hotPeople = 5
-	hotTeams  = 5
+	hotTeams  = 20
 	hotPeriod = setPrefix + "hot"
 )
 
@@ -97,7 +99,7 @@ func (r *run) measureContention(ctx context.Context, rep *Report) error {
 			{contentionKey(clients, false), r.handler},
 			{contentionKey(clients, true), optimistic},
 		} {
-			r.progress(Progress{Step: fmt.Sprintf("%s: %d clients, half of the decisions on 11 hot aggregates", m.key, clients)})
+			r.progress(Progress{Step: fmt.Sprintf("%s: %d clients, half of the decisions on 5 people and one budget", m.key, clients)})
 			f, err := r.contend(ctx, m.h, clients)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.key, err)
@@ -164,6 +166,7 @@ func (r *run) contend(ctx context.Context, h *ledger.Handler, clients int) (Figu
 					return
 				}
 				t.lat = append(t.lat, lat)
+
 				if err == nil && !isHot(n, k) {
 					c.coldIn[k] = 1 - c.coldIn[k]
 				}
