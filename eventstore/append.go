@@ -128,37 +128,53 @@ type batch struct {
 // prepare validates a decision's events and builds their messages: every
 // check that can fail happens here, before anything is sent.
 func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (batch, error) {
-	if err := validToken("decision id", meta.DecisionID, false); err != nil {
-		return batch{}, fmt.Errorf("append: %w", err)
-	}
-	if len(events) == 0 {
-		return batch{}, fmt.Errorf("append decision %s: no events", meta.DecisionID)
-	}
-	if len(events) > s.cfg.MaxBatch {
-		return batch{}, &BatchTooLargeError{Events: len(events), Max: s.cfg.MaxBatch}
-	}
-	if meta.Effective.IsZero() {
-		return batch{}, fmt.Errorf("append decision %s: effective time is missing", meta.DecisionID)
-	}
+	return s.prepareGroup(ctx, []Decision{{Meta: meta, Events: events}}, expected)
+}
 
-	subjects := make([]string, len(events))
+// prepareGroup builds the messages of several decisions, in order, as one
+// batch: each aggregate's chain runs on from one decision to the next, and
+// only the first message of each subject carries the expected version
+// (the version before the whole group).
+func (s *Store) prepareGroup(ctx context.Context, decisions []Decision, expected map[domain.Ref]uint64) (batch, error) {
+	total := 0
+	for _, d := range decisions {
+		meta, events := d.Meta, d.Events
+		if err := validToken("decision id", meta.DecisionID, false); err != nil {
+			return batch{}, fmt.Errorf("append: %w", err)
+		}
+		if len(events) == 0 {
+			return batch{}, fmt.Errorf("append decision %s: no events", meta.DecisionID)
+		}
+		if meta.Effective.IsZero() {
+			return batch{}, fmt.Errorf("append decision %s: effective time is missing", meta.DecisionID)
+		}
+		total += len(events)
+	}
+	if total > s.cfg.MaxBatch {
+		return batch{}, &BatchTooLargeError{Events: total, Max: s.cfg.MaxBatch}
+	}
+	first := decisions[0].Meta.DecisionID
+
+	subjects := make([]string, 0, total)
 	var distinct []string
-	firstOf := make(map[string]domain.Ref, len(events))
-	for i, ev := range events {
-		subj, err := s.Subject(ev.Aggregate)
-		if err != nil {
-			return batch{}, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
-		}
-		if ev.Type == "" {
-			return batch{}, fmt.Errorf("append decision %s: event %d: type is missing", meta.DecisionID, i)
-		}
-		if _, ok := expected[ev.Aggregate]; !ok {
-			return batch{}, fmt.Errorf("append decision %s: event %d: no expected version for %s", meta.DecisionID, i, ev.Aggregate)
-		}
-		subjects[i] = subj
-		if _, seen := firstOf[subj]; !seen {
-			firstOf[subj] = ev.Aggregate
-			distinct = append(distinct, subj)
+	firstOf := make(map[string]domain.Ref, total)
+	for _, d := range decisions {
+		for i, ev := range d.Events {
+			subj, err := s.Subject(ev.Aggregate)
+			if err != nil {
+				return batch{}, fmt.Errorf("append decision %s: event %d: %w", d.Meta.DecisionID, i, err)
+			}
+			if ev.Type == "" {
+				return batch{}, fmt.Errorf("append decision %s: event %d: type is missing", d.Meta.DecisionID, i)
+			}
+			if _, ok := expected[ev.Aggregate]; !ok {
+				return batch{}, fmt.Errorf("append decision %s: event %d: no expected version for %s", d.Meta.DecisionID, i, ev.Aggregate)
+			}
+			subjects = append(subjects, subj)
+			if _, seen := firstOf[subj]; !seen {
+				firstOf[subj] = ev.Aggregate
+				distinct = append(distinct, subj)
+			}
 		}
 	}
 
@@ -175,7 +191,7 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 	}
 	heads, err := s.heads(ctx, existing)
 	if err != nil {
-		return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+		return batch{}, fmt.Errorf("append decision %s: %w", first, err)
 	}
 	// A cached head can be behind the server (another client wrote since):
 	// a mismatch is only believed after asking the server once more.
@@ -189,7 +205,7 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 		s.cache.forget(stale...)
 		fresh, err := s.heads(ctx, stale)
 		if err != nil {
-			return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+			return batch{}, fmt.Errorf("append decision %s: %w", first, err)
 		}
 		maps.Copy(heads, fresh)
 	}
@@ -201,54 +217,109 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 		}
 		if h := heads[subj]; h.seq != want {
 			return batch{subjects: distinct}, fmt.Errorf("append decision %s: %w (%s is at version %d, expected %d)",
-				meta.DecisionID, domain.ErrConflict, firstOf[subj], h.seq, want)
+				first, domain.ErrConflict, firstOf[subj], h.seq, want)
 		}
 		prev[subj] = heads[subj].hash
 	}
 
-	dm := decisionMeta{
-		ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
-		Refs: meta.Refs, Effective: meta.Effective.UTC(),
-	}
-	msgs := make([]*nats.Msg, len(events))
-	hashes := make([]string, len(events))
-	for i, ev := range events {
-		data, err := compactData(ev.Data)
-		if err != nil {
-			return batch{}, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
-		}
-		sv := ev.SchemaVersion
-		if sv == 0 {
-			sv = 1
-		}
-		env := envelope{
-			V: envelopeVersion, ID: meta.DecisionID + "/" + strconv.Itoa(i),
-			Type: ev.Type, SchemaVersion: sv, Subject: subjects[i], Decision: dm,
-			Index: i, Count: len(events), Data: data, Prev: prev[subjects[i]],
-		}
-		env.finish(s.sealer)
-		prev[subjects[i]] = env.Hash
-		hashes[i] = env.Hash
-		body, err := env.marshal()
-		if err != nil {
-			return batch{}, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
-		}
-		msg := nats.NewMsg(subjects[i])
-		msg.Data = body
-		msgs[i] = msg
-	}
-	// Expected versions go on the first event of each subject only: the
-	// server refuses an expectation on a subject the batch already wrote.
+	msgs := make([]*nats.Msg, 0, total)
+	hashes := make([]string, 0, total)
 	seen := make(map[string]bool, len(distinct))
-	for i, msg := range msgs {
-		if !seen[subjects[i]] {
-			seen[subjects[i]] = true
-			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[events[i].Aggregate], 10))
+	for _, d := range decisions {
+		meta := d.Meta
+		dm := decisionMeta{
+			ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
+			Refs: meta.Refs, Effective: meta.Effective.UTC(),
+		}
+		for i, ev := range d.Events {
+			subj := subjects[len(msgs)]
+			data, err := compactData(ev.Data)
+			if err != nil {
+				return batch{}, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
+			}
+			sv := ev.SchemaVersion
+			if sv == 0 {
+				sv = 1
+			}
+			env := envelope{
+				V: envelopeVersion, ID: meta.DecisionID + "/" + strconv.Itoa(i),
+				Type: ev.Type, SchemaVersion: sv, Subject: subj, Decision: dm,
+				Index: i, Count: len(d.Events), Data: data, Prev: prev[subj],
+			}
+			env.finish(s.sealer)
+			prev[subj] = env.Hash
+			body, err := env.marshal()
+			if err != nil {
+				return batch{}, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
+			}
+			msg := nats.NewMsg(subj)
+			msg.Data = body
+			// Expected versions go on the first event of each subject
+			// only: the server refuses an expectation on a subject the
+			// batch already wrote.
+			if !seen[subj] {
+				seen[subj] = true
+				msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[ev.Aggregate], 10))
+			}
+			if i == 0 {
+				msg.Header.Set(jetstream.MsgIDHeader, meta.DecisionID)
+				msg.Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+			}
+			msgs = append(msgs, msg)
+			hashes = append(hashes, env.Hash)
 		}
 	}
-	msgs[0].Header.Set(jetstream.MsgIDHeader, meta.DecisionID)
-	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
 	return batch{msgs: msgs, subjects: subjects, hashes: hashes}, nil
+}
+
+// Decision is one decision's part of [Store.AppendGroup].
+type Decision struct {
+	Meta   domain.Meta
+	Events []domain.Event
+}
+
+// AppendGroup records the events of several decisions in one atomic
+// append, in order, all or nothing: a later decision's events on an
+// aggregate follow an earlier one's (it was decided on the state they
+// make). expected holds the version of every touched aggregate before the
+// group. It answers one result per decision.
+//
+// A stale version anywhere is domain.ErrConflict and nothing is written;
+// unlike [Store.Append] it does not look for an earlier append of any of
+// the decisions (one of them may have landed before on its own: the
+// caller looks them up). An append that went unanswered is an
+// [*OutcomeUnknownError] naming the first decision: the group landed
+// whole or not at all, so finding that one tells.
+func (s *Store) AppendGroup(ctx context.Context, decisions []Decision, expected map[domain.Ref]uint64) ([]AppendResult, error) {
+	if len(decisions) == 0 {
+		return nil, errors.New("append group: no decisions")
+	}
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	first := decisions[0].Meta.DecisionID
+	b, err := s.prepareGroup(ctx, decisions, expected)
+	if err != nil {
+		return nil, err
+	}
+	seqs, pubErr := s.publishGrouped(ctx, b)
+	if pubErr == nil {
+		s.remember(b, seqs)
+		out := make([]AppendResult, len(decisions))
+		for i, d := range decisions {
+			out[i] = AppendResult{DecisionID: d.Meta.DecisionID, Sequences: seqs[:len(d.Events)]}
+			seqs = seqs[len(d.Events):]
+		}
+		return out, nil
+	}
+	s.cache.forget(b.subjects...)
+	if isConflict(pubErr) || isDuplicate(pubErr) {
+		return nil, conflictError(first, pubErr)
+	}
+	err = serverError("append decision "+first, pubErr)
+	if sent(pubErr) {
+		return nil, &OutcomeUnknownError{DecisionID: first, Err: err}
+	}
+	return nil, err
 }
 
 // remember puts the new heads of the written subjects in the cache.

@@ -26,6 +26,7 @@ type Store interface {
 	Load(ctx context.Context, ref domain.Ref) (eventstore.History, error)
 	LoadAfter(ctx context.Context, ref domain.Ref, c eventstore.Cursor) (eventstore.History, error)
 	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (eventstore.AppendResult, error)
+	AppendGroup(ctx context.Context, decisions []eventstore.Decision, expected map[domain.Ref]uint64) ([]eventstore.AppendResult, error)
 	Lookup(ctx context.Context, decisionID string) (eventstore.AppendResult, bool, error)
 }
 
@@ -265,9 +266,25 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 	}
 	hold := &held{q: h.queue}
 	defer hold.release()
+	// A decision without versions of its own to expect may be taken into
+	// the append of the decision it waits for (group.go).
+	var w *waiter
+	if !h.opts.NoQueue && o.expect == nil {
+		w = &waiter{d: d, hold: hold, answer: make(chan groupAnswer, 1)}
+	}
 	var lastErr error
 	for attempt := 0; attempt < h.opts.MaxAttempts; attempt++ {
-		world, events, err := h.decideQueued(ctx, d, o.expect, hold)
+		world, events, err := h.decideQueued(ctx, d, o.expect, hold, w)
+		if errors.Is(err, errClaimed) {
+			// The holder answers, within its own bounds (an append and,
+			// if need be, ResolveFor): the decision may be in its append,
+			// so the answer is awaited whatever ctx says.
+			a := <-w.answer
+			if !a.again {
+				return a.res, a.err
+			}
+			continue
+		}
 		var dup *domain.DuplicateDecisionError
 		if errors.As(err, &dup) {
 			return h.earlier(ctx, d.ID)
@@ -278,18 +295,32 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 		if err := checkExpected(world, o.expect); err != nil {
 			return Result{}, fmt.Errorf("decision %s: %w", d.ID, err)
 		}
+		var members []member
+		if w != nil {
+			members = h.gather(ctx, world, d, events, hold)
+		}
 		expected := make(map[domain.Ref]uint64, len(events))
 		for _, e := range events {
 			expected[e.Aggregate] = world[e.Aggregate].Version
+		}
+		for _, m := range members {
+			for _, e := range m.events {
+				expected[e.Aggregate] = world[e.Aggregate].Version
+			}
 		}
 		for ref, v := range o.expect {
 			if _, touched := expected[ref]; touched {
 				expected[ref] = v
 			}
 		}
-		res, err := h.store.Append(ctx, d.Meta(), events, expected)
-		if errors.Is(err, domain.ErrOutcomeUnknown) {
-			res, err = h.resolve(ctx, d, events, expected, err)
+		var res eventstore.AppendResult
+		if len(members) == 0 {
+			res, err = h.store.Append(ctx, d.Meta(), events, expected)
+			if errors.Is(err, domain.ErrOutcomeUnknown) {
+				res, err = h.resolve(ctx, d, events, expected, err)
+			}
+		} else {
+			res, err = h.appendGroup(ctx, d, events, members, expected)
 		}
 		if err == nil {
 			return toResult(res), nil
@@ -314,8 +345,9 @@ const maxQueueRounds = 4
 // When it had to wait, those aggregates were being changed by the decision
 // before it, so it decides again on what they are now. Whatever it still
 // does not hold after maxQueueRounds is appended optimistically: the log
-// checks every version anyway.
-func (h *Handler) decideQueued(ctx context.Context, d domain.Decision, expect map[domain.Ref]uint64, hold *held) (domain.World, []domain.Event, error) {
+// checks every version anyway. With w, the holder of what it waits for may
+// claim it (errClaimed).
+func (h *Handler) decideQueued(ctx context.Context, d domain.Decision, expect map[domain.Ref]uint64, hold *held, w *waiter) (domain.World, []domain.Event, error) {
 	for round := 0; ; round++ {
 		world, events, err := h.decide(ctx, d, expect)
 		if err != nil || h.opts.NoQueue || round == maxQueueRounds {
@@ -325,7 +357,13 @@ func (h *Handler) decideQueued(ctx context.Context, d domain.Decision, expect ma
 		if hold.covers(refs) {
 			return world, events, nil
 		}
-		waited, err := h.queue.acquire(ctx, hold, refs)
+		if w != nil {
+			w.writes = refs
+		}
+		waited, err := h.queue.acquire(ctx, hold, refs, w)
+		if errors.Is(err, errClaimed) {
+			return nil, nil, err
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision %s: %w", d.ID, err)
 		}
@@ -472,9 +510,15 @@ func (h *Handler) decide(ctx context.Context, d domain.Decision, expect map[doma
 	for ref := range expect {
 		refs = append(refs, ref)
 	}
+	events, err := h.decideOn(ctx, world, d, refs)
+	return world, events, err
+}
+
+// decideOn decides d on world, loading into it what is not there yet.
+func (h *Handler) decideOn(ctx context.Context, world domain.World, d domain.Decision, refs []domain.Ref) ([]domain.Event, error) {
 	for round := 0; round < h.opts.MaxLoadRounds; round++ {
 		if err := h.load(ctx, world, refs); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		// Read after loading, so that everything loaded was recorded
 		// before the moment authority is judged at (a revocation recorded
@@ -483,11 +527,11 @@ func (h *Handler) decide(ctx context.Context, d domain.Decision, expect map[doma
 		events, err := domain.Decide(world, d, now)
 		var need *domain.NeedError
 		if !errors.As(err, &need) {
-			return world, events, err
+			return events, err
 		}
 		refs = need.Refs
 	}
-	return nil, nil, fmt.Errorf("decision %s: still needs more aggregates after %d rounds of loading", d.ID, h.opts.MaxLoadRounds)
+	return nil, fmt.Errorf("decision %s: still needs more aggregates after %d rounds of loading", d.ID, h.opts.MaxLoadRounds)
 }
 
 // checkExpected compares what was loaded with the versions the caller saw.

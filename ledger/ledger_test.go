@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,6 +228,57 @@ func TestDecisionsOnTheSameAggregatesQueueInsteadOfRetrying(t *testing.T) {
 			t.Errorf("shift %d: %v", i, err)
 		}
 	}
+	if got := budgetAccounts(t, l.Store); got["product:pay-app"] != 24_00 || got["valuestream:payments"] != 250000_00-24_00 {
+		t.Fatalf("accounts after 24 shifts of 1.00: %v", got)
+	}
+}
+
+// Decisions taken into another's append are decided on the state the ones
+// before them make: of ten concurrent shifts of 30,000.00 out of an account
+// holding 100,000.00, three land and seven are refused, whoever appends.
+func TestQueuedDecisionsAreDecidedOnTheStateBeforeThem(t *testing.T) {
+	l := ledgertest.New(t)
+	l.Submit(t, strings.Replace(org, `"amount":"250000.00"`, `"amount":"100000.00"`, 1))
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = l.Handler.Submit(context.Background(), []byte(fmt.Sprintf(
+				`{"id":"big-%d","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"funding.shift","period":"2026","from":"valuestream:payments","to":"product:pay-app","amount":"30000.00"}]}`, i)))
+		}()
+	}
+	wg.Wait()
+	landed, refused := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			landed++
+		case errors.Is(err, domain.ErrRefused):
+			refused++
+		default:
+			t.Errorf("shift %d: %v", i, err)
+		}
+	}
+	got := budgetAccounts(t, l.Store)
+	if landed != 3 || refused != 7 || got["valuestream:payments"] != 10000_00 || got["product:pay-app"] != 90000_00 {
+		t.Fatalf("%d landed, %d refused, accounts %v: want 3, 7, 10000.00 and 90000.00", landed, refused, got)
+	}
+}
+
+func budgetAccounts(t *testing.T, st *eventstore.Store) map[domain.Account]domain.Amount {
+	t.Helper()
+	ref := domain.Ref{Kind: domain.KindBudget, ID: "2026"}
+	hist, err := st.Load(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, err := domain.Fold(ref, hist.Events)
+	if err != nil || agg.Budget == nil {
+		t.Fatalf("budget 2026: %v", err)
+	}
+	return agg.Budget.Accounts
 }
 
 func TestAQueueWaitTooLongIsBusy(t *testing.T) {

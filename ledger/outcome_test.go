@@ -214,7 +214,9 @@ func TestADecisionAppendedAsTheServerRestartsIsAnsweredAsTheLogHasIt(t *testing.
 		// The server goes down just after the commit left the client, and
 		// comes back 300 ms later on the same store and port.
 		l.dialer.armed.Store(loseAck)
+		restarted := make(chan struct{})
 		go func() {
+			defer close(restarted)
 			for l.dialer.armed.Load() != 0 {
 				time.Sleep(time.Millisecond)
 			}
@@ -223,6 +225,7 @@ func TestADecisionAppendedAsTheServerRestartsIsAnsweredAsTheLogHasIt(t *testing.
 			l.start(t)
 		}()
 		res, err := l.h.Submit(context.Background(), []byte(`{"id":"`+id+`","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-`+id+`","name":"T","type":"platform"}]}`))
+		<-restarted
 		if err != nil {
 			t.Fatalf("%s: %v, want its result once the server is back", id, err)
 		}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -46,9 +47,35 @@ func (e *BusyError) Unwrap() error { return domain.ErrUnavailable }
 type queue struct {
 	mu        sync.Mutex
 	slots     map[domain.Ref]*slot
+	waiters   map[domain.Ref][]*waiter // decisions a holder may claim, by what they wait for, in order
 	maxQueued int
 	wait      time.Duration
 }
+
+// waiter is a decision waiting in the queue, which the holder of the
+// aggregate it waits for may take into its own append (group.go).
+type waiter struct {
+	d      domain.Decision
+	writes []domain.Ref // what its last decision wrote
+	hold   *held        // what it holds meanwhile
+	answer chan groupAnswer
+
+	// Guarded by queue.mu.
+	on      domain.Ref    // what it waits for
+	listed  bool          // in queue.waiters
+	claimed chan struct{} // closed when a holder claims it
+}
+
+// groupAnswer is what a holder answers a claimed waiter: its result, a
+// final error, or again: decide on your own.
+type groupAnswer struct {
+	res   Result
+	err   error
+	again bool
+}
+
+// errClaimed says that a holder took the decision into its append.
+var errClaimed = errors.New("claimed by the holder")
 
 // slot is one aggregate's turn: a buffered channel of one, held while a
 // token is in it; users counts the holder and the waiters, so that the
@@ -59,7 +86,7 @@ type slot struct {
 }
 
 func newQueue(maxQueued int, wait time.Duration) *queue {
-	return &queue{slots: map[domain.Ref]*slot{}, maxQueued: maxQueued, wait: wait}
+	return &queue{slots: map[domain.Ref]*slot{}, waiters: map[domain.Ref][]*waiter{}, maxQueued: maxQueued, wait: wait}
 }
 
 // held is the aggregates one decision holds in the queue.
@@ -96,7 +123,11 @@ func (h *held) release() {
 // moves change while the decision waits, and a decision that queued
 // afresh each time was overtaken again and again (p99 4.5 s at 64 clients
 // in koers bench's contention). On an error h holds nothing.
-func (q *queue) acquire(ctx context.Context, h *held, refs []domain.Ref) (waited bool, err error) {
+//
+// A waiter w, if given, may be claimed by the holder of the aggregate it
+// waits for (see group.go): acquire then returns errClaimed, with h still
+// holding what it held, and the answer comes on w.answer.
+func (q *queue) acquire(ctx context.Context, h *held, refs []domain.Ref, w *waiter) (waited bool, err error) {
 	h.q = q
 	refs = slices.Compact(slices.SortedFunc(slices.Values(refs), compareRef))
 	start := time.Now()
@@ -123,17 +154,20 @@ func (q *queue) acquire(ctx context.Context, h *held, refs []domain.Ref) (waited
 			}
 			// Out of order and taken: start again, in order.
 			h.release()
-			if _, err := q.acquire(ctx, h, refs); err != nil {
+			if _, err := q.acquire(ctx, h, refs, w); err != nil {
 				return false, err
 			}
 			return true, nil
 		}
-		w, err := q.wait1(ctx, r, start)
+		waitedFor, err := q.wait1(ctx, r, start, w)
+		if errors.Is(err, errClaimed) {
+			return false, err
+		}
 		if err != nil {
 			h.release()
 			return false, err
 		}
-		waited = waited || w
+		waited = waited || waitedFor
 		h.refs = append(h.refs, r)
 	}
 	return waited, nil
@@ -161,7 +195,8 @@ func (q *queue) try(r domain.Ref) bool {
 }
 
 // wait1 waits for r's turn, within ctx, and reports whether it waited.
-func (q *queue) wait1(ctx context.Context, r domain.Ref, start time.Time) (bool, error) {
+// While it waits, w (if not nil) is listed for r's holder to claim.
+func (q *queue) wait1(ctx context.Context, r domain.Ref, start time.Time, w *waiter) (bool, error) {
 	s, err := q.join(r, start)
 	if err != nil {
 		return false, err
@@ -171,10 +206,42 @@ func (q *queue) wait1(ctx context.Context, r domain.Ref, start time.Time) (bool,
 		return false, nil
 	default:
 	}
+	var claimed chan struct{}
+	if w != nil {
+		claimed = make(chan struct{})
+		q.mu.Lock()
+		w.on, w.claimed, w.listed = r, claimed, true
+		q.waiters[r] = append(q.waiters[r], w)
+		q.mu.Unlock()
+	}
+	// unlist takes w off the list unless a holder claimed it first.
+	unlist := func() (wasClaimed bool) {
+		if w == nil {
+			return false
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if !w.listed {
+			return true
+		}
+		q.unlist(w)
+		return false
+	}
 	select {
 	case s.turn <- struct{}{}:
+		if unlist() {
+			q.leave(r, true) // claimed meanwhile: the turn goes on
+			return false, errClaimed
+		}
 		return true, nil
+	case <-claimed:
+		q.leave(r, false)
+		return false, errClaimed
 	case <-ctx.Done():
+		if unlist() {
+			q.leave(r, false)
+			return false, errClaimed // its answer comes all the same
+		}
 		q.mu.Lock()
 		waiting := s.users - 1
 		q.mu.Unlock()
@@ -184,6 +251,62 @@ func (q *queue) wait1(ctx context.Context, r domain.Ref, start time.Time) (bool,
 		}
 		return false, fmt.Errorf("wait for %s: %w", r, ctx.Err())
 	}
+}
+
+// unlist takes w off the list of what it waits for. Call with q.mu held.
+func (q *queue) unlist(w *waiter) {
+	q.waiters[w.on] = slices.DeleteFunc(q.waiters[w.on], func(x *waiter) bool { return x == w })
+	if len(q.waiters[w.on]) == 0 {
+		delete(q.waiters, w.on)
+	}
+	w.listed = false
+}
+
+// claim takes, in the order they came, up to max decisions waiting for
+// what h holds whose last decision wrote nothing outside what h or they
+// hold, or what nobody holds (which the holder may still take: it is
+// checked again once they are decided anew). A claimed waiter stops
+// waiting and is answered by the holder.
+func (q *queue) claim(h *held, max int) []*waiter {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []*waiter
+	for _, r := range h.refs {
+		for _, w := range slices.Clone(q.waiters[r]) {
+			if len(out) == max {
+				return out
+			}
+			ok := true
+			for _, x := range w.writes {
+				if !h.covers([]domain.Ref{x}) && !w.hold.covers([]domain.Ref{x}) && q.slots[x] != nil {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			q.unlist(w)
+			close(w.claimed)
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// cover makes sure that what refs names is held by h or by other, taking
+// what is free at once for h. It reports whether it could.
+func (q *queue) cover(h, other *held, refs []domain.Ref) bool {
+	for _, r := range refs {
+		if h.covers([]domain.Ref{r}) || other.covers([]domain.Ref{r}) {
+			continue
+		}
+		if !q.try(r) {
+			return false
+		}
+		h.refs = slices.Insert(h.refs, insertAt(h.refs, r), r)
+	}
+	return true
 }
 
 // join counts a new user of r's slot, refusing one more than maxQueued
