@@ -159,8 +159,11 @@ func (r *run) contend(ctx context.Context, h *ledger.Handler, clients int) (Figu
 					// A hot person moved to the team it is already in:
 					// answered, decided, nothing to write.
 					t.refused++
-				case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrUnavailable):
-					t.gaveUp++ // MaxAttempts conflicts in a row, or a queue wait too long
+				case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+					// MaxAttempts conflicts in a row, a queue wait too long,
+					// or the store's timeout: a client would be answered
+					// 409 or 503 and try again.
+					t.gaveUp++
 				default:
 					t.err = err
 					cancel()
