@@ -42,7 +42,9 @@ const MaxUnitMessages = domain.MaxEvents + 1
 // one rejected message on its own.
 type Unit struct {
 	Messages []Message
-	bytes    int
+	// Bytes is the unit's size as MaxBytes counts it: payloads, reasons
+	// and a rough 64 bytes a message for the rest.
+	Bytes int
 }
 
 // First is the unit's first stream sequence.
@@ -70,7 +72,7 @@ func (b Batch) Last() uint64 { return b.Units[len(b.Units)-1].Last() }
 func (b *Batch) add(u Unit) {
 	b.Units = append(b.Units, u)
 	b.Messages += len(u.Messages)
-	b.Bytes += u.bytes
+	b.Bytes += u.Bytes
 }
 
 // UnitTooLargeError is returned when a decision has more messages before
@@ -103,13 +105,13 @@ func (g *grouper) add(m Message) ([]Unit, error) {
 		g.pending = Unit{}
 	}
 	if m.Rejected != nil && len(g.pending.Messages) == 0 {
-		return append(done, Unit{Messages: []Message{m}, bytes: m.size()}), nil
+		return append(done, Unit{Messages: []Message{m}, Bytes: m.size()}), nil
 	}
 	// A rejected message amid a decision's events stays with them: units
 	// must follow one another without holes, and the decision's rest is
 	// still to come.
 	g.pending.Messages = append(g.pending.Messages, m)
-	g.pending.bytes += m.size()
+	g.pending.Bytes += m.size()
 	if m.Rejected == nil && m.Event.Type == domain.EventDecisionRecorded {
 		done = append(done, g.pending)
 		g.pending = Unit{}

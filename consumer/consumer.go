@@ -135,9 +135,11 @@ func (e *GaveUpError) Unwrap() error { return e.Err }
 
 // Run hands the log on from the checkpoint and then follows it live until
 // ctx ends, when it returns nil. A batch in the handler's hands then is
-// the handler's to commit or drop.
+// the handler's to commit or drop. A read of the live log waits for a NATS
+// server that went away to come back (the client reconnects); what fails
+// outright is retried as Config.Retry and Config.Backoff say.
 func (c *Consumer) Run(ctx context.Context) error {
-	err := c.passes(ctx, 0)
+	err := c.passes(ctx, false)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -148,39 +150,27 @@ func (c *Consumer) Run(ctx context.Context) error {
 // sequence when it is called, and returns. A decision that lies only
 // partly before that sequence is left for the next read.
 func (c *Consumer) CatchUp(ctx context.Context) error {
-	until, err := c.log.LastSequence(ctx)
-	if err != nil {
+	if err := c.passes(ctx, true); err != nil {
 		return fmt.Errorf("catch up: %w", err)
-	}
-	if until == 0 {
-		return nil // an empty log: nothing to catch up with
-	}
-	if err := c.passes(ctx, until); err != nil {
-		return fmt.Errorf("catch up to %d: %w", until, err)
 	}
 	return nil
 }
 
-// passes runs passes from the checkpoint until one ends well, one fails
-// with an error not to retry, or Backoff.Attempts failed in a row.
-// until is the last sequence to read (0: follow the live log).
-func (c *Consumer) passes(ctx context.Context, until uint64) error {
-	var from uint64
-	attempt := 0
+// passes runs passes until one ends well, one fails with an error not to
+// retry, or Backoff.Attempts failed in a row without the checkpoint
+// moving. bounded: read up to the log's last sequence, asked once;
+// otherwise follow the live log.
+func (c *Consumer) passes(ctx context.Context, bounded bool) error {
+	var (
+		until    uint64 // the last sequence to read; 0: not known yet, or live
+		from     uint64 // the checkpoint after the last failure
+		known    bool   // whether from is known
+		failures int    // in a row, without progress
+	)
 	for {
-		cp, err := c.cfg.Checkpoint(ctx)
+		cp, err := c.pass(ctx, bounded, &until)
 		if err == nil {
-			if cp > from {
-				attempt = 0 // the last pass got somewhere
-			}
-			from = cp
-			if until > 0 && cp >= until {
-				return nil
-			}
-			err = c.pass(ctx, cp, until)
-			if err == nil {
-				return nil
-			}
+			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -188,14 +178,23 @@ func (c *Consumer) passes(ctx context.Context, until uint64) error {
 		if !c.cfg.Retry(err) {
 			return err
 		}
-		if attempt+1 >= c.cfg.Backoff.Attempts {
-			return &GaveUpError{Attempts: attempt + 1, Checkpoint: from, Err: err}
+		// A pass that moved the checkpoint before it failed got
+		// somewhere: the count of failures starts again.
+		if now, cerr := c.cfg.Checkpoint(ctx); cerr == nil {
+			cp = now
 		}
-		wait := c.cfg.Backoff.Wait(attempt)
+		if known && cp > from {
+			failures = 0
+		}
+		from, known = cp, true
+		if failures+1 >= c.cfg.Backoff.Attempts {
+			return &GaveUpError{Attempts: failures + 1, Checkpoint: from, Err: err}
+		}
+		wait := c.cfg.Backoff.Wait(failures)
 		if c.cfg.OnRetry != nil {
-			c.cfg.OnRetry(err, attempt, wait)
+			c.cfg.OnRetry(err, failures, wait)
 		}
-		attempt++
+		failures++
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -206,6 +205,30 @@ func (c *Consumer) passes(ctx context.Context, until uint64) error {
 	}
 }
 
+// pass learns where a bounded read stops (once: *until), reads the
+// checkpoint and hands the log on from the sequence after it. It returns
+// the checkpoint it started from.
+func (c *Consumer) pass(ctx context.Context, bounded bool, until *uint64) (uint64, error) {
+	if bounded && *until == 0 {
+		last, err := c.log.LastSequence(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if last == 0 {
+			return 0, nil // an empty log: nothing to catch up with
+		}
+		*until = last
+	}
+	cp, err := c.cfg.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if bounded && cp >= *until {
+		return cp, nil
+	}
+	return cp, c.batches(ctx, cp, *until)
+}
+
 // read is what the reader goroutine sends: a judged message, or the error
 // that ended the read.
 type read struct {
@@ -213,10 +236,10 @@ type read struct {
 	err error
 }
 
-// pass reads from the sequence after cp and hands batches to the handler
-// until ctx ends (it returns ctx's error), the read ends (nil when it
-// reached until), or something fails.
-func (c *Consumer) pass(ctx context.Context, cp, until uint64) error {
+// batches reads from the sequence after cp and hands batches to the
+// handler until ctx ends (it returns ctx's error), the read ends (nil when
+// it reached until > 0), or something fails.
+func (c *Consumer) batches(ctx context.Context, cp, until uint64) error {
 	rctx, cancel := context.WithCancel(ctx)
 	reads := make(chan read, c.cfg.MaxEvents)
 	done := make(chan struct{})
