@@ -140,7 +140,10 @@ func (p *Projector) Lag(ctx context.Context) (Lag, error) {
 
 // Run applies the log from the checkpoint on and then follows it live until
 // ctx ends, when it returns nil. Whatever batch was in flight then is not
-// committed and is read again by the next run.
+// committed and is read again by the next run. A checkpoint that moved
+// under it ([*GapError]) or a log that could not be read is read again from
+// the checkpoint after the consumer's back-off, at most maxRestarts times
+// in a row without progress; any other error is returned.
 func (p *Projector) Run(ctx context.Context) error {
 	return p.cons.Run(ctx)
 }
