@@ -285,20 +285,16 @@ func (c *Consumer) batches(ctx context.Context, cp, until uint64) error {
 			case !ok && until > 0:
 				return flush()
 			case !ok:
-				return errors.Join(flush(), ErrReadEnded)
+				return flushThen(flush, ErrReadEnded)
 			case r.err != nil:
-				// Hand on what is complete first: it was read well, and
-				// the next pass starts after it.
-				if ctx.Err() == nil {
-					if err := flush(); err != nil {
-						return errors.Join(err, r.err)
-					}
+				if ctx.Err() != nil {
+					return r.err
 				}
-				return r.err
+				return flushThen(flush, r.err)
 			}
 			units, err := g.add(r.msg)
 			if err != nil {
-				return errors.Join(flush(), err)
+				return flushThen(flush, err)
 			}
 			for _, u := range units {
 				if len(batch.Units) == 0 {
@@ -316,6 +312,16 @@ func (c *Consumer) batches(ctx context.Context, cp, until uint64) error {
 			}
 		}
 	}
+}
+
+// flushThen hands on the complete units in hand before a pass ends with
+// err: they were read well, and the next pass starts after them. A
+// handler's error comes first: whether to retry is decided on it.
+func flushThen(flush func() error, err error) error {
+	if ferr := flush(); ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 // read pumps the log from sequence from into out, judging each message,
