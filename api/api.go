@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"koers/domain"
-	"koers/eventstore"
 	"koers/ledger"
 	"koers/projections"
 )
@@ -23,10 +22,10 @@ type Ledger interface {
 	Submit(ctx context.Context, decision []byte, opts ...ledger.HandleOption) (ledger.Result, error)
 }
 
-// Log is what the API needs of the event store; *eventstore.Store is one.
+// Log is what the API needs of the log; the event store is one.
 // LastSequence also serves as the NATS health check.
 type Log interface {
-	Load(ctx context.Context, ref domain.Ref) (eventstore.History, error)
+	Load(ctx context.Context, ref domain.Ref) (domain.History, error)
 	LastSequence(ctx context.Context) (uint64, error)
 }
 

@@ -1,8 +1,9 @@
 // Package ledger is the command handler: it takes a decision, loads the
 // aggregates it touches from the log, lets the domain decide, and appends the
 // resulting events with the versions it read, re-reading and re-deciding a
-// bounded number of times when another decision got there first. It is the
-// only place where domain and eventstore meet (cmd/koers wires it).
+// bounded number of times when another decision got there first. It speaks
+// to the log in the domain's terms only ([Store]); cmd/koers wires in the
+// event store.
 package ledger
 
 import (
@@ -16,15 +17,14 @@ import (
 	"time"
 
 	"koers/domain"
-	"koers/eventstore"
 )
 
 // Store is what the handler needs of the log.
 type Store interface {
-	Load(ctx context.Context, ref domain.Ref) (eventstore.History, error)
-	LoadAfter(ctx context.Context, ref domain.Ref, c eventstore.Cursor) (eventstore.History, error)
-	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (eventstore.AppendResult, error)
-	Lookup(ctx context.Context, decisionID string) (eventstore.AppendResult, bool, error)
+	Load(ctx context.Context, ref domain.Ref) (domain.History, error)
+	LoadAfter(ctx context.Context, ref domain.Ref, c domain.Cursor) (domain.History, error)
+	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (domain.AppendResult, error)
+	Lookup(ctx context.Context, decisionID string) (domain.AppendResult, bool, error)
 }
 
 // Options configure a [Handler]. Zero fields take the default in their doc.
@@ -379,6 +379,6 @@ func (h *Handler) earlier(ctx context.Context, id string) (Result, error) {
 	return toResult(res), nil
 }
 
-func toResult(r eventstore.AppendResult) Result {
+func toResult(r domain.AppendResult) Result {
 	return Result{DecisionID: r.DecisionID, Sequences: r.Sequences, Duplicate: r.Duplicate}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"koers/consumer"
 	"koers/domain"
 )
 
@@ -20,7 +21,7 @@ import (
 // want is the source's ledger identity (zero: not known yet); a batch of
 // another ledger than the read models' is refused with a
 // [*LedgerMismatchError].
-func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, error) {
+func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, error) {
 	var last uint64
 	factRows := 0
 	var err error
@@ -54,7 +55,7 @@ var errSwitched = errors.New("read models switched by a rebuild while the batch 
 // rebuild switched schemas under it; one switch is a rebuild's end.
 const maxSwitchedAttempts = 3
 
-func (db *DB) applyOnce(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, int, error) {
+func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, int, error) {
 	var last uint64
 	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
@@ -81,18 +82,18 @@ func (db *DB) applyOnce(ctx context.Context, batch []unit, want LedgerIdentity) 
 		}
 		w := newWriter(ctx, tx, db.referenceWrites)
 		for _, u := range batch {
-			if u.last() <= last {
+			if u.Last() <= last {
 				continue // applied already
 			}
 			// The stream has no holes (DenyDelete, DenyPurge): the next
 			// unit must start right after the checkpoint.
-			if first := u.items[0].seq(); first != last+1 {
+			if first := u.First(); first != last+1 {
 				return &GapError{Checkpoint: last, First: first}
 			}
 			if err := applyUnit(w, u); err != nil {
 				return err
 			}
-			last = u.last()
+			last = u.Last()
 		}
 		if err := w.flush(); err != nil {
 			return err
@@ -128,20 +129,20 @@ func (db *DB) noteFacts(n int) bool {
 }
 
 // applyUnit applies one decision's events, or one rejected message.
-func applyUnit(w *writer, u unit) error {
+func applyUnit(w *writer, u consumer.Unit) error {
 	var rec *domain.DecisionRecorded
-	if lastItem := u.items[len(u.items)-1]; lastItem.rejected == nil && lastItem.rec.Type == domain.EventDecisionRecorded {
-		v, err := domain.DecodeEventData(lastItem.rec)
+	if lastItem := u.Messages[len(u.Messages)-1]; lastItem.Rejected == nil && lastItem.Event.Type == domain.EventDecisionRecorded {
+		v, err := domain.DecodeEventData(lastItem.Event)
 		if err != nil {
-			return unreadable(lastItem.rec, err)
+			return unreadable(lastItem.Event, err)
 		}
 		rec = v.(*domain.DecisionRecorded)
 	}
 	a := applier{w: w}
-	for _, it := range u.items {
-		if it.rejected != nil {
-			if err := w.row("rejected_messages", int64(it.rejected.Sequence), it.rejected.Subject, it.rejected.Reason); err != nil {
-				return fmt.Errorf("record rejected message %d: %w", it.rejected.Sequence, err)
+	for _, it := range u.Messages {
+		if it.Rejected != nil {
+			if err := w.row("rejected_messages", int64(it.Rejected.Sequence), it.Rejected.Subject, it.Rejected.Reason); err != nil {
+				return fmt.Errorf("record rejected message %d: %w", it.Rejected.Sequence, err)
 			}
 			continue
 		}
@@ -150,7 +151,7 @@ func applyUnit(w *writer, u unit) error {
 			// a retraction's compensations take effect when the decision
 			// they undo did, so that, known after the retraction, that
 			// decision never happened.
-			a.valid = it.rec.Meta.Effective
+			a.valid = it.Event.Meta.Effective
 			if rec != nil && rec.Retracts != "" {
 				var eff time.Time
 				row, err := w.queryRow(`SELECT effective FROM decisions WHERE id = $1`, rec.Retracts)
@@ -167,11 +168,11 @@ func applyUnit(w *writer, u unit) error {
 		}
 		// The decision.recorded was decoded above already.
 		var decoded any
-		if rec != nil && it.rec.Sequence == u.last() {
+		if rec != nil && it.Event.Sequence == u.Last() {
 			decoded = rec
 		}
-		if err := a.event(it.rec, u.items[0].seq(), decoded); err != nil {
-			return fmt.Errorf("apply %s %d on %s: %w", it.rec.Type, it.rec.Sequence, it.rec.Aggregate, err)
+		if err := a.event(it.Event, u.First(), decoded); err != nil {
+			return fmt.Errorf("apply %s %d on %s: %w", it.Event.Type, it.Event.Sequence, it.Event.Aggregate, err)
 		}
 	}
 	return nil

@@ -4,9 +4,10 @@
 // # Projector
 //
 // A [Projector] reads the stream in order from its checkpoint (the last
-// applied stream sequence, plus one), groups the events of each decision
-// (they are consecutive and end with decision.recorded) into one unit,
-// gathers units into batches bounded in events, bytes and time, and applies
+// applied stream sequence, plus one) through the shared consumer (package
+// consumer), which groups the events of each decision (they are
+// consecutive and end with decision.recorded) into one unit and gathers
+// units into batches bounded in events, bytes and time; the projector applies
 // a batch in one PostgreSQL transaction that also moves the checkpoint. A
 // batch is only ever applied whole, and the transaction first locks the
 // checkpoint and skips every unit at or below it, so replaying a batch
