@@ -335,13 +335,18 @@ type ProposalVote struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ProposalOutcome is the payload of proposal.decided (Approvers: who
-// decided it, the decision's events follow in the same batch) and
-// proposal.refused (Reason: why the decision no longer fits).
+// ProposalOutcome is the payload of proposal.decided (the decision's
+// events follow in the same batch) and proposal.refused (Reason: why the
+// decision no longer fit): both record the approval of By that completed
+// the quorum (with ApprovalReason), and Approvers, every member whose
+// approval counted. So every action on a proposal is one event, except a
+// decision, which ends with its decision.recorded.
 type ProposalOutcome struct {
-	ID        string   `json:"id"`
-	Approvers []string `json:"approvers,omitempty"`
-	Reason    string   `json:"reason,omitempty"`
+	ID             string   `json:"id"`
+	By             string   `json:"by"`
+	ApprovalReason string   `json:"approval_reason,omitempty"`
+	Approvers      []string `json:"approvers"`
+	Reason         string   `json:"reason,omitempty"`
 }
 
 // DecisionRetracted is the payload of decision.retracted, on the retracted

@@ -272,14 +272,17 @@ func Act(w World, a Action, now time.Time) (Outcome, error) {
 			return Outcome{}, fail("has approved it already (a member approves once)",
 				fmt.Sprintf("it waits for %d more approvals from other members", missing(p.Approvers(), b.Board)))
 		}
-		ev, err := vote(EventProposalApproved)
-		if err != nil {
-			return Outcome{}, err
+		approved := func() error {
+			ev, err := vote(EventProposalApproved)
+			events = append(events, ev)
+			return err
 		}
-		events = append(events, ev)
 		approvers := append(p.Approvers(), a.By)
 		if n := missing(approvers, b.Board); n > 0 {
 			out.Missing = n
+			if err := approved(); err != nil {
+				return Outcome{}, err
+			}
 			break
 		}
 		d := p.Decision
@@ -292,19 +295,24 @@ func Act(w World, a Action, now time.Time) (Outcome, error) {
 			return Outcome{}, ne
 		case errors.As(err, &ae):
 			out.Missing = ae.Quorum - len(ae.Approvers)
+			if err := approved(); err != nil {
+				return Outcome{}, err
+			}
 		case err != nil:
-			refused, rerr := newEvent(pr.Ref, EventProposalRefused, ProposalOutcome{ID: a.Proposal, Reason: err.Error()})
+			refused, rerr := newEvent(pr.Ref, EventProposalRefused, ProposalOutcome{ID: a.Proposal, By: a.By, ApprovalReason: a.Reason,
+				Approvers: approvers, Reason: err.Error()})
 			if rerr != nil {
 				return Outcome{}, rerr
 			}
 			events = append(events, refused)
 			out.Refusal = err
 		default:
-			decided, derr := newEvent(pr.Ref, EventProposalDecided, ProposalOutcome{ID: a.Proposal, Approvers: approvers})
+			decided, derr := newEvent(pr.Ref, EventProposalDecided, ProposalOutcome{ID: a.Proposal, By: a.By, ApprovalReason: a.Reason,
+				Approvers: approvers})
 			if derr != nil {
 				return Outcome{}, derr
 			}
-			events = append(append(events, decided), evs...)
+			events = append([]Event{decided}, evs...)
 			out.Meta = d.Meta()
 		}
 	default:

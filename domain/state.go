@@ -245,6 +245,7 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		evolveVote(&a, e, p)
 	case *ProposalOutcome:
 		pr := cloneProposal(a.Proposal)
+		pr.Approvals = append(pr.Approvals, Approval{By: p.By, Reason: p.ApprovalReason, At: e.RecordedAt})
 		pr.State, pr.Reason, pr.ClosedAt = ProposalRefused, p.Reason, e.RecordedAt
 		if e.Type == EventProposalDecided {
 			pr.State, pr.Reason = ProposalDecided, ""

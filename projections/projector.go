@@ -290,6 +290,18 @@ func (p *Projector) run(ctx context.Context, until uint64) error {
 	}
 }
 
+// endsUnit reports whether an event of type typ is the last of its
+// decision: decision.recorded, or the one event of an action on a
+// proposal (proposal.decided is followed by its decision's events).
+func endsUnit(typ string) bool {
+	switch typ {
+	case domain.EventDecisionRecorded, domain.EventProposalOpened, domain.EventProposalApproved, domain.EventProposalRejected,
+		domain.EventProposalWithdrawn, domain.EventProposalRefused:
+		return true
+	}
+	return false
+}
+
 // add puts it into the pending decision or, when it completes one, moves
 // that to the batch; it reports whether a unit was completed.
 func (p *Projector) add(pending *unit, batch *[]unit, it item) bool {
@@ -307,7 +319,7 @@ func (p *Projector) add(pending *unit, batch *[]unit, it item) bool {
 	}
 	pending.items = append(pending.items, it)
 	pending.bytes += len(it.rec.Data) + len(it.rec.Meta.Reason) + 64
-	if it.rejected == nil && it.rec.Type == domain.EventDecisionRecorded {
+	if it.rejected == nil && endsUnit(it.rec.Type) {
 		*batch = append(*batch, *pending)
 		*pending = unit{}
 		return true
