@@ -26,7 +26,7 @@ var ProposalStates = []string{ProposalPending, ProposalDecided, ProposalRefused,
 // Bounds on a proposal's life.
 const (
 	DefaultProposalTTL = 14 * 24 * time.Hour
-	MinProposalTTL     = time.Minute
+	MinProposalTTL     = time.Second
 	MaxProposalTTL     = 366 * 24 * time.Hour
 )
 
