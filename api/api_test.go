@@ -77,7 +77,8 @@ func newEnv(t *testing.T) *env {
 			t.Errorf("projector: %v", e.projErr)
 		}
 	})
-	h, err := api.New(api.Config{Ledger: e.ledger.Handler, Log: e.ledger.Store, ReadModels: e.db, Projector: e.proj})
+	h, err := api.New(api.Config{Ledger: e.ledger.Handler, Log: e.ledger.Store, ReadModels: e.db, Projector: e.proj,
+		Now: func() time.Time { return ledgertest.Clock }})
 	if err != nil {
 		t.Fatal(err)
 	}

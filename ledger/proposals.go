@@ -31,7 +31,22 @@ func proposalOf(id string, p domain.ProposalState, quorum, missing int, now time
 
 // propose records d, taken under a board's mandate, as a proposal.
 func (h *Handler) propose(ctx context.Context, d domain.Decision, o handleOpts) (Result, error) {
-	res, err := h.outcome(ctx, domain.Plan(d), func(w domain.World, now time.Time) (domain.Outcome, error) {
+	// The versions the caller saw (If-Match) hold for the proposal; the
+	// decision is taken against the ledger as it is when the quorum is
+	// reached.
+	refs := domain.Plan(d)
+	for r := range o.expect {
+		refs = append(refs, r)
+	}
+	res, err := h.outcome(ctx, refs, func(w domain.World, now time.Time) (domain.Outcome, error) {
+		for r := range o.expect {
+			if _, ok := w[r]; !ok {
+				return domain.Outcome{}, &domain.NeedError{Refs: []domain.Ref{r}}
+			}
+		}
+		if err := checkExpected(w, o.expect); err != nil {
+			return domain.Outcome{}, err
+		}
 		return domain.Propose(w, d, now, o.ttl)
 	})
 	var dup *domain.DuplicateProposalError
