@@ -138,6 +138,9 @@ comma-separated list. Kinds and their fields:
 
 // seqRange writes consecutive sequences as "3-4", others as a list.
 func seqRange(seqs []uint64) string {
+	if len(seqs) == 1 {
+		return fmt.Sprint(seqs[0])
+	}
 	if n := len(seqs); n > 1 && seqs[n-1]-seqs[0] == uint64(n-1) {
 		return fmt.Sprintf("%d-%d", seqs[0], seqs[n-1])
 	}
