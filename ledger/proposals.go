@@ -116,7 +116,7 @@ func (h *Handler) Act(ctx context.Context, a domain.Action) (Result, error) {
 		return domain.Act(w, a, now)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("%s proposal %s: %w", a.Kind, a.Proposal, err)
+		return Result{}, fmt.Errorf("%s: %w", a.Kind, err)
 	}
 	return res, nil
 }
