@@ -34,12 +34,12 @@ type Log interface {
 // ReadModels is what the API needs of the read models; *projections.DB is
 // one. Checkpoint also serves as the PostgreSQL health check.
 type ReadModels interface {
-	Organisation(ctx context.Context, at projections.At) (projections.Organisation, error)
-	History(ctx context.Context, ref domain.Ref, opts projections.HistoryOptions) ([]projections.Fact, error)
+	Organisation(ctx context.Context, at projections.At, page projections.Page) (projections.Organisation, error)
+	History(ctx context.Context, ref domain.Ref, opts projections.HistoryOptions, page projections.Page) (projections.HistoryPage, error)
 	Audit(ctx context.Context, f projections.AuditFilter) (projections.AuditPage, error)
 	Decision(ctx context.Context, id string) (projections.Decision, error)
-	Balances(ctx context.Context, period string, at projections.At) ([]projections.Balance, error)
-	Journal(ctx context.Context, period, account string, at projections.At) ([]projections.JournalLine, error)
+	Balances(ctx context.Context, period string, at projections.At, page projections.Page) (projections.BalancePage, error)
+	Journal(ctx context.Context, period, account string, at projections.At, page projections.Page) (projections.JournalPage, error)
 	Transition(ctx context.Context, quarter string, knownAt time.Time) (projections.Transition, error)
 	Checkpoint(ctx context.Context) (uint64, error)
 	Proposals(ctx context.Context, f projections.ProposalFilter) (projections.ProposalPage, error)

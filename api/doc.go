@@ -9,10 +9,10 @@
 //	POST /v1/decisions                  record a decision (public JSON format, see package domain)
 //	GET  /v1/decisions/{id}             one decision of the log (once projected)
 //	GET  /v1/aggregates/{kind}/{id}     an aggregate's version, with ETag "kind:id@version"
-//	GET  /v1/org                        as_of, known_at
-//	GET  /v1/history/{kind}/{id}        known_at, all
+//	GET  /v1/org                        as_of, known_at, limit, cursor
+//	GET  /v1/history/{kind}/{id}        known_at, all, limit, cursor
 //	GET  /v1/audit                      by, authority, kind, subject, from, to, axis, before, limit
-//	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances)
+//	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances), limit, cursor
 //	GET  /v1/reports/transition         from, to (quarters, 2026-Q1), known_at
 //	GET  /v1/proposals                  state (pending, decided, refused, rejected, expired, withdrawn), before, limit
 //	GET  /v1/proposals/{id}             one proposal (once projected)
@@ -29,6 +29,20 @@
 // parameter is answered 400 with the parameter named in the problem's
 // "parameter" member.
 //
+// # Paging
+//
+// Every list answers one page. The audit pages newest first with limit
+// (default 50, at most 1000) and before, the sequence its answer's "next"
+// gives (0 on the last page). The organisation, histories, balances and
+// journals page with limit (default 100, at most 1000;
+// projections.DefaultPageLimit and MaxPageLimit) and cursor, the opaque
+// string their answer's "next" gives ("" on the last page), asked again
+// with the same other parameters. Those pages answer for the point in both
+// times of the first page, so they concatenate to the whole list without
+// duplicates or gaps however the ledger moves meanwhile. A bad limit or
+// cursor (malformed, from another list or other parameters) is a 400
+// naming it.
+//
 // # Recording a decision
 //
 //	201 Created    {"id", "sequences"}; Location: /v1/decisions/{id}
@@ -41,7 +55,9 @@
 //	412            an If-Match version is stale: "aggregate", "expected" and "current" say which
 //	413            the body is larger than [Config].MaxBodyBytes
 //	415            a Content-Type other than application/json
-//	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known
+//	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known;
+//	               or more events than one atomic append holds (domain.ErrTooLarge, type too-many-events: split it)
+//	503            the log or the read models did not answer (domain.ErrUnavailable, or a timeout): try again
 //	202 Accepted   the decision is under a board's mandate: recorded as a proposal, "state": "pending",
 //	               "proposal" says how many approvals it waits for and until when (?expires=72h,
 //	               default 14 days); Location: /v1/proposals/{id}. If-Match holds for the proposal.

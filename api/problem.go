@@ -10,7 +10,6 @@ import (
 
 	"koers/domain"
 	"koers/ledger"
-	"koers/projections"
 )
 
 // problemTypePrefix makes a problem's short type a URI (RFC 9457 §3.1.1).
@@ -84,7 +83,9 @@ func (e *mediaTypeError) Error() string {
 }
 
 // problemFor maps an error to its problem: typed errors first, then the
-// domain's sentinels.
+// domain's sentinels. Every error the handlers return is mapped on
+// purpose (problem_test.go holds the table); what is left is a 500 whose
+// cause goes to the server log, never to the client.
 func problemFor(err error) *problem {
 	var (
 		param    *ParameterError
@@ -115,6 +116,11 @@ func problemFor(err error) *problem {
 		return &problem{Type: "stale-version", Status: http.StatusPreconditionFailed,
 			Detail:    fmt.Sprintf("%s; GET /v1/aggregates/%s/%s, decide again on what it is now and send its ETag", err, mismatch.Ref.Kind, mismatch.Ref.ID),
 			Aggregate: mismatch.Ref.String(), Expected: &exp, Current: &cur}
+	case errors.Is(err, domain.ErrTooLarge):
+		// Before invalid and refused: whatever else it is, the decision can
+		// never be appended as it is, and saying so tells the client what
+		// to do (split it).
+		return &problem{Type: "too-many-events", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
 	case errors.Is(err, domain.ErrUnauthorized):
 		return &problem{Type: "unauthorized", Status: http.StatusForbidden, Detail: err.Error()}
 	case errors.Is(err, domain.ErrInvalid):
@@ -132,8 +138,12 @@ func problemFor(err error) *problem {
 			Detail: err.Error() + "; the aggregates kept changing while the decision was taken: submit it again"}
 	case errors.Is(err, domain.ErrRefused):
 		return &problem{Type: "refused", Status: http.StatusConflict, Detail: err.Error()}
-	case errors.Is(err, projections.ErrNotFound), errors.Is(err, domain.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return &problem{Type: "not-found", Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, domain.ErrUnavailable):
+		// The cause (which server, what it said) is for the server log,
+		// written for every 5xx; the client only learns to try again.
+		return &problem{Type: "unavailable", Status: http.StatusServiceUnavailable, Detail: "the ledger's storage is not answering; try again"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &problem{Type: "timeout", Status: http.StatusServiceUnavailable, Detail: "the ledger did not answer in time; try again"}
 	case errors.Is(err, context.Canceled):

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -97,19 +98,38 @@ func (p *params) bool(name string) bool {
 	}
 }
 
+// page reads limit and cursor, the paging of every list but the audit's.
+func (p *params) page() projections.Page {
+	pg := projections.Page{Limit: int(p.uint("limit", projections.MaxPageLimit)), Cursor: p.str("cursor")}
+	if p.q.Has("limit") && pg.Limit == 0 {
+		p.fail("limit", "want 1 to %d", projections.MaxPageLimit)
+	}
+	return pg
+}
+
+// pageParam answers a page the read models refused as a bad parameter
+// (400) naming limit or cursor.
+func pageParam(err error) error {
+	var pe *projections.PageError
+	if errors.As(err, &pe) {
+		return &ParameterError{Name: pe.Param, Problem: pe.Problem}
+	}
+	return err
+}
+
 func (p *params) at() projections.At {
 	return projections.At{AsOf: p.time("as_of"), KnownAt: p.time("known_at")}
 }
 
 func (s *server) getOrg(w http.ResponseWriter, r *http.Request) error {
-	p := newParams(r, s.cfg.Location, "as_of", "known_at")
-	at := p.at()
+	p := newParams(r, s.cfg.Location, "as_of", "known_at", "limit", "cursor")
+	at, page := p.at(), p.page()
 	if p.err != nil {
 		return p.err
 	}
-	org, err := s.cfg.ReadModels.Organisation(r.Context(), at)
+	org, err := s.cfg.ReadModels.Organisation(r.Context(), at, page)
 	if err != nil {
-		return err
+		return pageParam(err)
 	}
 	return writeJSON(w, http.StatusOK, orgOut(org))
 }
@@ -119,17 +139,18 @@ func (s *server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := newParams(r, s.cfg.Location, "known_at", "all")
+	p := newParams(r, s.cfg.Location, "known_at", "all", "limit", "cursor")
 	opts := projections.HistoryOptions{KnownAt: p.time("known_at"), All: p.bool("all")}
+	page := p.page()
 	if p.err != nil {
 		return p.err
 	}
-	facts, err := s.cfg.ReadModels.History(r.Context(), ref, opts)
+	hist, err := s.cfg.ReadModels.History(r.Context(), ref, opts, page)
 	if err != nil {
-		return err
+		return pageParam(err)
 	}
-	out := historyOut{Kind: string(ref.Kind), ID: ref.ID, Facts: make([]factOut, len(facts))}
-	for i, f := range facts {
+	out := historyOut{Kind: string(ref.Kind), ID: ref.ID, Facts: make([]factOut, len(hist.Facts)), Next: hist.Next}
+	for i, f := range hist.Facts {
 		out.Facts[i] = factOut{Attribute: f.Attribute, Value: f.Value, Unset: f.Unset, ValidFrom: f.ValidFrom, ValidTo: f.ValidTo,
 			RecordedSequence: f.RecordedSeq, RecordedAt: f.RecordedAt, SupersededSequence: f.SupersededSeq, Decision: f.Decision}
 	}
@@ -184,8 +205,8 @@ func (s *server) getFunding(w http.ResponseWriter, r *http.Request) error {
 	if err := domain.ValidID(period); err != nil {
 		return &ParameterError{Name: "period", Problem: err.Error()}
 	}
-	p := newParams(r, s.cfg.Location, "as_of", "known_at", "account")
-	at := p.at()
+	p := newParams(r, s.cfg.Location, "as_of", "known_at", "account", "limit", "cursor")
+	at, page := p.at(), p.page()
 	account := p.str("account")
 	// budget:<period> is the journal's counter-account of the total.
 	if account != "" && account != "budget:"+period {
@@ -198,25 +219,26 @@ func (s *server) getFunding(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := fundingOut{Period: period, AsOf: optTime(at.AsOf), KnownAt: optTime(at.KnownAt)}
 	if account != "" {
-		lines, err := s.cfg.ReadModels.Journal(r.Context(), period, account, at)
+		journal, err := s.cfg.ReadModels.Journal(r.Context(), period, account, at, page)
 		if err != nil {
-			return err
+			return pageParam(err)
 		}
-		out.Account = account
-		out.Journal = make([]journalLineOut, len(lines))
-		for i, l := range lines {
+		out.Account, out.Next = account, journal.Next
+		out.Journal = make([]journalLineOut, len(journal.Lines))
+		for i, l := range journal.Lines {
 			out.Journal[i] = journalLineOut{Sequence: l.Sequence, Line: l.Line, Decision: l.Decision, EventType: l.EventType,
 				Account: l.Account, Currency: string(l.Currency), Amount: l.Minor.Format(l.Currency), Minor: int64(l.Minor),
 				Effective: l.Effective, RecordedAt: l.RecordedAt}
 		}
 		return writeJSON(w, http.StatusOK, out)
 	}
-	bs, err := s.cfg.ReadModels.Balances(r.Context(), period, at)
+	bs, err := s.cfg.ReadModels.Balances(r.Context(), period, at, page)
 	if err != nil {
-		return err
+		return pageParam(err)
 	}
-	out.Balances = make([]balanceOut, len(bs))
-	for i, b := range bs {
+	out.Next = bs.Next
+	out.Balances = make([]balanceOut, len(bs.Balances))
+	for i, b := range bs.Balances {
 		out.Balances[i] = balanceOut{Account: b.Account, Currency: string(b.Currency), Amount: b.Amount(), Minor: int64(b.Minor)}
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -279,6 +301,19 @@ type orgOutT struct {
 	Teams        []teamOut        `json:"teams"`
 	Projects     []projectOut     `json:"projects"`
 	Unassigned   []personOut      `json:"unassigned"`
+	// Totals counts the whole organisation, whatever the page holds.
+	Totals orgTotalsOut `json:"totals"`
+	// Next is the cursor= of the next page; "" on the last page.
+	Next string `json:"next"`
+}
+
+type orgTotalsOut struct {
+	ValueStreams  int `json:"value_streams"`
+	Products      int `json:"products"`
+	Teams         int `json:"teams"`
+	PeopleInTeams int `json:"people_in_teams"`
+	Projects      int `json:"projects"`
+	Unassigned    int `json:"unassigned"`
 }
 
 type valueStreamOut struct {
@@ -326,7 +361,9 @@ type projectOut struct {
 func orgOut(o projections.Organisation) orgOutT {
 	out := orgOutT{AsOf: o.AsOf, KnownAt: optTime(o.KnownAt), Sequence: o.Sequence,
 		ValueStreams: make([]valueStreamOut, len(o.ValueStreams)), Teams: teamsOut(o.Teams),
-		Projects: make([]projectOut, len(o.Projects)), Unassigned: peopleOut(o.Unassigned)}
+		Projects: make([]projectOut, len(o.Projects)), Unassigned: peopleOut(o.Unassigned), Next: o.Next,
+		Totals: orgTotalsOut{ValueStreams: o.Totals.ValueStreams, Products: o.Totals.Products, Teams: o.Totals.Teams,
+			PeopleInTeams: o.Totals.PeopleInTeams, Projects: o.Totals.Projects, Unassigned: o.Totals.Unassigned}}
 	for i, vs := range o.ValueStreams {
 		v := valueStreamOut{ID: vs.ID, Name: vs.Name, Status: vs.Status, Products: make([]productOut, len(vs.Products))}
 		for j, p := range vs.Products {
@@ -369,6 +406,8 @@ type historyOut struct {
 	Kind  string    `json:"kind"`
 	ID    string    `json:"id"`
 	Facts []factOut `json:"facts"`
+	// Next is the cursor= of the next page; "" on the last page.
+	Next string `json:"next"`
 }
 
 type factOut struct {
@@ -443,6 +482,9 @@ type fundingOut struct {
 	Balances []balanceOut     `json:"balances,omitempty"`
 	Account  string           `json:"account,omitempty"`
 	Journal  []journalLineOut `json:"journal,omitempty"`
+	// Next is the cursor= of the next page of Balances or Journal; "" on
+	// the last page.
+	Next string `json:"next"`
 }
 
 type balanceOut struct {

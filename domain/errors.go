@@ -31,6 +31,18 @@ var ErrRefused = errors.New("refused")
 // not cover (wrong holder, revoked mandate, kind, scope, amount, escalation).
 var ErrUnauthorized = errors.New("unauthorized")
 
+// ErrTooLarge is wrapped by errors about a decision with more events than
+// one atomic append may hold ([TooManyEventsError] when deciding, the event
+// store's batch error when appending). It can never succeed as it is:
+// split it into several decisions.
+var ErrTooLarge = errors.New("too large for one atomic append")
+
+// ErrUnavailable is wrapped by errors about a store that cannot be reached
+// or did not answer: the NATS server or PostgreSQL down, a connection
+// lost, a stream without responders. Nothing was decided; the same call may
+// succeed later.
+var ErrUnavailable = errors.New("unavailable")
+
 // InvalidIDError is returned for an id that cannot name an aggregate.
 type InvalidIDError struct {
 	ID      string
@@ -403,7 +415,7 @@ type TooManyEventsError struct{ Events, Max int }
 func (e *TooManyEventsError) Error() string {
 	return fmt.Sprintf("decision produces %d events, at most %d fit one atomic append (split it)", e.Events, e.Max)
 }
-func (e *TooManyEventsError) Unwrap() error { return ErrRefused }
+func (e *TooManyEventsError) Unwrap() []error { return []error{ErrTooLarge, ErrRefused} }
 
 // UnknownEventError is an event Evolve does not know, or on the wrong aggregate.
 type UnknownEventError struct {

@@ -34,6 +34,10 @@ type AppendResult struct {
 // landed (a retry after a lost acknowledgement, for instance) returns the
 // first append's sequences with Duplicate set, within the server's duplicate
 // window and after it.
+//
+// Append returns when ctx ends, with ctx's error, even while a batch that
+// carries the decision with others is on its way: such a decision may
+// still land, and appending it again with the same id answers which.
 func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (AppendResult, error) {
 	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -72,7 +76,7 @@ func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Ev
 		s.cache.forget(b.subjects...)
 		return s.earlier(ctx, meta.DecisionID, b.subjects, conflictError(meta.DecisionID, pubErr))
 	}
-	return AppendResult{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, pubErr)
+	return AppendResult{}, serverError("append decision "+meta.DecisionID, pubErr)
 }
 
 // earlier answers a stale version or a duplicate id: a retry of a decision
@@ -302,14 +306,14 @@ func (s *Store) Lookup(ctx context.Context, decisionID string) (AppendResult, bo
 func (s *Store) firstMessage(ctx context.Context, subj string) (*jetstream.RawStreamMsg, error) {
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, 1, jetstreamext.GetBatchSubject(subj))
 	if err != nil {
-		return nil, fmt.Errorf("get first message: %w", err)
+		return nil, serverError("get first message", err)
 	}
 	for m, err := range msgs {
 		if errors.Is(err, jetstreamext.ErrNoMessages) {
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("get first message: %w", err)
+			return nil, serverError("get first message", err)
 		}
 		return m, nil
 	}
@@ -321,14 +325,14 @@ func (s *Store) firstMessage(ctx context.Context, subj string) (*jetstream.RawSt
 func (s *Store) lastMessages(ctx context.Context, subjects []string, fn func(*jetstream.RawStreamMsg) bool) error {
 	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.cfg.Stream, subjects)
 	if err != nil {
-		return fmt.Errorf("get last messages: %w", err)
+		return serverError("get last messages", err)
 	}
 	for m, err := range msgs {
 		if errors.Is(err, jetstreamext.ErrNoMessages) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("get last messages: %w", err)
+			return serverError("get last messages", err)
 		}
 		if !fn(m) {
 			return nil

@@ -78,4 +78,14 @@
 // An auditor writes down (sequence, digest) somewhere else; verifying later
 // with that pair proves that no message up to that sequence was changed,
 // removed or inserted, including its recorded time.
+//
+// # Errors
+//
+// A stale expected version is domain.ErrConflict; a decision with more
+// events than one atomic batch holds is a [*BatchTooLargeError] wrapping
+// domain.ErrTooLarge. Every other failure of the NATS server or of the
+// connection leaves the package as a [*ServerError] (wrapping [ErrServer],
+// and domain.ErrUnavailable when the server cannot be reached or did not
+// answer); no nats.go error type or raw driver text leaves it. Context
+// errors stay matchable with errors.Is.
 package eventstore

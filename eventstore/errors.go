@@ -1,9 +1,12 @@
 package eventstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"koers/domain"
@@ -24,13 +27,103 @@ func (e *StreamSettingError) Error() string {
 }
 
 // BatchTooLargeError is returned by [Store.Append] before anything is sent
-// when a decision has more events than one atomic batch may hold.
+// when a decision has more events than one atomic batch may hold. It wraps
+// domain.ErrTooLarge.
 type BatchTooLargeError struct {
 	Events, Max int
 }
 
 func (e *BatchTooLargeError) Error() string {
 	return fmt.Sprintf("decision has %d events: at most %d fit in one atomic append", e.Events, e.Max)
+}
+
+func (e *BatchTooLargeError) Unwrap() error { return domain.ErrTooLarge }
+
+// ErrServer is wrapped by every [*ServerError].
+var ErrServer = errors.New("nats server")
+
+// ServerError is a failure of the NATS server, or of the connection to it,
+// that is neither a conflict nor a known decision id: the driver's error
+// translated at the package's edge, so that no nats.go type leaves it.
+// It wraps [ErrServer], and domain.ErrUnavailable as well when the server
+// could not be reached or did not answer (the call may succeed later).
+type ServerError struct {
+	Op string // what the store was doing: "append decision d-1", "load person:p-1", …
+	// Code is the JetStream API error code when the server answered with
+	// one (10059: stream not found, …), else 0.
+	Code jetstream.ErrorCode
+	// Message is the driver's description, for people.
+	Message     string
+	Unavailable bool
+}
+
+func (e *ServerError) Error() string {
+	s := e.Op + ": nats server: " + e.Message
+	if e.Code != 0 {
+		s += fmt.Sprintf(" (code %d)", e.Code)
+	}
+	return s
+}
+
+func (e *ServerError) Unwrap() []error {
+	if e.Unavailable {
+		return []error{ErrServer, domain.ErrUnavailable}
+	}
+	return []error{ErrServer}
+}
+
+// serverError translates an error of nats.go for op into a [*ServerError].
+// It is called on what a driver call returned: context errors and errors
+// already translated pass unchanged, wrapped with op, so that
+// errors.Is(err, context.DeadlineExceeded) keeps working.
+func serverError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *ServerError
+	if errors.As(err, &se) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(err, nats.ErrTimeout) {
+		// The driver's own deadline, not the context's: a server that did
+		// not answer in time, which callers handle like a context deadline.
+		return fmt.Errorf("%w: %w", &ServerError{Op: op, Message: driverMessage(err), Unavailable: true}, context.DeadlineExceeded)
+	}
+	return &ServerError{Op: op, Code: apiCode(err), Message: driverMessage(err), Unavailable: unavailable(err)}
+}
+
+// driverSentinels are the nats.go errors that say the server cannot be
+// reached or did not answer.
+var driverSentinels = []error{
+	nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrDisconnected, nats.ErrNoServers,
+	nats.ErrNoResponders, nats.ErrTimeout, nats.ErrConnectionReconnecting, nats.ErrStaleConnection,
+	jetstream.ErrNoStreamResponse, jetstream.ErrJetStreamNotEnabled, jetstream.ErrJetStreamNotEnabledForAccount,
+	jetstream.ErrStreamNotFound, jetstream.ErrNoHeartbeat, jetstream.ErrServerShutdown,
+}
+
+// unavailable reports whether a driver error means the server cannot be
+// reached or did not answer, rather than a refusal.
+func unavailable(err error) bool {
+	for _, e := range driverSentinels {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// driverMessage is what err says for people: the server's description of
+// an API error, else err's text without the driver's "nats: " prefixes.
+func driverMessage(err error) string {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Description != "" {
+		return apiErr.Description
+	}
+	var jsErr jetstream.JetStreamError
+	if errors.As(err, &jsErr) && jsErr.APIError() != nil && jsErr.APIError().Description != "" {
+		return jsErr.APIError().Description
+	}
+	return strings.ReplaceAll(err.Error(), "nats: ", "")
 }
 
 // RejectedError describes a stored message that is not a genuine event:
@@ -88,5 +181,5 @@ func isDuplicate(err error) bool {
 
 // conflictError wraps domain.ErrConflict with what the server said.
 func conflictError(decisionID string, err error) error {
-	return fmt.Errorf("append decision %s: %w (%v)", decisionID, domain.ErrConflict, err)
+	return fmt.Errorf("append decision %s: %w (the server said: %s)", decisionID, domain.ErrConflict, driverMessage(err))
 }

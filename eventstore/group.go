@@ -2,8 +2,11 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -18,18 +21,44 @@ import (
 // cannot name a sequence that the same batch only creates). A single
 // writer waits for nothing: its decision goes out at once.
 //
+// The batches are sent by a sender goroutine that belongs to no caller, so
+// that every caller waits only for its own answer or its own context: with
+// the caller that came first sending for everyone, it stayed until the
+// queue was empty, and a probe of 16 writers with 200 ms deadlines saw an
+// Append return after 3.3 s. A caller whose context ends returns at once;
+// if its decision was still queued it is taken out and never sent, if it
+// was already on its way it may land (a retry with the same decision id
+// gets the first result). A batch is sent on a deadline of its own, the
+// latest of its callers' deadlines and at most Config.Timeout: no single
+// caller's context cuts it short for the others, and nobody waits for a
+// batch after every caller in it has given up.
+//
 // If the combined batch is refused (a stale version or a known decision
 // id in one of the decisions), each decision is sent again on its own, so
 // that every caller gets its own answer and no decision fails for another's
 // conflict.
 
-// maxQueued bounds the decisions waiting for a batch.
+// maxQueued bounds the decisions waiting for a batch or on their way.
 const maxQueued = 4096
 
+// maxRounds bounds the batches one sender goroutine sends before it hands
+// the queue over to a fresh one, so that no loop runs without a bound.
+const maxRounds = 1024
+
 type groupReq struct {
-	b   batch
-	out chan groupOut // buffered: the leader never blocks on a caller
+	b     batch
+	ctx   context.Context
+	out   chan groupOut // buffered: the sender never blocks on a caller
+	state reqState      // guarded by grouper.mu
 }
+
+type reqState int
+
+const (
+	queued  reqState = iota
+	taken            // in a batch on its way: it may land
+	dropped          // its context ended before it was sent; answered
+)
 
 type groupOut struct {
 	seqs []uint64
@@ -39,67 +68,103 @@ type groupOut struct {
 type grouper struct {
 	mu      sync.Mutex
 	pending []*groupReq
-	leading bool
+	sending bool // a sender goroutine runs
 	slots   chan struct{}
 }
 
 func newGrouper() *grouper { return &grouper{slots: make(chan struct{}, maxQueued)} }
 
+// errNotSent wraps the context error of a caller whose decision was taken
+// out of the queue before it was sent: it is certainly not in the log.
+var errNotSent = errors.New("not sent")
+
 // publishGrouped sends a decision's batch, alone or with others, and
 // returns its sequences. The publish error of its own batch is returned
-// as the server gave it, so that Append can tell conflicts apart.
+// as the server gave it, so that Append can tell conflicts apart. It
+// returns when the answer comes or when ctx ends, whichever is first.
 func (s *Store) publishGrouped(ctx context.Context, b batch) ([]uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotSent, err)
+	}
 	g := s.group
 	select {
 	case g.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("%w: %w", errNotSent, ctx.Err())
 	}
-	r := &groupReq{b: b, out: make(chan groupOut, 1)}
+	r := &groupReq{b: b, ctx: ctx, out: make(chan groupOut, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
-	lead := !g.leading
-	g.leading = true
-	g.mu.Unlock()
-	if lead {
-		s.lead()
+	if !g.sending {
+		g.sending = true
+		go s.send()
 	}
+	g.mu.Unlock()
 	select {
 	case o := <-r.out:
 		return o.seqs, o.err
 	case <-ctx.Done():
-		// The batch may still land: a retry of the decision finds it.
-		return nil, ctx.Err()
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r.state == queued {
+		g.pending = slices.DeleteFunc(g.pending, func(q *groupReq) bool { return q == r })
+		<-g.slots
+		return nil, fmt.Errorf("%w: %w", errNotSent, ctx.Err())
+	}
+	select {
+	case o := <-r.out: // answered as the context ended: the answer is worth more
+		return o.seqs, o.err
+	default:
+	}
+	// On its way: the batch may still land, and a retry of the decision
+	// finds it.
+	return nil, ctx.Err()
 }
 
-// lead sends batches until nothing is queued. Bounded: every round answers
-// at least one queued decision, and at most maxQueued can be queued.
-func (s *Store) lead() {
+// send sends batches until nothing is queued, for at most maxRounds
+// batches; then a fresh sender takes over. Every round answers at least one
+// queued decision and is bounded by Config.Timeout.
+func (s *Store) send() {
 	g := s.group
-	for {
+	for range maxRounds {
 		g.mu.Lock()
-		if len(g.pending) == 0 {
-			g.leading = false
+		var take, gone []*groupReq
+		g.pending, take, gone = pick(g.pending, s.cfg.MaxBatch)
+		for _, r := range gone {
+			r.state = dropped
+			r.out <- groupOut{err: fmt.Errorf("%w: %w", errNotSent, r.ctx.Err())}
+			<-g.slots
+		}
+		if len(take) == 0 {
+			g.sending = false
 			g.mu.Unlock()
 			return
 		}
-		var take []*groupReq
-		g.pending, take = pick(g.pending, s.cfg.MaxBatch)
+		for _, r := range take {
+			r.state = taken
+		}
 		g.mu.Unlock()
 		s.flush(take)
 		for range take {
 			<-g.slots
 		}
 	}
+	go s.send() // still sending: g.sending stays true for the new sender
 }
 
 // pick takes, in order, the queued decisions that fit one batch together:
 // the first always, then any that touch none of the subjects taken so far.
-func pick(pending []*groupReq, maxMsgs int) (rest, take []*groupReq) {
+// A decision whose caller's context has ended is gone: nobody waits for
+// it any more, so it is not sent.
+func pick(pending []*groupReq, maxMsgs int) (rest, take, gone []*groupReq) {
 	used := map[string]bool{}
 	msgs := 0
 	for _, r := range pending {
+		if r.ctx.Err() != nil {
+			gone = append(gone, r)
+			continue
+		}
 		fits := len(take) == 0 || msgs+len(r.b.msgs) <= maxMsgs
 		for _, subj := range r.b.subjects {
 			if used[subj] {
@@ -116,14 +181,14 @@ func pick(pending []*groupReq, maxMsgs int) (rest, take []*groupReq) {
 			used[subj] = true
 		}
 	}
-	return rest, take
+	return rest, take, gone
 }
 
 // flush sends the decisions of take as one atomic batch, or one by one
 // when together they are refused.
 func (s *Store) flush(take []*groupReq) {
 	if len(take) == 1 {
-		seqs, err := s.publishBatch(take[0].b.msgs)
+		seqs, err := s.publishBatch(take, take[0].b.msgs)
 		take[0].out <- groupOut{seqs, err}
 		return
 	}
@@ -131,7 +196,7 @@ func (s *Store) flush(take []*groupReq) {
 	for _, r := range take {
 		all = append(all, r.b.msgs...)
 	}
-	seqs, err := s.publishBatch(all)
+	seqs, err := s.publishBatch(take, all)
 	if err == nil {
 		for _, r := range take {
 			r.out <- groupOut{seqs: seqs[:len(r.b.msgs)]}
@@ -141,7 +206,11 @@ func (s *Store) flush(take []*groupReq) {
 	}
 	if isConflict(err) || isDuplicate(err) {
 		for _, r := range take {
-			seqs, err := s.publishBatch(r.b.msgs)
+			if err := r.ctx.Err(); err != nil {
+				r.out <- groupOut{err: fmt.Errorf("%w: %w", errNotSent, err)}
+				continue
+			}
+			seqs, err := s.publishBatch([]*groupReq{r}, r.b.msgs)
 			r.out <- groupOut{seqs, err}
 		}
 		return
@@ -151,11 +220,27 @@ func (s *Store) flush(take []*groupReq) {
 	}
 }
 
-// publishBatch sends msgs as one atomic batch, on a deadline of the
-// store's own: the batch serves several callers, none of whose contexts
-// may cut it short for the others.
-func (s *Store) publishBatch(msgs []*nats.Msg) ([]uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+// publishBatch sends msgs, the decisions of of, as one atomic batch on a
+// deadline of its own: the latest of its callers' deadlines, at most
+// Config.Timeout from now. No caller's context cuts the batch short for
+// the others, and no batch runs on after all of them have given up.
+func (s *Store) publishBatch(of []*groupReq, msgs []*nats.Msg) ([]uint64, error) {
+	deadline := time.Now().Add(s.cfg.Timeout)
+	latest := time.Time{}
+	for _, r := range of {
+		d, ok := r.ctx.Deadline()
+		if !ok {
+			latest = deadline
+			break
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	if latest.Before(deadline) {
+		deadline = latest
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	for _, m := range msgs {
 		m.Reply = "" // left by an earlier attempt's flow control

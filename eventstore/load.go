@@ -109,7 +109,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 			return hd, nil
 		}
 		if err != nil {
-			return head{}, fmt.Errorf("get next message: %w", err)
+			return head{}, serverError("get next message", err)
 		}
 		if err := accept(m); err != nil {
 			return head{}, err
@@ -121,7 +121,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 		msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, s.cfg.LoadBatch,
 			jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchSubject(subj))
 		if err != nil {
-			return head{}, fmt.Errorf("get batch: %w", err)
+			return head{}, serverError("get batch", err)
 		}
 		n := 0
 		for m, err := range msgs {
@@ -129,7 +129,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 				break
 			}
 			if err != nil {
-				return head{}, fmt.Errorf("get batch: %w", err)
+				return head{}, serverError("get batch", err)
 			}
 			n++
 			if err := accept(m); err != nil {
@@ -195,7 +195,7 @@ func (s *Store) heads(ctx context.Context, subjects []string) (map[string]head, 
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("last message on %s: %w", subj, err)
+			return nil, serverError("last message on "+subj, err)
 		}
 		env, reason := s.check(m.Subject, m.Data)
 		if reason != "" {

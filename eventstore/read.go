@@ -89,11 +89,11 @@ func (s *Store) readRaw(ctx context.Context, from uint64, opts ReadOptions, fn f
 	})
 	cancel()
 	if err != nil {
-		return fmt.Errorf("read from %d: create ordered consumer: %w", from, err)
+		return serverError(fmt.Sprintf("read from %d: create ordered consumer", from), err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Buffer))
 	if err != nil {
-		return fmt.Errorf("read from %d: %w", from, err)
+		return serverError(fmt.Sprintf("read from %d", from), err)
 	}
 	defer it.Stop()
 	for {
@@ -105,11 +105,11 @@ func (s *Store) readRaw(ctx context.Context, from uint64, opts ReadOptions, fn f
 				}
 				return nil
 			}
-			return fmt.Errorf("read from %d: %w", from, err)
+			return serverError(fmt.Sprintf("read from %d", from), err)
 		}
 		md, err := msg.Metadata()
 		if err != nil {
-			return fmt.Errorf("read from %d: message metadata: %w", from, err)
+			return serverError(fmt.Sprintf("read from %d: message metadata", from), err)
 		}
 		seq := md.Sequence.Stream
 		if opts.Until > 0 && seq > opts.Until {

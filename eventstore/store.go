@@ -58,7 +58,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		stream, err = js.CreateStream(ctx, want)
 		if err != nil {
-			return nil, fmt.Errorf("create stream %s: %w", cfg.Stream, err)
+			return nil, serverError("create stream "+cfg.Stream, err)
 		}
 		// A server older than 2.12 creates the stream without the settings
 		// it does not know (atomic batches among them) and says nothing:
@@ -70,7 +70,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 				js.Conn().ConnectedServerVersion(), err)
 		}
 	case err != nil:
-		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
+		return nil, serverError("open stream "+cfg.Stream, err)
 	default:
 		if err := checkStream(stream.CachedInfo().Config, want); err != nil {
 			return nil, err
@@ -151,7 +151,7 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 	defer cancel()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", s.cfg.Stream, err)
+		return 0, serverError("stream "+s.cfg.Stream+" info", err)
 	}
 	return info.State.LastSeq, nil
 }

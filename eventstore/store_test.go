@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"koers/domain"
@@ -248,6 +249,9 @@ func TestDecisionsLargerThanOneBatchAreRefusedBeforeSending(t *testing.T) {
 	if !errors.As(err, &tooLarge) || tooLarge.Events != 1001 || tooLarge.Max != 1000 {
 		t.Fatalf("append of 1001 events: %v, want BatchTooLargeError{1001, 1000}", err)
 	}
+	if !errors.Is(err, domain.ErrTooLarge) {
+		t.Fatalf("append of 1001 events: %v does not wrap domain.ErrTooLarge", err)
+	}
 	if n := lastSeq(t, st); n != 0 {
 		t.Fatalf("stream at %d after a refused batch, want 0", n)
 	}
@@ -390,5 +394,67 @@ func TestLoadAfterReturnsOnlyWhatCameLater(t *testing.T) {
 	rest, err := st.LoadAfter(ctx(t), p, later.Cursor)
 	if err != nil || len(rest.Events) != 20 || rest.Version != v {
 		t.Fatalf("20 more: %d events at %d, %v", len(rest.Events), rest.Version, err)
+	}
+}
+
+// Errors of nats.go leave the store translated: a *ServerError that wraps
+// ErrServer, and domain.ErrUnavailable when the server cannot be reached,
+// with none of the driver's types in the chain.
+func TestDriverErrorsLeaveTheStoreTranslated(t *testing.T) {
+	srv, _ := server(t, t.TempDir())
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, js)
+	p := person("p-1")
+	v := mustAppend(t, st, meta("d-1"), map[domain.Ref]uint64{p: 0}, event(p, "person.joined", nil)).Sequences[0]
+
+	// The stream is gone: nobody answers on its subjects.
+	if err := js.DeleteStream(ctx(t), "KOERS"); err != nil {
+		t.Fatal(err)
+	}
+	evs, exp := decisionOn(person("p-2"), "d-2", 0)
+	_, appendErr := st.Append(ctx(t), meta("d-2"), evs, exp)
+	_, oneErr := st.Append(ctx(t), meta("d-3"), []domain.Event{event(person("p-3"), "person.joined", nil)}, map[domain.Ref]uint64{person("p-3"): 0})
+	_, infoErr := st.LastSequence(ctx(t))
+	nc.Close()
+	_, closedErr := st.LastSequence(ctx(t))
+	_, loadErr := st.Load(ctx(t), person("p-9"))
+	var readErr error
+	for _, err := range st.Read(ctx(t), 1, eventstore.ReadOptions{Until: v}) {
+		readErr = err
+	}
+
+	for name, err := range map[string]error{
+		"append of a batch to a deleted stream":   appendErr,
+		"append of one event to a deleted stream": oneErr,
+		"info of a deleted stream":                infoErr,
+		"info on a closed connection":             closedErr,
+		"load on a closed connection":             loadErr,
+		"read on a closed connection":             readErr,
+	} {
+		t.Logf("%s: %v", name, err)
+		var se *eventstore.ServerError
+		if !errors.As(err, &se) || !errors.Is(err, eventstore.ErrServer) {
+			t.Errorf("%s: %v (%T), want a *ServerError", name, err, err)
+			continue
+		}
+		if !errors.Is(err, domain.ErrUnavailable) {
+			t.Errorf("%s: %v does not wrap domain.ErrUnavailable", name, err)
+		}
+		var apiErr *jetstream.APIError
+		var jsErr jetstream.JetStreamError
+		if errors.As(err, &apiErr) || errors.As(err, &jsErr) || errors.Is(err, nats.ErrConnectionClosed) ||
+			errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("%s: %v carries a driver error", name, err)
+		}
+		if strings.Contains(err.Error(), "nats: ") {
+			t.Errorf("%s: %q shows the driver's raw text", name, err)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -13,13 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-//go:embed schema.sql
-var schemaSQL string
-
-// migrateLock serialises schema creation between processes.
-const migrateLock = 0x6b6f6572 // "koer"
-
-// openPool connects to the feeds' database and creates their tables.
+// openPool connects to the feeds' database and migrates their tables.
 func openPool(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -35,24 +28,6 @@ func openPool(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 		return nil, err
 	}
 	return pool, nil
-}
-
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("feed database: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
-		return fmt.Errorf("feed schema: %w", err)
-	}
-	if _, err := tx.Exec(ctx, schemaSQL); err != nil {
-		return fmt.Errorf("feed schema: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("feed schema: %w", err)
-	}
-	return nil
 }
 
 // lease holds a session advisory lock on a connection of its own: while it

@@ -75,7 +75,12 @@
 //     see eventstore) are never published; the checkpoint passes over them
 //     and koers_feed_rejected_total counts them.
 //   - The feed's tables are apart from the read models: rebuilding the read
-//     models never re-sends anything.
+//     models never re-sends anything. They live in the schema koers_feed
+//     and are migrated on start by goose, as the read models are, with the
+//     embedded SQL migrations in migrations/ and their versions in
+//     koers_feed.goose_feed_version (a table of its own, so the two sets of
+//     versions never meet in one database). A database made by the
+//     unversioned schema.sql of earlier versions upgrades in place.
 //   - One process runs a feed at a time: a PostgreSQL advisory lock per
 //     feed name ([BusyError] otherwise). A name stays with its target and
 //     ledger ([MismatchError]).

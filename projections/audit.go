@@ -161,7 +161,7 @@ func (db *DB) Audit(ctx context.Context, f AuditFilter) (AuditPage, error) {
 	return page, nil
 }
 
-// Decision returns one decision of the log, or ErrNotFound.
+// Decision returns one decision of the log, or an error wrapping domain.ErrNotFound.
 func (db *DB) Decision(ctx context.Context, id string) (Decision, error) {
 	var d Decision
 	err := db.read(ctx, func(tx pgx.Tx) error {
@@ -173,7 +173,7 @@ func (db *DB) Decision(ctx context.Context, id string) (Decision, error) {
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Decision{}, fmt.Errorf("decision %s: %w", id, ErrNotFound)
+		return Decision{}, fmt.Errorf("decision %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
 		return Decision{}, fmt.Errorf("decision %s: %w", id, err)

@@ -404,7 +404,7 @@ func (db *DB) Proposal(ctx context.Context, id string, now time.Time) (ProposalV
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ProposalView{}, fmt.Errorf("proposal %s: %w", id, ErrNotFound)
+		return ProposalView{}, fmt.Errorf("proposal %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
 		return ProposalView{}, fmt.Errorf("proposal %s: %w", id, err)

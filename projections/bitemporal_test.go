@@ -41,7 +41,7 @@ func TestBitemporalBackdatedMoveRetractionAndCorrectedDate(t *testing.T) {
 	}
 	// teams answers "p-1 p-2": the team of each, "-" when not in one.
 	teams := func(at At) string {
-		org, err := db.Organisation(ctx, at)
+		org, err := db.Organisation(ctx, at, Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func TestBitemporalBackdatedMoveRetractionAndCorrectedDate(t *testing.T) {
 	// retraction's compensation takes over on 1 March, when the retracted
 	// move took effect), then t-edge; all beliefs ever held keep the
 	// retracted move.
-	hist, err := db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{})
+	hist, err := history(db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestBitemporalBackdatedMoveRetractionAndCorrectedDate(t *testing.T) {
 	if want := "t-core[2026-01-01,2026-03-01) t-core[2026-03-01,2026-04-15) t-edge[2026-04-15,open) "; got != want {
 		t.Fatalf("team history of p-1 now: %s, want %s", got, want)
 	}
-	all, err := db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{All: true})
+	all, err := history(db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{All: true}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}

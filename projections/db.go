@@ -8,6 +8,7 @@ import (
 	"hash/crc64"
 	"io/fs"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,8 @@ import (
 	"github.com/jackc/puddle/v2"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"koers/domain"
 )
 
 //go:embed migrations/*.sql
@@ -151,8 +154,10 @@ func (db *DB) Close() {
 	db.pool.Close()
 }
 
-// ErrClosed is returned by every call on a [DB] after Close.
-var ErrClosed = errors.New("read-model database closed")
+// ErrClosed is returned by every call on a [DB] after Close. It wraps
+// domain.ErrUnavailable: to a caller, read models shutting down are read
+// models that do not answer.
+var ErrClosed = fmt.Errorf("read-model database closed: %w", domain.ErrUnavailable)
 
 // Schema is the PostgreSQL schema of the read models.
 func (db *DB) Schema() string { return db.schema }
@@ -174,24 +179,46 @@ func (db *DB) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
 	return translate(fn(c.Conn()))
 }
 
+// ErrDatabase is wrapped by every [*DatabaseError].
+var ErrDatabase = errors.New("read-model database")
+
 // DatabaseError is a PostgreSQL error, translated so that no driver type
-// leaves the package.
+// leaves the package. It wraps [ErrDatabase], and domain.ErrUnavailable as
+// well when the server could not be reached or is going away (no SQLSTATE,
+// class 08, 57P01–57P03, 53300): the same call may succeed later.
 type DatabaseError struct {
-	Code    string // the SQLSTATE, e.g. 40001
+	Code    string // the SQLSTATE, e.g. 40001; "" when no server answered
 	Message string // what failed, with the server's message
 }
 
-func (e *DatabaseError) Error() string { return e.Message + " (SQLSTATE " + e.Code + ")" }
+func (e *DatabaseError) Error() string {
+	if e.Code == "" {
+		return e.Message
+	}
+	return e.Message + " (SQLSTATE " + e.Code + ")"
+}
 
-// translate turns an error carrying a *pgconn.PgError into a
-// *DatabaseError; any other error passes unchanged (context errors stay
-// matchable with errors.Is).
+func (e *DatabaseError) Unwrap() []error {
+	switch {
+	case e.Code == "", strings.HasPrefix(e.Code, "08"), e.Code == "57P01", e.Code == "57P02", e.Code == "57P03", e.Code == "53300":
+		return []error{ErrDatabase, domain.ErrUnavailable}
+	}
+	return []error{ErrDatabase}
+}
+
+// translate turns an error carrying a *pgconn.PgError, or a failure to
+// connect, into a *DatabaseError; any other error passes unchanged
+// (context errors stay matchable with errors.Is).
 func translate(err error) error {
 	var pg *pgconn.PgError
-	if err == nil || !errors.As(err, &pg) {
-		return err
+	if err != nil && errors.As(err, &pg) {
+		return &DatabaseError{Code: pg.Code, Message: err.Error()}
 	}
-	return &DatabaseError{Code: pg.Code, Message: err.Error()}
+	var conn *pgconn.ConnectError
+	if err != nil && errors.As(err, &conn) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return &DatabaseError{Message: err.Error()}
+	}
+	return err
 }
 
 // withTx runs fn in a transaction and commits when fn returns nil.
@@ -217,8 +244,14 @@ func (db *DB) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // advisory lock of the schema's own so that two processes starting at once
 // do not race. The versions are in goose_db_version in the schema.
 func (db *DB) migrate(ctx context.Context) error {
-	err := db.withConn(ctx, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{db.schema}.Sanitize())
+	lockID := int64(crc64.Checksum([]byte("koers-migrate:"+db.schema), crc64.MakeTable(crc64.ECMA)) >> 1)
+	// Under the lock: CREATE SCHEMA IF NOT EXISTS run by two processes at
+	// once fails in one of them with a duplicate key.
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{db.schema}.Sanitize())
 		return err
 	})
 	if err != nil {
@@ -228,7 +261,6 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projections: migrations: %w", err)
 	}
-	lockID := int64(crc64.Checksum([]byte("koers-migrate:"+db.schema), crc64.MakeTable(crc64.ECMA)) >> 1)
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("projections: migration lock: %w", err)
@@ -271,7 +303,3 @@ type GapError struct {
 func (e *GapError) Error() string {
 	return fmt.Sprintf("batch starts at %d, checkpoint is %d", e.First, e.Checkpoint)
 }
-
-// ErrNotFound is returned by a query for one thing (an aggregate, a
-// decision) that the read models do not know at the time asked.
-var ErrNotFound = errors.New("not found")

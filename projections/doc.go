@@ -115,6 +115,12 @@
 //	                     (grantor … root), state (in force, suspended,
 //	                     expired, revoked)
 //
+// The transition figures are computed in one place, the SQL functions
+// transition_metrics and transition_funding of the read models' schema
+// (migration 00004, SQL-standard bodies bound like views): the two views
+// call them for every quarter up to today, [DB.Transition] for one quarter
+// as known at any time.
+//
 // # Time
 //
 // Every fact carries its valid time (the decision's effective time) and
@@ -129,8 +135,10 @@
 //
 // # Errors
 //
-// PostgreSQL errors leave the package as a [*DatabaseError]; queries for
-// one thing that is not known return an error wrapping [ErrNotFound].
+// PostgreSQL errors leave the package as a [*DatabaseError] wrapping
+// [ErrDatabase], and domain.ErrUnavailable too when the server cannot be
+// reached or is going away; queries for one thing that is not known return
+// an error wrapping domain.ErrNotFound.
 //
 // # Schema
 //
@@ -140,4 +148,9 @@
 // in migrations/; the applied versions are in <schema>.goose_db_version, so
 // the goose CLI can read and continue them. Connections come from a
 // pgxpool whose connections resolve names in the schema (search_path).
+//
+// A migration marks an index that a rebuild builds once at the end rather
+// than row by row with a line "-- +koers deferred-by-rebuild" before its
+// CREATE INDEX; [DB.Rebuild] drops such indexes in its staging schema and
+// runs the migration's own statement after catching up.
 package projections

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
 
 	"koers/domain"
@@ -138,7 +139,7 @@ func TestProjectorBuildsTheOrganisationAsOfAnyValidTime(t *testing.T) {
 	catchUp(t, db, e.st)
 	ctx := context.Background()
 
-	now, err := db.Organisation(ctx, At{})
+	now, err := db.Organisation(ctx, At{}, Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestProjectorBuildsTheOrganisationAsOfAnyValidTime(t *testing.T) {
 		t.Fatalf("projects now: %+v", now.Projects)
 	}
 
-	feb, err := db.Organisation(ctx, At{AsOf: day("2026-02-15")})
+	feb, err := db.Organisation(ctx, At{AsOf: day("2026-02-15")}, Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestProjectorBuildsTheOrganisationAsOfAnyValidTime(t *testing.T) {
 	if names(core.Members) != "p-1" || names(feb.Unassigned) != "p-2" || len(feb.Projects) != 0 {
 		t.Fatalf("as of 2026-02-15: core %+v, unassigned %s, projects %+v", core, names(feb.Unassigned), feb.Projects)
 	}
-	dec, err := db.Organisation(ctx, At{AsOf: day("2025-12-31")})
+	dec, err := db.Organisation(ctx, At{AsOf: day("2025-12-31")}, Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestProjectorBuildsTheOrganisationAsOfAnyValidTime(t *testing.T) {
 		t.Fatalf("as of 2025-12-31, before the bootstrap: %+v", dec)
 	}
 
-	bal, err := db.Balances(ctx, "2026", At{})
+	bal, err := balances(db.Balances(ctx, "2026", At{}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,21 +192,21 @@ func TestProjectorBuildsTheOrganisationAsOfAnyValidTime(t *testing.T) {
 	if len(bal) != len(want) || sum != 0 {
 		t.Fatalf("balances %+v sum to %d, want the %d accounts to sum to 0", bal, sum, len(want))
 	}
-	mar, err := db.Balances(ctx, "2026", At{AsOf: day("2026-03-31")})
+	mar, err := balances(db.Balances(ctx, "2026", At{AsOf: day("2026-03-31")}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(mar) != 3 {
 		t.Fatalf("balances as of 2026-03-31: %+v, want budget, pool and payments only", mar)
 	}
-	lines, err := db.Journal(ctx, "2026", "valuestream:payments", At{})
+	lines, err := journal(db.Journal(ctx, "2026", "valuestream:payments", At{}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(lines) != 2 || lines[0].Minor != 25000000 || lines[1].Minor != -10000000 || lines[1].Decision != "start-x" {
 		t.Fatalf("journal of payments: %+v", lines)
 	}
-	ms, err := db.Measurements(ctx, "pay-app", At{})
+	ms, err := measurements(db.Measurements(ctx, "pay-app", At{}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +384,7 @@ func TestKnownAtShowsTheBeliefBeforeABackdatedDecisionAndARetraction(t *testing.
 		return d.RecordedAt
 	}
 	stream := func(at At) string {
-		org, err := db.Organisation(ctx, at)
+		org, err := db.Organisation(ctx, at, Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,7 +398,7 @@ func TestKnownAtShowsTheBeliefBeforeABackdatedDecisionAndARetraction(t *testing.
 		return ""
 	}
 	teamOf := func(at At) string {
-		org, err := db.Organisation(ctx, at)
+		org, err := db.Organisation(ctx, at, Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,11 +446,11 @@ func TestKnownAtShowsTheBeliefBeforeABackdatedDecisionAndARetraction(t *testing.
 		t.Fatalf("undo-move-ada in the log: %+v", u)
 	}
 
-	all, err := db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{All: true})
+	all, err := history(db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{All: true}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	current, err := db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{})
+	current, err := history(db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-1"}, HistoryOptions{}, Page{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,8 +468,8 @@ func TestKnownAtShowsTheBeliefBeforeABackdatedDecisionAndARetraction(t *testing.
 			t.Fatalf("current history of p-1 still shows team %s: %+v", f.Value, current)
 		}
 	}
-	if _, err := db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-nobody"}, HistoryOptions{}); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("history of an unknown person: %v, want ErrNotFound", err)
+	if _, err := history(db.History(ctx, domain.Ref{Kind: domain.KindPerson, ID: "p-nobody"}, HistoryOptions{}, Page{})); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("history of an unknown person: %v, want domain.ErrNotFound", err)
 	}
 }
 
@@ -714,7 +715,7 @@ func TestRebuildSwitchesWhileTheLiveProjectorRuns(t *testing.T) {
 	err := db.Rebuild(ctx, e.st, ProjectorOptions{BatchEvents: 5}, func(p Progress) {
 		calls = append(calls, p)
 		// The current read models keep answering meanwhile.
-		if org, err := db.Organisation(ctx, At{}); err == nil && len(org.ValueStreams) == 2 {
+		if org, err := db.Organisation(ctx, At{}, Page{}); err == nil && len(org.ValueStreams) == 2 {
 			answered++
 		}
 	})
@@ -741,5 +742,25 @@ func TestCallsAfterCloseFailWithErrClosed(t *testing.T) {
 	db.Close()
 	if _, err := db.Checkpoint(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("checkpoint after close: %v, want ErrClosed", err)
+	}
+	if _, err := db.Checkpoint(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("checkpoint after close: %v, want domain.ErrUnavailable", err)
+	}
+}
+
+// A server that cannot be reached is a *DatabaseError wrapping
+// domain.ErrUnavailable, not the driver's error.
+func TestAnUnreachableServerIsUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback: nothing listens, the connection is refused at once.
+	_, err := Open(ctx, "postgres://koers@127.0.0.1:1/koers?connect_timeout=2", Options{})
+	var dbErr *DatabaseError
+	if !errors.As(err, &dbErr) || !errors.Is(err, domain.ErrUnavailable) || !errors.Is(err, ErrDatabase) {
+		t.Fatalf("open on a closed port: %v (%T), want a *DatabaseError wrapping domain.ErrUnavailable", err, err)
+	}
+	var conn *pgconn.ConnectError
+	if errors.As(err, &conn) {
+		t.Fatalf("open on a closed port: %v carries the driver's *pgconn.ConnectError", err)
 	}
 }

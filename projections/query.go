@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,9 +88,16 @@ func facts(ctx context.Context, tx pgx.Tx, k known, kinds ...domain.AggregateKin
 	return out, rows.Err()
 }
 
-// Organisation is the organisation at one point in both times: value
-// streams with their products, the teams serving each product with their
-// members, the projects, and the people in no team that serves a product.
+// Organisation is one page of the organisation at one point in both
+// times: value streams with their products, the teams serving each product
+// with their members, the projects, and the people in no team that serves
+// a product.
+//
+// A page holds at most its limit of entries, counted over the four lists
+// in this order: ValueStreams, Teams, Projects, Unassigned, each by id; an
+// entry comes whole, with its nested lists (a value stream's products, a
+// team's members). Concatenating each list over the pages gives the whole
+// organisation as of the first page.
 type Organisation struct {
 	AsOf, KnownAt time.Time
 	// Sequence is the last decision's stream sequence known at KnownAt.
@@ -100,6 +108,18 @@ type Organisation struct {
 	Projects []Project
 	// Unassigned are the people in no team that serves an active product.
 	Unassigned []Person
+	// Totals counts the whole organisation, whatever the page holds.
+	Totals OrgTotals
+	// Next is the cursor of the next page ([Page].Cursor); empty on the
+	// last page.
+	Next string
+}
+
+// OrgTotals counts an organisation: its active value streams, products,
+// teams, people in teams and projects, and the people in teams that serve
+// no product.
+type OrgTotals struct {
+	ValueStreams, Products, Teams, PeopleInTeams, Projects, Unassigned int
 }
 
 // ValueStream is a value stream and its active products.
@@ -141,11 +161,22 @@ type KPIDefinition struct {
 	Target string `json:"target,omitempty"`
 }
 
-// Organisation returns the active organisation at at.
-func (db *DB) Organisation(ctx context.Context, at At) (Organisation, error) {
+// Organisation returns one page of the active organisation at at; see
+// [Organisation] for what a page holds. The page is cut from the
+// organisation at that point (its current facts, found by the bitemporal
+// index), never from its history.
+func (db *DB) Organisation(ctx context.Context, at At, page Page) (Organisation, error) {
+	pg, err := newPager("org", page, timeParam(at.AsOf), timeParam(at.KnownAt))
+	if err != nil {
+		return Organisation{}, fmt.Errorf("organisation: %w", err)
+	}
+	after, err := pg.key(2)
+	if err != nil {
+		return Organisation{}, fmt.Errorf("organisation: %w", err)
+	}
 	var org Organisation
-	err := db.read(ctx, func(tx pgx.Tx) error {
-		k, err := resolve(ctx, tx, at)
+	err = db.read(ctx, func(tx pgx.Tx) error {
+		k, err := pg.known(ctx, tx, at)
 		if err != nil {
 			return err
 		}
@@ -155,12 +186,77 @@ func (db *DB) Organisation(ctx context.Context, at At) (Organisation, error) {
 			return err
 		}
 		org.build(all)
-		return nil
+		return org.cut(pg, k, after)
 	})
 	if err != nil {
 		return Organisation{}, fmt.Errorf("organisation: %w", err)
 	}
 	return org, nil
+}
+
+// cut counts the whole organisation, then keeps the page's entries: those
+// after the key (list index, id) of the previous page's last one, at most
+// the limit.
+func (org *Organisation) cut(pg *pager, k known, after []string) error {
+	org.Totals = OrgTotals{ValueStreams: len(org.ValueStreams), Teams: len(org.Teams), Projects: len(org.Projects), Unassigned: len(org.Unassigned)}
+	for _, vs := range org.ValueStreams {
+		org.Totals.Products += len(vs.Products)
+	}
+	for _, t := range org.Teams {
+		org.Totals.PeopleInTeams += len(t.Members)
+	}
+	ids := func(n int, id func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = id(i)
+		}
+		return out
+	}
+	lists := [4][]string{
+		ids(len(org.ValueStreams), func(i int) string { return org.ValueStreams[i].ID }),
+		ids(len(org.Teams), func(i int) string { return org.Teams[i].ID }),
+		ids(len(org.Projects), func(i int) string { return org.Projects[i].ID }),
+		ids(len(org.Unassigned), func(i int) string { return org.Unassigned[i].ID }),
+	}
+	afterList, afterID := -1, ""
+	if after != nil {
+		n, err := keyInt(after[0])
+		if err != nil || n < 0 || n >= int64(len(lists)) {
+			return &PageError{Param: "cursor", Problem: "not a cursor of this list"}
+		}
+		afterList, afterID = int(n), after[1]
+	}
+	var lo, hi [4]int
+	taken, more := 0, false
+	lastList, lastID := 0, ""
+	for l, list := range lists {
+		switch {
+		case l < afterList:
+			lo[l] = len(list)
+		case l == afterList:
+			// Every list is sorted by id (sortedRefs).
+			lo[l] = sort.SearchStrings(list, afterID)
+			if lo[l] < len(list) && list[lo[l]] == afterID {
+				lo[l]++
+			}
+		}
+		hi[l] = min(len(list), lo[l]+pg.limit-taken)
+		taken += hi[l] - lo[l]
+		if hi[l] > lo[l] {
+			lastList, lastID = l, list[hi[l]-1]
+		}
+		if hi[l] < len(list) {
+			more = true
+		}
+	}
+	org.ValueStreams = org.ValueStreams[lo[0]:hi[0]]
+	org.Teams = org.Teams[lo[1]:hi[1]]
+	org.Projects = org.Projects[lo[2]:hi[2]]
+	org.Unassigned = org.Unassigned[lo[3]:hi[3]]
+	if more {
+		org.Next = pg.next(k, strconv.Itoa(lastList), lastID)
+	}
+	return nil
 }
 
 func sortedRefs(all map[domain.Ref]map[string]string, kind domain.AggregateKind) []domain.Ref {
@@ -262,24 +358,67 @@ type HistoryOptions struct {
 	All bool
 }
 
-// History returns the valid-time history of one aggregate's attributes,
-// by attribute and valid time. It returns ErrNotFound when nothing is
-// known about ref.
-func (db *DB) History(ctx context.Context, ref domain.Ref, opts HistoryOptions) ([]Fact, error) {
-	var out []Fact
-	err := db.read(ctx, func(tx pgx.Tx) error {
-		k, err := resolve(ctx, tx, At{KnownAt: opts.KnownAt})
+// HistoryPage is one page of an aggregate's history.
+type HistoryPage struct {
+	Facts []Fact
+	// Next is the cursor of the next page ([Page].Cursor); empty on the
+	// last page.
+	Next string
+}
+
+// History returns one page of the valid-time history of one aggregate's
+// attributes, by attribute, valid time and recorded sequence. It returns
+// an error wrapping domain.ErrNotFound when nothing is known about ref. Every page answers as known
+// at the first page's time; with opts.All, every belief recorded up to the
+// first page.
+func (db *DB) History(ctx context.Context, ref domain.Ref, opts HistoryOptions, page Page) (HistoryPage, error) {
+	pg, err := newPager("history", page, ref.String(), timeParam(opts.KnownAt), strconv.FormatBool(opts.All))
+	if err != nil {
+		return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, err)
+	}
+	after, err := pg.key(4)
+	if err != nil {
+		return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, err)
+	}
+	// The key: attribute, valid from, recorded sequence and valid to (""
+	// for open-ended), unique per row.
+	var (
+		afterAttr *string
+		afterFrom time.Time
+		afterSeq  int64
+		afterTo   *time.Time
+	)
+	if after != nil {
+		afterAttr = &after[0]
+		if afterFrom, err = keyTime(after[1]); err == nil {
+			afterSeq, err = keyInt(after[2])
+		}
+		if err == nil && after[3] != "" {
+			var to time.Time
+			to, err = keyTime(after[3])
+			afterTo = &to
+		}
+		if err != nil {
+			return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, err)
+		}
+	}
+	var out HistoryPage
+	err = db.read(ctx, func(tx pgx.Tx) error {
+		k, err := pg.known(ctx, tx, At{KnownAt: opts.KnownAt})
 		if err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT attr, value, valid_from, valid_to, recorded_seq, recorded_at, superseded_seq, decision
 			FROM facts WHERE kind = $1 AND id = $2
-			  AND ($4 OR (recorded_seq <= $3 AND (superseded_seq IS NULL OR superseded_seq > $3)))
-			ORDER BY attr, valid_from, recorded_seq`, string(ref.Kind), ref.ID, k.seq, opts.All)
+			  AND recorded_seq <= $3 AND ($4 OR superseded_seq IS NULL OR superseded_seq > $3)
+			  AND ($5::text IS NULL OR (attr, valid_from, recorded_seq, coalesce(valid_to, 'infinity'))
+			                           > ($5, $6, $7, coalesce($8::timestamptz, 'infinity')))
+			ORDER BY attr, valid_from, recorded_seq, coalesce(valid_to, 'infinity')
+			LIMIT $9`, string(ref.Kind), ref.ID, k.seq, opts.All, afterAttr, afterFrom, afterSeq, afterTo, pg.limit+1)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Fact, error) {
+		out.Facts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Fact, error) {
 			var f Fact
 			var v *string
 			var rseq int64
@@ -298,13 +437,26 @@ func (db *DB) History(ctx context.Context, ref domain.Ref, opts HistoryOptions) 
 			}
 			return f, nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		// One more than the page tells whether there is a next one.
+		if len(out.Facts) > pg.limit {
+			out.Facts = out.Facts[:pg.limit]
+			last := out.Facts[pg.limit-1]
+			to := ""
+			if last.ValidTo != nil {
+				to = fmtTime(*last.ValidTo)
+			}
+			out.Next = pg.next(k, last.Attribute, fmtTime(last.ValidFrom), fmtInt(int64(last.RecordedSeq)), to)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("history of %s: %w", ref, err)
+		return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("history of %s: %w", ref, ErrNotFound)
+	if len(out.Facts) == 0 && pg.after == nil {
+		return HistoryPage{}, fmt.Errorf("history of %s: %w", ref, domain.ErrNotFound)
 	}
 	return out, nil
 }
@@ -319,22 +471,44 @@ type Balance struct {
 // Amount is the balance as a decimal string ("125000.00").
 func (b Balance) Amount() string { return b.Minor.Format(b.Currency) }
 
-// Balances returns the balance of every account of a period that has had a
-// movement, by account. The budget:<period> account is the negated total.
-func (db *DB) Balances(ctx context.Context, period string, at At) ([]Balance, error) {
-	var out []Balance
-	err := db.read(ctx, func(tx pgx.Tx) error {
-		k, err := resolve(ctx, tx, at)
+// BalancePage is one page of a period's balances.
+type BalancePage struct {
+	Balances []Balance
+	// Next is the cursor of the next page ([Page].Cursor); empty on the
+	// last page.
+	Next string
+}
+
+// Balances returns one page of the balances of every account of a period
+// that has had a movement, by account. The budget:<period> account is the
+// negated total.
+func (db *DB) Balances(ctx context.Context, period string, at At, page Page) (BalancePage, error) {
+	pg, err := newPager("balances", page, period, timeParam(at.AsOf), timeParam(at.KnownAt))
+	if err != nil {
+		return BalancePage{}, fmt.Errorf("balances of %s: %w", period, err)
+	}
+	after, err := pg.key(1)
+	if err != nil {
+		return BalancePage{}, fmt.Errorf("balances of %s: %w", period, err)
+	}
+	afterAccount := "" // every account name sorts after ""
+	if after != nil {
+		afterAccount = after[0]
+	}
+	var out BalancePage
+	err = db.read(ctx, func(tx pgx.Tx) error {
+		k, err := pg.known(ctx, tx, at)
 		if err != nil {
 			return err
 		}
+		// A period has one currency: the account is the key.
 		rows, err := tx.Query(ctx, `SELECT account, currency, sum(amount_minor) FROM journal
-			WHERE period = $1 AND seq <= $2 AND effective <= $3
-			GROUP BY account, currency ORDER BY account`, period, k.seq, k.asOf)
+			WHERE period = $1 AND seq <= $2 AND effective <= $3 AND account > $4
+			GROUP BY account, currency ORDER BY account LIMIT $5`, period, k.seq, k.asOf, afterAccount, pg.limit+1)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Balance, error) {
+		out.Balances, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Balance, error) {
 			var b Balance
 			var cur string
 			var m int64
@@ -342,10 +516,17 @@ func (db *DB) Balances(ctx context.Context, period string, at At) ([]Balance, er
 			b.Currency, b.Minor = domain.Currency(cur), domain.Amount(m)
 			return b, err
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		if len(out.Balances) > pg.limit {
+			out.Balances = out.Balances[:pg.limit]
+			out.Next = pg.next(k, out.Balances[pg.limit-1].Account)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("balances of %s: %w", period, err)
+		return BalancePage{}, fmt.Errorf("balances of %s: %w", period, err)
 	}
 	return out, nil
 }
@@ -365,21 +546,47 @@ type JournalLine struct {
 	RecordedAt time.Time
 }
 
-// Journal returns the lines of one account in a period, oldest first.
-func (db *DB) Journal(ctx context.Context, period, account string, at At) ([]JournalLine, error) {
-	var out []JournalLine
-	err := db.read(ctx, func(tx pgx.Tx) error {
-		k, err := resolve(ctx, tx, at)
+// JournalPage is one page of an account's journal.
+type JournalPage struct {
+	Lines []JournalLine
+	// Next is the cursor of the next page ([Page].Cursor); empty on the
+	// last page.
+	Next string
+}
+
+// Journal returns one page of the lines of one account in a period, oldest
+// (by sequence and line) first.
+func (db *DB) Journal(ctx context.Context, period, account string, at At, page Page) (JournalPage, error) {
+	pg, err := newPager("journal", page, period, account, timeParam(at.AsOf), timeParam(at.KnownAt))
+	if err != nil {
+		return JournalPage{}, fmt.Errorf("journal of %s in %s: %w", account, period, err)
+	}
+	after, err := pg.key(2)
+	if err != nil {
+		return JournalPage{}, fmt.Errorf("journal of %s in %s: %w", account, period, err)
+	}
+	var afterSeq, afterLine int64 // sequences start at 1
+	if after != nil {
+		if afterSeq, err = keyInt(after[0]); err == nil {
+			afterLine, err = keyInt(after[1])
+		}
+		if err != nil {
+			return JournalPage{}, fmt.Errorf("journal of %s in %s: %w", account, period, err)
+		}
+	}
+	var out JournalPage
+	err = db.read(ctx, func(tx pgx.Tx) error {
+		k, err := pg.known(ctx, tx, at)
 		if err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT seq, line, decision, event_type, period, account, currency, amount_minor, effective, recorded_at
-			FROM journal WHERE period = $1 AND account = $2 AND seq <= $3 AND effective <= $4
-			ORDER BY seq, line`, period, account, k.seq, k.asOf)
+			FROM journal WHERE period = $1 AND account = $2 AND seq <= $3 AND effective <= $4 AND (seq, line) > ($5, $6)
+			ORDER BY seq, line LIMIT $7`, period, account, k.seq, k.asOf, afterSeq, afterLine, pg.limit+1)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (JournalLine, error) {
+		out.Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (JournalLine, error) {
 			var l JournalLine
 			var seq, m int64
 			var cur string
@@ -387,10 +594,18 @@ func (db *DB) Journal(ctx context.Context, period, account string, at At) ([]Jou
 			l.Sequence, l.Currency, l.Minor = uint64(seq), domain.Currency(cur), domain.Amount(m)
 			return l, err
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		if len(out.Lines) > pg.limit {
+			out.Lines = out.Lines[:pg.limit]
+			last := out.Lines[pg.limit-1]
+			out.Next = pg.next(k, fmtInt(int64(last.Sequence)), fmtInt(int64(last.Line)))
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("journal of %s in %s: %w", account, period, err)
+		return JournalPage{}, fmt.Errorf("journal of %s in %s: %w", account, period, err)
 	}
 	return out, nil
 }
@@ -405,32 +620,72 @@ type Measurement struct {
 	Decision   string
 }
 
-// Measurements returns the measurements of a product's KPIs at at, oldest
-// first; retracted ones are left out once the retraction is known.
-func (db *DB) Measurements(ctx context.Context, product string, at At) ([]Measurement, error) {
-	var out []Measurement
-	err := db.read(ctx, func(tx pgx.Tx) error {
-		k, err := resolve(ctx, tx, at)
+// MeasurementPage is one page of a product's KPI measurements.
+type MeasurementPage struct {
+	Measurements []Measurement
+	// Next is the cursor of the next page ([Page].Cursor); empty on the
+	// last page.
+	Next string
+}
+
+// Measurements returns one page of the measurements of a product's KPIs at
+// at, by KPI, oldest first; retracted ones are left out once the
+// retraction is known.
+func (db *DB) Measurements(ctx context.Context, product string, at At, page Page) (MeasurementPage, error) {
+	pg, err := newPager("measurements", page, product, timeParam(at.AsOf), timeParam(at.KnownAt))
+	if err != nil {
+		return MeasurementPage{}, fmt.Errorf("measurements of %s: %w", product, err)
+	}
+	after, err := pg.key(3)
+	if err != nil {
+		return MeasurementPage{}, fmt.Errorf("measurements of %s: %w", product, err)
+	}
+	var (
+		afterKPI       *string
+		afterEffective time.Time
+		afterSeq       int64
+	)
+	if after != nil {
+		afterKPI = &after[0]
+		if afterEffective, err = keyTime(after[1]); err == nil {
+			afterSeq, err = keyInt(after[2])
+		}
+		if err != nil {
+			return MeasurementPage{}, fmt.Errorf("measurements of %s: %w", product, err)
+		}
+	}
+	var out MeasurementPage
+	err = db.read(ctx, func(tx pgx.Tx) error {
+		k, err := pg.known(ctx, tx, at)
 		if err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT kpi, value, effective, recorded_at, seq, decision FROM kpi_measurements
 			WHERE product = $1 AND seq <= $2 AND effective <= $3 AND (retracted_seq IS NULL OR retracted_seq > $2)
-			ORDER BY kpi, effective, seq`, product, k.seq, k.asOf)
+			  AND ($4::text IS NULL OR (kpi, effective, seq) > ($4, $5, $6))
+			ORDER BY kpi, effective, seq LIMIT $7`, product, k.seq, k.asOf, afterKPI, afterEffective, afterSeq, pg.limit+1)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Measurement, error) {
+		out.Measurements, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Measurement, error) {
 			var m Measurement
 			var seq int64
 			err := row.Scan(&m.KPI, &m.Value, &m.Effective, &m.RecordedAt, &seq, &m.Decision)
 			m.Sequence = uint64(seq)
 			return m, err
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		if len(out.Measurements) > pg.limit {
+			out.Measurements = out.Measurements[:pg.limit]
+			last := out.Measurements[pg.limit-1]
+			out.Next = pg.next(k, last.KPI, fmtTime(last.Effective), fmtInt(int64(last.Sequence)))
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("measurements of %s: %w", product, err)
+		return MeasurementPage{}, fmt.Errorf("measurements of %s: %w", product, err)
 	}
 	return out, nil
 }

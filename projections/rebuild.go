@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,10 +62,18 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	defer next.Close()
-	// Maintaining the GiST index row by row costs a rebuild more than
-	// building it once at the end: it is dropped for the bulk of the work.
-	if err := next.exec(ctx, `DROP INDEX IF EXISTS facts_bitemporal`); err != nil {
+	// Maintaining some indexes row by row (the GiST index over the facts'
+	// two time ranges) costs a rebuild more than building them once at the
+	// end: the migrations mark them, and they are dropped for the bulk of
+	// the work.
+	deferred, err := deferredIndexes()
+	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
+	}
+	for _, ix := range deferred {
+		if err := next.exec(ctx, `DROP INDEX IF EXISTS `+pgx.Identifier{ix.name}.Sanitize()); err != nil {
+			return fmt.Errorf("rebuild: defer index %s: %w", ix.name, err)
+		}
 	}
 	indexed := false
 
@@ -90,8 +101,10 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 			return fmt.Errorf("rebuild: %w", err)
 		}
 		if !indexed {
-			if err := next.exec(ctx, createBitemporalIndex); err != nil {
-				return fmt.Errorf("rebuild: %w", err)
+			for _, ix := range deferred {
+				if err := next.exec(ctx, ix.create); err != nil {
+					return fmt.Errorf("rebuild: build index %s: %w", ix.name, err)
+				}
 			}
 			indexed = true
 		}
@@ -108,11 +121,56 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	return fmt.Errorf("rebuild: the live read models kept moving ahead or the reporting views stayed in use: gave up after %d attempts to switch", maxSwitchAttempts)
 }
 
-// createBitemporalIndex is migration 00003's index, built again at the end
-// of a rebuild.
-const createBitemporalIndex = `CREATE INDEX IF NOT EXISTS facts_bitemporal ON facts USING gist (
-    tstzrange(valid_from, valid_to, '[)'),
-    int8range(recorded_seq, superseded_seq, '[)'))`
+// deferredIndex is an index a rebuild drops from its staging schema and
+// creates once the staging read models have caught up.
+type deferredIndex struct {
+	name   string
+	create string // the migration's own CREATE INDEX statement
+}
+
+// deferredMarker precedes, on a line of its own in a migration's Up part,
+// each CREATE INDEX statement a rebuild defers.
+const deferredMarker = "-- +koers deferred-by-rebuild"
+
+var createIndexName = regexp.MustCompile(`(?is)^CREATE\s+INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)\s+ON\s`)
+
+// deferredIndexes reads the indexes a rebuild defers from the embedded
+// migrations, so that the statement a rebuild runs at the end is the one
+// the migration runs, never a copy that could drift from it.
+func deferredIndexes() ([]deferredIndex, error) {
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	var out []deferredIndex
+	for _, name := range files {
+		b, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", name, err)
+		}
+		up, _, _ := strings.Cut(string(b), "-- +goose Down")
+		rest := up
+		// Bounded by the file: each round consumes one marker.
+		for {
+			_, after, ok := strings.Cut(rest, deferredMarker+"\n")
+			if !ok {
+				break
+			}
+			stmt, tail, ok := strings.Cut(after, ";")
+			if !ok {
+				return nil, fmt.Errorf("migration %s: %s not followed by a statement ending in ;", name, deferredMarker)
+			}
+			stmt = strings.TrimSpace(stmt)
+			m := createIndexName.FindStringSubmatch(stmt)
+			if m == nil {
+				return nil, fmt.Errorf("migration %s: %s must precede a CREATE INDEX statement, not %.40q", name, deferredMarker, stmt)
+			}
+			out = append(out, deferredIndex{name: m[1], create: stmt})
+			rest = tail
+		}
+	}
+	return out, nil
+}
 
 // exec runs one statement in the read models' schema.
 func (db *DB) exec(ctx context.Context, sql string) error {

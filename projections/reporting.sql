@@ -154,98 +154,22 @@ COMMENT ON COLUMN {{reporting}}.funding_balances.account IS 'pool, valuestream:<
 COMMENT ON COLUMN {{reporting}}.funding_balances.account_kind IS 'The part before the colon: pool, valuestream, product, project or budget.';
 COMMENT ON COLUMN {{reporting}}.funding_balances.balance_minor IS 'Balance in minor units of the currency (cents for EUR); exact, never a float.';
 
--- The quarters from the first fact's to today's, in UTC, with the last
--- decision known now. Each figure is one pass over the facts per quarter
--- (grouped, never a join of people with people), so the view stays linear
--- in the size of the organisation.
+-- The quarters from the first fact's to today's, in UTC, as known now
+-- (through the last decision). The figures are computed by the read
+-- models' function transition_metrics (migration 00004), the one place
+-- that computes them; koers report transition asks it too.
 CREATE OR REPLACE VIEW {{reporting}}.transition_metrics AS
-WITH known AS (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions),
-cf AS (
-    SELECT f.kind, f.id, f.attr, f.value, f.valid_from, f.valid_to
-    FROM {{data}}.facts f, known WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq
-),
-quarters AS (
-    SELECT to_char(q, 'YYYY"-Q"Q') AS quarter, q AT TIME ZONE 'UTC' AS from_, (q + interval '3 months') AT TIME ZONE 'UTC' AS to_,
-           (q + interval '3 months') AT TIME ZONE 'UTC' - interval '1 microsecond' AS end_
-    FROM generate_series(date_trunc('quarter', (SELECT min(valid_from) FROM cf) AT TIME ZONE 'UTC'),
-                         date_trunc('quarter', now() AT TIME ZONE 'UTC'), interval '3 months') q
-),
--- A person's team rows, each with the start of its stint: the run of
--- adjacent rows with the same team it belongs to.
-team_rows AS (
-    SELECT id, value, valid_from, valid_to,
-           CASE WHEN lag(value) OVER w = value AND lag(valid_to) OVER w = valid_from THEN 0 ELSE 1 END AS brk
-    FROM cf WHERE kind = 'person' AND attr = 'team'
-    WINDOW w AS (PARTITION BY id ORDER BY valid_from)
-),
-person_rows AS (
-    SELECT id, attr, value, valid_from, valid_to, NULL::timestamptz AS stint_start
-    FROM cf WHERE kind = 'person' AND attr = 'status' AND value IS NOT NULL
-    UNION ALL
-    SELECT id, 'team', value, valid_from, valid_to, stint_start
-    FROM (SELECT id, value, valid_from, valid_to, grp, min(valid_from) OVER (PARTITION BY id, grp) AS stint_start
-          FROM (SELECT *, sum(brk) OVER (PARTITION BY id ORDER BY valid_from) AS grp FROM team_rows) g) s
-    WHERE value IS NOT NULL
-),
-people AS (
-    SELECT qu.quarter, qu.to_, r.id,
-           max(r.value) FILTER (WHERE r.attr = 'status' AND r.valid_from <= qu.from_ AND (r.valid_to IS NULL OR r.valid_to > qu.from_)) AS status_start,
-           max(r.value) FILTER (WHERE r.attr = 'team' AND r.valid_from <= qu.from_ AND (r.valid_to IS NULL OR r.valid_to > qu.from_)) AS team_start,
-           max(r.value) FILTER (WHERE r.attr = 'status' AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)) AS status_end,
-           max(r.value) FILTER (WHERE r.attr = 'team' AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)) AS team_end,
-           max(r.stint_start) FILTER (WHERE r.attr = 'team' AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)) AS stint_start
-    FROM quarters qu JOIN person_rows r ON r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.from_)
-    GROUP BY qu.quarter, qu.to_, r.id
-),
-people_q AS (
-    SELECT quarter,
-           count(*) FILTER (WHERE status_start = 'active' AND team_start IS NOT NULL) AS people_at_start,
-           count(*) FILTER (WHERE status_start = 'active' AND team_start IS NOT NULL AND status_end = 'active' AND team_end = team_start) AS stayed_in_team,
-           count(*) FILTER (WHERE status_end = 'active' AND team_end IS NOT NULL) AS people_in_teams,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM to_ - stint_start) / 86400)
-               FILTER (WHERE status_end = 'active' AND team_end IS NOT NULL) AS median_tenure_days
-    FROM people GROUP BY quarter
-),
-products_q AS (
-    SELECT quarter, count(*) FILTER (WHERE status = 'active') AS active_products,
-           count(*) FILTER (WHERE status = 'active' AND owner IS NOT NULL) AS owned_products
-    FROM (SELECT qu.quarter, r.id, max(r.value) FILTER (WHERE r.attr = 'status') AS status, max(r.value) FILTER (WHERE r.attr = 'owner') AS owner
-          FROM quarters qu JOIN cf r ON r.kind = 'product' AND r.attr IN ('status', 'owner') AND r.value IS NOT NULL
-               AND r.valid_from <= qu.end_ AND (r.valid_to IS NULL OR r.valid_to > qu.end_)
-          GROUP BY qu.quarter, r.id) x
-    GROUP BY quarter
-),
--- An owner change: an owner row right after a row with another, non-null owner.
-owner_changes AS (
-    SELECT valid_from FROM (
-        SELECT value, valid_from, lag(value) OVER w AS prev_value, lag(valid_to) OVER w AS prev_to
-        FROM cf WHERE kind = 'product' AND attr = 'owner'
-        WINDOW w AS (PARTITION BY id ORDER BY valid_from)) x
-    WHERE prev_to = valid_from AND prev_value IS NOT NULL AND value IS DISTINCT FROM prev_value
-),
-m AS (
-    SELECT qu.quarter, qu.from_, qu.to_,
-           coalesce(p.active_products, 0) AS active_products, coalesce(p.owned_products, 0) AS owned_products,
-           (SELECT count(*) FROM owner_changes o WHERE o.valid_from >= qu.from_ AND o.valid_from < qu.to_) AS owner_changes,
-           coalesce(s.people_at_start, 0) AS people_at_start, coalesce(s.stayed_in_team, 0) AS stayed_in_team,
-           (SELECT count(*) FROM cf WHERE kind = 'project' AND attr = 'status' AND value = 'converted'
-              AND valid_from >= qu.from_ AND valid_from < qu.to_) AS projects_converted,
-           coalesce(s.people_in_teams, 0) AS people_in_teams, coalesce(s.median_tenure_days, 0) AS median_tenure_days
-    FROM quarters qu
-    LEFT JOIN products_q p ON p.quarter = qu.quarter
-    LEFT JOIN people_q s ON s.quarter = qu.quarter
-)
-SELECT quarter, from_ AS quarter_from, to_ AS quarter_to,
-       active_products, owned_products,
-       CASE WHEN active_products = 0 THEN 1 ELSE owned_products::float8 / active_products END AS ownership_coverage,
-       owner_changes,
-       CASE WHEN active_products = 0 THEN 0 ELSE owner_changes::float8 / active_products END AS ownership_churn,
-       people_at_start, stayed_in_team,
-       CASE WHEN people_at_start = 0 THEN 1 ELSE stayed_in_team::float8 / people_at_start END AS team_stability,
-       projects_converted,
-       people_in_teams,
-       median_tenure_days
-FROM m;
+SELECT m.quarter, m.quarter_from, m.quarter_to,
+       m.active_products, m.owned_products, m.ownership_coverage,
+       m.owner_changes, m.ownership_churn,
+       m.people_at_start, m.stayed_in_team, m.team_stability,
+       m.projects_converted,
+       m.people_in_teams,
+       m.median_tenure_days
+FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
+     LATERAL {{data}}.transition_metrics(known.seq,
+         (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
+         now()) m;
 COMMENT ON VIEW {{reporting}}.transition_metrics IS 'Per quarter (UTC) from the first recorded fact''s to the current one, as known now: is the organisation steered by products? The same figures as koers transition.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.quarter IS 'The quarter, e.g. 2026-Q2.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.quarter_from IS 'Its first instant (inclusive).';
@@ -262,27 +186,14 @@ COMMENT ON COLUMN {{reporting}}.transition_metrics.projects_converted IS 'Projec
 COMMENT ON COLUMN {{reporting}}.transition_metrics.people_in_teams IS 'Active people in a team at the end of the quarter.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.median_tenure_days IS 'Median of how long each of them had been in that team without a break at the end of the quarter, in days; 0 when nobody. A move away and back starts a new stint.';
 
+-- Computed by the read models' function transition_funding (migration
+-- 00004) over the quarters of transition_metrics.
 CREATE OR REPLACE VIEW {{reporting}}.transition_funding AS
-WITH known AS (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions),
-quarters AS (
-    SELECT quarter, quarter_from, quarter_to FROM {{reporting}}.transition_metrics
-),
-f AS (
-    SELECT qu.quarter, j.currency,
-           coalesce(sum(j.amount_minor) FILTER (WHERE split_part(j.account, ':', 1) = 'product'), 0)::bigint     AS products_minor,
-           coalesce(sum(j.amount_minor) FILTER (WHERE split_part(j.account, ':', 1) = 'valuestream'), 0)::bigint AS value_streams_minor,
-           coalesce(sum(j.amount_minor) FILTER (WHERE split_part(j.account, ':', 1) = 'project'), 0)::bigint     AS projects_minor
-    FROM quarters qu, known
-    JOIN {{data}}.journal j ON j.seq <= known.seq
-    WHERE j.effective <= qu.quarter_to - interval '1 microsecond'
-      AND j.account LIKE '%:%' AND j.account NOT LIKE 'budget:%'
-    GROUP BY qu.quarter, j.currency
-)
-SELECT quarter, currency, products_minor, value_streams_minor, projects_minor,
-       CASE WHEN products_minor + value_streams_minor + projects_minor > 0
-            THEN (products_minor + value_streams_minor)::float8 / (products_minor + value_streams_minor + projects_minor)
-            ELSE 0 END AS product_share
-FROM f;
+SELECT m.quarter, m.currency, m.products_minor, m.value_streams_minor, m.projects_minor, m.product_share
+FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
+     LATERAL {{data}}.transition_funding(known.seq,
+         (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
+         now()) m;
 COMMENT ON VIEW {{reporting}}.transition_funding IS 'Per quarter and currency, as known now: the money on product, value-stream and project accounts at the end of the quarter, over every budget period.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.quarter IS 'The quarter, e.g. 2026-Q2 (see transition_metrics).';
 COMMENT ON COLUMN {{reporting}}.transition_funding.currency IS 'ISO 4217 currency.';
@@ -371,5 +282,8 @@ BEGIN
     END IF;
     GRANT USAGE ON SCHEMA {{reporting}} TO {{role}};
     GRANT SELECT ON ALL TABLES IN SCHEMA {{reporting}} TO {{role}};
+    -- The views call these (SECURITY DEFINER) functions as the reader.
+    GRANT EXECUTE ON FUNCTION {{data}}.transition_metrics(bigint, timestamptz, timestamptz) TO {{role}};
+    GRANT EXECUTE ON FUNCTION {{data}}.transition_funding(bigint, timestamptz, timestamptz) TO {{role}};
 END
 $do$;

@@ -47,7 +47,7 @@ func TestUnknownEventsStopTheProjectorAndUnknownEnvelopesAreRecorded(t *testing.
 			if cp, err := db.Checkpoint(ctx); err != nil || cp != seq-1 {
 				t.Fatalf("checkpoint %d (%v), want %d: right before the unreadable event", cp, err, seq-1)
 			}
-			if _, err := db.Decision(ctx, "after"); !errors.Is(err, ErrNotFound) {
+			if _, err := db.Decision(ctx, "after"); !errors.Is(err, domain.ErrNotFound) {
 				t.Fatalf("a decision after the unreadable event was applied: %v", err)
 			}
 			// Running again stops at the same place.

@@ -139,7 +139,9 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error 
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	now := time.Now().UTC()
 	for _, at := range []time.Time{{}, then} {
-		org, err := db.Organisation(ctx, projections.At{AsOf: at})
+		// The demo's organisation (8 value streams, 60 teams, some dozens of
+		// projects and people in no product team) fits in one page.
+		org, err := db.Organisation(ctx, projections.At{AsOf: at}, projections.Page{Limit: projections.MaxPageLimit})
 		if err != nil {
 			return err
 		}
@@ -158,11 +160,12 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error 
 
 	period := fmt.Sprint(now.Year())
 	heading(w, "Funding "+period+" as of now")
-	bal, err := db.Balances(ctx, period, projections.At{})
+	// The demo's period has some 70 accounts: one page.
+	bal, err := db.Balances(ctx, period, projections.At{}, projections.Page{Limit: projections.MaxPageLimit})
 	if err != nil {
 		return err
 	}
-	printFundingSummary(w, bal)
+	printFundingSummary(w, bal.Balances)
 
 	heading(w, "Is it really product steering? (koers report transition)")
 	quarters, err := quarterRange("2024-Q1", "", now)
@@ -227,17 +230,13 @@ func printOrgSummary(w io.Writer, org projections.Organisation) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", vs.Name, len(vs.Products), owned, len(teams), len(people))
 	}
 	tw.Flush()
-	inTeams := 0
-	for _, t := range org.Teams {
-		inTeams += len(t.Members)
-	}
 	running := 0
 	for _, p := range org.Projects {
 		if p.Status == "active" {
 			running++
 		}
 	}
-	fmt.Fprintf(w, "%d teams, %d people in teams, %d running projects\n", len(org.Teams), inTeams, running)
+	fmt.Fprintf(w, "%d teams, %d people in teams, %d running projects\n", org.Totals.Teams, org.Totals.PeopleInTeams, running)
 }
 
 func printFundingSummary(w io.Writer, bal []projections.Balance) {

@@ -108,6 +108,41 @@ func (t *timeFlags) at(tz string) (projections.At, error) {
 	return projections.At{AsOf: asOf, KnownAt: knownAt}, nil
 }
 
+// pageFlags are --limit and --cursor of the paged queries.
+type pageFlags struct {
+	limit  int
+	cursor string
+}
+
+func (p *pageFlags) add(cmd *cobra.Command, what string) {
+	cmd.Flags().IntVar(&p.limit, "limit", projections.DefaultPageLimit,
+		fmt.Sprintf("%s per page (at most %d)", what, projections.MaxPageLimit))
+	cmd.Flags().StringVar(&p.cursor, "cursor", "", "the next page: the cursor a page printed (more: --cursor …; next in JSON), with the same other flags")
+}
+
+func (p *pageFlags) page() (projections.Page, error) {
+	if p.limit < 1 || p.limit > projections.MaxPageLimit {
+		return projections.Page{}, fmt.Errorf("--limit %d: want 1 to %d", p.limit, projections.MaxPageLimit)
+	}
+	return projections.Page{Limit: p.limit, Cursor: p.cursor}, nil
+}
+
+// flagError names the flag of a page the read models refused.
+func flagError(err error) error {
+	var pe *projections.PageError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("--%s: %s", pe.Param, pe.Problem)
+	}
+	return err
+}
+
+// printMore tells a table's reader how to get the next page.
+func printMore(w io.Writer, next string) {
+	if next != "" {
+		fmt.Fprintf(w, "\nmore: --cursor %s\n", next)
+	}
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -142,9 +177,15 @@ func whenOrNow(t time.Time) string {
 
 func orgCmd(s *settings) *cobra.Command {
 	var tf timeFlags
+	var pf pageFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "org [--as-of DATE] [--known-at DATE]",
+		Use:   "org [--as-of DATE] [--known-at DATE] [--limit N] [--cursor C]",
+		Long: `The organisation as of --as-of, as known at --known-at (both default now),
+one page at a time: a page holds --limit entries, counted over value streams
+(with their products), teams (with their members), projects and people in
+teams that serve no product, in that order; the counts below it are of the
+whole organisation.`,
 		Short: "The organisation: value streams, products and owners, teams and members, projects",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -152,10 +193,14 @@ func orgCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			page, err := pf.page()
+			if err != nil {
+				return err
+			}
 			return withReadModels(cmd, s, func(db *projections.DB) error {
-				org, err := db.Organisation(cmd.Context(), at)
+				org, err := db.Organisation(cmd.Context(), at, page)
 				if err != nil {
-					return err
+					return flagError(err)
 				}
 				if asJSON {
 					return printJSON(cmd.OutOrStdout(), org)
@@ -166,6 +211,7 @@ func orgCmd(s *settings) *cobra.Command {
 		},
 	}
 	tf.add(cmd)
+	pf.add(cmd, "entries")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -203,23 +249,23 @@ func printOrg(w io.Writer, org projections.Organisation, at projections.At) {
 		}
 		tw.Flush()
 	}
-	people := 0
-	for _, t := range org.Teams {
-		people += len(t.Members)
-	}
+	n := org.Totals
 	fmt.Fprintf(w, "\n%d value streams, %d teams, %d people in teams, %d projects, %d people in teams that serve no product\n",
-		len(org.ValueStreams), len(org.Teams), people, len(org.Projects), len(org.Unassigned))
+		n.ValueStreams, n.Teams, n.PeopleInTeams, n.Projects, n.Unassigned)
+	printMore(w, org.Next)
 }
 
 func historyCmd(s *settings) *cobra.Command {
 	var knownAt string
+	var pf pageFlags
 	var all, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "history KIND ID",
+		Use:   "history KIND ID [--known-at DATE] [--all] [--limit N] [--cursor C]",
 		Short: "The history of one value stream, product, team, person, project, mandate or budget",
 		Long: `The valid-time history of every attribute of one aggregate, as known at --known-at
 (default now). --all also shows beliefs that were later superseded (retracted or
-corrected), with the sequence that superseded them.
+corrected), with the sequence that superseded them. One page at a time, by
+attribute and valid time.
 KIND is one of valuestream, product, team, person, project, mandate, budget.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -231,17 +277,21 @@ KIND is one of valuestream, product, team, person, project, mandate, budget.`,
 			if err != nil {
 				return fmt.Errorf("--known-at: %w", err)
 			}
+			page, err := pf.page()
+			if err != nil {
+				return err
+			}
 			return withReadModels(cmd, s, func(db *projections.DB) error {
-				facts, err := db.History(cmd.Context(), ref, projections.HistoryOptions{KnownAt: ka, All: all})
+				hist, err := db.History(cmd.Context(), ref, projections.HistoryOptions{KnownAt: ka, All: all}, page)
 				if err != nil {
-					return err
+					return flagError(err)
 				}
 				if asJSON {
-					return printJSON(cmd.OutOrStdout(), facts)
+					return printJSON(cmd.OutOrStdout(), hist)
 				}
 				tw := table(cmd.OutOrStdout())
 				fmt.Fprintln(tw, "ATTRIBUTE\tVALUE\tVALID FROM\tVALID TO\tRECORDED\tDECISION\tSUPERSEDED")
-				for _, f := range facts {
+				for _, f := range hist.Facts {
 					to, val, sup := "-", f.Value, "-"
 					if f.ValidTo != nil {
 						to = day(*f.ValidTo)
@@ -255,12 +305,17 @@ KIND is one of valuestream, product, team, person, project, mandate, budget.`,
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d %s\t%s\t%s\n", f.Attribute, val, day(f.ValidFrom), to,
 						f.RecordedSeq, f.RecordedAt.UTC().Format(time.DateTime), f.Decision, sup)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				printMore(cmd.OutOrStdout(), hist.Next)
+				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&knownAt, "known-at", "", "recorded time: the beliefs held then (default now)")
 	cmd.Flags().BoolVar(&all, "all", false, "also show superseded beliefs")
+	pf.add(cmd, "beliefs")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -395,11 +450,15 @@ func clip(s string, n int) string {
 
 func fundingCmd(s *settings) *cobra.Command {
 	var tf timeFlags
+	var pf pageFlags
 	var account string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "funding PERIOD [--account ACCOUNT]",
+		Use:   "funding PERIOD [--account ACCOUNT] [--limit N] [--cursor C]",
 		Short: "Balances of a budget period, or the journal of one account",
+		Long: `The balances of a budget period's accounts by account, or with --account the
+journal of one account oldest first, as of --as-of and as known at --known-at
+(both default now), one page at a time.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			period := args[0]
@@ -415,37 +474,49 @@ func fundingCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			page, err := pf.page()
+			if err != nil {
+				return err
+			}
 			return withReadModels(cmd, s, func(db *projections.DB) error {
 				w := cmd.OutOrStdout()
 				if account != "" {
-					lines, err := db.Journal(cmd.Context(), period, account, at)
+					journal, err := db.Journal(cmd.Context(), period, account, at, page)
 					if err != nil {
-						return err
+						return flagError(err)
 					}
 					if asJSON {
-						return printJSON(w, lines)
+						return printJSON(w, journal)
 					}
 					tw := table(w)
 					fmt.Fprintln(tw, "SEQ\tEFFECTIVE\tDECISION\tEVENT\tAMOUNT")
-					for _, l := range lines {
+					for _, l := range journal.Lines {
 						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s %s\n", l.Sequence, day(l.Effective), l.Decision, l.EventType, l.Minor.Format(l.Currency), l.Currency)
 					}
-					return tw.Flush()
+					if err := tw.Flush(); err != nil {
+						return err
+					}
+					printMore(w, journal.Next)
+					return nil
 				}
-				bal, err := db.Balances(cmd.Context(), period, at)
+				balances, err := db.Balances(cmd.Context(), period, at, page)
 				if err != nil {
-					return err
+					return flagError(err)
 				}
+				bal := balances.Balances
 				if asJSON {
 					type row struct {
 						Account, Currency, Amount string
 						Minor                     int64
 					}
-					rows := make([]row, len(bal))
+					out := struct {
+						Balances []row
+						Next     string
+					}{Balances: make([]row, len(bal)), Next: balances.Next}
 					for i, b := range bal {
-						rows[i] = row{b.Account, string(b.Currency), b.Amount(), int64(b.Minor)}
+						out.Balances[i] = row{b.Account, string(b.Currency), b.Amount(), int64(b.Minor)}
 					}
-					return printJSON(w, rows)
+					return printJSON(w, out)
 				}
 				fmt.Fprintf(w, "Budget %s as of %s, as known at %s\n\n", period, whenOrNow(at.AsOf), whenOrNow(at.KnownAt))
 				tw := table(w)
@@ -456,11 +527,16 @@ func fundingCmd(s *settings) *cobra.Command {
 					}
 					fmt.Fprintf(tw, "%s\t%s %s\n", b.Account, b.Amount(), b.Currency)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				printMore(w, balances.Next)
+				return nil
 			})
 		},
 	}
 	tf.add(cmd)
+	pf.add(cmd, "accounts or journal lines")
 	cmd.Flags().StringVar(&account, "account", "", "show this account's journal instead, e.g. valuestream:payments")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

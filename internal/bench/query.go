@@ -39,7 +39,7 @@ func (r *run) measureAsOf(ctx context.Context, rep *Report) error {
 			KnownAt: knownFrom.Add(time.Duration(r.gen.rng.Int64N(int64(knownTo.Sub(knownFrom)) + 1))),
 		}
 		t := time.Now()
-		if _, err := r.db.Organisation(ctx, at); err != nil {
+		if _, err := r.db.Organisation(ctx, at, projections.Page{}); err != nil {
 			return err
 		}
 		lat = append(lat, time.Since(t))

@@ -1,5 +1,13 @@
+-- +goose Up
+
 -- The feeds' own tables, apart from the read models: rebuilding the read
 -- models never touches them, so a rebuild never re-sends anything.
+--
+-- Before goose, the feed applied these statements (feed/schema.sql) on
+-- every start, unversioned; they stay idempotent (IF NOT EXISTS) so that a
+-- database created that way upgrades by recording this version over the
+-- tables it has. The schema itself is created before goose runs: goose
+-- keeps its versions in it (koers_feed.goose_feed_version).
 CREATE SCHEMA IF NOT EXISTS koers_feed;
 
 -- One row per feed: where it sends and the last stream sequence its target
@@ -28,3 +36,7 @@ CREATE TABLE IF NOT EXISTS koers_feed.poison (
 	"transaction_id" xid8 NOT NULL,
 	PRIMARY KEY ("transaction_id", "offset")
 );
+
+-- +goose Down
+DROP TABLE koers_feed.poison;
+DROP TABLE koers_feed.checkpoint;
