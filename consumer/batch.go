@@ -112,7 +112,7 @@ func (g *grouper) add(m Message) ([]Unit, error) {
 	// still to come.
 	g.pending.Messages = append(g.pending.Messages, m)
 	g.pending.Bytes += m.size()
-	if m.Rejected == nil && m.Event.Type == domain.EventDecisionRecorded {
+	if m.Rejected == nil && domain.EndsAppend(m.Event.Type) {
 		done = append(done, g.pending)
 		g.pending = Unit{}
 		return done, nil

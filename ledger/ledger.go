@@ -134,6 +134,12 @@ type Result struct {
 	// Duplicate: the decision was recorded before; nothing new was written
 	// and Sequences are those of the first time.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// State is set when a proposal is involved: "pending" for a decision
+	// under a board's mandate recorded as a proposal, or the proposal's
+	// state after an action on it (decided, refused, rejected, withdrawn).
+	State string `json:"state,omitempty"`
+	// Proposal is the proposal the decision or action is about.
+	Proposal *Proposal `json:"proposal,omitempty"`
 }
 
 // Decode parses a decision in its public JSON format with the handler's
@@ -156,6 +162,13 @@ type HandleOption func(*handleOpts)
 
 type handleOpts struct {
 	expect map[domain.Ref]uint64
+	ttl    time.Duration
+}
+
+// Expires sets how long a decision under a board's mandate waits for its
+// approvals when it becomes a proposal (0: domain.DefaultProposalTTL).
+func Expires(ttl time.Duration) HandleOption {
+	return func(o *handleOpts) { o.ttl = ttl }
 }
 
 // ExpectVersions makes the decision conditional: each named aggregate must
@@ -221,8 +234,15 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 	for attempt := 0; attempt < h.opts.MaxAttempts; attempt++ {
 		world, events, err := h.decide(ctx, d, o.expect)
 		var dup *domain.DuplicateDecisionError
-		if errors.As(err, &dup) {
+		var dupProposal *domain.DuplicateProposalError
+		var needsApprovals *domain.ApprovalsNeededError
+		switch {
+		case errors.As(err, &dup):
 			return h.earlier(ctx, d.ID)
+		case errors.As(err, &dupProposal):
+			return h.pendingAgain(ctx, d.ID)
+		case errors.As(err, &needsApprovals):
+			return h.propose(ctx, d, o)
 		}
 		if err != nil {
 			return Result{}, err

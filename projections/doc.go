@@ -83,7 +83,9 @@
 //	                     id, sequence (of its decision.recorded), first_sequence,
 //	                     actor, mandate, reason, refs, effective (valid time),
 //	                     recorded_at, change_kinds, aggregates (kind:id touched),
-//	                     retracts, retracted_by, retracted, changes (JSON)
+//	                     retracts, retracted_by, retracted, changes (JSON),
+//	                     authority_chain (JSON [{mandate, holder}], the
+//	                     mandate first, the root last, as recorded), approvers
 //	current_attributes   every attribute of every aggregate today:
 //	                     kind, id, attribute, value, valid_from, decision
 //	value_streams        id, name, status (active, retired)
@@ -109,6 +111,10 @@
 //	                     the figures of [DB.Transition] known now
 //	transition_funding   per quarter and currency: products_minor,
 //	                     value_streams_minor, projects_minor, product_share
+//	mandates             id, holder (a person or board:<id>), kinds, scope,
+//	                     limit, period_limit, valid_until, grantor, chain
+//	                     (grantor … root), state (in force, suspended,
+//	                     expired, revoked)
 //
 // The transition figures are computed in one place, the SQL functions
 // transition_metrics and transition_funding of the read models' schema
