@@ -33,14 +33,11 @@ type problem struct {
 	Checks map[string]string `json:"checks,omitempty"`
 }
 
-// retryAfterSeconds is the Retry-After of every 503: a lost connection
-// to the embedded server is found again within about a second (its
-// reconnect wait is 250 ms), and a client that comes back sooner only
-// adds load.
-const retryAfterSeconds = "1"
-
 // maxDetailLen bounds a problem's detail, which is one line.
 const maxDetailLen = 500
+
+// retryAfterSeconds is what a 503 asks the client to wait.
+const retryAfterSeconds = "5"
 
 func writeProblem(w http.ResponseWriter, p *problem) {
 	if !strings.HasPrefix(p.Type, problemTypePrefix) {
@@ -50,10 +47,12 @@ func writeProblem(w http.ResponseWriter, p *problem) {
 		p.Title = http.StatusText(p.Status)
 	}
 	p.Detail = oneLine(p.Detail)
-	if p.Status == http.StatusUnauthorized {
+	switch p.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="koers"`)
-	}
-	if p.Status == http.StatusServiceUnavailable {
+	case http.StatusServiceUnavailable:
+		// A store that is not answering: come back a little later, not in
+		// a tight loop.
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")

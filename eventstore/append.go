@@ -15,16 +15,6 @@ import (
 	"koers/domain"
 )
 
-// AppendResult says where the events of one decision landed.
-type AppendResult struct {
-	DecisionID string
-	// Sequences holds the stream sequence of each event, in the order given.
-	Sequences []uint64
-	// Duplicate is true when the decision had already been appended (a retry):
-	// nothing new was written and Sequences are those of the first append.
-	Duplicate bool
-}
-
 // Append records the events of one decision, all or nothing. expected holds
 // the version every touched aggregate must have (its last subject sequence;
 // 0: it must not exist yet). A stale version anywhere is domain.ErrConflict
@@ -128,14 +118,14 @@ type batch struct {
 // prepare validates a decision's events and builds their messages: every
 // check that can fail happens here, before anything is sent.
 func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (batch, error) {
-	return s.prepareGroup(ctx, []Decision{{Meta: meta, Events: events}}, expected)
+	return s.prepareGroup(ctx, []domain.DecisionEvents{{Meta: meta, Events: events}}, expected)
 }
 
 // prepareGroup builds the messages of several decisions, in order, as one
 // batch: each aggregate's chain runs on from one decision to the next, and
 // only the first message of each subject carries the expected version
 // (the version before the whole group).
-func (s *Store) prepareGroup(ctx context.Context, decisions []Decision, expected map[domain.Ref]uint64) (batch, error) {
+func (s *Store) prepareGroup(ctx context.Context, decisions []domain.DecisionEvents, expected map[domain.Ref]uint64) (batch, error) {
 	total := 0
 	for _, d := range decisions {
 		meta, events := d.Meta, d.Events
@@ -272,12 +262,6 @@ func (s *Store) prepareGroup(ctx context.Context, decisions []Decision, expected
 	return batch{msgs: msgs, subjects: subjects, hashes: hashes}, nil
 }
 
-// Decision is one decision's part of [Store.AppendGroup].
-type Decision struct {
-	Meta   domain.Meta
-	Events []domain.Event
-}
-
 // AppendGroup records the events of several decisions in one atomic
 // append, in order, all or nothing: a later decision's events on an
 // aggregate follow an earlier one's (it was decided on the state they
@@ -290,7 +274,7 @@ type Decision struct {
 // caller looks them up). An append that went unanswered is an
 // [*OutcomeUnknownError] naming the first decision: the group landed
 // whole or not at all, so finding that one tells.
-func (s *Store) AppendGroup(ctx context.Context, decisions []Decision, expected map[domain.Ref]uint64) ([]AppendResult, error) {
+func (s *Store) AppendGroup(ctx context.Context, decisions []domain.DecisionEvents, expected map[domain.Ref]uint64) ([]AppendResult, error) {
 	if len(decisions) == 0 {
 		return nil, errors.New("append group: no decisions")
 	}

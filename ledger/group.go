@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"koers/domain"
-	"koers/eventstore"
 )
 
 // Appending queued decisions together. A decision that holds an aggregate
 // in the queue does not leave the decisions waiting for it to append one
 // after another: it decides them too, each on the state the ones before
-// it make, and appends them all in one atomic batch (the store chains
+// it make, and appends them all in one atomic batch (the log chains
 // their events and expects only the versions before the group). Every
 // atomic batch costs the server a sync to disk, so one decision per batch
 // on a hot aggregate was its ceiling: koers bench's contention at 64
@@ -51,11 +51,24 @@ func (h *Handler) gather(ctx context.Context, world domain.World, d domain.Decis
 		}
 		return nil
 	}
+	// What they ask for first is loaded at once, not one decision after
+	// the other while everything they wait for is held. (Aggregates in
+	// world already are kept: they hold the group's state.)
+	var refs []domain.Ref
+	for _, w := range claimed {
+		refs = append(refs, domain.Plan(w.d)...)
+	}
+	if err := h.load(ctx, world, slices.Compact(slices.SortedFunc(slices.Values(refs), compareRef))); err != nil {
+		for _, w := range claimed {
+			w.answer <- groupAnswer{again: true}
+		}
+		return nil
+	}
 	total := len(events)
 	var members []member
 	for _, w := range claimed {
 		evs, err := h.decideOn(ctx, world, w.d, domain.Plan(w.d))
-		ok := err == nil && total+len(evs) <= eventstore.MaxBatchServer &&
+		ok := err == nil && total+len(evs) <= domain.MaxEvents &&
 			h.queue.cover(hold, w.hold, writes(w.d.ID, evs)) && evolve(world, w.d, evs, now) == nil
 		if !ok {
 			w.answer <- groupAnswer{again: true}
@@ -94,11 +107,11 @@ func evolve(world domain.World, d domain.Decision, events []domain.Event, now ti
 // appendGroup appends d and its members in one atomic batch and answers
 // the members. It returns d's result, or an error wrapping
 // domain.ErrConflict when none of them was recorded and d may try again.
-func (h *Handler) appendGroup(ctx context.Context, d domain.Decision, events []domain.Event, members []member, expected map[domain.Ref]uint64) (eventstore.AppendResult, error) {
-	group := make([]eventstore.Decision, 0, 1+len(members))
-	group = append(group, eventstore.Decision{Meta: d.Meta(), Events: events})
+func (h *Handler) appendGroup(ctx context.Context, d domain.Decision, events []domain.Event, members []member, expected map[domain.Ref]uint64) (domain.AppendResult, error) {
+	group := make([]domain.DecisionEvents, 0, 1+len(members))
+	group = append(group, domain.DecisionEvents{Meta: d.Meta(), Events: events})
 	for _, m := range members {
-		group = append(group, eventstore.Decision{Meta: m.w.d.Meta(), Events: m.events})
+		group = append(group, domain.DecisionEvents{Meta: m.w.d.Meta(), Events: m.events})
 	}
 	results, err := h.store.AppendGroup(ctx, group, expected)
 	if errors.Is(err, domain.ErrOutcomeUnknown) {
@@ -120,14 +133,14 @@ func (h *Handler) appendGroup(ctx context.Context, d domain.Decision, events []d
 		}
 	}
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return domain.AppendResult{}, err
 	}
 	return results[0], nil
 }
 
 // resolveGroup is resolve for a group, which lands whole or not at all:
 // its first decision's record tells.
-func (h *Handler) resolveGroup(ctx context.Context, group []eventstore.Decision, expected map[domain.Ref]uint64, cause error) ([]eventstore.AppendResult, error) {
+func (h *Handler) resolveGroup(ctx context.Context, group []domain.DecisionEvents, expected map[domain.Ref]uint64, cause error) ([]domain.AppendResult, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.ResolveFor)
 	defer cancel()
@@ -151,7 +164,7 @@ func (h *Handler) resolveGroup(ctx context.Context, group []eventstore.Decision,
 			if errors.Is(err, domain.ErrConflict) {
 				// Perhaps because the first append landed after the
 				// look-up: look again. Not there: it never will be.
-				var again []eventstore.AppendResult
+				var again []domain.AppendResult
 				again, lerr := h.lookupGroup(callCtx, group)
 				switch {
 				case lerr != nil:
@@ -182,8 +195,8 @@ func (h *Handler) resolveGroup(ctx context.Context, group []eventstore.Decision,
 
 // lookupGroup returns the results of a group that landed, nil if it did
 // not.
-func (h *Handler) lookupGroup(ctx context.Context, group []eventstore.Decision) ([]eventstore.AppendResult, error) {
-	out := make([]eventstore.AppendResult, len(group))
+func (h *Handler) lookupGroup(ctx context.Context, group []domain.DecisionEvents) ([]domain.AppendResult, error) {
+	out := make([]domain.AppendResult, len(group))
 	for i, g := range group {
 		res, found, err := h.store.Lookup(ctx, g.Meta.DecisionID)
 		if err != nil {
