@@ -414,7 +414,7 @@ func (k *work) apply(c Change) error {
 		if err := k.absent(r); err != nil {
 			return err
 		}
-		amt, err := c.Amount.Minor(c.Currency)
+		amt, err := c.Amount.Exact(c.Currency)
 		if err != nil {
 			return &FieldError{Field: "amount", Err: err}
 		}
@@ -622,7 +622,7 @@ func (k *work) budgetAmount(period string, d Decimal) (Aggregate, Amount, error)
 	if err != nil {
 		return b, 0, err
 	}
-	amt, err := d.Minor(b.Budget.Currency)
+	amt, err := d.Exact(b.Budget.Currency)
 	if err != nil {
 		return b, 0, &FieldError{Field: "amount", Err: err}
 	}
