@@ -97,10 +97,17 @@ func (e *NonCanonicalError) Error() string {
 func (e *NonCanonicalError) Unwrap() error { return ErrInvalid }
 
 // TimeRangeError is a time outside the years the ledger accepts,
-// [MinTime] to [MaxTime] (checked in UTC, after any zone offset).
-type TimeRangeError struct{ Value string }
+// [MinTime] to [MaxTime] (checked in UTC, after any zone offset), or a
+// quarter (Quarter true) that does not lie within them.
+type TimeRangeError struct {
+	Value   string
+	Quarter bool
+}
 
 func (e *TimeRangeError) Error() string {
+	if e.Quarter {
+		return fmt.Sprintf("quarter %q is outside 1900-Q1 to 9999-Q3 (a quarter ends within the years 1900-9999)", e.Value)
+	}
 	return fmt.Sprintf("%q is outside the years 1900-9999 (in UTC)", e.Value)
 }
 func (e *TimeRangeError) Unwrap() error { return ErrInvalid }
