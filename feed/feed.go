@@ -106,7 +106,8 @@ func Open(ctx context.Context, log Log, databaseURL string, cfg Config) (*Feed, 
 // Name is the feed's name.
 func (f *Feed) Name() string { return f.cfg.Name }
 
-// Target is the feed's target URL without its password.
+// Target is the feed's target URL with its credential-like parts masked
+// (see the package documentation): what may be shown and logged.
 func (f *Feed) Target() string { return f.target.redacted }
 
 // Checkpoint is the last stream sequence the target confirmed.
@@ -340,7 +341,7 @@ func (f *Feed) deliver(ctx context.Context, batch []*message.Message) (done, poi
 			if err != nil {
 				f.m.retries.Inc()
 				wait := f.cfg.backoff(attempt)
-				f.cfg.Logger.Warn("feed cannot connect", "feed", f.cfg.Name, "target", f.target.redacted, "err", err, "retry_in", wait)
+				f.cfg.Logger.Warn("feed cannot connect", "feed", f.cfg.Name, "target", f.target.redacted, "err", f.target.scrub(err), "retry_in", wait)
 				sleep(ctx, wait)
 				continue
 			}
@@ -415,7 +416,9 @@ func (f *Feed) publishChunk(msg *message.Message) ([]*message.Message, error) {
 		r.poisoned = true
 		msg.Metadata.Set("koers_feed", f.cfg.Name)
 		msg.Metadata.Set("koers_target", f.target.redacted)
-		return nil, err
+		// The poison queue stores the reason: in our words where the
+		// driver quoted the URL.
+		return nil, f.target.scrub(err)
 	}
 	if r.ctx.Err() == nil {
 		f.m.retries.Inc()
