@@ -74,6 +74,7 @@ type Change struct {
 	Team        string
 	Type        string // team type
 	Person      string
+	Role        string // person.join: the person's role in the team, optional
 	To          string // a team (person.move) or an account (funding.*)
 	From        string // an account (funding.*)
 	Project     string
@@ -166,7 +167,7 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeTeamAssign:        {req("team", fID), req("product", fID)},
 	ChangeTeamUnassign:      {req("team", fID), req("product", fID)},
 	ChangeTeamDisband:       {req("team", fID)},
-	ChangePersonJoin:        {req("id", fID), req("name", fName), req("team", fID)},
+	ChangePersonJoin:        {req("id", fID), req("name", fName), req("team", fID), opt("role", fName)},
 	ChangePersonMove:        {req("person", fID), req("to", fID)},
 	ChangePersonLeave:       {req("person", fID)},
 	ChangeProjectStart:      {req("id", fID), req("name", fName), opt("valuestream", fID)},
@@ -228,6 +229,8 @@ func (c *Change) str(name string) *string {
 		return &c.Type
 	case "person":
 		return &c.Person
+	case "role":
+		return &c.Role
 	case "to":
 		return &c.To
 	case "from":

@@ -135,17 +135,25 @@ func (f *Feed) Close() error {
 // Run delivers events until ctx ends, then returns nil. A target that is
 // down or refuses connections is waited for with capped back-off, counted
 // in the retries metric; nothing is skipped. A read error from the log
-// restarts the read from the checkpoint after the same back-off.
+// restarts the read from the checkpoint after the same back-off. An event
+// of a schema version this build cannot upcast stops it with an
+// [*UnreadableEventError], after what comes before it was delivered.
 func (f *Feed) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.watchLag(ctx) }()
 	defer wg.Wait()
+	defer cancel() // before the wait: the lag watcher ends with ctx
 	for round := 0; ; round++ {
 		before := f.delivered.Load()
 		err := f.runFrom(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		var unreadable *UnreadableEventError
+		if errors.As(err, &unreadable) {
+			return err // reading again cannot help: a build that knows the version can
 		}
 		if f.delivered.Load() > before {
 			round = 0 // it got somewhere: start the back-off over
@@ -182,6 +190,12 @@ func (f *Feed) runFrom(ctx context.Context) error {
 		defer wg.Done()
 		defer close(items)
 		for rec, err := range f.log.Read(rctx, f.delivered.Load()+1, eventstore.ReadOptions{}) {
+			if err == nil {
+				// Published at the current schema version of its type.
+				if rec.Event, err = domain.Upcast(rec.Event); err != nil {
+					err = &UnreadableEventError{Feed: f.cfg.Name, Sequence: rec.Sequence, Err: err}
+				}
+			}
 			it := item{rec: rec, seq: rec.Sequence, err: err}
 			var rej *eventstore.RejectedError
 			if errors.As(err, &rej) {
