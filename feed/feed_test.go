@@ -321,7 +321,9 @@ func TestLogsNeverShowTheTargetsSecrets(t *testing.T) {
 	cfg := fastRetries(feed.Config{Name: uniqueName(t, "secret"), Target: "http://tok_ABCDEF:pa55word@" + addr + "/hooks/T000/SECRETPATH1?token=t0ken",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	r := start(t, l, pgtest.Package(t), cfg)
-	waitFor(t, 20*time.Second, "a retry logged", func() bool { return strings.Count(logs.String(), "feed target unavailable")+strings.Count(logs.String(), "feed cannot connect") >= 2 })
+	waitFor(t, 20*time.Second, "a retry logged", func() bool {
+		return strings.Count(logs.String(), "feed target unavailable")+strings.Count(logs.String(), "feed cannot connect") >= 2
+	})
 	r.stop()
 	out := logs.String()
 	for _, secret := range []string{"tok_ABCDEF", "pa55word", "SECRETPATH1", "t0ken"} {

@@ -75,4 +75,3 @@ func Read(path, what string) ([]byte, error) {
 	}
 	return b, nil
 }
-
