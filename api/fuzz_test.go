@@ -77,6 +77,9 @@ func FuzzAPI(f *testing.F) {
 		req.URL.RawQuery = encodeQuery(query)
 		req.Header.Set("Content-Type", "application/json")
 		res, err := client.Do(req)
+		if ctx.Err() != nil {
+			t.Fatalf("%s %q?%q with %q: no answer in 30s", rt.method, path, query, body)
+		}
 		if err != nil {
 			return // refused by the client or the HTTP server before the API
 		}
