@@ -180,7 +180,7 @@ func orgCmd(s *settings) *cobra.Command {
 	var pf pageFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "org [--as-of DATE] [--known-at DATE] [--limit N] [--cursor C]",
+		Use: "org [--as-of DATE] [--known-at DATE] [--limit N] [--cursor C]",
 		Long: `The organisation as of --as-of, as known at --known-at (both default now),
 one page at a time: a page holds --limit entries, counted over value streams
 (with their products), teams (with their members), projects and people in
@@ -383,24 +383,29 @@ func printAudit(w io.Writer, page projections.AuditPage, format string) error {
 		return printJSON(w, page)
 	case "csv":
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"id", "actor", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by"})
+		_ = cw.Write([]string{"id", "actor", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by",
+			"authority_chain", "approvers"})
 		for _, d := range page.Decisions {
 			_ = cw.Write([]string{d.ID, d.Actor, d.Mandate, d.Reason, d.Effective.UTC().Format(time.RFC3339), d.RecordedAt.UTC().Format(time.RFC3339Nano),
 				strconv.FormatUint(d.FirstSequence, 10), strconv.FormatUint(d.Sequence, 10), string(d.Changes),
-				strings.Join(d.Refs, " "), d.Retracts, d.RetractedBy})
+				strings.Join(d.Refs, " "), d.Retracts, d.RetractedBy, chainText(d.AuthorityChain), strings.Join(d.Approvers, " ")})
 		}
 		cw.Flush()
 		return cw.Error()
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "RECORDED\tEFFECTIVE\tDECISION\tBY\tAUTHORITY\tCHANGES\tREASON")
+	fmt.Fprintln(tw, "RECORDED\tEFFECTIVE\tDECISION\tBY\tAUTHORITY (CHAIN)\tAPPROVED BY\tCHANGES\tREASON")
 	for _, d := range page.Decisions {
 		id := d.ID
 		if d.RetractedBy != "" {
 			id += " (retracted by " + d.RetractedBy + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.RecordedAt.UTC().Format(time.DateTime), day(d.Effective), id, d.Actor, d.Mandate,
-			changeKinds(d.Changes), clip(d.Reason, 60))
+		authority := d.Mandate
+		if len(d.AuthorityChain) > 1 {
+			authority = chainMandates(d.AuthorityChain)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.RecordedAt.UTC().Format(time.DateTime), day(d.Effective), id, d.Actor, authority,
+			orDash(strings.Join(d.Approvers, ", ")), changeKinds(d.Changes), clip(d.Reason, 60))
 	}
 	tw.Flush()
 	if page.Next != 0 {
@@ -454,7 +459,7 @@ func fundingCmd(s *settings) *cobra.Command {
 		Long: `The balances of a budget period's accounts by account, or with --account the
 journal of one account oldest first, as of --as-of and as known at --known-at
 (both default now), one page at a time.`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			period := args[0]
 			if err := domain.ValidID(period); err != nil {
@@ -623,4 +628,13 @@ func printTransition(w io.Writer, ts []projections.Transition) {
 			t.OwnedProducts, t.ActiveProducts, 100*t.OwnershipCoverage, t.OwnerChanges, 100*t.TeamStability, t.PeopleAtStart, t.ProjectsConverted)
 	}
 	tw.Flush()
+}
+
+// chainMandates writes a chain's mandates: "m-deputy → m-payments → root".
+func chainMandates(chain []domain.ChainLink) string {
+	parts := make([]string, len(chain))
+	for i, l := range chain {
+		parts[i] = l.Mandate
+	}
+	return strings.Join(parts, " → ")
 }
