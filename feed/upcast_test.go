@@ -60,6 +60,10 @@ func TestAnEventOfAVersionWithoutUpcasterStopsTheFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq := res.Sequences[0]
+	// A decision after it: the consumer hands on whole appends, and this
+	// one closes the unit the event without a record opened.
+	l.Submit(t, `{"id":"after","by":"p-root","authority":"root","reason":"r","effective":"2026-03-01","changes":[
+	 {"kind":"team.form","id":"t-new","name":"New","type":"enabling"}]}`)
 	_, url := webhook(t, nil)
 	f, err := feed.Open(ctx, l.Store, pgtest.Package(t), fastRetries(feed.Config{Name: uniqueName(t, "v3"), Target: url}))
 	if err != nil {
