@@ -75,7 +75,7 @@
         emphasis: { focus: "adjacency" },
         lineStyle: { color: "gradient", opacity: 0.35 },
         label: { color: "#1a1a1a", formatter: function (p) { return p.name.replace(/ \(.*\)$/, ""); } },
-        data: data.nodes.map(function (n) { return { name: n.name, depth: n.depth }; }),
+        data: data.nodes.map(function (n) { return { name: n.name, depth: n.depth, account: n.account }; }),
         links: data.links.map(function (l) { return { source: l.source, target: l.target, value: l.value, minor: l.minor, amount: l.amount }; })
       }]
     });
