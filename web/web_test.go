@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -242,10 +243,13 @@ func mustURL(t *testing.T, s string) *url.URL {
 	return u
 }
 
-// screenshot writes a full-page PNG.
+// screenshot writes what the window shows as a PNG.
 func (b *browser) screenshot(t *testing.T, dir, name string) {
 	t.Helper()
-	png := val(t, b, chromedp.FullScreenshot(90))
+	png := val(t, b, chromedp.CaptureScreenshot())
+	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("screenshot %s is not a PNG", name)
+	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
