@@ -22,8 +22,8 @@ type numbered struct {
 }
 
 // applyLines records the decisions of a JSON-lines stream in order.
-func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool) (applySummary, error) {
-	return submitEach(cmd, h, jsonLines(in), keepGoing)
+func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, opts ...ledger.HandleOption) (applySummary, error) {
+	return submitEach(cmd, h, jsonLines(in), keepGoing, opts...)
 }
 
 // jsonLines yields the non-blank, non-comment lines of in.
@@ -50,13 +50,13 @@ func jsonLines(in io.Reader) iter.Seq2[numbered, error] {
 
 // submitEach records decisions in order, each atomic. A refused one stops
 // the run (nothing after it is submitted) unless keepGoing.
-func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool) (applySummary, error) {
+func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, opts ...ledger.HandleOption) (applySummary, error) {
 	var sum applySummary
 	for d, err := range decisions {
 		if err != nil {
 			return sum, err
 		}
-		res, err := h.Submit(cmd.Context(), d.body)
+		res, err := h.Submit(cmd.Context(), d.body, opts...)
 		if err != nil {
 			sum.Refused++
 			problem := fmt.Sprintf("line %d: %s", d.line, oneLine(err))
@@ -66,6 +66,15 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), problem)
 			continue
+		}
+		if res.Proposal != nil {
+			// Under a board's mandate: recorded as a proposal, decided
+			// only when the board's quorum approves it.
+			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", d.line, proposalLine(res))
+			if !res.Duplicate {
+				sum.Proposed++
+				continue
+			}
 		}
 		if res.Duplicate {
 			sum.Duplicates++

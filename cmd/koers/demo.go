@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"iter"
@@ -10,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koers/domain"
 	"koers/eventstore"
 	"koers/internal/sample"
+	"koers/ledger"
 	"koers/projections"
 )
 
@@ -51,7 +54,7 @@ and the API, as koers serve does, until interrupted.`,
 					fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
 				}
 				bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", false)
-				sum, err := submitEach(cmd, a.handler, numberedLines(lines, bar), false)
+				sum, err := recordSample(cmd, a.handler, numberedLines(lines, bar))
 				_ = bar.Finish()
 				if err != nil {
 					return err
@@ -93,6 +96,39 @@ and the API, as koers serve does, until interrupted.`,
 	cmd.Flags().BoolVar(&serveAfter, "serve", false, "then serve the web app and the API (as koers serve) until interrupted")
 	cmd.Flags().StringVar(&listen, "listen", envOr("KOERS_LISTEN", "127.0.0.1:8080"), "with --serve: the address to serve on (env KOERS_LISTEN)")
 	return cmd
+}
+
+// recordSample records the sample history. Decisions under the portfolio
+// board's mandate become proposals, which the board's second member
+// approves at once (the chair proposed them): the sample is minutes of
+// meetings where the quorum was there.
+func recordSample(cmd *cobra.Command, h *ledger.Handler, lines iter.Seq2[numbered, error]) (applySummary, error) {
+	var sum applySummary
+	for d, err := range lines {
+		if err != nil {
+			return sum, err
+		}
+		res, err := h.Submit(cmd.Context(), d.body)
+		if err != nil {
+			return sum, fmt.Errorf("sample decision %d: %w", d.line, err)
+		}
+		if res.Proposal != nil && res.State == domain.ProposalPending {
+			res, err = h.Act(cmd.Context(), domain.Action{Proposal: res.Proposal.ID, Kind: domain.ActionApprove, By: sample.Approver,
+				Reason: "approved in the board meeting"})
+			if err != nil {
+				return sum, fmt.Errorf("sample decision %d: %w", d.line, err)
+			}
+			if res.State != domain.ProposalDecided {
+				return sum, fmt.Errorf("sample decision %d: the board's approval left it %s: %s", d.line, res.State, res.Proposal.Reason)
+			}
+		}
+		if res.Duplicate {
+			sum.Duplicates++
+		} else {
+			sum.Applied++
+		}
+	}
+	return sum, nil
 }
 
 func numberedLines(lines []string, bar interface{ Add(int) error }) iter.Seq2[numbered, error] {
@@ -159,6 +195,10 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, servin
 	}
 	printTransition(w, ts)
 
+	if err := tourProposals(cmd, a); err != nil {
+		return err
+	}
+
 	heading(w, "Verify: every event's hash, seal and chain")
 	r, err := a.store.Verify(ctx, eventstore.VerifyOptions{})
 	if err != nil {
@@ -173,6 +213,8 @@ Try next:
   koers org --as-of 2025-06-30            the organisation on a date
   koers audit --kind decision.retract     what was retracted, by whom
   koers history person p-0042 --all       one person's teams, superseded beliefs too
+  koers mandates --holder board:portfolio who may decide what, and how much headroom is left
+  koers proposals --state pending         what waits for the portfolio board's approvals
   koers funding %s --account valuestream:payments
   koers verify --at %d --digest %s
 `, period, r.DigestAt, r.Digest)
@@ -248,4 +290,87 @@ func printFundingSummary(w io.Writer, bal []projections.Balance) {
 		fmt.Fprintf(tw, "%s\t%d\t%d.%02d %s\n", g.name, g.accounts, g.minor/100, g.minor%100, g.cur)
 	}
 	tw.Flush()
+}
+
+// tourProposals shows the portfolio board deciding with its quorum: one
+// proposal approved by a second member, one left alone until it expires
+// (its expiry is judged when someone acts on it next; no timer runs).
+func tourProposals(cmd *cobra.Command, a *app) error {
+	ctx, w := cmd.Context(), cmd.OutOrStdout()
+	heading(w, fmt.Sprintf("The portfolio board decides with a quorum of %d of %s", sample.BoardQuorum, strings.Join(sample.BoardMembers, ", ")))
+	period := sample.LastPeriod(sample.Options{})
+	shift := func(id, reason string) ([]byte, error) {
+		return json.Marshal(map[string]any{"id": id, "by": sample.Board, "authority": sample.BoardMandate, "reason": reason,
+			"changes": []map[string]any{{"kind": "funding.allocate", "period": period, "to": "valuestream:payments", "amount": "1000.00"}}})
+	}
+	body, err := shift("demo-board-approved", "a last top-up for payments")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "$ koers decide funding.allocate --by %s --authority %s --decision-id demo-board-approved ...\n", sample.Board, sample.BoardMandate)
+	res, err := a.handler.Submit(ctx, body)
+	if err != nil {
+		return err
+	}
+	if res.Proposal != nil {
+		fmt.Fprintln(w, proposalLine(res))
+		if res.State == domain.ProposalPending {
+			fmt.Fprintf(w, "$ koers approve demo-board-approved --by %s\n", sample.Approver)
+			res, err = a.handler.Act(ctx, domain.Action{Proposal: "demo-board-approved", Kind: domain.ActionApprove, By: sample.Approver})
+			if err != nil {
+				return err
+			}
+			printAct(w, domain.ActionApprove, sample.Approver, res)
+		}
+	} else {
+		printResultTo(w, res)
+	}
+
+	body, err = shift("demo-board-expires", "nobody seconded this one")
+	if err != nil {
+		return err
+	}
+	const ttl = time.Second
+	fmt.Fprintf(w, "$ koers decide funding.allocate --by %s --authority %s --decision-id demo-board-expires --expires %s ...\n", sample.Board, sample.BoardMandate, ttl)
+	res, err = a.handler.Submit(ctx, body, ledger.Expires(ttl))
+	if err != nil {
+		return err
+	}
+	if res.Proposal != nil {
+		fmt.Fprintln(w, proposalLine(res))
+		// Wait out its life (a second), then act on it.
+		if wait := time.Until(res.Proposal.Expires); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		fmt.Fprintf(w, "$ koers approve demo-board-expires --by %s\n", sample.Approver)
+		if _, err := a.handler.Act(ctx, domain.Action{Proposal: "demo-board-expires", Kind: domain.ActionApprove, By: sample.Approver}); err != nil {
+			fmt.Fprintf(w, "koers: %s\n(exit 1)\n", oneLine(err))
+		}
+	}
+	fresh, err := a.upToDate(ctx)
+	if err != nil {
+		return err
+	}
+	page, err := fresh.Proposals(ctx, projections.ProposalFilter{Limit: 4})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "$ koers proposals --limit 4")
+	printProposals(w, projections.ProposalPage{Proposals: page.Proposals})
+	return nil
+}
+
+// printResultTo writes what a decision's result says, as decide does.
+func printResultTo(w io.Writer, res ledger.Result) {
+	if res.Duplicate {
+		fmt.Fprintf(w, "decision %s was already recorded (sequences %s); nothing new written\n", res.DecisionID, seqRange(res.Sequences))
+		return
+	}
+	fmt.Fprintf(w, "decision %s recorded (sequences %s)\n", res.DecisionID, seqRange(res.Sequences))
 }

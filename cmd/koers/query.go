@@ -383,24 +383,29 @@ func printAudit(w io.Writer, page projections.AuditPage, format string) error {
 		return printJSON(w, page)
 	case "csv":
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"id", "actor", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by"})
+		_ = cw.Write([]string{"id", "actor", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by",
+			"authority_chain", "approvers"})
 		for _, d := range page.Decisions {
 			_ = cw.Write([]string{d.ID, d.Actor, d.Mandate, d.Reason, d.Effective.UTC().Format(time.RFC3339), d.RecordedAt.UTC().Format(time.RFC3339Nano),
 				strconv.FormatUint(d.FirstSequence, 10), strconv.FormatUint(d.Sequence, 10), string(d.Changes),
-				strings.Join(d.Refs, " "), d.Retracts, d.RetractedBy})
+				strings.Join(d.Refs, " "), d.Retracts, d.RetractedBy, chainText(d.AuthorityChain), strings.Join(d.Approvers, " ")})
 		}
 		cw.Flush()
 		return cw.Error()
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "RECORDED\tEFFECTIVE\tDECISION\tBY\tAUTHORITY\tCHANGES\tREASON")
+	fmt.Fprintln(tw, "RECORDED\tEFFECTIVE\tDECISION\tBY\tAUTHORITY (CHAIN)\tAPPROVED BY\tCHANGES\tREASON")
 	for _, d := range page.Decisions {
 		id := d.ID
 		if d.RetractedBy != "" {
 			id += " (retracted by " + d.RetractedBy + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.RecordedAt.UTC().Format(time.DateTime), day(d.Effective), id, d.Actor, d.Mandate,
-			changeKinds(d.Changes), clip(d.Reason, 60))
+		authority := d.Mandate
+		if len(d.AuthorityChain) > 1 {
+			authority = chainMandates(d.AuthorityChain)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.RecordedAt.UTC().Format(time.DateTime), day(d.Effective), id, d.Actor, authority,
+			orDash(strings.Join(d.Approvers, ", ")), changeKinds(d.Changes), clip(d.Reason, 60))
 	}
 	tw.Flush()
 	if page.Next != 0 {
@@ -623,4 +628,13 @@ func printTransition(w io.Writer, ts []projections.Transition) {
 			t.OwnedProducts, t.ActiveProducts, 100*t.OwnershipCoverage, t.OwnerChanges, 100*t.TeamStability, t.PeopleAtStart, t.ProjectsConverted)
 	}
 	tw.Flush()
+}
+
+// chainMandates writes a chain's mandates: "m-deputy → m-payments → root".
+func chainMandates(chain []domain.ChainLink) string {
+	parts := make([]string, len(chain))
+	for i, l := range chain {
+		parts[i] = l.Mandate
+	}
+	return strings.Join(parts, " → ")
 }

@@ -16,6 +16,7 @@ import (
 
 	"koers/domain"
 	"koers/eventstore"
+	"koers/ledger"
 )
 
 // maxLineBytes bounds one decision line in `apply`: the decoder's own limit
@@ -60,7 +61,8 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.IntVar(&s.replicas, "replicas", replicas, "stream replicas when the ledger is created: 1 on one server, 3 on a cluster (env KOERS_REPLICAS)")
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s),
-		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s))
+		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s),
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s))
 	return root
 }
 
@@ -101,13 +103,14 @@ func initCmd(s *settings) *cobra.Command {
 // applySummary counts what an apply did.
 type applySummary struct {
 	Applied    int      `json:"applied"`
+	Proposed   int      `json:"proposed"` // recorded as proposals, waiting for their boards' approvals
 	Duplicates int      `json:"duplicates"`
 	Refused    int      `json:"refused"`
 	Problems   []string `json:"problems,omitempty"`
 }
 
 func applyCmd(s *settings) *cobra.Command {
-	var file string
+	var file, expires string
 	var keepGoing, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
@@ -139,16 +142,24 @@ starting with # are skipped.`,
 					in = &r
 				}
 			}
+			ttl, err := parseTTL(expires)
+			if err != nil {
+				return err
+			}
 			a, err := openApp(cmd.Context(), *s)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			sum, err := applyLines(cmd, a.handler, in, keepGoing)
+			sum, err := applyLines(cmd, a.handler, in, keepGoing, ledger.Expires(ttl))
 			if asJSON {
 				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
 			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "applied %d, already recorded %d, refused %d\n", sum.Applied, sum.Duplicates, sum.Refused)
+				proposed := ""
+				if sum.Proposed > 0 {
+					proposed = fmt.Sprintf(", proposed %d (waiting for approvals)", sum.Proposed)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "applied %d%s, already recorded %d, refused %d\n", sum.Applied, proposed, sum.Duplicates, sum.Refused)
 			}
 			if err == nil && sum.Refused > 0 {
 				return exitError{code: 1, err: fmt.Errorf("%d decisions refused", sum.Refused)}
@@ -158,6 +169,7 @@ starting with # are skipped.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "file of JSON lines, - for standard input")
 	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "report a refused line and go on with the next")
+	cmd.Flags().StringVar(&expires, "expires", "", expiresHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
 }
