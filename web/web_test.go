@@ -71,8 +71,18 @@ func newDemo(t *testing.T) *demo {
 		t.Fatal(err)
 	}
 	for i, line := range lines {
-		if _, err := h.Submit(ctx, []byte(line)); err != nil {
+		res, err := h.Submit(ctx, []byte(line))
+		if err != nil {
 			t.Fatalf("demo decision %d of %d: %v", i+1, len(lines), err)
+		}
+		// The board's decisions are proposals its second member approves,
+		// as koers demo records them.
+		if res.Proposal != nil && res.State == domain.ProposalPending {
+			res, err = h.Act(ctx, domain.Action{Proposal: res.Proposal.ID, Kind: domain.ActionApprove, By: sample.Approver,
+				Reason: "approved in the board meeting"})
+			if err != nil || res.State != domain.ProposalDecided {
+				t.Fatalf("demo decision %d of %d: the approval left %+v: %v", i+1, len(lines), res.Proposal, err)
+			}
 		}
 	}
 	db, err := projections.Open(ctx, pgtest.Fresh(t), projections.Options{})
