@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc64"
+	"io"
 	"io/fs"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -214,11 +216,29 @@ func translate(err error) error {
 	if err != nil && errors.As(err, &pg) {
 		return &DatabaseError{Code: pg.Code, Message: err.Error()}
 	}
-	var conn *pgconn.ConnectError
-	if err != nil && errors.As(err, &conn) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	if lostConnection(err) {
 		return &DatabaseError{Message: err.Error()}
 	}
 	return err
+}
+
+// lostConnection reports whether err says the server could not be reached
+// or the connection broke under the call: a failed connect, a network
+// error, a connection closed or cut short (a pooled connection whose
+// server went away answers io.EOF or "conn closed" on its next use).
+func lostConnection(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		pgconn.SafeToRetry(err):
+		return true
+	}
+	return strings.Contains(err.Error(), "conn closed")
 }
 
 // withTx runs fn in a transaction and commits when fn returns nil.
