@@ -1,6 +1,12 @@
 package feed
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"koers/domain"
+	"koers/internal/pgerr"
+)
 
 // BusyError is returned by [Open] when another process runs the feed of
 // that name (it holds the feed's lease in PostgreSQL).
@@ -50,3 +56,39 @@ func (e *UnreadableEventError) Error() string {
 }
 
 func (e *UnreadableEventError) Unwrap() error { return e.Err }
+
+// ErrDatabase is wrapped by every [*DatabaseError].
+var ErrDatabase = errors.New("feed database")
+
+// DatabaseError is an error of the feeds' PostgreSQL (checkpoints, leases,
+// poison queue), translated so that no driver type leaves the package. It
+// wraps [ErrDatabase], and domain.ErrUnavailable as well when the server
+// could not be reached or the connection broke: the feed tries again.
+type DatabaseError struct {
+	Code        string // the SQLSTATE; "" when no server answered
+	Message     string
+	Unavailable bool
+}
+
+func (e *DatabaseError) Error() string {
+	if e.Code == "" {
+		return e.Message
+	}
+	return e.Message + " (SQLSTATE " + e.Code + ")"
+}
+
+func (e *DatabaseError) Unwrap() []error {
+	if e.Unavailable {
+		return []error{ErrDatabase, domain.ErrUnavailable}
+	}
+	return []error{ErrDatabase}
+}
+
+// translate turns an error of the driver into a *DatabaseError; any other
+// error passes unchanged.
+func translate(err error) error {
+	if err == nil || !pgerr.Driver(err) {
+		return err
+	}
+	return &DatabaseError{Code: pgerr.Code(err), Message: err.Error(), Unavailable: pgerr.Unavailable(err)}
+}

@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc64"
-	"io"
 	"io/fs"
-	"net"
 	"regexp"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jackc/puddle/v2"
@@ -22,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"koers/domain"
+	"koers/internal/pgerr"
 )
 
 //go:embed migrations/*.sql
@@ -208,37 +206,14 @@ func (e *DatabaseError) Unwrap() []error {
 	return []error{ErrDatabase}
 }
 
-// translate turns an error carrying a *pgconn.PgError, or a failure to
-// connect, into a *DatabaseError; any other error passes unchanged
-// (context errors stay matchable with errors.Is).
+// translate turns an error of the driver (a server's error, a failure to
+// connect, a connection that broke) into a *DatabaseError; any other error
+// passes unchanged (context errors stay matchable with errors.Is).
 func translate(err error) error {
-	var pg *pgconn.PgError
-	if err != nil && errors.As(err, &pg) {
-		return &DatabaseError{Code: pg.Code, Message: err.Error()}
-	}
-	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if err == nil || !pgerr.Driver(err) {
 		return err
 	}
-	if lostConnection(err) {
-		return &DatabaseError{Message: err.Error()}
-	}
-	return err
-}
-
-// lostConnection reports whether err says the server could not be reached
-// or the connection broke under the call: a failed connect, a network
-// error, a connection closed or cut short (a pooled connection whose
-// server went away answers io.EOF or "conn closed" on its next use).
-func lostConnection(err error) bool {
-	var connErr *pgconn.ConnectError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &connErr), errors.As(err, &netErr),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		pgconn.SafeToRetry(err):
-		return true
-	}
-	return strings.Contains(err.Error(), "conn closed")
+	return &DatabaseError{Code: pgerr.Code(err), Message: err.Error()}
 }
 
 // withTx runs fn in a transaction and commits when fn returns nil.
