@@ -25,9 +25,11 @@
 //	GET  /healthz                       200 when NATS and PostgreSQL answer, 503 naming which does not
 //
 // Times in parameters are a date (2026-07-01, the start of that day in
-// [Config].Location) or an RFC 3339 time. An unknown or malformed
-// parameter is answered 400 with the parameter named in the problem's
-// "parameter" member.
+// [Config].Location) or an RFC 3339 time, in the years 1900-9999 in UTC
+// (domain.MinTime to MaxTime, after any offset); quarters run from 1900-Q1
+// to 9999-Q3. An unknown or malformed parameter is answered 400 with the
+// parameter named in the problem's "parameter" member; a time or quarter
+// outside the years is answered 422, type out-of-range, naming it too.
 //
 // # Paging
 //
@@ -55,13 +57,15 @@
 //	412            an If-Match version is stale: "aggregate", "expected" and "current" say which
 //	413            the body is larger than [Config].MaxBodyBytes
 //	415            a Content-Type other than application/json
-//	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known;
+//	422            invalid decision (domain.ErrInvalid): also null or any other body that is not a JSON
+//	               object, invalid UTF-8, a time outside 1900-9999, an amount not in its canonical form
+//	               (the detail gives it); "field" names the offending field when known;
 //	               or more events than one atomic append holds (domain.ErrTooLarge, type too-many-events: split it);
 //	               or an Idempotency-Key that differs from the body's id (field "id", parameter "Idempotency-Key")
-//	503            nothing was recorded: the log did not answer (domain.ErrUnavailable, or a timeout), or the
-//	               decision's aggregates stayed busy (ledger.BusyError): try again after Retry-After; or, rarely,
-//	               the ledger could not learn in time whether it was recorded (domain.ErrOutcomeUnknown, type
-//	               outcome-unknown): send it again with the same id
+//	503            nothing was recorded: the log or the read models did not answer (domain.ErrUnavailable, or a
+//	               timeout), or the decision's aggregates stayed busy (ledger.BusyError): try again after
+//	               Retry-After; or, rarely, the ledger could not learn in time whether it was recorded
+//	               (domain.ErrOutcomeUnknown, type outcome-unknown): send it again with the same id
 //	202 Accepted   the decision is under a board's mandate: recorded as a proposal, "state": "pending",
 //	               "proposal" says how many approvals it waits for and until when (?expires=72h,
 //	               default 14 days); Location: /v1/proposals/{id}. If-Match holds for the proposal.
@@ -128,5 +132,7 @@
 // [Config].Collectors adds (the feed's, the Go runtime's).
 //
 // Every error is an application/problem+json document (RFC 9457) with a
-// one-line detail.
+// one-line detail in the API's own words: no answer carries what NATS or
+// PostgreSQL said (a conflict says to submit again); such causes go to
+// [Config].Logger.
 package api
