@@ -253,7 +253,7 @@ func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Tim
 	}
 	res, err := h.store.Append(ctx, d.Meta(), events, expected)
 	if errors.Is(err, domain.ErrOutcomeUnknown) {
-		res, err = h.resolve(ctx, d, events, expected, err)
+		res, err = h.resolve(ctx, d.Meta(), events, expected, err)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("init ledger: %w", err)
@@ -337,7 +337,7 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 		if len(members) == 0 {
 			res, err = h.store.Append(ctx, d.Meta(), events, expected)
 			if errors.Is(err, domain.ErrOutcomeUnknown) {
-				res, err = h.resolve(ctx, d, events, expected, err)
+				res, err = h.resolve(ctx, d.Meta(), events, expected, err)
 			}
 		} else {
 			res, err = h.appendGroup(ctx, d, events, members, expected)
@@ -405,7 +405,18 @@ func (h *Handler) decideQueued(ctx context.Context, d domain.Decision, expect ma
 // the same content: another decision under the same id is an
 // *IDInUseError), domain.ErrConflict when it is certainly not, or an
 // error wrapping domain.ErrOutcomeUnknown when it could not tell in time.
-func (h *Handler) resolve(ctx context.Context, d domain.Decision, events []domain.Event, expected map[domain.Ref]uint64, cause error) (domain.AppendResult, error) {
+func (h *Handler) resolve(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64, cause error) (domain.AppendResult, error) {
+	id := meta.DecisionID
+	// An append without the decision's record (a proposal, an approval
+	// under a generated id) cannot be looked up by its record: appending it
+	// again tells, the store finding an earlier append of the id among the
+	// events of its subjects when that one conflicts. Nobody else appends
+	// under such an id, so what is found is this append.
+	own := domain.Ref{Kind: domain.KindDecision, ID: id}
+	hasRecord := false
+	for _, e := range events {
+		hasRecord = hasRecord || e.Aggregate == own && e.Type == domain.EventDecisionRecorded
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.ResolveFor)
 	defer cancel()
@@ -416,19 +427,26 @@ func (h *Handler) resolve(ctx context.Context, d domain.Decision, events []domai
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return domain.AppendResult{}, &UnresolvedError{DecisionID: d.ID, Tries: try, Waited: time.Since(start), Err: cause}
+				return domain.AppendResult{}, &UnresolvedError{DecisionID: id, Tries: try, Waited: time.Since(start), Err: cause}
 			case <-t.C:
 			}
 			pause = min(2*pause, resolvePauseMax)
 		}
 		callCtx, callCancel := context.WithTimeout(ctx, resolveCallTimeout)
-		res, found, err := h.store.Lookup(callCtx, d.ID)
+		var (
+			res   domain.AppendResult
+			found bool
+			err   error
+		)
+		if hasRecord {
+			res, found, err = h.store.Lookup(callCtx, id)
+		}
 		if err == nil && !found {
-			res, err = h.store.Append(callCtx, d.Meta(), events, expected)
+			res, err = h.store.Append(callCtx, meta, events, expected)
 			found = err == nil
 		}
-		if found {
-			err = h.sameDecision(callCtx, d.ID, events)
+		if found && hasRecord {
+			err = h.sameDecision(callCtx, id, events)
 		}
 		callCancel()
 		switch {
@@ -448,7 +466,7 @@ func (h *Handler) resolve(ctx context.Context, d domain.Decision, events []domai
 			return domain.AppendResult{}, err
 		}
 	}
-	return domain.AppendResult{}, &UnresolvedError{DecisionID: d.ID, Tries: maxResolveTries, Waited: time.Since(start), Err: cause}
+	return domain.AppendResult{}, &UnresolvedError{DecisionID: id, Tries: maxResolveTries, Waited: time.Since(start), Err: cause}
 }
 
 // Bounds of resolve: a look-up (and an append) at most every resolvePause,

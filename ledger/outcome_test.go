@@ -30,11 +30,16 @@ import (
 // connection then goes deaf (nothing it reads reaches the client) and
 // drops after a moment, and the client reconnects through the dialer.
 type faultyDialer struct {
-	addr  string
-	armed atomic.Int32 // one of the modes below, 0: not armed
-	down  atomic.Bool  // every dial fails
-	hits  atomic.Int32 // how often an armed write was met
+	addr   string
+	armed  atomic.Int32 // one of the modes below, 0: not armed
+	down   atomic.Bool  // every dial fails
+	hits   atomic.Int32 // how often an armed write was met
+	marker atomic.Pointer[[]byte]
 }
+
+// setMarker makes the armed write the one that contains m (default: the
+// commit of an atomic batch).
+func (d *faultyDialer) setMarker(m string) { b := []byte(m); d.marker.Store(&b) }
 
 const (
 	loseAck = iota + 1
@@ -63,7 +68,11 @@ type faultyConn struct {
 var commitHeader = []byte("Nats-Batch-Commit")
 
 func (c *faultyConn) Write(p []byte) (int, error) {
-	if bytes.Contains(p, commitHeader) {
+	marker := commitHeader
+	if m := c.d.marker.Load(); m != nil {
+		marker = *m
+	}
+	if bytes.Contains(p, marker) {
 		if mode := c.d.armed.Swap(0); mode != 0 {
 			c.d.hits.Add(1)
 			c.mu.Lock()
@@ -292,5 +301,50 @@ func TestAResolvedDecisionMustBeTheOneSubmitted(t *testing.T) {
 	var inUse *ledger.IDInUseError
 	if !errors.As(err, &inUse) || !errors.Is(err, domain.ErrRefused) {
 		t.Fatalf("a lost append whose id another decision took: %v, want *IDInUseError", err)
+	}
+}
+
+// A proposal, an approval (appended under a generated id, without a
+// decision record) and the approval that decides are resolved too.
+func TestProposalsAndApprovalsWhoseAcknowledgementIsLostAreAnsweredWithTheirResult(t *testing.T) {
+	l := newFaultyLedger(t, ledger.Options{})
+	submit(t, l.h, org)
+	submit(t, l.h, `{"id":"board","by":"p-root","authority":"root","reason":"a board","effective":"2026-01-01","changes":[
+	 {"kind":"person.join","id":"p-2","name":"Bo","team":"t-core"},
+	 {"kind":"person.join","id":"p-3","name":"Cy","team":"t-core"},
+	 {"kind":"board.form","id":"portfolio","name":"Portfolio board","members":["p-1","p-2","p-3"],"quorum":3},
+	 {"kind":"mandate.grant","id":"m-board","holder":"board:portfolio","kinds":["funding.*"],"scope":"*"}]}`)
+
+	// A proposal and an approval are single messages, not atomic batches:
+	// the fault comes with the first message of any append.
+	l.dialer.setMarker("Nats-Expected-Stream")
+	l.dialer.armed.Store(loseAck)
+	res, err := l.h.Submit(context.Background(), []byte(`{"id":"d-shift","by":"p-1","authority":"m-board","reason":"fund","changes":[
+	 {"kind":"funding.shift","period":"2026","from":"valuestream:payments","to":"product:pay-app","amount":"1000.00"}]}`))
+	if err != nil || res.State != "pending" || res.Duplicate || l.dialer.hits.Load() != 1 {
+		t.Fatalf("proposal whose acknowledgement was lost: %+v, %v (faults %d); want pending", res, err, l.dialer.hits.Load())
+	}
+	// The proposer's proposal is its approval; p-2's leaves it pending,
+	// p-3's decides it.
+	for i, by := range []string{"p-2", "p-3"} {
+		l.dialer.armed.Store(loseAck)
+		res, err := l.h.Act(context.Background(), domain.Action{Proposal: "d-shift", Kind: domain.ActionApprove, By: by})
+		if err != nil || int(l.dialer.hits.Load()) != 2+i {
+			t.Fatalf("approval by %s whose acknowledgement was lost: %v (faults %d)", by, err, l.dialer.hits.Load())
+		}
+		want := []string{"pending", "decided"}[i]
+		if res.State != want {
+			t.Fatalf("approval by %s: state %q, want %q", by, res.State, want)
+		}
+	}
+	// Each landed once: the decision is recorded once, decided with the
+	// three approvals.
+	p, err := l.h.Proposal(context.Background(), "d-shift")
+	if err != nil || len(p.Approvers) != 3 {
+		t.Fatalf("proposal after the approvals: %+v, %v; want 3 approvers", p, err)
+	}
+	hist, err := l.store.Load(context.Background(), domain.Ref{Kind: domain.KindDecision, ID: "d-shift"})
+	if err != nil || len(hist.Events) != 1 {
+		t.Fatalf("decision d-shift: %d records, %v; want 1", len(hist.Events), err)
 	}
 }

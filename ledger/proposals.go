@@ -158,6 +158,9 @@ func (h *Handler) outcome(ctx context.Context, refs []domain.Ref, f func(domain.
 			expected[e.Aggregate] = world[e.Aggregate].Version
 		}
 		ar, err := h.store.Append(ctx, meta, o.Events, expected)
+		if errors.Is(err, domain.ErrOutcomeUnknown) {
+			ar, err = h.resolve(ctx, meta, o.Events, expected, err)
+		}
 		if err == nil {
 			res := toResult(ar)
 			id := o.Proposal.Decision.ID
