@@ -148,6 +148,7 @@ func mapProblem(err error) *problem {
 		unauth   *unauthenticatedError
 		imperson *impersonationError
 		idemKey  *IdempotencyKeyError
+		busy     *ledger.BusyError
 	)
 	switch {
 	case errors.As(err, &unauth):
@@ -204,6 +205,9 @@ func mapProblem(err error) *problem {
 		// decision and could not; only the same id sent again is safe.
 		return &problem{Type: "outcome-unknown", Status: http.StatusServiceUnavailable,
 			Detail: "the ledger could not learn in time whether the decision was recorded; send it again with the same id (Idempotency-Key): it is recorded at most once"}
+	case errors.As(err, &busy):
+		return &problem{Type: "unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "other decisions on the same aggregates kept this one waiting too long; nothing was recorded: try again"}
 	case errors.Is(err, domain.ErrUnavailable):
 		// The cause (which server, what it said) is for the server log,
 		// written for every 5xx; the client only learns to try again.
