@@ -23,10 +23,11 @@ import (
 //
 // Measured with koers bench's contention keys (half of the decisions on 5
 // people and one budget): purely optimistic, rivals re-read, re-decided
-// and re-appended in turn, p99 1.5–2.4 s with 8 clients and 9–14 s with
-// 64, a few giving up after 10 attempts; queued, each decision waits in
-// arrival order (a Go channel serves its waiting senders first come, first
-// served), and with the holder's grouping the README's figures.
+// and re-appended in turn: p99 1.7–4.0 s with 8 clients and 10.8–16.3 s
+// with 64, of whom 24–36 gave up after 10 attempts in 5 s. Queued, each
+// decision waits in arrival order (a Go channel serves its waiting senders
+// first come, first served); with the holder's grouping, p99 0.15–0.3 s
+// and 0.47–0.9 s, nobody giving up (the README's figures).
 
 // BusyError is returned when a decision waited longer than
 // [Options].QueueWait for an aggregate that other decisions of this process
