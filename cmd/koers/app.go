@@ -45,20 +45,64 @@ type app struct {
 	handler  *ledger.Handler
 }
 
-func openApp(ctx context.Context, s settings) (*app, error) {
-	if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data folder %s: %w", s.dataDir, err)
+// openApp opens an existing ledger: where none is, it refuses with a
+// *noLedgerError and creates nothing (no data folder, seal key or stream).
+func openApp(ctx context.Context, s settings) (*app, error) { return open(ctx, s, false) }
+
+// createApp opens the ledger, creating the data folder, the seal key and the
+// stream when they are missing: init and demo only.
+func createApp(ctx context.Context, s settings) (*app, error) { return open(ctx, s, true) }
+
+// noLedgerError says where a command looked for a ledger and found none,
+// and what to do.
+type noLedgerError struct {
+	s   settings
+	why string
+}
+
+func (e *noLedgerError) Error() string {
+	where := "in data folder " + e.s.dataDir
+	if e.s.natsURL != "" {
+		where = "on " + e.s.where()
 	}
+	return fmt.Sprintf("no ledger %s %s: %s; create one with `koers init --root ACTOR`, or give --data (or --nats-url and --ledger) where a ledger is",
+		e.s.ledger, where, e.why)
+}
+
+// where names the ledger's place: the data folder, or the NATS URL.
+func (s settings) where() string {
+	if s.natsURL != "" {
+		return fmt.Sprintf("NATS %s (data folder %s)", s.natsURL, s.dataDir)
+	}
+	return "data folder " + s.dataDir
+}
+
+func open(ctx context.Context, s settings, create bool) (*app, error) {
 	loc, err := time.LoadLocation(s.timezone)
 	if err != nil {
 		return nil, fmt.Errorf("time zone %q: %w", s.timezone, err)
+	}
+	if create {
+		if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("data folder %s: %w", s.dataDir, err)
+		}
+	} else {
+		if _, err := os.Stat(s.dataDir); errors.Is(err, fs.ErrNotExist) {
+			return nil, &noLedgerError{s: s, why: "the folder does not exist"}
+		}
+		if s.natsURL == "" {
+			if _, err := os.Stat(filepath.Join(s.dataDir, "nats")); errors.Is(err, fs.ErrNotExist) {
+				return nil, &noLedgerError{s: s, why: "the folder holds no NATS store"}
+			}
+		}
 	}
 	keyFile := s.keyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(s.dataDir, "seal.key")
 	}
-	key, err := loadOrCreateKey(keyFile)
-	if err != nil {
+	key, err := loadKey(keyFile, create)
+	missingKey := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missingKey {
 		return nil, err
 	}
 	a := &app{settings: s}
@@ -77,7 +121,24 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas})
+	if missingKey {
+		// Which is missing, the ledger or only its key?
+		exists, err := eventstore.Exists(ctx, js, s.ledger)
+		a.Close()
+		switch {
+		case err != nil:
+			return nil, err
+		case !exists:
+			return nil, &noLedgerError{s: s, why: "no stream " + s.ledger + " and no seal key"}
+		}
+		return nil, fmt.Errorf("seal key %s is missing: ledger %s exists but cannot be sealed or checked without it; give --seal-key-file", keyFile, s.ledger)
+	}
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Existing: !create})
+	var notFound *eventstore.StreamNotFoundError
+	if errors.As(err, &notFound) {
+		a.Close()
+		return nil, &noLedgerError{s: s, why: "no stream " + s.ledger}
+	}
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -104,10 +165,14 @@ func (a *app) Close() {
 	}
 }
 
-// loadOrCreateKey reads the ledger's seal key (64 hex digits), creating a
-// random one with owner-only permissions on first use.
-func loadOrCreateKey(path string) ([]byte, error) {
+// loadKey reads the ledger's seal key (64 hex digits); with create, a
+// missing one is made random with owner-only permissions, else the error
+// wraps fs.ErrNotExist.
+func loadKey(path string, create bool) ([]byte, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return nil, fmt.Errorf("seal key %s: %w", path, err)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {

@@ -136,7 +136,7 @@ func benchProgress(w io.Writer) func(bench.Progress) {
 			}
 			fmt.Fprintf(w, "bench: %s\n", step)
 			if p.Total > 0 {
-				bar = newBar(w, p.Total, step, false)
+				bar = newBar(w, p.Total, step, "")
 			}
 		}
 		if bar != nil {

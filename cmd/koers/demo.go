@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"iter"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koers/domain"
 	"koers/eventstore"
 	"koers/internal/sample"
 	"koers/projections"
@@ -35,60 +38,98 @@ Running it again records nothing new.`,
 			if err != nil {
 				return err
 			}
-			return withApp(cmd, s, func(a *app) error {
-				out := cmd.OutOrStdout()
-				start := time.Now()
-				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
-				if err != nil {
+			a, err := createApp(cmd.Context(), *s)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			out := cmd.OutOrStdout()
+			start := time.Now()
+			// Checked before anything is written: the demo records only
+			// into a ledger of its own, new or made by the same demo.
+			if err := demoOwns(cmd.Context(), a, lines[0]); err != nil {
+				return err
+			}
+			res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
+			if err != nil {
+				return fmt.Errorf("%w; the demo records only into a new ledger or its own: give another --data or --ledger", err)
+			}
+			if res.Duplicate {
+				fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
+			} else {
+				fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
+			}
+			bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", "decisions")
+			sum, err := submitEach(cmd, a.handler, numberedLines(lines), false, bar)
+			_ = bar.Finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "sample history: %d decisions recorded, %d already there (%s)\n", sum.Applied, sum.Duplicates, time.Since(start).Round(time.Millisecond))
+			db, err := a.readModels(cmd.Context())
+			if err != nil {
+				return err
+			}
+			// The demo owns its read models: ones left by another demo
+			// ledger (another --data folder) are rebuilt, never mixed.
+			have, err := db.LedgerIdentity(cmd.Context())
+			if err != nil {
+				return err
+			}
+			want, err := projections.IdentityOf(cmd.Context(), a.store)
+			if err != nil {
+				return err
+			}
+			if !have.IsZero() && !have.Same(want) {
+				fmt.Fprintf(out, "the database held read models of ledger %s; rebuilding them for %s\n", have, want)
+				if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, nil); err != nil {
 					return err
 				}
-				if res.Duplicate {
-					fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
-				} else {
-					fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
-				}
-				bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", false)
-				sum, err := submitEach(cmd, a.handler, numberedLines(lines, bar), false)
-				_ = bar.Finish()
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "sample history: %d decisions recorded, %d already there (%s)\n", sum.Applied, sum.Duplicates, time.Since(start).Round(time.Millisecond))
-				db, err := a.readModels(cmd.Context())
-				if err != nil {
-					return err
-				}
-				// The demo owns its read models: ones left by another demo
-				// ledger (another --data folder) are rebuilt, never mixed.
-				have, err := db.LedgerIdentity(cmd.Context())
-				if err != nil {
-					return err
-				}
-				want, err := projections.IdentityOf(cmd.Context(), a.store)
-				if err != nil {
-					return err
-				}
-				if !have.IsZero() && !have.Same(want) {
-					fmt.Fprintf(out, "the database held read models of ledger %s; rebuilding them for %s\n", have, want)
-					if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, nil); err != nil {
-						return err
-					}
-				}
-				if db, err = a.upToDate(cmd.Context()); err != nil {
-					return err
-				}
-				return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1))
-			})
+			}
+			if db, err = a.upToDate(cmd.Context()); err != nil {
+				return err
+			}
+			return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1))
 		},
 	}
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the generated history (another seed, another organisation; use another --data and --ledger)")
 	return cmd
 }
 
-func numberedLines(lines []string, bar interface{ Add(int) error }) iter.Seq2[numbered, error] {
+// demoOwns refuses a ledger the demo did not make: one with decisions
+// but not the demo's first (another seed, or a ledger of its own). The
+// root is checked by Init, before it writes.
+func demoOwns(ctx context.Context, a *app, first string) error {
+	var d struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(first), &d); err != nil {
+		return fmt.Errorf("sample: %w", err)
+	}
+	last, err := a.store.LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	genesis, found, err := a.store.Lookup(ctx, domain.GenesisDecision)
+	if err != nil {
+		return err
+	}
+	if last == 0 || found && len(genesis.Sequences) > 0 && last == genesis.Sequences[len(genesis.Sequences)-1] {
+		return nil // new, or only created
+	}
+	if _, found, err = a.store.Lookup(ctx, d.ID); err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("ledger %s in %s holds %d messages but not the demo's first decision %s (another --seed, or not a demo ledger): nothing written; give the demo another --data or --ledger",
+			a.settings.ledger, a.settings.where(), last, d.ID)
+	}
+	return nil
+}
+
+func numberedLines(lines []string) iter.Seq2[numbered, error] {
 	return func(yield func(numbered, error) bool) {
 		for i, l := range lines {
-			_ = bar.Add(1)
 			if !yield(numbered{line: i + 1, body: []byte(l)}, nil) {
 				return
 			}

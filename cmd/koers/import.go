@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -33,6 +34,8 @@ unless --keep-going.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withApp(cmd, s, func(a *app) error {
+				bar := newBar(cmd.ErrOrStderr(), -1, "importing", "decisions")
+				defer bar.Finish()
 				var total applySummary
 				for _, path := range args {
 					sheetName, err := sheets.Name(path, kind)
@@ -44,12 +47,17 @@ unless --keep-going.`,
 						return err
 					}
 					meta := sheets.Meta{By: by, Authority: authority, Reason: reason, Effective: effective}
-					sum, err := submitEach(cmd, a.handler, sheetRows(sheets.Decisions(f, sheetName, meta)), keepGoing)
+					sum, err := submitEach(cmd, a.handler, sheetRows(sheets.Decisions(f, sheetName, meta)), keepGoing, bar)
 					f.Close()
 					total.Applied += sum.Applied
 					total.Duplicates += sum.Duplicates
 					total.Refused += sum.Refused
 					total.Problems = append(total.Problems, sum.Problems...)
+					var intr interruptedError
+					if errors.As(err, &intr) {
+						intr.done = total.Applied + total.Duplicates
+						return intr
+					}
 					if err != nil {
 						return fmt.Errorf("%s: %w", path, err)
 					}

@@ -101,6 +101,9 @@ func TestVerifyComparesAKeptDigest(t *testing.T) {
 
 func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 	data := t.TempDir()
+	if code, _, errOut := koers(t, data, "", "init", "--root", "p-root"); code != 0 {
+		t.Fatal(errOut)
+	}
 	os.WriteFile(filepath.Join(data, "seal.key"), []byte("nothex"), 0o600)
 	code, _, errOut := koers(t, data, "", "verify")
 	if code != 1 || !strings.Contains(errOut, "seal key") {

@@ -62,7 +62,7 @@ func (a *app) sameLedger(ctx context.Context, db *projections.DB) error {
 }
 
 func mismatchError(m *projections.LedgerMismatchError) error {
-	return fmt.Errorf("the read models in this database were built from ledger %s, not from this one, %s: run `koers rebuild` to rebuild them for this ledger, or give another --database-url",
+	return fmt.Errorf("the read models in this database were built from ledger %s, not from this one, %s: run `koers rebuild` with the same --data and --database-url to replace them with this ledger's, or give another --database-url",
 		m.Have, m.Want)
 }
 

@@ -27,7 +27,7 @@ Downstream feeds keep their own checkpoints: a rebuild re-sends nothing.`,
 				if err != nil {
 					return err
 				}
-				bar := newBar(cmd.ErrOrStderr(), int64(last), "rebuilding", false)
+				bar := newBar(cmd.ErrOrStderr(), int64(last), "rebuilding", "events")
 				start := time.Now()
 				var done uint64
 				err = db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, func(p projections.Progress) {
@@ -38,6 +38,12 @@ Downstream feeds keep their own checkpoints: a rebuild re-sends nothing.`,
 					done = p.Done
 				})
 				_ = bar.Finish()
+				if err != nil && cmd.Context().Err() != nil {
+					// The batch in flight is committed or rolled back as a
+					// whole; the live read models were never touched.
+					return interruptedError{done: int(done), what: "events",
+						next: "the read models in use are unchanged; run the same command again to rebuild"}
+				}
 				if err != nil {
 					return err
 				}

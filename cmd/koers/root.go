@@ -11,11 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"koers/domain"
 	"koers/eventstore"
+	"koers/ledger"
 )
 
 // maxLineBytes bounds one decision line in `apply`: the decoder's own limit
@@ -75,12 +75,16 @@ func initCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--effective: %w", err)
 			}
-			a, err := openApp(cmd.Context(), *s)
+			a, err := createApp(cmd.Context(), *s)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
 			res, err := a.handler.Init(cmd.Context(), rootActor, eff)
+			var exists *ledger.LedgerExistsError
+			if errors.As(err, &exists) {
+				return fmt.Errorf("ledger %s in %s: %w; nothing written (for another ledger give another --data or --ledger)", s.ledger, s.where(), err)
+			}
 			if err != nil {
 				return err
 			}
@@ -120,6 +124,7 @@ starting with # are skipped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var in io.Reader
+			total := int64(-1)
 			switch file {
 			case "":
 				return errors.New("-f FILE is required (- for standard input)")
@@ -132,11 +137,8 @@ starting with # are skipped.`,
 				}
 				defer fh.Close()
 				in = fh
-				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
-					bar := newBar(cmd.ErrOrStderr(), fi.Size(), "applying", true)
-					defer bar.Finish()
-					r := progressbar.NewReader(fh, bar)
-					in = &r
+				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() && isTerminal(cmd.ErrOrStderr()) {
+					total = countLines(file)
 				}
 			}
 			a, err := openApp(cmd.Context(), *s)
@@ -144,9 +146,11 @@ starting with # are skipped.`,
 				return err
 			}
 			defer a.Close()
-			sum, err := applyLines(cmd, a.handler, in, keepGoing)
+			bar := newBar(cmd.ErrOrStderr(), total, "applying", "decisions")
+			sum, err := applyLines(cmd, a.handler, in, keepGoing, bar)
+			_ = bar.Finish()
 			if asJSON {
-				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
+				_ = printJSON(cmd.OutOrStdout(), sum)
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "applied %d, already recorded %d, refused %d\n", sum.Applied, sum.Duplicates, sum.Refused)
 			}
