@@ -173,6 +173,17 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// Replicas returns the stream's replicas as the server has them.
+func (s *Store) Replicas(ctx context.Context) (int, error) {
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, serverError("stream "+s.cfg.Stream+" info", err)
+	}
+	return info.Config.Replicas, nil
+}
+
 // withTimeout applies d only when ctx has no deadline of its own.
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,12 +32,16 @@ type settings struct {
 	replicas int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
+	// stderr receives notices, such as a private PostgreSQL started.
+	stderr io.Writer
 }
 
 // app is one opened ledger: the NATS connection (and embedded server), the
 // store and the command handler.
 type app struct {
 	settings settings
+	keyFile  string          // the seal key's file
+	keyPrint string          // its fingerprint
 	dbURL    string          // resolved database URL, once asked for
 	db       *projections.DB // the read models, once opened
 	local    *eventstore.Local
@@ -105,7 +110,10 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 	if err != nil && !missingKey {
 		return nil, err
 	}
-	a := &app{settings: s}
+	a := &app{settings: s, keyFile: keyFile}
+	if key != nil {
+		a.keyPrint = fingerprint(key)
+	}
 	// One embedded server per data folder, whichever process runs it.
 	a.local, err = eventstore.OpenLocal(eventstore.LocalOptions{DataDir: s.dataDir, NATSURL: s.natsURL})
 	if err != nil {
@@ -208,7 +216,13 @@ func (a *app) databaseURL(ctx context.Context) (string, error) {
 	if a.dbURL != "" {
 		return a.dbURL, nil
 	}
-	u, err := pgserver.Resolve(ctx, pgserver.Options{URL: a.settings.databaseURL, DataDir: a.settings.dataDir})
+	u, err := pgserver.Resolve(ctx, pgserver.Options{URL: a.settings.databaseURL, DataDir: a.settings.dataDir,
+		Started: func(c pgserver.PrivateCluster) {
+			if a.settings.stderr != nil {
+				fmt.Fprintf(a.settings.stderr, "koers: no PostgreSQL answered, so a private one now runs for the read models in %s; it keeps running after this command: stop it with\n  %s\n",
+					c.Dir, c.Stop)
+			}
+		}})
 	if err != nil {
 		return "", err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koers/api"
 	"koers/domain"
 	"koers/ledger"
 )
@@ -59,16 +60,26 @@ func decideCmd(s *settings) *cobra.Command {
 --decision-id names the decision (default: generated); it is the idempotency key,
 so repeating a call with the same --decision-id records it once.
 Amounts are decimal strings in the period's currency; --kinds takes a
-comma-separated list. Kinds and their fields:
+comma-separated list. koers decide KIND --help explains one kind's fields, with
+an example. Kinds and their fields:
 
 ` + kindUsage(),
+		Example: `  koers decide team.form --by p-root --authority root --reason 'new platform team' \
+    --id t-core --name Core --type platform
+  koers decide person.join --help`,
 		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return domain.ChangeKinds(), cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind := args[0]
-			fields, ok := domain.ChangeFields(kind)
-			if !ok {
-				return fmt.Errorf("unknown change kind %q; kinds: %s", kind, strings.Join(domain.ChangeKinds(), ", "))
+			if err := checkKind("change kind", kind); err != nil {
+				return err
 			}
+			fields, _ := domain.ChangeFields(kind)
 			change := map[string]any{"kind": kind}
 			allowed := map[string]bool{}
 			for _, f := range fields {
@@ -88,7 +99,12 @@ comma-separated list. Kinds and their fields:
 			}
 			for name := range values {
 				if cmd.Flags().Changed(name) && !allowed[name] {
-					return fmt.Errorf("--%s is not a field of %s", name, kind)
+					var own []string
+					for _, f := range fields {
+						own = append(own, f.Name)
+					}
+					return fmt.Errorf("--%s is not a field of %s%s; its fields: --%s (see koers decide %s --help)",
+						name, kind, didYouMean(name, own, "--"), strings.Join(own, ", --"), kind)
 				}
 			}
 			d := map[string]any{"by": by, "authority": authority, "reason": reason, "changes": []any{change}}
@@ -123,8 +139,26 @@ comma-separated list. Kinds and their fields:
 	fl.StringVar(&decisionID, "decision-id", "", "the decision's id, its idempotency key (default generated)")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	for _, name := range allChangeFields() {
-		values[name] = fl.String(name, "", "change field "+name)
+		values[name] = fl.String(name, "", "change field "+name+": "+fieldHelp[name][0])
+		_ = cmd.RegisterFlagCompletionFunc(name, completeField(s, name))
 	}
+	_ = cmd.RegisterFlagCompletionFunc("by", completeField(s, "person"))
+	_ = cmd.RegisterFlagCompletionFunc("authority", completeField(s, "mandate"))
+	// decide KIND --help explains that kind.
+	defaultHelp := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if pos := c.Flags().Args(); len(pos) == 1 {
+			if _, ok := domain.ChangeFields(pos[0]); ok {
+				fmt.Fprint(c.OutOrStdout(), kindHelp(pos[0]))
+				return
+			}
+			if err := checkKind("change kind", pos[0]); err != nil {
+				fmt.Fprintln(c.OutOrStdout(), err)
+				fmt.Fprintln(c.OutOrStdout())
+			}
+		}
+		defaultHelp(c, args)
+	})
 	for _, r := range []string{"by", "authority", "reason"} {
 		_ = cmd.MarkFlagRequired(r)
 	}
@@ -141,7 +175,7 @@ func seqRange(seqs []uint64) string {
 
 func printResult(cmd *cobra.Command, res ledger.Result, asJSON bool) error {
 	if asJSON {
-		return printJSON(cmd.OutOrStdout(), res)
+		return printJSON(cmd.OutOrStdout(), api.ResultAnswer(res))
 	}
 	seqs := seqRange(res.Sequences)
 	if res.Duplicate {

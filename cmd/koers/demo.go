@@ -23,6 +23,8 @@ func demoCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Record three years of a mid-size organisation moving from projects to products, then tour it",
+		Example: `  koers --data ./demo-data demo
+  koers --data ./demo-seed7 --ledger DEMO7 demo --seed 7`,
 		Long: `Create the ledger and record a generated but realistic history: 8 value streams,
 60 teams, 500 people, 40 products (many converted from projects), yearly budgets
 with quarterly shifts by value-stream leads under limited mandates, owner
@@ -143,6 +145,10 @@ func heading(w io.Writer, s string) { fmt.Fprintf(w, "\n== %s ==\n\n", s) }
 func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	now := time.Now().UTC()
+	sh, err := newShow(ctx, &a.settings, nil, nil)
+	if err != nil {
+		return err
+	}
 	for _, at := range []time.Time{{}, then} {
 		// The demo's organisation (8 value streams, 60 teams, some dozens of
 		// projects and people in no product team) fits in one page.
@@ -150,7 +156,7 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error 
 		if err != nil {
 			return err
 		}
-		heading(w, "The organisation as of "+whenOrNow(at))
+		heading(w, "The organisation as of "+sh.whenOrNow(at))
 		printOrgSummary(w, org)
 	}
 
@@ -159,7 +165,10 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error 
 	if err != nil {
 		return err
 	}
-	if err := printAudit(w, projections.AuditPage{Decisions: page.Decisions}, "table"); err != nil {
+	if sh, err = newShow(ctx, &a.settings, db, actorRefs(page.Decisions)); err != nil {
+		return err
+	}
+	if err := printAudit(w, projections.AuditPage{Decisions: page.Decisions}, "table", sh); err != nil {
 		return err
 	}
 

@@ -30,9 +30,17 @@ teams.csv, products.csv, valuestreams.csv). Columns, in any order:
 
 Import value streams and teams before people and products, which refer to them.
 A refused row stops the import with its line number, nothing after it recorded,
-unless --keep-going.`,
+unless --keep-going. The delimiter (comma, semicolon or tab) is detected from
+the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
+130): running the same command again resumes.`,
+		Example: `  koers import valuestreams.csv teams.csv people.csv products.csv \
+    --by p-ada --authority root --reason "bootstrap from the HR sheet of 2026-07"
+  koers import hr-export.csv --sheet people --by p-ada --authority root --reason bootstrap`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSheet(kind); err != nil {
+				return err
+			}
 			return withApp(cmd, s, func(a *app) error {
 				bar := newBar(cmd.ErrOrStderr(), -1, "importing", "decisions")
 				defer bar.Finish()
@@ -81,6 +89,9 @@ unless --keep-going.`,
 	fl.StringVar(&kind, "sheet", "", "the sheet kind of every file: "+strings.Join(sheets.Kinds(), ", "))
 	fl.BoolVar(&keepGoing, "keep-going", false, "report a refused row and go on")
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	_ = cmd.RegisterFlagCompletionFunc("sheet", fixedCompletions(sheets.Kinds()...))
+	_ = cmd.RegisterFlagCompletionFunc("by", completeField(s, "person"))
+	_ = cmd.RegisterFlagCompletionFunc("authority", completeField(s, "mandate"))
 	for _, r := range []string{"by", "authority", "reason"} {
 		_ = cmd.MarkFlagRequired(r)
 	}

@@ -140,10 +140,10 @@ func TestInitDecideThenQuery(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"org"}, []string{"payments", "pay-app", "p-1", "t-core (1)"}},
-		{[]string{"org", "--as-of", "2025-01-15"}, []string{"payments      -        -"}},
+		{[]string{"org"}, []string{"Payments (payments)", "Pay app (pay-app)", "Ada (p-1)", "Core (t-core) (1)"}},
+		{[]string{"org", "--as-of", "2025-01-15"}, []string{"Payments (payments)  -        -"}},
 		{[]string{"audit", "--kind", "product.launch"}, []string{"launch-pay-app", "one owner"}},
-		{[]string{"audit", "--format", "csv"}, []string{"id,actor,mandate", "launch-pay-app,p-root,root"}},
+		{[]string{"audit", "--format", "csv"}, []string{"id,actor,actor_name,mandate", "launch-pay-app,p-root,,root"}},
 		{[]string{"funding", "2025"}, []string{"product:pay-app", "250.50 EUR", "pool", "749.50 EUR"}},
 		{[]string{"funding", "2025", "--account", "product:pay-app"}, []string{"funding.allocated", "250.50"}},
 		{[]string{"history", "person", "p-1"}, []string{"team", "t-core"}},
@@ -193,7 +193,7 @@ func TestImportBootstrapsFromSpreadsheets(t *testing.T) {
 	if code, out, _ := koers(t, data, "", args...); code != 0 || !strings.Contains(out, "imported 0, already recorded 5") {
 		t.Fatalf("second import: exit %d\n%s", code, out)
 	}
-	if _, out, _ := koers(t, data, "", "org"); !strings.Contains(out, "shop") || !strings.Contains(out, "t-shop (2)") {
+	if _, out, _ := koers(t, data, "", "org"); !strings.Contains(out, "shop") || !strings.Contains(out, "Shop (t-shop) (2)") {
 		t.Fatalf("org after import:\n%s", out)
 	}
 	bad := filepath.Join(dir, "people.csv")

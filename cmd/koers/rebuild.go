@@ -13,9 +13,13 @@ func rebuildCmd(s *settings) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rebuild",
 		Short: "Rebuild every read model from the log into a fresh schema, then switch to it atomically",
+		Example: `  koers rebuild
+  koers --database-url postgres://koers@db/koers rebuild`,
 		Long: `Rebuild every read model from sequence 1 into a fresh schema while the current
 read models keep answering, then switch to the new ones in one transaction.
-Downstream feeds keep their own checkpoints: a rebuild re-sends nothing.`,
+Downstream feeds keep their own checkpoints: a rebuild re-sends nothing. Read
+models built from another ledger are replaced. SIGINT or SIGTERM stops it (exit
+130) and leaves the read models in use as they were.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withApp(cmd, s, func(a *app) error {
