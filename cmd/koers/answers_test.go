@@ -162,7 +162,7 @@ func TestInterruptedApplyResumes(t *testing.T) {
 	if code, _, errOut := p.run(t, "", "init", "--root", "p-root"); code != 0 {
 		t.Fatal(errOut)
 	}
-	const n = 4000
+	const n = 1500
 	var b strings.Builder
 	for i := range n {
 		fmt.Fprintf(&b, `{"id":"form-%d","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-%d","name":"T","type":"platform"}]}`+"\n", i, i)
@@ -177,7 +177,17 @@ func TestInterruptedApplyResumes(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Interrupted once it is under way (genesis is 2 messages, each
+	// decision 2 more), however fast this machine is.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, st, _ := p.run(t, "", "status", "--json")
+		var status struct {
+			LastSequence uint64 `json:"last_sequence"`
+		}
+		if json.Unmarshal([]byte(st), &status) == nil && status.LastSequence > 2+2*20 {
+			break
+		}
+	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	_ = cmd.Wait()
 	m := regexp.MustCompile(`interrupted after (\d+) decisions; run the same command again to resume`).FindStringSubmatch(errOut.String())
