@@ -80,10 +80,22 @@ an example. Kinds and their fields:
 				return err
 			}
 			fields, _ := domain.ChangeFields(kind)
-			change := map[string]any{"kind": kind}
 			allowed := map[string]bool{}
 			for _, f := range fields {
 				allowed[f.Name] = true
+			}
+			for name := range values {
+				if cmd.Flags().Changed(name) && !allowed[name] {
+					var own []string
+					for _, f := range fields {
+						own = append(own, f.Name)
+					}
+					return fmt.Errorf("--%s is not a field of %s%s; its fields: --%s (see koers decide %s --help)",
+						name, kind, didYouMean(name, own, "--"), strings.Join(own, ", --"), kind)
+				}
+			}
+			change := map[string]any{"kind": kind}
+			for _, f := range fields {
 				if !cmd.Flags().Changed(f.Name) {
 					if !f.Optional {
 						return fmt.Errorf("%s needs --%s", kind, f.Name)
@@ -95,16 +107,6 @@ an example. Kinds and their fields:
 					change[f.Name] = strings.Split(v, ",")
 				} else {
 					change[f.Name] = v
-				}
-			}
-			for name := range values {
-				if cmd.Flags().Changed(name) && !allowed[name] {
-					var own []string
-					for _, f := range fields {
-						own = append(own, f.Name)
-					}
-					return fmt.Errorf("--%s is not a field of %s%s; its fields: --%s (see koers decide %s --help)",
-						name, kind, didYouMean(name, own, "--"), strings.Join(own, ", --"), kind)
 				}
 			}
 			d := map[string]any{"by": by, "authority": authority, "reason": reason, "changes": []any{change}}
