@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"koers/domain"
-	"koers/eventstore"
 	"koers/ledger"
 	"koers/projections"
 )
@@ -21,12 +20,13 @@ import (
 // Ledger is what the API needs of the command handler; *ledger.Handler is one.
 type Ledger interface {
 	Submit(ctx context.Context, decision []byte, opts ...ledger.HandleOption) (ledger.Result, error)
+	Act(ctx context.Context, a domain.Action) (ledger.Result, error)
 }
 
-// Log is what the API needs of the event store; *eventstore.Store is one.
+// Log is what the API needs of the log; the event store is one.
 // LastSequence also serves as the NATS health check.
 type Log interface {
-	Load(ctx context.Context, ref domain.Ref) (eventstore.History, error)
+	Load(ctx context.Context, ref domain.Ref) (domain.History, error)
 	LastSequence(ctx context.Context) (uint64, error)
 }
 
@@ -41,6 +41,9 @@ type ReadModels interface {
 	Journal(ctx context.Context, period, account string, at projections.At, page projections.Page) (projections.JournalPage, error)
 	Transition(ctx context.Context, quarter string, knownAt time.Time) (projections.Transition, error)
 	Checkpoint(ctx context.Context) (uint64, error)
+	Proposals(ctx context.Context, f projections.ProposalFilter) (projections.ProposalPage, error)
+	Proposal(ctx context.Context, id string, now time.Time) (projections.ProposalView, error)
+	Mandates(ctx context.Context, f projections.MandateFilter) ([]projections.Mandate, error)
 }
 
 // Projector is what the metrics need of the projector; *projections.Projector
@@ -79,6 +82,9 @@ type Config struct {
 	// Tokens, when set, authenticate callers (see [Tokens]). Nil: anyone who
 	// reaches the server may call it as any actor; keep it on loopback.
 	Tokens *Tokens
+	// Now is the clock proposals' expiry is judged by in queries; it should
+	// be the command handler's. Default time.Now.
+	Now func() time.Time
 }
 
 // DefaultMaxBodyBytes is the default of [Config].MaxBodyBytes.
@@ -108,6 +114,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c
 }
@@ -157,6 +166,12 @@ var routes = []route{
 	{"GET", "/v1/audit", (*server).getAudit},
 	{"GET", "/v1/funding/{period}", (*server).getFunding},
 	{"GET", "/v1/reports/transition", (*server).getTransition},
+	{"GET", "/v1/proposals", (*server).getProposals},
+	{"GET", "/v1/proposals/{id}", (*server).getProposal},
+	{"POST", "/v1/proposals/{id}/approve", (*server).postApprove},
+	{"POST", "/v1/proposals/{id}/reject", (*server).postReject},
+	{"POST", "/v1/proposals/{id}/withdraw", (*server).postWithdraw},
+	{"GET", "/v1/mandates", (*server).getMandates},
 	{"GET", "/v1/openapi.json", (*server).getOpenAPI},
 	{"GET", "/metrics", nil}, // promhttp, see New
 	{"GET", "/healthz", (*server).getHealth},

@@ -79,7 +79,8 @@ func newEnv(tb testing.TB) *env {
 			tb.Errorf("projector: %v", e.projErr)
 		}
 	})
-	h, err := api.New(api.Config{Ledger: e.ledger.Handler, Log: e.ledger.Store, ReadModels: e.db, Projector: e.proj})
+	h, err := api.New(api.Config{Ledger: e.ledger.Handler, Log: e.ledger.Store, ReadModels: e.db, Projector: e.proj,
+		Now: func() time.Time { return ledgertest.Clock }})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,11 +23,24 @@ type decisionResult struct {
 	ID        string   `json:"id"`
 	Sequences []uint64 `json:"sequences"`
 	Duplicate bool     `json:"duplicate,omitempty"`
+	// State and Proposal are set when the decision is under a board's
+	// mandate: it was recorded as a proposal (state pending, 202).
+	State    string           `json:"state,omitempty"`
+	Proposal *ledger.Proposal `json:"proposal,omitempty"`
 }
 
 func (s *server) postDecision(w http.ResponseWriter, r *http.Request) error {
-	if err := noQuery(r); err != nil {
-		return err
+	p := newParams(r, s.cfg.Location, "expires")
+	var ttl time.Duration
+	if v := p.str("expires"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < domain.MinProposalTTL || d > domain.MaxProposalTTL {
+			p.fail("expires", "%.20q: want a duration from %s to %s, like 72h", v, domain.MinProposalTTL, domain.MaxProposalTTL)
+		}
+		ttl = d
+	}
+	if p.err != nil {
+		return p.err
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -55,7 +68,7 @@ func (s *server) postDecision(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	var opts []ledger.HandleOption
+	opts := []ledger.HandleOption{ledger.Expires(ttl)}
 	if expect != nil {
 		opts = append(opts, ledger.ExpectVersions(expect))
 	}
@@ -69,8 +82,17 @@ func (s *server) postDecision(w http.ResponseWriter, r *http.Request) error {
 	if res.Duplicate {
 		status = http.StatusOK
 	}
+	out := decisionResult{ID: res.DecisionID, Sequences: res.Sequences, Duplicate: res.Duplicate, State: res.State, Proposal: res.Proposal}
+	if res.Proposal != nil {
+		// Accepted, not decided: the board's members decide it.
+		if out.Sequences == nil {
+			out.Sequences = []uint64{}
+		}
+		w.Header().Set("Location", "/v1/proposals/"+res.DecisionID)
+		return writeJSON(w, http.StatusAccepted, out)
+	}
 	w.Header().Set("Location", "/v1/decisions/"+res.DecisionID)
-	return writeJSON(w, status, decisionResult{ID: res.DecisionID, Sequences: res.Sequences, Duplicate: res.Duplicate})
+	return writeJSON(w, status, out)
 }
 
 // parseIfMatch reads If-Match entity tags "kind:id@version", comma

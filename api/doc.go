@@ -14,6 +14,12 @@
 //	GET  /v1/audit                      by, authority, kind, subject, from, to, axis, before, limit
 //	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances), limit, cursor
 //	GET  /v1/reports/transition         from, to (quarters, 2026-Q1), known_at
+//	GET  /v1/proposals                  state (pending, decided, refused, rejected, expired, withdrawn), before, limit
+//	GET  /v1/proposals/{id}             one proposal (once projected)
+//	POST /v1/proposals/{id}/approve     {"by", "reason"?}: a board member's approval
+//	POST /v1/proposals/{id}/reject      {"by", "reason"}: a board member's rejection
+//	POST /v1/proposals/{id}/withdraw    {"by", "reason"?}: the proposer withdraws it
+//	GET  /v1/mandates                   holder, as_of, known_at: who may decide what
 //	GET  /v1/openapi.json               the OpenAPI 3.1 document of all of this
 //	GET  /metrics                       Prometheus
 //	GET  /healthz                       200 when NATS and PostgreSQL answer, 503 naming which does not
@@ -52,6 +58,21 @@
 //	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known;
 //	               or more events than one atomic append holds (domain.ErrTooLarge, type too-many-events: split it)
 //	503            the log or the read models did not answer (domain.ErrUnavailable, or a timeout): try again
+//	202 Accepted   the decision is under a board's mandate: recorded as a proposal, "state": "pending",
+//	               "proposal" says how many approvals it waits for and until when (?expires=72h,
+//	               default 14 days); Location: /v1/proposals/{id}. If-Match holds for the proposal.
+//
+// # Proposals
+//
+// Board members approve a proposal with POST /v1/proposals/{id}/approve
+// (200: state pending, decided or refused). The approval that completes the
+// quorum decides the decision against the ledger as it is then and records
+// it with the approval, atomically (state decided, the decision's
+// sequences); a decision that no longer fits leaves the proposal refused
+// with the reason. A non-member, a second approval by the same member or a
+// withdrawal by anyone but the proposer is 403; an action on a proposal no
+// longer pending (expired included: expiry is judged at the action's time,
+// and by the queries, with no timer) is 409; an unknown proposal 404.
 //
 // # Optimistic concurrency
 //

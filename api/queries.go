@@ -421,6 +421,11 @@ type decisionLogOut struct {
 	Retracts          string          `json:"retracts,omitempty"`
 	RetractedBy       string          `json:"retracted_by,omitempty"`
 	RetractedSequence uint64          `json:"retracted_sequence,omitempty"`
+	// AuthorityChain is the decision's mandate and those above it when it
+	// was recorded, the mandate first and the root last.
+	AuthorityChain []domain.ChainLink `json:"authority_chain"`
+	// Approvers are the board members whose approvals decided it.
+	Approvers []string `json:"approvers"`
 }
 
 func decisionOut(d projections.Decision) decisionLogOut {
@@ -436,7 +441,15 @@ func decisionOut(d projections.Decision) decisionLogOut {
 	}
 	return decisionLogOut{ID: d.ID, By: d.Actor, Authority: d.Mandate, Reason: d.Reason, Refs: refs,
 		Effective: d.Effective, RecordedAt: d.RecordedAt, FirstSequence: d.FirstSequence, Sequence: d.Sequence,
-		Changes: changes, Effects: effects, Retracts: d.Retracts, RetractedBy: d.RetractedBy, RetractedSequence: d.RetractedSequence}
+		Changes: changes, Effects: effects, Retracts: d.Retracts, RetractedBy: d.RetractedBy, RetractedSequence: d.RetractedSequence,
+		AuthorityChain: nonNil(d.AuthorityChain), Approvers: nonNil(d.Approvers)}
+}
+
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
 }
 
 type fundingOut struct {

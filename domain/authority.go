@@ -34,15 +34,36 @@ func (a *authority) ids() []string {
 }
 
 // holderRef is the aggregate whose standing decides whether a mandate held
-// by holder is in force. Today every holder is a person. Boards will hold
-// mandates as "board:<id>" (issue 11): this is where such a holder maps to
-// its board aggregate, and notInForce where an active board is judged; the
-// id validation of mandate.grant's holder field is the other place to open.
+// by holder is in force: a person, or a board for "board:<id>".
 func holderRef(holder string) (Ref, bool) {
+	if id, ok := boardOf(holder); ok {
+		if ValidID(id) != nil {
+			return Ref{}, false
+		}
+		return Ref{Kind: KindBoard, ID: id}, true
+	}
 	if ValidID(holder) != nil {
 		return Ref{}, false
 	}
 	return Ref{Kind: KindPerson, ID: holder}, true
+}
+
+// record is the chain as a decision records it: its mandate first, the
+// root last.
+func (a *authority) record() []ChainLink {
+	if a == nil {
+		return nil
+	}
+	out := make([]ChainLink, 0, len(a.links))
+	for i := len(a.links) - 1; i >= 0; i-- {
+		out = append(out, ChainLink{Mandate: a.links[i].Ref.ID, Holder: a.links[i].Mandate.Holder})
+	}
+	return out
+}
+
+func mustHolderRef(holder string) Ref {
+	r, _ := holderRef(holder)
+	return r
 }
 
 // authority loads the decision's mandate and its grant chain and checks,
@@ -58,16 +79,31 @@ func (k *work) authority() (*authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	byBoard := false
+	if a.Exists() {
+		_, byBoard = boardOf(a.Mandate.Holder)
+	}
 	switch {
 	case !a.Exists():
 		return nil, fail("the mandate does not exist", "take the decision under a mandate you hold")
-	case a.Mandate.Holder != k.d.By:
+	case !byBoard && a.Mandate.Holder != k.d.By:
 		return nil, fail(fmt.Sprintf("the mandate is held by %q", a.Mandate.Holder),
 			fmt.Sprintf("only %s may decide under it; take the decision under a mandate you hold", a.Mandate.Holder))
 	}
 	links, err := k.chainOf(a)
 	if err != nil {
 		return nil, err
+	}
+	if byBoard {
+		// chainOf loaded the board.
+		b, _ := k.get(mustHolderRef(a.Mandate.Holder))
+		if b.Board != nil && !contains(b.Board.Members, k.d.By) {
+			return nil, fail(fmt.Sprintf("the mandate is held by board %s, of which %s is not a member", b.Ref.ID, k.d.By),
+				fmt.Sprintf("ask one of its members (%s) to propose the decision", strings.Join(b.Board.Members, ", ")))
+		}
+		if b.Board != nil {
+			k.boardHolder = &b
+		}
 	}
 	// From the root down: the first mandate not in force is the one to
 	// name, since it suspends everything granted under it.
@@ -81,6 +117,17 @@ func (k *work) authority() (*authority, error) {
 			e.AskMandate, e.AskHolder = links[i-1].Ref.ID, links[i-1].Mandate.Holder
 		}
 		return nil, e
+	}
+	if b := k.boardHolder; b != nil {
+		k.approvers = []string{k.d.By}
+		for _, p := range k.d.Approvers {
+			if contains(b.Board.Members, p) && !contains(k.approvers, p) {
+				k.approvers = append(k.approvers, p)
+			}
+		}
+		if k.mode != modePropose && len(k.approvers) < b.Board.Quorum {
+			return nil, &ApprovalsNeededError{Board: b.Ref.ID, Quorum: b.Board.Quorum, Approvers: k.approvers}
+		}
 	}
 	auth := &authority{links: links}
 	for _, l := range links {
@@ -179,6 +226,15 @@ func (k *work) notInForce(l Aggregate) (string, time.Time) {
 		return ReasonHolderAbsent, time.Time{}
 	}
 	h, _ := k.get(r) // chainOf loaded it
+	if r.Kind == KindBoard {
+		switch {
+		case h.Board == nil:
+			return ReasonHolderAbsent, time.Time{}
+		case h.Board.Disbanded && !k.now.Before(h.Board.DisbandedAt):
+			return ReasonBoardDisbanded, h.Board.DisbandedAt
+		}
+		return "", time.Time{}
+	}
 	switch {
 	case h.Person == nil:
 		return ReasonHolderAbsent, time.Time{}
@@ -572,6 +628,9 @@ func (k *work) grant(c Change) error {
 		return &HolderError{Holder: c.Holder, Problem: "is not a valid holder"}
 	}
 	if _, err := k.active(hr); err != nil {
+		if hr.Kind == KindBoard {
+			return &HolderError{Holder: c.Holder, Problem: "cannot hold a mandate: it must be an active board (form it with board.form first)", Err: err}
+		}
 		return &HolderError{Holder: c.Holder, Problem: "cannot hold a mandate: it must be a person in the organisation (add them with person.join first)", Err: err}
 	}
 	var until *time.Time

@@ -30,6 +30,7 @@ func Plan(d Decision) []Ref {
 		}
 	}
 	add(KindDecision, d.ID)
+	add(KindProposal, d.ID)
 	add(KindMandate, d.Authority)
 	// The actor must hold the mandate, so the actor is the holder whose
 	// standing decides whether it is in force.
@@ -53,6 +54,11 @@ func Plan(d Decision) []Ref {
 			if r, ok := holderRef(c.Holder); ok {
 				add(r.Kind, r.ID)
 			}
+		case ChangeBoardForm:
+			add(KindBoard, c.ID)
+			for _, m := range c.Members {
+				add(KindPerson, m)
+			}
 		case ChangePersonMove:
 			add(KindTeam, c.To)
 		case ChangeFundingAllocate, ChangeFundingShift, ChangeFundingRelease:
@@ -68,6 +74,7 @@ func Plan(d Decision) []Ref {
 		add(KindBudget, c.Period)
 		add(KindMandate, c.Mandate)
 		add(KindDecision, c.Decision)
+		add(KindBoard, c.Board)
 	}
 	return refs
 }
@@ -84,12 +91,39 @@ func Plan(d Decision) []Ref {
 // them carries the expected-version check, the rest follow it in the same
 // atomic batch.
 //
+// A decision under a board's mandate is taken only with the approvals of
+// the board's quorum (d.Approvers, set from its proposal by Act; the actor,
+// a member, counts as one): without them Decide returns an
+// *ApprovalsNeededError and the command handler calls Propose instead.
+//
 // Errors: *NeedError (load these and call again), *DuplicateDecisionError
-// (d.ID is recorded already), *AuthorityError, *NotInForceError,
+// (d.ID is recorded already), *DuplicateProposalError (d.ID is a proposal),
+// *ApprovalsNeededError, *AuthorityError, *NotInForceError,
 // *LimitError, *PeriodLimitError, *EscalationError (wrap ErrUnauthorized),
 // or a *ChangeError wrapping the invariant's typed error (all wrap
 // ErrRefused or ErrInvalid).
 func Decide(w World, d Decision, now time.Time) ([]Event, error) {
+	_, evs, err := decide(w, d, now, modeDirect)
+	return evs, err
+}
+
+// decideMode says how a decision under a board's mandate is taken.
+type decideMode int
+
+const (
+	modeDirect       decideMode = iota // submitted: a board's quorum is needed
+	modePropose                        // checked to be recorded as a proposal: the quorum is not needed yet
+	modeFromProposal                   // the last approval of a proposal: d.Approvers must make the quorum
+)
+
+func decide(w World, d Decision, now time.Time, mode decideMode) (*work, []Event, error) {
+	k := &work{base: w, cur: map[Ref]Aggregate{}, d: d, meta: d.Meta(), now: now, mode: mode}
+	evs, err := k.decide()
+	return k, evs, err
+}
+
+func (k *work) decide() ([]Event, error) {
+	d, now := k.d, k.now
 	if len(d.Changes) == 0 {
 		return nil, &FieldError{Field: "changes", Err: errors.New("a decision needs at least one change")}
 	}
@@ -105,13 +139,15 @@ func Decide(w World, d Decision, now time.Time) ([]Event, error) {
 	if now.IsZero() {
 		return nil, errors.New("decide: the recording time (now) is required")
 	}
-	k := &work{base: w, cur: map[Ref]Aggregate{}, d: d, meta: d.Meta(), now: now}
 	if err := k.load(Plan(d)...); err != nil {
 		return nil, err
 	}
 	recRef := Ref{Kind: KindDecision, ID: d.ID}
 	if rec, _ := k.get(recRef); rec.Exists() {
 		return nil, &DuplicateDecisionError{ID: d.ID}
+	}
+	if p, _ := k.get(ref(KindProposal, d.ID)); p.Exists() && k.mode != modeFromProposal {
+		return nil, &DuplicateProposalError{ID: d.ID}
 	}
 	// A change that needs an aggregate not loaded does not end the pass:
 	// the later changes are still tried, so that one NeedError names what
@@ -162,7 +198,8 @@ func Decide(w World, d Decision, now time.Time) ([]Event, error) {
 		return nil, err
 	}
 	rec := DecisionRecorded{ID: d.ID, By: d.By, Authority: d.Authority, Reason: d.Reason, Refs: d.Refs,
-		Effective: d.Effective, Changes: d.Changes, Effects: k.effects, Retracts: k.retracts}
+		Effective: d.Effective, Changes: d.Changes, Effects: k.effects, Retracts: k.retracts,
+		AuthorityChain: auth.record(), Approvers: k.approvers}
 	if err := k.emit(recRef, EventDecisionRecorded, rec); err != nil {
 		return nil, err
 	}
@@ -199,6 +236,11 @@ type work struct {
 	charged []string
 	// auth is the decision's mandate and its chain, once loaded.
 	auth *authority
+	mode decideMode
+	// boardHolder is the board holding the decision's mandate, if a board
+	// does; approvers the members whose approvals count (the actor first).
+	boardHolder *Aggregate
+	approvers   []string
 }
 
 func (k *work) eff() time.Time { return k.d.Effective }
@@ -468,6 +510,8 @@ func (k *work) apply(c Change) error {
 		return k.emit(p.Ref, EventKPIRecorded, KPIMeasurement{Product: c.Product, KPI: c.KPI, Value: *c.Value, Previous: kpi.Last})
 	case ChangeDecisionRetract:
 		return k.retract(c.Decision)
+	case ChangeBoardForm, ChangeBoardAddMember, ChangeBoardRemoveMember, ChangeBoardDisband:
+		return k.board(c)
 	}
 	return fmt.Errorf("change kind %q: %w", c.Kind, ErrInvalid)
 }

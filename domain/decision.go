@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -27,6 +28,7 @@ const (
 	MaxNameLen       = 200
 	MaxUnitLen       = 32
 	MaxKinds         = 32 // patterns in one mandate
+	MaxMembers       = 50 // members of one board
 )
 
 // Decision is what a person decides: a set of changes that succeed or fail
@@ -39,6 +41,10 @@ type Decision struct {
 	Refs      []string // links to minutes, documents
 	Effective time.Time
 	Changes   []Change
+	// Approvers are the board members who approved the decision, when it is
+	// taken under a board's mandate (set from its proposal; not part of the
+	// public format: approvals are recorded by `approve`, never claimed).
+	Approvers []string
 }
 
 // Meta is the metadata every event of d carries.
@@ -59,6 +65,18 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		Effective string   `json:"effective"`
 		Changes   []Change `json:"changes"`
 	}{d.ID, d.By, d.Authority, d.Reason, d.Refs, d.Effective.Format(time.RFC3339Nano), d.Changes})
+}
+
+// UnmarshalJSON reads d in the public decision format, as written by
+// MarshalJSON (a proposal keeps its decision that way); id and effective
+// must be present.
+func (d *Decision) UnmarshalJSON(data []byte) error {
+	v, err := DecodeDecision(data, DecodeOptions{Now: func() time.Time { return time.Time{} }, NewID: func() string { return "" }})
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
 }
 
 // Change is one change of a decision. Kind says which fields are set; see
@@ -91,6 +109,9 @@ type Change struct {
 	Target      *Decimal
 	Value       *Decimal
 	Decision    string
+	Board       string
+	Members     []string
+	Quorum      int // 0: not given
 }
 
 // The change kinds.
@@ -121,6 +142,10 @@ const (
 	ChangeKPIDefine         = "kpi.define"
 	ChangeKPIRecord         = "kpi.record"
 	ChangeDecisionRetract   = "decision.retract"
+	ChangeBoardForm         = "board.form"
+	ChangeBoardAddMember    = "board.add-member"
+	ChangeBoardRemoveMember = "board.remove-member"
+	ChangeBoardDisband      = "board.disband"
 )
 
 // Team types (Team Topologies).
@@ -141,6 +166,9 @@ const (
 	fTeamType                  // one of TeamTypes
 	fUnit                      // short text
 	fTime                      // a date or RFC 3339 time, like effective
+	fHolder                    // a person id or board:<id>
+	fMembers                   // list of person ids
+	fQuorum                    // a count of members, 1..MaxMembers (a JSON number or a string of digits)
 )
 
 type fieldSpec struct {
@@ -176,12 +204,16 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeFundingAllocate:   {req("period", fID), req("to", fAccount), req("amount", fPositive)},
 	ChangeFundingShift:      {req("period", fID), req("from", fAccount), req("to", fAccount), req("amount", fPositive)},
 	ChangeFundingRelease:    {req("period", fID), req("from", fAccount), req("amount", fPositive)},
-	ChangeMandateGrant: {req("id", fID), req("holder", fID), req("kinds", fKinds), req("scope", fScope), opt("limit", fPositive),
+	ChangeMandateGrant: {req("id", fID), req("holder", fHolder), req("kinds", fKinds), req("scope", fScope), opt("limit", fPositive),
 		opt("period_limit", fPositive), opt("valid_until", fTime)},
-	ChangeMandateRevoke:   {req("mandate", fID)},
-	ChangeKPIDefine:       {req("product", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber)},
-	ChangeKPIRecord:       {req("product", fID), req("kpi", fID), req("value", fNumber)},
-	ChangeDecisionRetract: {req("decision", fID)},
+	ChangeMandateRevoke:     {req("mandate", fID)},
+	ChangeKPIDefine:         {req("product", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber)},
+	ChangeKPIRecord:         {req("product", fID), req("kpi", fID), req("value", fNumber)},
+	ChangeDecisionRetract:   {req("decision", fID)},
+	ChangeBoardForm:         {req("id", fID), req("name", fName), req("members", fMembers), req("quorum", fQuorum)},
+	ChangeBoardAddMember:    {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
+	ChangeBoardRemoveMember: {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
+	ChangeBoardDisband:      {req("board", fID)},
 }
 
 // ChangeKinds lists the public change kinds.
@@ -204,7 +236,7 @@ func ChangeFields(kind string) ([]ChangeField, bool) {
 	}
 	out := make([]ChangeField, len(specs))
 	for i, f := range specs {
-		out[i] = ChangeField{Name: f.name, Optional: f.optional, List: f.typ == fKinds}
+		out[i] = ChangeField{Name: f.name, Optional: f.optional, List: f.typ == fKinds || f.typ == fMembers}
 	}
 	return out, true
 }
@@ -247,6 +279,8 @@ func (c *Change) str(name string) *string {
 		return &c.Unit
 	case "decision":
 		return &c.Decision
+	case "board":
+		return &c.Board
 	}
 	return nil
 }
@@ -296,6 +330,13 @@ func (c Change) MarshalJSON() ([]byte, error) {
 			v = c.ValidUntil.Format(time.RFC3339Nano)
 		case fKinds:
 			v = c.Kinds
+		case fMembers:
+			v = c.Members
+		case fQuorum:
+			if c.Quorum == 0 {
+				continue
+			}
+			v = c.Quorum
 		default:
 			s := *c.str(f.name)
 			if s == "" && f.optional {
@@ -567,6 +608,40 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 		c.Kinds = kinds
 		return nil
 	}
+	if f.typ == fMembers {
+		var members []string
+		if err := json.Unmarshal(raw, &members); err != nil {
+			return fail(errors.New("want a list of person ids like [\"p-ada\", \"p-bo\"]"))
+		}
+		if len(members) == 0 || len(members) > MaxMembers {
+			return fail(fmt.Errorf("want 1 to %d members, got %d", MaxMembers, len(members)))
+		}
+		for i, m := range members {
+			if err := ValidID(m); err != nil {
+				return &FieldError{Field: fmt.Sprintf("%s[%d]", fp, i), Err: err}
+			}
+			if contains(members[:i], m) {
+				return &FieldError{Field: fmt.Sprintf("%s[%d]", fp, i), Err: fmt.Errorf("%q is named twice", m)}
+			}
+		}
+		c.Members = members
+		return nil
+	}
+	if f.typ == fQuorum {
+		var n int
+		if err := json.Unmarshal(raw, &n); err != nil {
+			var s string
+			if json.Unmarshal(raw, &s) != nil || len(s) == 0 || len(s) > 3 || strings.Trim(s, "0123456789") != "" {
+				return fail(fmt.Errorf("want a whole number of members, got %s", truncate(string(raw), 40)))
+			}
+			n, _ = strconv.Atoi(s)
+		}
+		if n < 1 || n > MaxMembers {
+			return fail(fmt.Errorf("quorum %d: want 1 to %d", n, MaxMembers))
+		}
+		c.Quorum = n
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		if f.typ == fPositive || f.typ == fSigned || f.typ == fNumber {
@@ -577,6 +652,10 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 	switch f.typ {
 	case fID:
 		if err := ValidID(s); err != nil {
+			return fail(err)
+		}
+	case fHolder:
+		if err := ValidHolder(s); err != nil {
 			return fail(err)
 		}
 	case fName:
@@ -633,7 +712,7 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 }
 
 // kindPrefixes are the families a kind pattern may name with ".*".
-var kindPrefixes = []string{"valuestream", "product", "team", "person", "project", "budget", "funding", "mandate", "kpi", "decision"}
+var kindPrefixes = []string{"valuestream", "product", "team", "person", "project", "budget", "funding", "mandate", "kpi", "decision", "board"}
 
 func validKindPattern(p string) error {
 	if p == "*" {

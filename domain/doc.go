@@ -63,6 +63,10 @@
 //	kpi.define            product, kpi, unit, [target]
 //	kpi.record            product, kpi, value
 //	decision.retract      decision
+//	board.form            id, name, members (person ids), quorum (1 … members)
+//	board.add-member      board, person, [quorum]
+//	board.remove-member   board, person, [quorum]
+//	board.disband         board
 //
 // Funding accounts are pool, valuestream:<id>, product:<id> and
 // project:<id>; one budget aggregate per period holds them all.
@@ -145,8 +149,51 @@
 //     not left (*HolderError), never wider than the granting mandate: its
 //     kinds, scope, limit, period limit and validity (valid_until no later
 //     than the grantor's), and at most MaxGrantDepth mandates deep
-//     (*EscalationError). Holders are persons today; boards
-//     ("board:<id>") will be mapped in holderRef.
+//     (*EscalationError), or to an active board ("board:<id>").
+//
+// # Boards and proposals
+//
+// A board is people who decide together: board.form names its members
+// (active people, at most MaxMembers) and its quorum (1 to the member
+// count); board.add-member and board.remove-member keep the quorum within
+// the member count (they may set a new one), the last member cannot be
+// removed, and nothing changes after board.disband. A mandate held by
+// "board:<id>" is in force while the board is not disbanded (from the
+// disbanding's effective time), by the same chain rules as a person's.
+//
+//   - A decision under a board's mandate is taken by one of its members
+//     (a non-member is refused with the members who could propose it). It
+//     is decided only with the approvals of the board's quorum: Decide
+//     refuses it with *ApprovalsNeededError and the command handler calls
+//     Propose, which checks it as Decide would now (so what cannot be
+//     decided is refused at once, nothing written) and records
+//     proposal.opened on proposal:<id> (the decision's id), expiring after
+//     DefaultProposalTTL unless told otherwise (MinProposalTTL to
+//     MaxProposalTTL). The proposer's approval is the first.
+//   - Act applies an action: approve (a member who has not approved
+//     yet), reject (a member, with a reason) or withdraw (the proposer).
+//     An approval that completes the quorum decides the decision against
+//     the ledger as it is at that moment — invariants, versions, the
+//     board's authority and limits then — and the outcome holds
+//     proposal.decided (with the completing approval) followed by the
+//     decision's events, appended atomically under the decision's own
+//     meta; the decision records its approvers (DecisionRecorded.Approvers).
+//     A decision that no longer fits (the money moved meanwhile, the
+//     mandate was revoked) makes the proposal refused, with the reason
+//     (proposal.refused, which also records the approval).
+//   - Only the approvals of current members count toward the quorum, and
+//     the quorum is the board's at the time of the approval.
+//   - Expiry needs no timer: a pending proposal past its expiry is expired
+//     from then on, judged at the time of the next action on it (refused
+//     with *ProposalClosedError, nothing written) and by the read models'
+//     queries, which show it expired once past. Nothing more happens to a
+//     proposal that is decided, refused, rejected, withdrawn or expired.
+//   - Every action on a proposal is one event on proposal:<id>, except a
+//     decision, whose batch ends with its decision.recorded.
+//
+// Every decision.recorded carries its authority chain as it was when
+// recorded (AuthorityChain: the mandate and its holder first, the root
+// last).
 //
 // Mandates granted before valid_until, period_limit and chains existed
 // decode as before (SchemaVersion 1, no expiry, no period limit); their
@@ -206,9 +253,24 @@
 //	                                 valid_until?, grantor?, chain?}
 //	  mandate.revoked              Lifecycle{id}
 //	  mandate.reinstated           Lifecycle{id}                       (retraction of a revoke)
+//	board:<id>
+//	  board.formed                 BoardFormed{id, name, members, quorum}
+//	  board.member-added           BoardMember{board, person, quorum, previous_quorum}
+//	  board.member-removed         BoardMember{board, person, quorum, previous_quorum}
+//	  board.disbanded              Lifecycle{id}
+//	  board.reformed               Lifecycle{id}                       (retraction of a disband)
+//	proposal:<id>
+//	  proposal.opened              ProposalOpened{id, board, mandate, quorum, proposed_by, expires,
+//	                                 decision (public format)}
+//	  proposal.approved            ProposalVote{id, by, reason?}
+//	  proposal.rejected            ProposalVote{id, by, reason}
+//	  proposal.withdrawn           ProposalVote{id, by, reason?}
+//	  proposal.decided             ProposalOutcome{id, by, approval_reason?, approvers}  (the decision follows)
+//	  proposal.refused             ProposalOutcome{id, by, approval_reason?, approvers, reason}
 //	decision:<id>
 //	  decision.recorded            DecisionRecorded{id, by, authority, reason, refs?, effective,
-//	                                 changes (public format), effects [{aggregate, type, data}], retracts?}
+//	                                 changes (public format), effects [{aggregate, type, data}], retracts?,
+//	                                 authority_chain? [{mandate, holder}], approvers?}
 //	  decision.retracted           DecisionRetracted{id, by}           (by: the retracting decision)
 //
 // Amounts in payloads are decimal strings in the period's currency

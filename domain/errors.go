@@ -181,6 +181,8 @@ const (
 	ReasonNotYet       = "not yet in force"
 	ReasonHolderLeft   = "holder left"
 	ReasonHolderAbsent = "holder is no person"
+	// ReasonBoardDisbanded: the mandate's holder is a board that was disbanded.
+	ReasonBoardDisbanded = "holder board disbanded"
 )
 
 // NotInForceError is a decision under a mandate that is not in force when
@@ -220,7 +222,9 @@ func (e *NotInForceError) Error() string {
 	case ReasonHolderLeft:
 		why = fmt.Sprintf("is suspended: its holder %s left the organisation%s", e.Holder, on)
 	case ReasonHolderAbsent:
-		why = fmt.Sprintf("is held by %q, who is not a person in the organisation", e.Holder)
+		why = fmt.Sprintf("is held by %q, who is neither a person in the organisation nor a board", e.Holder)
+	case ReasonBoardDisbanded:
+		why = fmt.Sprintf("is suspended: its holder %s was disbanded%s", e.Holder, on)
 	default:
 		why = e.Reason
 	}

@@ -21,6 +21,11 @@ const (
 	// KindDecision holds one record per decision: it makes a decision id
 	// unique in the log and keeps what a retraction needs to undo.
 	KindDecision AggregateKind = "decision"
+	// KindBoard is a group of people that holds mandates with a quorum.
+	KindBoard AggregateKind = "board"
+	// KindProposal is a decision under a board's mandate waiting for its
+	// approvals; its id is the decision's.
+	KindProposal AggregateKind = "proposal"
 )
 
 // Ref names one aggregate instance.

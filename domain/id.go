@@ -29,6 +29,18 @@ func ValidID(id string) error {
 	return nil
 }
 
+// BoardHolderPrefix marks a mandate holder that is a board: "board:<id>".
+const BoardHolderPrefix = "board:"
+
+// ValidHolder reports whether h can hold a mandate: a person id or
+// "board:<id>".
+func ValidHolder(h string) error {
+	if id, ok := strings.CutPrefix(h, BoardHolderPrefix); ok {
+		return ValidID(id)
+	}
+	return ValidID(h)
+}
+
 // ParseRef parses "kind:id" into a Ref with a known kind and a valid id.
 func ParseRef(s string) (Ref, error) {
 	k, id, ok := strings.Cut(s, ":")
@@ -48,7 +60,7 @@ func ParseRef(s string) (Ref, error) {
 // Valid reports whether k is one of the ledger's aggregate kinds.
 func (k AggregateKind) Valid() bool {
 	switch k {
-	case KindValueStream, KindProduct, KindTeam, KindPerson, KindProject, KindBudget, KindMandate, KindDecision:
+	case KindValueStream, KindProduct, KindTeam, KindPerson, KindProject, KindBudget, KindMandate, KindDecision, KindBoard, KindProposal:
 		return true
 	}
 	return false

@@ -53,6 +53,17 @@ const (
 	EventMandateReinstated       = "mandate.reinstated"
 	EventDecisionRecorded        = "decision.recorded"
 	EventDecisionRetracted       = "decision.retracted"
+	EventBoardFormed             = "board.formed"
+	EventBoardMemberAdded        = "board.member-added"
+	EventBoardMemberRemoved      = "board.member-removed"
+	EventBoardDisbanded          = "board.disbanded"
+	EventBoardReformed           = "board.reformed"
+	EventProposalOpened          = "proposal.opened"
+	EventProposalApproved        = "proposal.approved"
+	EventProposalRejected        = "proposal.rejected"
+	EventProposalWithdrawn       = "proposal.withdrawn"
+	EventProposalDecided         = "proposal.decided"
+	EventProposalRefused         = "proposal.refused"
 )
 
 // SchemaVersion is the payload version every event type is written at.
@@ -268,6 +279,74 @@ type DecisionRecorded struct {
 	Effects   []Effect  `json:"effects"`
 	// Retracts is the decision this one retracts, if it is a retraction.
 	Retracts string `json:"retracts,omitempty"`
+	// AuthorityChain is the decision's mandate and those it was granted
+	// under, as they were when the decision was recorded: the mandate
+	// first, the root last. Absent in decisions recorded before it was
+	// written.
+	AuthorityChain []ChainLink `json:"authority_chain,omitempty"`
+	// Approvers are the board members whose approvals decided it, when it
+	// was taken under a board's mandate (the proposer first).
+	Approvers []string `json:"approvers,omitempty"`
+}
+
+// ChainLink is one mandate of an authority chain and its holder then.
+type ChainLink struct {
+	Mandate string `json:"mandate"`
+	Holder  string `json:"holder"`
+}
+
+// BoardFormed is the payload of board.formed.
+type BoardFormed struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Members []string `json:"members"`
+	Quorum  int      `json:"quorum"`
+}
+
+// BoardMember is the payload of board.member-added and
+// board.member-removed: Quorum is the board's quorum after the change,
+// Previous the one before.
+type BoardMember struct {
+	Board    string `json:"board"`
+	Person   string `json:"person"`
+	Quorum   int    `json:"quorum"`
+	Previous int    `json:"previous_quorum"`
+}
+
+// ProposalOpened is the payload of proposal.opened, on proposal:<id>
+// (the decision's id): a decision under mandate Mandate, held by Board,
+// waiting for Quorum approvals (ProposedBy's counts as the first) until
+// Expires.
+type ProposalOpened struct {
+	ID         string    `json:"id"`
+	Board      string    `json:"board"`
+	Mandate    string    `json:"mandate"`
+	Quorum     int       `json:"quorum"`
+	ProposedBy string    `json:"proposed_by"`
+	Expires    time.Time `json:"expires"`
+	Decision   Decision  `json:"decision"`
+}
+
+// ProposalVote is the payload of proposal.approved, proposal.rejected
+// and proposal.withdrawn: By is the member who acted.
+type ProposalVote struct {
+	ID     string `json:"id"`
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ProposalOutcome is the payload of proposal.decided (the decision's
+// events follow in the same batch) and proposal.refused (Reason: why the
+// decision no longer fit): both record the approval of By that completed
+// the quorum (with ApprovalReason), and Approvers, every member whose
+// approval counted. So every action on a proposal is one event, except a
+// decision, which ends with its decision.recorded.
+type ProposalOutcome struct {
+	ID             string   `json:"id"`
+	By             string   `json:"by"`
+	ApprovalReason string   `json:"approval_reason,omitempty"`
+	Approvers      []string `json:"approvers"`
+	Reason         string   `json:"reason,omitempty"`
 }
 
 // DecisionRetracted is the payload of decision.retracted, on the retracted
@@ -330,6 +409,17 @@ var eventSpecs = map[string]eventSpec{
 	EventMandateReinstated:       spec[Lifecycle](KindMandate),
 	EventDecisionRecorded:        spec[DecisionRecorded](KindDecision),
 	EventDecisionRetracted:       spec[DecisionRetracted](KindDecision),
+	EventBoardFormed:             spec[BoardFormed](KindBoard),
+	EventBoardMemberAdded:        spec[BoardMember](KindBoard),
+	EventBoardMemberRemoved:      spec[BoardMember](KindBoard),
+	EventBoardDisbanded:          spec[Lifecycle](KindBoard),
+	EventBoardReformed:           spec[Lifecycle](KindBoard),
+	EventProposalOpened:          spec[ProposalOpened](KindProposal),
+	EventProposalApproved:        spec[ProposalVote](KindProposal),
+	EventProposalRejected:        spec[ProposalVote](KindProposal),
+	EventProposalWithdrawn:       spec[ProposalVote](KindProposal),
+	EventProposalDecided:         spec[ProposalOutcome](KindProposal),
+	EventProposalRefused:         spec[ProposalOutcome](KindProposal),
 }
 
 // EventTypes lists every event type the domain writes.

@@ -103,6 +103,13 @@ func (k *work) undo(r Ref, e Effect) error {
 			return nil
 		}
 		return k.emit(r, EventMandateRevoked, Lifecycle{ID: r.ID})
+	case *BoardFormed:
+		if !a.Active() {
+			return nil
+		}
+		return k.emit(r, EventBoardDisbanded, Lifecycle{ID: r.ID})
+	case *BoardMember:
+		return k.undoBoardMember(a, e.Type, p)
 	case *Lifecycle:
 		return k.undoLifecycle(a, e.Type)
 	case *ProductMoved:
@@ -298,6 +305,7 @@ func (k *work) undoLifecycle(a Aggregate, typ string) error {
 		EventTeamDisbanded: EventTeamReformed, EventTeamReformed: EventTeamDisbanded,
 		EventProjectClosed: EventProjectReopened, EventProjectReopened: EventProjectClosed,
 		EventMandateRevoked: EventMandateReinstated, EventMandateReinstated: EventMandateRevoked,
+		EventBoardDisbanded: EventBoardReformed, EventBoardReformed: EventBoardDisbanded,
 	}[typ]
 	if inverse == "" {
 		return &StateError{Ref: r, Problem: typ + " cannot be undone"}
@@ -310,7 +318,8 @@ func (k *work) undoLifecycle(a Aggregate, typ string) error {
 			return &AlreadyConvertedError{Project: r.ID, Product: a.Project.ConvertedTo}
 		}
 	}
-	ending := inverse == EventValueStreamRetired || inverse == EventProjectClosed || inverse == EventMandateRevoked
+	ending := inverse == EventValueStreamRetired || inverse == EventProjectClosed || inverse == EventMandateRevoked ||
+		inverse == EventBoardDisbanded
 	if ending != a.Active() {
 		return stale(r, "it is %s", a.Status())
 	}

@@ -24,6 +24,8 @@ type Aggregate struct {
 	Budget      *BudgetState
 	Mandate     *MandateState
 	Decision    *DecisionState
+	Board       *BoardState
+	Proposal    *ProposalState
 }
 
 // World is what the command handler loaded for a decision. A Ref absent from
@@ -33,7 +35,8 @@ type World map[Ref]Aggregate
 // Exists reports whether the aggregate has been created.
 func (a Aggregate) Exists() bool {
 	return a.ValueStream != nil || a.Product != nil || a.Team != nil || a.Person != nil ||
-		a.Project != nil || a.Budget != nil || a.Mandate != nil || a.Decision != nil
+		a.Project != nil || a.Budget != nil || a.Mandate != nil || a.Decision != nil ||
+		a.Board != nil || a.Proposal != nil
 }
 
 // Status is "active" or what ended it (retired, disbanded, left, closed,
@@ -43,7 +46,7 @@ func (a Aggregate) Status() string {
 	case a.ValueStream != nil && a.ValueStream.Retired,
 		a.Product != nil && a.Product.Retired:
 		return "retired"
-	case a.Team != nil && a.Team.Disbanded:
+	case a.Team != nil && a.Team.Disbanded, a.Board != nil && a.Board.Disbanded:
 		return "disbanded"
 	case a.Person != nil && a.Person.Left:
 		return "gone (left the organisation)"
@@ -57,6 +60,8 @@ func (a Aggregate) Status() string {
 		return "revoked"
 	case a.Decision != nil && a.Decision.RetractedBy != "":
 		return "retracted"
+	case a.Proposal != nil && a.Proposal.State != ProposalPending:
+		return a.Proposal.State
 	case !a.Exists():
 		return "absent"
 	}
@@ -196,7 +201,8 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 	creates := false
 	switch e.Type {
 	case EventValueStreamDefined, EventProductLaunched, EventTeamFormed, EventPersonJoined,
-		EventProjectStarted, EventBudgetOpened, EventMandateGranted, EventDecisionRecorded:
+		EventProjectStarted, EventBudgetOpened, EventMandateGranted, EventDecisionRecorded,
+		EventBoardFormed, EventProposalOpened:
 		creates = true
 	}
 	if creates == a.Exists() {
@@ -224,6 +230,27 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 			PeriodLimit: p.PeriodLimit, ValidUntil: p.ValidUntil, Grantor: p.Grantor, Chain: p.Chain}
 	case *DecisionRecorded:
 		a.Decision = &DecisionState{Record: *p}
+	case *BoardFormed:
+		a.Board = &BoardState{Name: p.Name, Members: sortedCopy(p.Members), Quorum: p.Quorum}
+	case *BoardMember:
+		b := *a.Board
+		b.Members = setOp(b.Members, p.Person, e.Type == EventBoardMemberAdded)
+		b.Quorum = p.Quorum
+		a.Board = &b
+	case *ProposalOpened:
+		a.Proposal = &ProposalState{Decision: p.Decision, Board: p.Board, Mandate: p.Mandate, Proposer: p.ProposedBy,
+			ProposedAt: e.RecordedAt, Expires: p.Expires, Approvals: []Approval{{By: p.ProposedBy, At: e.RecordedAt}},
+			State: ProposalPending}
+	case *ProposalVote:
+		evolveVote(&a, e, p)
+	case *ProposalOutcome:
+		pr := cloneProposal(a.Proposal)
+		pr.Approvals = append(pr.Approvals, Approval{By: p.By, Reason: p.ApprovalReason, At: e.RecordedAt})
+		pr.State, pr.Reason, pr.ClosedAt = ProposalRefused, p.Reason, e.RecordedAt
+		if e.Type == EventProposalDecided {
+			pr.State, pr.Reason = ProposalDecided, ""
+		}
+		a.Proposal = pr
 	case *DecisionRetracted:
 		d := *a.Decision
 		d.RetractedBy = p.By
@@ -356,6 +383,14 @@ func evolveLifecycle(a *Aggregate, typ string, effective time.Time) {
 			p.ConvertedTo = ""
 		}
 		a.Project = p
+	case EventBoardDisbanded, EventBoardReformed:
+		b := *a.Board
+		b.Disbanded = typ == EventBoardDisbanded
+		b.DisbandedAt = time.Time{}
+		if b.Disbanded {
+			b.DisbandedAt = effective
+		}
+		a.Board = &b
 	case EventMandateRevoked, EventMandateReinstated:
 		m := *a.Mandate
 		m.Revoked = typ == EventMandateRevoked

@@ -15,16 +15,6 @@ import (
 	"koers/domain"
 )
 
-// AppendResult says where the events of one decision landed.
-type AppendResult struct {
-	DecisionID string
-	// Sequences holds the stream sequence of each event, in the order given.
-	Sequences []uint64
-	// Duplicate is true when the decision had already been appended (a retry):
-	// nothing new was written and Sequences are those of the first append.
-	Duplicate bool
-}
-
 // Append records the events of one decision, all or nothing. expected holds
 // the version every touched aggregate must have (its last subject sequence;
 // 0: it must not exist yet). A stale version anywhere is domain.ErrConflict

@@ -106,7 +106,7 @@ func BenchmarkVerifyAndRawRead(b *testing.B) {
 	b.Run("read", func(b *testing.B) {
 		for b.Loop() {
 			count := 0
-			for _, err := range st.Read(ctx(b), 1, eventstore.ReadOptions{Until: n}) {
+			for _, err := range st.Read(ctx(b), 1, domain.ReadOptions{Until: n}) {
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -60,7 +60,7 @@
 // event hash under a secret key that only the ledger's writers hold, so a
 // message published straight onto a koers subject by any other client is a
 // forgery: [Store.Load] and [Store.Read] never return it as an event (Read
-// yields a [*RejectedError] for it) and [Store.Verify] reports it. A forged
+// yields a [*domain.RejectedError] for it) and [Store.Verify] reports it. A forged
 // message still takes a sequence on its subject, so the next genuine event
 // expects that version but chains to the last genuine hash.
 //

@@ -138,20 +138,6 @@ func driverMessage(err error) string {
 	return strings.ReplaceAll(err.Error(), "nats: ", "")
 }
 
-// RejectedError describes a stored message that is not a genuine event:
-// malformed, with a hash that does not match its content, with a missing or
-// wrong seal (a forgery), or on a subject other than the one it names.
-// [Store.Read] yields it for such a message and goes on if the caller does.
-type RejectedError struct {
-	Sequence uint64
-	Subject  string
-	Reason   string
-}
-
-func (e *RejectedError) Error() string {
-	return fmt.Sprintf("message %d on %s rejected: %s", e.Sequence, e.Subject, e.Reason)
-}
-
 // Server error codes that mean the expected version did not match.
 const (
 	codeWrongLastSeq         jetstream.ErrorCode = 10071 // "wrong last sequence: {seq}"

@@ -190,7 +190,7 @@ func TestEveryWriterGetsItsOwnAnswerOrItsOwnDeadline(t *testing.T) {
 	// Every decision is in the log exactly once, where its answer said.
 	last := lastSeq(t, st)
 	inLog := map[string][]uint64{}
-	for rec, err := range st.Read(ctx(t), 1, eventstore.ReadOptions{Until: last}) {
+	for rec, err := range st.Read(ctx(t), 1, domain.ReadOptions{Until: last}) {
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}

@@ -12,28 +12,6 @@ import (
 	"koers/domain"
 )
 
-// History is one aggregate as the log holds it.
-type History struct {
-	Events []domain.Recorded
-	// Version is the sequence of the last message on the aggregate's
-	// subject (0: none), the version to expect when appending to it.
-	Version uint64
-	// Cursor marks how far this history goes: [Store.LoadAfter] with it
-	// returns only what came later.
-	Cursor Cursor
-}
-
-// Cursor is a position on one aggregate's subject: the last sequence read
-// and the hash of the last genuine event up to it, so that reading on
-// keeps checking the chain.
-type Cursor struct {
-	seq  uint64
-	hash string
-}
-
-// Version is the sequence the cursor stands at.
-func (c Cursor) Version() uint64 { return c.seq }
-
 // Load returns the genuine events and the version of one aggregate. It asks
 // the server for the subject's messages directly, in batches, without
 // creating a consumer. Messages that are not genuine events (forgeries) are
@@ -60,7 +38,7 @@ func (s *Store) LoadAfter(ctx context.Context, ref domain.Ref, c Cursor) (Histor
 	if err != nil {
 		return History{}, fmt.Errorf("load: %w", err)
 	}
-	return s.loadFrom(ctx, ref, subj, head{seq: c.seq, hash: c.hash})
+	return s.loadFrom(ctx, ref, subj, head{seq: c.Seq, hash: c.Hash})
 }
 
 func (s *Store) loadFrom(ctx context.Context, ref domain.Ref, subj string, from head) (History, error) {
@@ -71,7 +49,7 @@ func (s *Store) loadFrom(ctx context.Context, ref domain.Ref, subj string, from 
 	if err != nil {
 		return History{}, fmt.Errorf("load %s: %w", ref, err)
 	}
-	h.Version, h.Cursor = hd.seq, Cursor{seq: hd.seq, hash: hd.hash}
+	h.Version, h.Cursor = hd.seq, Cursor{Seq: hd.seq, Hash: hd.hash}
 	return h, nil
 }
 

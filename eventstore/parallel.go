@@ -5,6 +5,8 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+
+	"koers/domain"
 )
 
 // Checking a message (decoding its envelope, hashing it, checking its seal)
@@ -24,7 +26,7 @@ type checkedMsg struct {
 }
 
 // readChecked is readRaw with every message checked, on all cores.
-func (s *Store) readChecked(ctx context.Context, from uint64, opts ReadOptions, fn func(*checkedMsg) error) error {
+func (s *Store) readChecked(ctx context.Context, from uint64, opts domain.ReadOptions, fn func(*checkedMsg) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	workers := max(1, runtime.GOMAXPROCS(0))

@@ -13,36 +13,28 @@ import (
 	"koers/domain"
 )
 
-// ReadOptions bound a [Store.Read].
-type ReadOptions struct {
-	// Until stops the read after this sequence. 0: follow the live stream
-	// until the context ends.
-	Until uint64
-	// Buffer is how many messages the client holds ahead of the reader.
-	// Default 1024.
-	Buffer int
-}
-
 // Read yields the stream's events in order from sequence from (1 = the
 // beginning), through an ordered consumer that the server drops when the
-// read ends. A message that is not a genuine event is yielded as a
-// [*RejectedError] (with a zero event); the caller may go on past it. Any
-// other error ends the read. A read that follows the live stream ends
-// without error when ctx is done; a bounded read (Until > 0) that ctx cuts
-// short yields ctx's error.
-func (s *Store) Read(ctx context.Context, from uint64, opts ReadOptions) iter.Seq2[domain.Recorded, error] {
+// read ends; it is the store's side of [domain.LogReader]. A message that
+// is not a genuine event is yielded as a [*domain.RejectedError] (with a
+// zero event); the caller may go on past it. Any other error ends the read:
+// ctx's error, or a [*domain.LogError] (wrapping
+// [domain.ErrLogUnavailable]) for whatever the NATS client said. A read
+// that follows the live stream ends without error when ctx is done; a
+// bounded read (Until > 0) that ctx cuts short yields ctx's error.
+func (s *Store) Read(ctx context.Context, from uint64, opts domain.ReadOptions) iter.Seq2[domain.Recorded, error] {
 	return func(yield func(domain.Recorded, error) bool) {
 		err := s.readChecked(ctx, from, opts, func(m *checkedMsg) error {
 			env, reason := m.env, m.reason
 			if reason != "" {
-				if !yield(domain.Recorded{}, &RejectedError{Sequence: m.seq, Subject: m.subject, Reason: reason}) {
+				if !yield(domain.Recorded{}, &domain.RejectedError{Sequence: m.seq, Subject: m.subject, Reason: reason}) {
 					return errStop
 				}
 				return nil
 			}
 			ref, ok := s.refOf(m.subject)
 			if !ok {
-				if !yield(domain.Recorded{}, &RejectedError{Sequence: m.seq, Subject: m.subject, Reason: "subject is not <prefix>.<kind>.<id>"}) {
+				if !yield(domain.Recorded{}, &domain.RejectedError{Sequence: m.seq, Subject: m.subject, Reason: "subject is not <prefix>.<kind>.<id>"}) {
 					return errStop
 				}
 				return nil
@@ -69,7 +61,7 @@ type rawMsg struct {
 }
 
 // readRaw calls fn for each stored message from sequence from, in order.
-func (s *Store) readRaw(ctx context.Context, from uint64, opts ReadOptions, fn func(rawMsg) error) error {
+func (s *Store) readRaw(ctx context.Context, from uint64, opts domain.ReadOptions, fn func(rawMsg) error) error {
 	if from == 0 {
 		from = 1
 	}
@@ -80,7 +72,7 @@ func (s *Store) readRaw(ctx context.Context, from uint64, opts ReadOptions, fn f
 		opts.Buffer = 1024
 	}
 	if opts.Buffer < 1 || opts.Buffer > 100_000 {
-		return fmt.Errorf("read: buffer %d: want 1 to 100000", opts.Buffer)
+		return fmt.Errorf("read: buffer %d: want 1 to 100000: %w", opts.Buffer, domain.ErrInvalid)
 	}
 	cctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	cons, err := s.stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
@@ -88,12 +80,13 @@ func (s *Store) readRaw(ctx context.Context, from uint64, opts ReadOptions, fn f
 		OptStartSeq:   from,
 	})
 	cancel()
+	op := fmt.Sprintf("read from %d", from)
 	if err != nil {
-		return serverError(fmt.Sprintf("read from %d: create ordered consumer", from), err)
+		return logError(ctx, op+": create ordered consumer", err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Buffer))
 	if err != nil {
-		return serverError(fmt.Sprintf("read from %d", from), err)
+		return logError(ctx, op, err)
 	}
 	defer it.Stop()
 	for {
@@ -105,11 +98,11 @@ func (s *Store) readRaw(ctx context.Context, from uint64, opts ReadOptions, fn f
 				}
 				return nil
 			}
-			return serverError(fmt.Sprintf("read from %d", from), err)
+			return logError(ctx, op, err)
 		}
 		md, err := msg.Metadata()
 		if err != nil {
-			return serverError(fmt.Sprintf("read from %d: message metadata", from), err)
+			return logError(ctx, op+": message metadata", err)
 		}
 		seq := md.Sequence.Stream
 		if opts.Until > 0 && seq > opts.Until {
@@ -135,4 +128,14 @@ func (s *Store) refOf(subject string) (domain.Ref, bool) {
 		return domain.Ref{}, false
 	}
 	return domain.Ref{Kind: domain.AggregateKind(kind), ID: id}, true
+}
+
+// logError translates an error of the NATS client into the domain's terms:
+// ctx's error when the caller's context ended the call, else a
+// [*domain.LogError] that keeps the client's words but not its types.
+func logError(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", op, ctx.Err())
+	}
+	return &domain.LogError{Op: op, Cause: driverMessage(err)}
 }

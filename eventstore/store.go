@@ -164,11 +164,13 @@ func (s *Store) Config() Config { c := s.cfg; c.SealKey = nil; return c }
 // LastSequence returns the sequence of the last message in the stream (0 when
 // empty).
 func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
-	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	// The caller's ctx, not the default timeout's, tells whether the caller
+	// gave up or the server did not answer.
+	cctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	info, err := s.stream.Info(ctx)
+	info, err := s.stream.Info(cctx)
 	if err != nil {
-		return 0, serverError("stream "+s.cfg.Stream+" info", err)
+		return 0, logError(ctx, "stream "+s.cfg.Stream+" last sequence", err)
 	}
 	return info.State.LastSeq, nil
 }

@@ -397,9 +397,12 @@ func TestLoadAfterReturnsOnlyWhatCameLater(t *testing.T) {
 	}
 }
 
-// Errors of nats.go leave the store translated: a *ServerError that wraps
-// ErrServer, and domain.ErrUnavailable when the server cannot be reached,
-// with none of the driver's types in the chain.
+// Errors of nats.go leave the store translated, with none of the driver's
+// types in the chain and none of its raw text: the write and load paths
+// answer a *ServerError that wraps ErrServer (and domain.ErrUnavailable
+// when the server cannot be reached); the read contract (Read,
+// LastSequence) answers the domain's *LogError, which wraps
+// domain.ErrUnavailable too.
 func TestDriverErrorsLeaveTheStoreTranslated(t *testing.T) {
 	srv, _ := server(t, t.TempDir())
 	nc, err := srv.Connect()
@@ -426,7 +429,7 @@ func TestDriverErrorsLeaveTheStoreTranslated(t *testing.T) {
 	_, closedErr := st.LastSequence(ctx(t))
 	_, loadErr := st.Load(ctx(t), person("p-9"))
 	var readErr error
-	for _, err := range st.Read(ctx(t), 1, eventstore.ReadOptions{Until: v}) {
+	for _, err := range st.Read(ctx(t), 1, domain.ReadOptions{Until: v}) {
 		readErr = err
 	}
 
@@ -440,7 +443,13 @@ func TestDriverErrorsLeaveTheStoreTranslated(t *testing.T) {
 	} {
 		t.Logf("%s: %v", name, err)
 		var se *eventstore.ServerError
-		if !errors.As(err, &se) || !errors.Is(err, eventstore.ErrServer) {
+		var le *domain.LogError
+		readContract := strings.HasPrefix(name, "info") || strings.HasPrefix(name, "read")
+		switch {
+		case readContract && !errors.As(err, &le):
+			t.Errorf("%s: %v (%T), want a *domain.LogError", name, err, err)
+			continue
+		case !readContract && (!errors.As(err, &se) || !errors.Is(err, eventstore.ErrServer)):
 			t.Errorf("%s: %v (%T), want a *ServerError", name, err, err)
 			continue
 		}

@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"fmt"
+
+	"koers/domain"
 )
 
 // MaxProblems is the most problems a [Report] lists; beyond it they are
@@ -84,7 +86,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 		index int
 		count int
 	}
-	err = s.readChecked(ctx, 1, ReadOptions{Until: last}, func(m *checkedMsg) error {
+	err = s.readChecked(ctx, 1, domain.ReadOptions{Until: last}, func(m *checkedMsg) error {
 		r.Checked++
 		if m.seq != prevSeq+1 {
 			r.add(m.seq, "", "sequences %d to %d are missing (deleted from the stream)", prevSeq+1, m.seq-1)

@@ -83,8 +83,8 @@ func TestForgedMessagesAreReportedAndNeverAcceptedAsEvents(t *testing.T) {
 
 	var rejected []uint64
 	var events []string
-	for rec, err := range st.Read(ctx(t), 1, eventstore.ReadOptions{Until: lastSeq(t, st)}) {
-		var rej *eventstore.RejectedError
+	for rec, err := range st.Read(ctx(t), 1, domain.ReadOptions{Until: lastSeq(t, st)}) {
+		var rej *domain.RejectedError
 		if errors.As(err, &rej) {
 			rejected = append(rejected, rej.Sequence)
 			continue
@@ -128,7 +128,7 @@ func TestReadResumesFromAnySequenceAndStopsOnCancel(t *testing.T) {
 		v = mustAppend(t, st, meta("d-"+itoa(i)), map[domain.Ref]uint64{p: v}, event(p, "person.renamed", map[string]int{"n": i})).Sequences[0]
 	}
 	var got []uint64
-	for rec, err := range st.Read(ctx(t), 7, eventstore.ReadOptions{Until: 10}) {
+	for rec, err := range st.Read(ctx(t), 7, domain.ReadOptions{Until: 10}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestReadResumesFromAnySequenceAndStopsOnCancel(t *testing.T) {
 	seen := make(chan uint64, 16)
 	done := make(chan error, 1)
 	go func() {
-		for rec, err := range st.Read(c, 10, eventstore.ReadOptions{}) {
+		for rec, err := range st.Read(c, 10, domain.ReadOptions{}) {
 			if err != nil {
 				done <- err
 				return
@@ -209,7 +209,7 @@ func TestDataSurvivesAnEmbeddedServerRestart(t *testing.T) {
 // rawBody returns the stored body of message seq.
 func rawBody(t *testing.T, st *eventstore.Store, seq uint64) []byte {
 	t.Helper()
-	for _, err := range st.Read(ctx(t), seq, eventstore.ReadOptions{Until: seq}) {
+	for _, err := range st.Read(ctx(t), seq, domain.ReadOptions{Until: seq}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,8 @@ const (
 	MaxRetriesPerRound = 100
 	// MaxBackoff bounds every wait between attempts.
 	MaxBackoff = 10 * time.Minute
+	// MaxAttempts bounds Attempts.
+	MaxAttempts = 100_000
 )
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -36,7 +38,9 @@ type Config struct {
 	// another FromSeq for it is refused rather than skipping or re-sending.
 	FromSeq uint64
 	// BatchSize is at most how many events one round publishes before the
-	// checkpoint moves. Default 500, at most MaxBatchSize.
+	// checkpoint moves; a decision is never split, so a round holds at
+	// least one whole decision even when that is more. Default 500, at most
+	// MaxBatchSize.
 	BatchSize int
 	// PublishTimeout bounds one publish call (and its confirmation).
 	// Default 30s.
@@ -48,9 +52,15 @@ type Config struct {
 	// RetryInitial is the first wait of the Retry middleware; it doubles up to
 	// RetryMax. Defaults 100ms and 5s.
 	RetryInitial, RetryMax time.Duration
-	// BackoffMax caps the wait between rounds while the target stays down
-	// (the wait doubles from RetryInitial). Default 30s, at most MaxBackoff.
+	// BackoffMax caps the wait before the log is read again after an
+	// interruption (the target, the feed's database or the log was down);
+	// the wait doubles from RetryInitial, with jitter. Default 30s, at most
+	// MaxBackoff.
 	BackoffMax time.Duration
+	// Attempts bounds the interruptions in a row without progress before
+	// Run gives up and returns. Default 1000 (with a BackoffMax of 30s,
+	// about eight hours of outage), at most MaxAttempts.
+	Attempts int
 	// LagInterval is how often the lag gauge is refreshed. Default 5s.
 	LagInterval time.Duration
 	// Metrics receives the feed's figures. Default: a set of its own that no
@@ -86,6 +96,9 @@ func (c Config) WithDefaults() Config {
 	if c.BackoffMax == 0 {
 		c.BackoffMax = 30 * time.Second
 	}
+	if c.Attempts == 0 {
+		c.Attempts = 1000
+	}
 	if c.LagInterval == 0 {
 		c.LagInterval = 5 * time.Second
 	}
@@ -111,6 +124,12 @@ func (c Config) validate() error {
 	if c.Retries < 0 || c.Retries > MaxRetriesPerRound {
 		return fmt.Errorf("feed %s: retries %d: want 0 to %d", c.Name, c.Retries, MaxRetriesPerRound)
 	}
+	if c.Attempts < 1 || c.Attempts > MaxAttempts {
+		return fmt.Errorf("feed %s: attempts %d: want 1 to %d", c.Name, c.Attempts, MaxAttempts)
+	}
+	if c.RetryInitial > c.BackoffMax {
+		return fmt.Errorf("feed %s: retry initial %s: want at most the back-off max %s", c.Name, c.RetryInitial, c.BackoffMax)
+	}
 	for what, d := range map[string]time.Duration{
 		"publish timeout": c.PublishTimeout, "retry initial": c.RetryInitial, "retry max": c.RetryMax,
 		"back-off max": c.BackoffMax, "lag interval": c.LagInterval,
@@ -120,14 +139,4 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
-}
-
-// backoff is the wait before round n (0-based): RetryInitial doubled n
-// times, capped at BackoffMax.
-func (c Config) backoff(n int) time.Duration {
-	d := c.RetryInitial
-	for i := 0; i < n && d < c.BackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, c.BackoffMax)
 }

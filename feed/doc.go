@@ -61,10 +61,13 @@
 //     target does so itself (unique index on uuid).
 //   - A target that is down or refuses connections is waited for: the
 //     Watermill Retry middleware retries a publish with exponential back-off
-//     (Config.Retries times, RetryInitial to RetryMax), then the feed
-//     reconnects after a back-off doubling up to BackoffMax, until its
-//     context ends; each failed attempt counts in koers_feed_retries_total.
-//     Nothing is skipped.
+//     (Config.Retries times, RetryInitial to RetryMax), then the round
+//     fails and the feed's consumer (package consumer, the one reader of
+//     the log that the projector shares) reads again from the checkpoint
+//     after its capped, jittered back-off (RetryInitial doubling up to
+//     BackoffMax), at most Config.Attempts times in a row without progress;
+//     each failed attempt counts in koers_feed_retries_total. Nothing is
+//     skipped.
 //   - A message the target refuses outright (HTTP 400, 413, 415, 422; a
 //     PostgreSQL data exception) goes through Watermill's PoisonQueue
 //     middleware to the table koers_feed.poison, with metadata koers_feed,
@@ -86,9 +89,10 @@
 //     ledger ([MismatchError]).
 //
 // Everything is bounded: a batch holds at most Config.BatchSize events
-// (default 500), the Retry middleware at most Config.Retries retries per
-// round, every publish waits at most Config.PublishTimeout, every back-off
-// at most Config.BackoffMax.
+// (default 500) or one whole decision, the Retry middleware at most
+// Config.Retries retries per round, every publish waits at most
+// Config.PublishTimeout, every back-off at most Config.BackoffMax, and a
+// feed gives up after Config.Attempts failed rounds in a row.
 //
 // # Metrics
 //

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,16 +16,14 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"koers/consumer"
 	"koers/domain"
-	"koers/eventstore"
 )
 
-// Log is what a feed reads: the ledger's stream, in order. *eventstore.Store
-// is one.
-type Log interface {
-	Read(ctx context.Context, from uint64, opts eventstore.ReadOptions) iter.Seq2[domain.Recorded, error]
-	LastSequence(ctx context.Context) (uint64, error)
-}
+// Log is what a feed reads: the ledger's log, in order, in the domain's
+// terms ([domain.LogReader] is one). A feed reads it through the shared
+// [consumer.Consumer].
+type Log = consumer.Log
 
 // Feed sends the ledger's events to one target, from its checkpoint on.
 // Open it, Run it until its context ends, Close it.
@@ -38,6 +35,7 @@ type Feed struct {
 	target *target
 	source string
 	m      feedMetrics
+	cons   *consumer.Consumer
 
 	delivered atomic.Uint64 // the checkpoint
 	lastSeq   atomic.Uint64 // the stream's last sequence, as last seen
@@ -100,6 +98,24 @@ func Open(ctx context.Context, log Log, databaseURL string, cfg Config) (*Feed, 
 		},
 	}
 	f.chain = poisonQueue(retry.Middleware(f.publishChunk))
+	f.cons, err = consumer.New(log, consumer.Config{
+		Checkpoint: func(context.Context) (uint64, error) { return f.delivered.Load(), nil },
+		Handle:     f.handle,
+		MaxEvents:  cfg.BatchSize,
+		Backoff:    consumer.Backoff{Initial: cfg.RetryInitial, Max: cfg.BackoffMax, Attempts: cfg.Attempts},
+		// A feed waits out whatever stops it (the target, its database,
+		// the log), within the back-off's attempts: nothing it could skip.
+		Retry: func(error) bool { return true },
+		OnRetry: func(err error, attempt int, wait time.Duration) {
+			f.m.retries.Inc()
+			f.cfg.Logger.Warn("feed interrupted: reading again from the checkpoint", "feed", f.cfg.Name, "target", f.target.redacted,
+				"checkpoint", f.delivered.Load(), "err", err, "attempt", attempt+1, "retry_in", wait)
+		},
+	})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("feed %s: %w", cfg.Name, err)
+	}
 	return f, nil
 }
 
@@ -131,128 +147,52 @@ func (f *Feed) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run delivers events until ctx ends, then returns nil. A target that is
-// down or refuses connections is waited for with capped back-off, counted
-// in the retries metric; nothing is skipped. A read error from the log
-// restarts the read from the checkpoint after the same back-off.
+// Run delivers events until ctx ends, then returns nil. Whatever
+// interrupts it (a target that is down or refuses connections, the
+// feed's database, the log) is waited out with the shared consumer's
+// capped back-off, counted in the retries metric, and the log read again
+// from the checkpoint; nothing is skipped. After Config.Attempts
+// interruptions in a row without progress it returns a
+// [*consumer.GaveUpError].
 func (f *Feed) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.watchLag(ctx) }()
 	defer wg.Wait()
-	for round := 0; ; round++ {
-		before := f.delivered.Load()
-		err := f.runFrom(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if f.delivered.Load() > before {
-			round = 0 // it got somewhere: start the back-off over
-		}
-		f.m.retries.Inc()
-		wait := f.cfg.backoff(round)
-		f.cfg.Logger.Warn("feed read interrupted", "feed", f.cfg.Name, "checkpoint", f.delivered.Load(), "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
-			return nil
-		}
+	if err := f.cons.Run(ctx); err != nil {
+		return fmt.Errorf("feed %s: %w", f.cfg.Name, err)
 	}
+	return nil
 }
 
-// errReadEnded: the log stopped yielding although ctx is live.
-var errReadEnded = errors.New("the log's read ended")
-
-// item is one message of the log: an event, or a sequence to pass over.
-type item struct {
-	rec  domain.Recorded
-	seq  uint64
-	skip bool
-	err  error
-}
-
-// runFrom reads the log from the checkpoint and delivers it in batches
-// until ctx ends or the read fails.
-func (f *Feed) runFrom(ctx context.Context) error {
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	items := make(chan item, f.cfg.BatchSize)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(items)
-		for rec, err := range f.log.Read(rctx, f.delivered.Load()+1, eventstore.ReadOptions{}) {
-			it := item{rec: rec, seq: rec.Sequence, err: err}
-			var rej *eventstore.RejectedError
-			if errors.As(err, &rej) {
-				it = item{seq: rej.Sequence, skip: true}
+// handle delivers one batch of the consumer and moves the checkpoint past
+// it once the target confirmed it; messages the log rejected are skipped
+// and counted. When delivery stops short, the checkpoint moves past what
+// the target did confirm, so that a restart re-sends as little as possible.
+func (f *Feed) handle(ctx context.Context, b consumer.Batch) error {
+	msgs := make([]*message.Message, 0, b.Messages)
+	var rejected []uint64
+	for _, u := range b.Units {
+		for _, m := range u.Messages {
+			if m.Rejected != nil {
+				f.cfg.Logger.Warn("feed skips a message that is not a genuine event", "feed", f.cfg.Name, "seq", m.Rejected.Sequence)
+				rejected = append(rejected, m.Rejected.Sequence)
+				continue
 			}
-			select {
-			case items <- it:
-			case <-rctx.Done():
-				return
-			}
-			if it.err != nil {
-				return
-			}
-		}
-	}()
-	defer wg.Wait()
-	defer cancel()
-	batch := make([]*message.Message, 0, f.cfg.BatchSize)
-	for {
-		batch = batch[:0]
-		var through uint64
-		var rejectedSeqs []uint64
-		var readErr error
-		// Wait for one message, then take what is there, up to a batch.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case it, ok := <-items:
-			if !ok {
-				return errReadEnded
-			}
-			if it.err != nil {
-				return it.err
-			}
-			through, batch = f.add(it, through, &rejectedSeqs, batch)
-		}
-	fill:
-		for len(batch) < f.cfg.BatchSize {
-			select {
-			case it, ok := <-items:
-				if !ok {
-					readErr = errReadEnded
-					break fill
-				}
-				if it.err != nil {
-					readErr = it.err // after delivering what is in hand
-					break fill
-				}
-				through, batch = f.add(it, through, &rejectedSeqs, batch)
-			default:
-				break fill
-			}
-		}
-		done, poisoned, err := f.deliver(ctx, batch)
-		if err != nil {
-			// Keep what the target confirmed before ctx ended, so that a
-			// stop re-sends as little as possible.
-			if done > 0 {
-				through, _ := strconv.ParseUint(batch[done-1].Metadata.Get(seqKey), 10, 64)
-				if serr := f.commit(ctx, through, done-poisoned, poisoned, countUpTo(rejectedSeqs, through)); serr != nil {
-					return errors.Join(err, serr)
-				}
-			}
-			return err
-		}
-		if err := f.commit(ctx, through, len(batch)-poisoned, poisoned, len(rejectedSeqs)); err != nil {
-			return err
-		}
-		if readErr != nil {
-			return readErr
+			msgs = append(msgs, f.message(m.Event))
 		}
 	}
+	done, poisoned, err := f.deliver(ctx, msgs)
+	if err != nil {
+		if done > 0 {
+			through, _ := strconv.ParseUint(msgs[done-1].Metadata.Get(seqKey), 10, 64)
+			if serr := f.commit(ctx, through, done-poisoned, poisoned, countUpTo(rejected, through)); serr != nil {
+				return errors.Join(err, serr)
+			}
+		}
+		return err
+	}
+	return f.commit(ctx, b.Last(), len(msgs)-poisoned, poisoned, len(rejected))
 }
 
 // commit moves the checkpoint to through once the target confirmed what
@@ -275,17 +215,6 @@ func (f *Feed) commit(ctx context.Context, through uint64, delivered, poisoned, 
 
 // seqKey is the metadata key of a message's stream sequence.
 const seqKey = "koers_seq"
-
-// add puts one log message into the batch being built.
-func (f *Feed) add(it item, through uint64, rejected *[]uint64, batch []*message.Message) (uint64, []*message.Message) {
-	through = max(through, it.seq)
-	if it.skip {
-		f.cfg.Logger.Warn("feed skips a message that is not a genuine event", "feed", f.cfg.Name, "seq", it.seq)
-		*rejected = append(*rejected, it.seq)
-		return through, batch
-	}
-	return through, append(batch, f.message(it.rec))
-}
 
 func countUpTo(seqs []uint64, through uint64) int {
 	n := 0
@@ -322,62 +251,56 @@ type round struct {
 var errSplit = errors.New("the target refused a chunk: publishing one by one")
 
 // deliver publishes batch in order and returns when the target confirmed
-// all of it, or ctx ended. It returns how many messages from the start of
-// batch are done and how many of those went to the poison queue. The
-// target being down is waited for.
+// all of it, failed, or ctx ended. It returns how many messages from the
+// start of batch are done and how many of those went to the poison queue.
+// A target that cannot be reached, or that still fails after the Retry
+// middleware's attempts, is an error: the consumer waits (its one back-off)
+// and the batch is read and sent again from the checkpoint.
 func (f *Feed) deliver(ctx context.Context, batch []*message.Message) (done, poisoned int, err error) {
+	if len(batch) == 0 {
+		return 0, 0, nil
+	}
 	r := &round{ctx: ctx, batch: batch}
 	f.cur = r
 	defer func() { f.cur = nil }()
-	for attempt := 0; r.next < len(batch); attempt++ {
-		if ctx.Err() != nil {
-			return r.next, poisoned, ctx.Err()
+	if f.pub == nil {
+		octx, cancel := context.WithTimeout(ctx, f.cfg.PublishTimeout)
+		pub, err := f.target.open(octx, f.cfg.Name)
+		cancel()
+		if err != nil {
+			return 0, 0, fmt.Errorf("connect to %s: %w", f.target.redacted, err)
 		}
-		if f.pub == nil {
-			octx, cancel := context.WithTimeout(ctx, f.cfg.PublishTimeout)
-			pub, err := f.target.open(octx, f.cfg.Name)
-			cancel()
-			if err != nil {
-				f.m.retries.Inc()
-				wait := f.cfg.backoff(attempt)
-				f.cfg.Logger.Warn("feed cannot connect", "feed", f.cfg.Name, "target", f.target.redacted, "err", err, "retry_in", wait)
-				sleep(ctx, wait)
-				continue
+		f.pub = pub
+	}
+	// Every round of the loop confirms or poisons a message (or, once,
+	// switches an atomic target to one by one), or returns.
+	for r.next < len(batch) {
+		msg, before := batch[r.next], r.next
+		msg.SetContext(ctx)
+		_, err := f.chain(msg)
+		if errors.Is(err, errSplit) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				// The Retry middleware gave up: connect afresh next
+				// time. (A feed being stopped keeps its publisher for
+				// Close.)
+				_ = f.pub.Close()
+				f.pub = nil
 			}
-			f.pub = pub
+			return r.next, poisoned, fmt.Errorf("publish event %s to %s: %w", msg.UUID, f.target.redacted, err)
 		}
-		for r.next < len(batch) {
-			msg := batch[r.next]
-			msg.SetContext(ctx)
-			_, err := f.chain(msg)
-			if errors.Is(err, errSplit) {
-				continue
-			}
-			if err != nil {
-				r.poisoned = false
-				break
-			}
-			if r.poisoned {
-				f.cfg.Logger.Error("feed target refused an event: moved to the poison queue", "feed", f.cfg.Name, "event", msg.UUID, "seq", msg.Metadata.Get(seqKey))
-				r.poisoned = false
-				r.next++
-				poisoned++
-				f.m.poisoned.Inc()
-			}
-			attempt = 0
+		if r.poisoned {
+			f.cfg.Logger.Error("feed target refused an event: moved to the poison queue", "feed", f.cfg.Name, "event", msg.UUID, "seq", msg.Metadata.Get(seqKey))
+			r.poisoned = false
+			r.next++
+			poisoned++
+			f.m.poisoned.Inc()
 		}
-		if r.next == len(batch) {
-			break
+		if r.next == before {
+			return r.next, poisoned, fmt.Errorf("publish event %s to %s: neither confirmed nor refused", msg.UUID, f.target.redacted)
 		}
-		if ctx.Err() != nil {
-			return r.next, poisoned, ctx.Err()
-		}
-		// The Retry middleware gave up: reconnect after a capped back-off.
-		_ = f.pub.Close()
-		f.pub = nil
-		wait := f.cfg.backoff(attempt)
-		f.cfg.Logger.Warn("feed target unavailable", "feed", f.cfg.Name, "target", f.target.redacted, "checkpoint", f.delivered.Load(), "retry_in", wait)
-		sleep(ctx, wait)
 	}
 	return r.next, poisoned, nil
 }
@@ -452,18 +375,6 @@ func (f *Feed) updateLag() {
 		last = done
 	}
 	f.m.lag.Set(float64(last - done))
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // Run opens the feed, runs it until ctx ends and closes it.

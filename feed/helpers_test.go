@@ -104,9 +104,9 @@ func readAll(tb testing.TB, st *eventstore.Store) []domain.Recorded {
 		tb.Fatal(err)
 	}
 	var out []domain.Recorded
-	for r, err := range st.Read(ctx, 1, eventstore.ReadOptions{Until: last}) {
+	for r, err := range st.Read(ctx, 1, domain.ReadOptions{Until: last}) {
 		if err != nil {
-			if _, ok := err.(*eventstore.RejectedError); ok {
+			if _, ok := err.(*domain.RejectedError); ok {
 				continue
 			}
 			tb.Fatal(err)

@@ -5,13 +5,12 @@ import (
 	"sync"
 
 	"koers/domain"
-	"koers/eventstore"
 )
 
 // cached is a folded aggregate and how far into its subject it goes.
 type cached struct {
 	agg    domain.Aggregate
-	cursor eventstore.Cursor
+	cursor domain.Cursor
 }
 
 // aggCache keeps the most recently used folded aggregates, at most max.

@@ -1,8 +1,9 @@
 // Package ledger is the command handler: it takes a decision, loads the
 // aggregates it touches from the log, lets the domain decide, and appends the
 // resulting events with the versions it read, re-reading and re-deciding a
-// bounded number of times when another decision got there first. It is the
-// only place where domain and eventstore meet (cmd/koers wires it).
+// bounded number of times when another decision got there first. It speaks
+// to the log in the domain's terms only ([Store]); cmd/koers wires in the
+// event store.
 package ledger
 
 import (
@@ -16,15 +17,14 @@ import (
 	"time"
 
 	"koers/domain"
-	"koers/eventstore"
 )
 
 // Store is what the handler needs of the log.
 type Store interface {
-	Load(ctx context.Context, ref domain.Ref) (eventstore.History, error)
-	LoadAfter(ctx context.Context, ref domain.Ref, c eventstore.Cursor) (eventstore.History, error)
-	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (eventstore.AppendResult, error)
-	Lookup(ctx context.Context, decisionID string) (eventstore.AppendResult, bool, error)
+	Load(ctx context.Context, ref domain.Ref) (domain.History, error)
+	LoadAfter(ctx context.Context, ref domain.Ref, c domain.Cursor) (domain.History, error)
+	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (domain.AppendResult, error)
+	Lookup(ctx context.Context, decisionID string) (domain.AppendResult, bool, error)
 }
 
 // Options configure a [Handler]. Zero fields take the default in their doc.
@@ -134,6 +134,12 @@ type Result struct {
 	// Duplicate: the decision was recorded before; nothing new was written
 	// and Sequences are those of the first time.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// State is set when a proposal is involved: "pending" for a decision
+	// under a board's mandate recorded as a proposal, or the proposal's
+	// state after an action on it (decided, refused, rejected, withdrawn).
+	State string `json:"state,omitempty"`
+	// Proposal is the proposal the decision or action is about.
+	Proposal *Proposal `json:"proposal,omitempty"`
 }
 
 // Decode parses a decision in its public JSON format with the handler's
@@ -156,6 +162,13 @@ type HandleOption func(*handleOpts)
 
 type handleOpts struct {
 	expect map[domain.Ref]uint64
+	ttl    time.Duration
+}
+
+// Expires sets how long a decision under a board's mandate waits for its
+// approvals when it becomes a proposal (0: domain.DefaultProposalTTL).
+func Expires(ttl time.Duration) HandleOption {
+	return func(o *handleOpts) { o.ttl = ttl }
 }
 
 // ExpectVersions makes the decision conditional: each named aggregate must
@@ -248,8 +261,15 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 	for attempt := 0; attempt < h.opts.MaxAttempts; attempt++ {
 		world, events, err := h.decide(ctx, d, o.expect)
 		var dup *domain.DuplicateDecisionError
-		if errors.As(err, &dup) {
+		var dupProposal *domain.DuplicateProposalError
+		var needsApprovals *domain.ApprovalsNeededError
+		switch {
+		case errors.As(err, &dup):
 			return h.earlier(ctx, d.ID)
+		case errors.As(err, &dupProposal):
+			return h.pendingAgain(ctx, d.ID)
+		case errors.As(err, &needsApprovals):
+			return h.propose(ctx, d, o)
 		}
 		if err != nil {
 			return Result{}, err
@@ -406,6 +426,6 @@ func (h *Handler) earlier(ctx context.Context, id string) (Result, error) {
 	return toResult(res), nil
 }
 
-func toResult(r eventstore.AppendResult) Result {
+func toResult(r domain.AppendResult) Result {
 	return Result{DecisionID: r.DecisionID, Sequences: r.Sequences, Duplicate: r.Duplicate}
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"koers/consumer"
 	"koers/domain"
 )
 
@@ -20,7 +22,7 @@ import (
 // want is the source's ledger identity (zero: not known yet); a batch of
 // another ledger than the read models' is refused with a
 // [*LedgerMismatchError].
-func (db *DB) apply(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, error) {
+func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, error) {
 	var last uint64
 	factRows := 0
 	var err error
@@ -54,7 +56,7 @@ var errSwitched = errors.New("read models switched by a rebuild while the batch 
 // rebuild switched schemas under it; one switch is a rebuild's end.
 const maxSwitchedAttempts = 3
 
-func (db *DB) applyOnce(ctx context.Context, batch []unit, want LedgerIdentity) (uint64, int, error) {
+func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, int, error) {
 	var last uint64
 	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
@@ -81,18 +83,18 @@ func (db *DB) applyOnce(ctx context.Context, batch []unit, want LedgerIdentity) 
 		}
 		w := newWriter(ctx, tx, db.referenceWrites)
 		for _, u := range batch {
-			if u.last() <= last {
+			if u.Last() <= last {
 				continue // applied already
 			}
 			// The stream has no holes (DenyDelete, DenyPurge): the next
 			// unit must start right after the checkpoint.
-			if first := u.items[0].seq(); first != last+1 {
+			if first := u.First(); first != last+1 {
 				return &GapError{Checkpoint: last, First: first}
 			}
 			if err := applyUnit(w, u); err != nil {
 				return err
 			}
-			last = u.last()
+			last = u.Last()
 		}
 		if err := w.flush(); err != nil {
 			return err
@@ -128,20 +130,20 @@ func (db *DB) noteFacts(n int) bool {
 }
 
 // applyUnit applies one decision's events, or one rejected message.
-func applyUnit(w *writer, u unit) error {
+func applyUnit(w *writer, u consumer.Unit) error {
 	var rec *domain.DecisionRecorded
-	if lastItem := u.items[len(u.items)-1]; lastItem.rejected == nil && lastItem.rec.Type == domain.EventDecisionRecorded {
-		v, err := domain.DecodeEventData(lastItem.rec)
+	if lastItem := u.Messages[len(u.Messages)-1]; lastItem.Rejected == nil && lastItem.Event.Type == domain.EventDecisionRecorded {
+		v, err := domain.DecodeEventData(lastItem.Event)
 		if err != nil {
-			return unreadable(lastItem.rec, err)
+			return unreadable(lastItem.Event, err)
 		}
 		rec = v.(*domain.DecisionRecorded)
 	}
 	a := applier{w: w}
-	for _, it := range u.items {
-		if it.rejected != nil {
-			if err := w.row("rejected_messages", int64(it.rejected.Sequence), it.rejected.Subject, it.rejected.Reason); err != nil {
-				return fmt.Errorf("record rejected message %d: %w", it.rejected.Sequence, err)
+	for _, it := range u.Messages {
+		if it.Rejected != nil {
+			if err := w.row("rejected_messages", int64(it.Rejected.Sequence), it.Rejected.Subject, it.Rejected.Reason); err != nil {
+				return fmt.Errorf("record rejected message %d: %w", it.Rejected.Sequence, err)
 			}
 			continue
 		}
@@ -150,7 +152,7 @@ func applyUnit(w *writer, u unit) error {
 			// a retraction's compensations take effect when the decision
 			// they undo did, so that, known after the retraction, that
 			// decision never happened.
-			a.valid = it.rec.Meta.Effective
+			a.valid = it.Event.Meta.Effective
 			if rec != nil && rec.Retracts != "" {
 				var eff time.Time
 				row, err := w.queryRow(`SELECT effective FROM decisions WHERE id = $1`, rec.Retracts)
@@ -167,11 +169,11 @@ func applyUnit(w *writer, u unit) error {
 		}
 		// The decision.recorded was decoded above already.
 		var decoded any
-		if rec != nil && it.rec.Sequence == u.last() {
+		if rec != nil && it.Event.Sequence == u.Last() {
 			decoded = rec
 		}
-		if err := a.event(it.rec, u.items[0].seq(), decoded); err != nil {
-			return fmt.Errorf("apply %s %d on %s: %w", it.rec.Type, it.rec.Sequence, it.rec.Aggregate, err)
+		if err := a.event(it.Event, u.First(), decoded); err != nil {
+			return fmt.Errorf("apply %s %d on %s: %w", it.Event.Type, it.Event.Sequence, it.Event.Aggregate, err)
 		}
 	}
 	return nil
@@ -323,12 +325,22 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	case *domain.ProjectBudgetLinked:
 		return nil // the journal shows the project's funds
 	case *domain.BudgetAmount:
+		amt, err := p.Amount.Minor(p.Currency)
+		if err != nil {
+			return err
+		}
+		if err := a.charge(p.Period, p.Currency, amt, p.Charged); err != nil {
+			return err
+		}
 		return a.budgetAmount(r, p)
 	case *domain.BudgetLifecycle:
 		return a.budgetLifecycle(r, p)
 	case *domain.FundingMoved:
 		amt, err := p.Amount.Minor(p.Currency)
 		if err != nil {
+			return err
+		}
+		if err := a.charge(p.Period, p.Currency, amt, p.Charged); err != nil {
 			return err
 		}
 		return a.journal(p.Period, p.Currency, string(p.From), -amt, string(p.To), amt)
@@ -340,7 +352,31 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 		if p.Grantor != "" {
 			kv = append(kv, "grantor", p.Grantor)
 		}
+		if p.PeriodLimit != nil {
+			kv = append(kv, "period_limit", p.PeriodLimit.String())
+		}
+		if p.ValidUntil != nil {
+			kv = append(kv, "valid_until", p.ValidUntil.UTC().Format(time.RFC3339Nano))
+		}
 		return a.sets(domain.KindMandate, p.ID, kv...)
+	case *domain.BoardFormed:
+		kv := []any{"name", p.Name, "quorum", strconv.Itoa(p.Quorum), "status", statusActive}
+		for _, m := range p.Members {
+			kv = append(kv, "member:"+m, "true")
+		}
+		return a.sets(domain.KindBoard, p.ID, kv...)
+	case *domain.BoardMember:
+		var v *string
+		if r.Type == domain.EventBoardMemberAdded {
+			v = str("true")
+		}
+		return a.sets(domain.KindBoard, p.Board, "member:"+p.Person, v, "quorum", strconv.Itoa(p.Quorum))
+	case *domain.ProposalOpened:
+		return a.proposalOpened(r, p)
+	case *domain.ProposalVote:
+		return a.proposalVote(r, p)
+	case *domain.ProposalOutcome:
+		return a.proposalOutcome(r, p)
 	case *domain.DecisionRecorded:
 		return a.decision(r, p, unitFirst)
 	case *domain.DecisionRetracted:
@@ -359,6 +395,8 @@ func (a *applier) lifecycle(r domain.Recorded) error {
 		domain.EventProjectReopened:        statusActive,
 		domain.EventMandateRevoked:         "revoked",
 		domain.EventMandateReinstated:      statusActive,
+		domain.EventBoardDisbanded:         "disbanded",
+		domain.EventBoardReformed:          statusActive,
 	}[r.Type]
 	if status == "" {
 		return fmt.Errorf("no lifecycle status for %s", r.Type)
@@ -487,8 +525,20 @@ func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFi
 	if p.Retracts != "" {
 		retracts = &p.Retracts
 	}
+	chain := p.AuthorityChain
+	if chain == nil {
+		chain = []domain.ChainLink{}
+	}
+	chainJSON, err := json.Marshal(chain)
+	if err != nil {
+		return err
+	}
+	approvers := p.Approvers
+	if approvers == nil {
+		approvers = []string{}
+	}
 	err = a.w.row("decisions", p.ID, int64(r.Sequence), int64(unitFirst), p.By, p.Authority, p.Reason, refs, p.Effective, r.RecordedAt,
-		string(changes), string(effects), kinds, aggs, retracts)
+		string(changes), string(effects), kinds, aggs, retracts, string(chainJSON), approvers)
 	if err != nil {
 		return fmt.Errorf("decision %s: %w", p.ID, err)
 	}
@@ -502,4 +552,72 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// charge records what a budget movement of amt counts against the period
+// limits of the mandates in charged.
+func (a *applier) charge(period string, cur domain.Currency, amt domain.Amount, charged []string) error {
+	if amt < 0 {
+		amt = -amt
+	}
+	for _, m := range charged {
+		if err := a.w.row("mandate_use", int64(a.rec.Sequence), m, period, string(cur), int64(amt), a.valid, a.rec.RecordedAt, a.rec.Meta.DecisionID); err != nil {
+			return fmt.Errorf("mandate use of %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+type approvalJSON struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+func (a *applier) proposalOpened(r domain.Recorded, p *domain.ProposalOpened) error {
+	d, err := json.Marshal(p.Decision)
+	if err != nil {
+		return err
+	}
+	approvals, err := json.Marshal([]approvalJSON{{By: p.ProposedBy, At: r.RecordedAt}})
+	if err != nil {
+		return err
+	}
+	return a.w.exec(`INSERT INTO proposals (id, board, mandate, proposed_by, quorum, decision, expires_at, proposed_seq, proposed_at,
+			approvals, state, last_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8)`,
+		p.ID, p.Board, p.Mandate, p.ProposedBy, p.Quorum, string(d), p.Expires, int64(r.Sequence), r.RecordedAt, string(approvals), domain.ProposalPending)
+}
+
+func (a *applier) proposalVote(r domain.Recorded, p *domain.ProposalVote) error {
+	if r.Type == domain.EventProposalApproved {
+		approval, err := json.Marshal([]approvalJSON{{By: p.By, Reason: p.Reason, At: r.RecordedAt}})
+		if err != nil {
+			return err
+		}
+		return a.w.exec(`UPDATE proposals SET approvals = approvals || $2::jsonb, last_seq = $3 WHERE id = $1`, p.ID, string(approval), int64(r.Sequence))
+	}
+	state := domain.ProposalRejected
+	if r.Type == domain.EventProposalWithdrawn {
+		state = domain.ProposalWithdrawn
+	}
+	var reason *string
+	if p.Reason != "" {
+		reason = &p.Reason
+	}
+	return a.w.exec(`UPDATE proposals SET state = $2, reason = $3, closed_by = $4, closed_at = $5, last_seq = $6 WHERE id = $1`,
+		p.ID, state, reason, p.By, r.RecordedAt, int64(r.Sequence))
+}
+
+func (a *applier) proposalOutcome(r domain.Recorded, p *domain.ProposalOutcome) error {
+	approval, err := json.Marshal([]approvalJSON{{By: p.By, Reason: p.ApprovalReason, At: r.RecordedAt}})
+	if err != nil {
+		return err
+	}
+	state := domain.ProposalDecided
+	var reason *string
+	if r.Type == domain.EventProposalRefused {
+		state, reason = domain.ProposalRefused, &p.Reason
+	}
+	return a.w.exec(`UPDATE proposals SET approvals = approvals || $2::jsonb, state = $3, reason = $4, closed_by = $5, closed_at = $6,
+			last_seq = $7 WHERE id = $1`, p.ID, string(approval), state, reason, p.By, r.RecordedAt, int64(r.Sequence))
 }

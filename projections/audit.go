@@ -27,6 +27,12 @@ type Decision struct {
 	Retracts                string          // the decision this one retracts, if any
 	RetractedBy             string          // the decision that retracted this one, if any
 	RetractedSequence       uint64
+	// AuthorityChain is the decision's mandate and those it was granted
+	// under, as they were when it was recorded: the mandate first, the
+	// root last (empty for decisions recorded before it was kept).
+	AuthorityChain []domain.ChainLink
+	// Approvers are the board members whose approvals decided it.
+	Approvers []string
 }
 
 // TimeAxis says which time an [AuditFilter]'s range is on.
@@ -67,15 +73,19 @@ type AuditPage struct {
 }
 
 const decisionColumns = `id, actor, mandate, reason, refs, effective, recorded_at, first_seq, seq,
-	changes, effects, coalesce(retracts, ''), coalesce(retracted_by, ''), coalesce(retracted_seq, 0)`
+	changes, effects, coalesce(retracts, ''), coalesce(retracted_by, ''), coalesce(retracted_seq, 0),
+	authority_chain, approvers`
 
 func scanDecision(row pgx.CollectableRow) (Decision, error) {
 	var d Decision
 	var first, seq, rseq int64
-	var effects []byte
+	var effects, chain []byte
 	if err := row.Scan(&d.ID, &d.Actor, &d.Mandate, &d.Reason, &d.Refs, &d.Effective, &d.RecordedAt, &first, &seq,
-		&d.Changes, &effects, &d.Retracts, &d.RetractedBy, &rseq); err != nil {
+		&d.Changes, &effects, &d.Retracts, &d.RetractedBy, &rseq, &chain, &d.Approvers); err != nil {
 		return d, err
+	}
+	if err := json.Unmarshal(chain, &d.AuthorityChain); err != nil {
+		return d, fmt.Errorf("authority chain of %s: %w", d.ID, err)
 	}
 	d.FirstSequence, d.Sequence, d.RetractedSequence = uint64(first), uint64(seq), uint64(rseq)
 	if err := json.Unmarshal(effects, &d.Effects); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"koers/domain"
 	"koers/eventstore"
 )
 
@@ -18,7 +19,7 @@ func rawRate(tb testing.TB, db *DB, src *eventstore.Store, last uint64) float64 
 	ctx := context.Background()
 	start := time.Now()
 	var seqs [][]any
-	for rec, err := range src.Read(ctx, 1, eventstore.ReadOptions{Until: last}) {
+	for rec, err := range src.Read(ctx, 1, domain.ReadOptions{Until: last}) {
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -4,9 +4,10 @@
 // # Projector
 //
 // A [Projector] reads the stream in order from its checkpoint (the last
-// applied stream sequence, plus one), groups the events of each decision
-// (they are consecutive and end with decision.recorded) into one unit,
-// gathers units into batches bounded in events, bytes and time, and applies
+// applied stream sequence, plus one) through the shared consumer (package
+// consumer), which groups the events of each decision (they are
+// consecutive and end with decision.recorded) into one unit and gathers
+// units into batches bounded in events, bytes and time; the projector applies
 // a batch in one PostgreSQL transaction that also moves the checkpoint. A
 // batch is only ever applied whole, and the transaction first locks the
 // checkpoint and skips every unit at or below it, so replaying a batch
@@ -82,7 +83,9 @@
 //	                     id, sequence (of its decision.recorded), first_sequence,
 //	                     actor, mandate, reason, refs, effective (valid time),
 //	                     recorded_at, change_kinds, aggregates (kind:id touched),
-//	                     retracts, retracted_by, retracted, changes (JSON)
+//	                     retracts, retracted_by, retracted, changes (JSON),
+//	                     authority_chain (JSON [{mandate, holder}], the
+//	                     mandate first, the root last, as recorded), approvers
 //	current_attributes   every attribute of every aggregate today:
 //	                     kind, id, attribute, value, valid_from, decision
 //	value_streams        id, name, status (active, retired)
@@ -108,6 +111,10 @@
 //	                     the figures of [DB.Transition] known now
 //	transition_funding   per quarter and currency: products_minor,
 //	                     value_streams_minor, projects_minor, product_share
+//	mandates             id, holder (a person or board:<id>), kinds, scope,
+//	                     limit, period_limit, valid_until, grantor, chain
+//	                     (grantor … root), state (in force, suspended,
+//	                     expired, revoked)
 //
 // The transition figures are computed in one place, the SQL functions
 // transition_metrics and transition_funding of the read models' schema

@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"koers/consumer"
 	"koers/domain"
-	"koers/eventstore"
 )
 
 // LedgerIdentity names the ledger read models are built from: what its
@@ -21,9 +21,9 @@ import (
 // ledgers never have the same genesis fingerprint, since it covers the
 // server's recorded time of that message to the nanosecond.
 type LedgerIdentity struct {
-	// Stream is the JetStream stream's name, when the source tells it
-	// (it has a Config() eventstore.Config method, as *eventstore.Store
-	// has); informative only, the fingerprint decides.
+	// Stream is the ledger's name as the source reports it
+	// ([domain.LogReader.Ledger]: the stream's name); informative only, the
+	// fingerprint decides.
 	Stream string
 	// Genesis is the hex SHA-256 fingerprint of sequence 1: its event id,
 	// type, aggregate, payload, decision id, actor, effective and recorded
@@ -88,13 +88,6 @@ func identityOf(stream string, r domain.Recorded) LedgerIdentity {
 	return LedgerIdentity{Stream: stream, Genesis: hex.EncodeToString(h.Sum(nil)), GenesisAt: r.RecordedAt.UTC().Truncate(time.Microsecond)}
 }
 
-func streamOf(src Source) string {
-	if c, ok := src.(interface{ Config() eventstore.Config }); ok {
-		return c.Config().Stream
-	}
-	return ""
-}
-
 // IdentityOf returns the identity of src's ledger, the zero identity when
 // its log is empty. It fails when sequence 1 is not a genuine event.
 func IdentityOf(ctx context.Context, src Source) (LedgerIdentity, error) {
@@ -105,11 +98,11 @@ func IdentityOf(ctx context.Context, src Source) (LedgerIdentity, error) {
 	if last == 0 {
 		return LedgerIdentity{}, nil
 	}
-	for rec, err := range src.Read(ctx, 1, eventstore.ReadOptions{Until: 1, Buffer: 1}) {
+	for rec, err := range src.Read(ctx, 1, domain.ReadOptions{Until: 1, Buffer: 1}) {
 		if err != nil {
 			return LedgerIdentity{}, fmt.Errorf("ledger identity: sequence 1: %w", err)
 		}
-		return identityOf(streamOf(src), rec), nil
+		return identityOf(src.Ledger(), rec), nil
 	}
 	return LedgerIdentity{}, errors.New("ledger identity: sequence 1 not read")
 }
@@ -155,10 +148,10 @@ func (db *DB) CheckLedger(ctx context.Context, src Source) error {
 // one that holds sequence 1 (or the first one on read models built before
 // identities were recorded). want is the source's identity, zero when the
 // projector does not know it yet (its log was empty when it started).
-func checkIdentity(ctx context.Context, tx pgx.Tx, batch []unit, want LedgerIdentity) error {
+func checkIdentity(ctx context.Context, tx pgx.Tx, batch []consumer.Unit, want LedgerIdentity) error {
 	if want.IsZero() && len(batch) > 0 {
-		if it := batch[0].items[0]; it.rejected == nil && it.rec.Sequence == 1 {
-			want = identityOf("", it.rec)
+		if it := batch[0].Messages[0]; it.Rejected == nil && it.Event.Sequence == 1 {
+			want = identityOf("", it.Event)
 		}
 	}
 	var have LedgerIdentity

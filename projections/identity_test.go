@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-
-	"koers/eventstore"
 )
 
 func TestReadModelsOfOneLedgerRefuseAnotherLedgersEvents(t *testing.T) {
@@ -53,18 +51,7 @@ func TestReadModelsOfOneLedgerRefuseAnotherLedgersEvents(t *testing.T) {
 
 	// The check under the checkpoint's lock refuses too, whatever the
 	// sequences: here B's genesis would be skipped as applied already.
-	var units []unit
-	var pending unit
-	lastB, err := b.st.LastSequence(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range b.st.Read(ctx, 1, eventstore.ReadOptions{Until: lastB}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		(&Projector{}).add(&pending, &units, item{rec: rec})
-	}
+	units := unitsOf(t, b.st)
 	if _, err := db.apply(ctx, units, LedgerIdentity{}); !errors.As(err, &mismatch) {
 		t.Fatalf("batch holding another ledger's sequence 1: %v, want a *LedgerMismatchError", err)
 	}

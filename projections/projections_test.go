@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
 
+	"koers/consumer"
 	"koers/domain"
 	"koers/eventstore"
 	"koers/internal/ledgertest"
@@ -75,6 +76,32 @@ func catchUp(t testing.TB, db *DB, src Source) {
 	if err := newProjector(t, db, src, ProjectorOptions{}).CatchUp(context.Background()); err != nil {
 		t.Fatalf("catch up: %v", err)
 	}
+}
+
+// unitsOf returns the whole log of src as the consumer groups it, one unit
+// per decision or rejected message, in stream order.
+func unitsOf(t testing.TB, src Source) []consumer.Unit {
+	t.Helper()
+	var units []consumer.Unit
+	c, err := consumer.New(src, consumer.Config{
+		Checkpoint: func(context.Context) (uint64, error) {
+			if len(units) == 0 {
+				return 0, nil
+			}
+			return units[len(units)-1].Last(), nil
+		},
+		Handle: func(_ context.Context, b consumer.Batch) error {
+			units = append(units, b.Units...)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return units
 }
 
 func day(s string) time.Time {
@@ -298,17 +325,7 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 	if err != nil || ident.IsZero() || ident.Stream != "KOERS" {
 		t.Fatalf("identity of the ledger: %+v, %v", ident, err)
 	}
-	var units []unit
-	var pending unit
-	for rec, err := range e.st.Read(ctx, 1, eventstore.ReadOptions{Until: last}) {
-		it := item{rec: rec}
-		if err != nil {
-			if !errors.As(err, &it.rejected) {
-				t.Fatal(err)
-			}
-		}
-		(&Projector{}).add(&pending, &units, it)
-	}
+	units := unitsOf(t, e.st)
 	if _, err := cut.apply(ctx, units[:3], ident); err != nil {
 		t.Fatal(err)
 	}

@@ -4,18 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"time"
 
+	"koers/consumer"
 	"koers/domain"
-	"koers/eventstore"
 )
 
-// Source is what the projector needs of the log; *eventstore.Store is one.
-type Source interface {
-	Read(ctx context.Context, from uint64, opts eventstore.ReadOptions) iter.Seq2[domain.Recorded, error]
-	LastSequence(ctx context.Context) (uint64, error)
-}
+// Source is what the projector needs of the log: the domain's log
+// contract, which the event store implements.
+type Source = domain.LogReader
 
 // ProjectorOptions configure a [Projector]. Zero fields take the default in
 // their doc.
@@ -61,15 +58,15 @@ func (o ProjectorOptions) validate() error {
 	return nil
 }
 
-// maxUnitEvents bounds the events of one decision the projector holds while
-// waiting for its decision.recorded: the domain never writes more.
-const maxUnitEvents = domain.MaxEvents + 1
-
-// Projector keeps the read models of a [DB] up to date with a [Source].
+// Projector keeps the read models of a [DB] up to date with a [Source]. It
+// reads through the shared [consumer.Consumer]: its checkpoint is the read
+// models' and its handler applies a batch and moves the checkpoint in one
+// transaction.
 type Projector struct {
 	db   *DB
 	src  Source
 	opts ProjectorOptions
+	cons *consumer.Consumer
 	// ident is the source's ledger identity, once known.
 	ident LedgerIdentity
 }
@@ -83,7 +80,35 @@ func NewProjector(db *DB, src Source, opts ProjectorOptions) (*Projector, error)
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Projector{db: db, src: src, opts: opts}, nil
+	p := &Projector{db: db, src: src, opts: opts}
+	var err error
+	p.cons, err = consumer.New(src, consumer.Config{
+		Checkpoint: p.checkpoint,
+		Handle:     p.handle,
+		MaxEvents:  opts.BatchEvents,
+		MaxBytes:   opts.BatchBytes,
+		MaxWait:    opts.FlushInterval,
+		Backoff:    consumer.Backoff{Attempts: maxRestarts},
+		Retry:      retryable,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projector: %w", err)
+	}
+	return p, nil
+}
+
+// maxRestarts bounds how often one Run or CatchUp reads again from the
+// checkpoint, in a row without progress, before it gives up (and its
+// caller starts it again).
+const maxRestarts = 10
+
+// retryable says which failures the projector reads again from the
+// checkpoint after a pause: the checkpoint moved under it (another
+// projector, a rebuild switched in), or the log could not be read. Read
+// models that refuse a batch, or another ledger, are for its caller.
+func retryable(err error) bool {
+	var gap *GapError
+	return errors.As(err, &gap) || errors.Is(err, domain.ErrLogUnavailable)
 }
 
 // Lag is how far the read models are behind the log.
@@ -115,202 +140,50 @@ func (p *Projector) Lag(ctx context.Context) (Lag, error) {
 
 // Run applies the log from the checkpoint on and then follows it live until
 // ctx ends, when it returns nil. Whatever batch was in flight then is not
-// committed and is read again by the next run.
+// committed and is read again by the next run. A checkpoint that moved
+// under it ([*GapError]) or a log that could not be read is read again from
+// the checkpoint after the consumer's back-off, at most maxRestarts times
+// in a row without progress; any other error is returned.
 func (p *Projector) Run(ctx context.Context) error {
-	for gaps := 0; ; gaps++ {
-		err := p.run(ctx, 0)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var gap *GapError
-		if !errors.As(err, &gap) || gaps >= maxGapRestarts {
-			return err
-		}
-	}
+	return p.cons.Run(ctx)
 }
-
-// maxGapRestarts bounds how often one Run reads again from a checkpoint that
-// moved under it before it gives up (and its caller starts it again).
-const maxGapRestarts = 10
 
 // CatchUp applies the log from the checkpoint up to the stream's last
 // sequence when it is called, and returns.
 func (p *Projector) CatchUp(ctx context.Context) error {
-	last, err := p.src.LastSequence(ctx)
-	if err != nil {
-		return fmt.Errorf("catch up: %w", err)
-	}
+	return p.cons.CatchUp(ctx)
+}
+
+// checkpoint is where the consumer starts a pass: the read models'
+// checkpoint, once the source is known to be their ledger.
+func (p *Projector) checkpoint(ctx context.Context) (uint64, error) {
 	cp, err := p.db.Checkpoint(ctx)
 	if err != nil {
-		return err
-	}
-	if cp >= last {
-		return nil
-	}
-	return p.run(ctx, last)
-}
-
-// item is one message read: an event or a rejected message.
-type item struct {
-	rec      domain.Recorded
-	rejected *eventstore.RejectedError
-}
-
-func (it item) seq() uint64 {
-	if it.rejected != nil {
-		return it.rejected.Sequence
-	}
-	return it.rec.Sequence
-}
-
-// unit is what is applied whole: the events of one decision (ending with its
-// decision.recorded) or one rejected message.
-type unit struct {
-	items []item
-	bytes int
-}
-
-func (u *unit) last() uint64 { return u.items[len(u.items)-1].seq() }
-
-// read pumps the source into a channel until it ends, ctx ends, or it fails.
-func (p *Projector) read(ctx context.Context, from, until uint64, out chan<- item, errc chan<- error) {
-	defer close(out)
-	for rec, err := range p.src.Read(ctx, from, eventstore.ReadOptions{Until: until}) {
-		var it item
-		if err != nil {
-			var rej *eventstore.RejectedError
-			if !errors.As(err, &rej) {
-				errc <- err
-				return
-			}
-			it.rejected = rej
-		} else {
-			it.rec = rec
-		}
-		select {
-		case out <- it:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func (p *Projector) run(ctx context.Context, until uint64) error {
-	cp, err := p.db.Checkpoint(ctx)
-	if err != nil {
-		return err
+		return 0, err
 	}
 	if p.ident.IsZero() {
 		if p.ident, err = IdentityOf(ctx, p.src); err != nil {
-			return fmt.Errorf("projector: %w", err)
+			return 0, fmt.Errorf("projector: %w", err)
 		}
 	}
 	// Refuse another ledger before reading it; apply checks again under
 	// the checkpoint's lock.
 	if have, err := p.db.LedgerIdentity(ctx); err != nil {
-		return err
+		return 0, err
 	} else if !have.IsZero() && !p.ident.IsZero() && !have.Same(p.ident) {
-		return fmt.Errorf("projector: %w", &LedgerMismatchError{Have: have, Want: p.ident})
+		return 0, fmt.Errorf("projector: %w", &LedgerMismatchError{Have: have, Want: p.ident})
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	items := make(chan item, p.opts.BatchEvents)
-	errc := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.read(rctx, cp+1, until, items, errc)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-
-	var (
-		pending unit   // events of the decision not complete yet
-		batch   []unit // complete units
-		n, size int
-	)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		last, err := p.db.apply(ctx, batch, p.ident)
-		if err != nil {
-			return err
-		}
-		batch, n, size = nil, 0, 0
-		if p.opts.OnCommit != nil {
-			p.opts.OnCommit(last)
-		}
-		return nil
-	}
-	timer := time.NewTimer(p.opts.FlushInterval)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-			if err := flush(); err != nil {
-				return err
-			}
-			timer.Reset(p.opts.FlushInterval)
-		case it, ok := <-items:
-			if !ok {
-				select {
-				case err := <-errc:
-					return err
-				default:
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return flush()
-			}
-			complete := p.add(&pending, &batch, it)
-			if complete {
-				u := batch[len(batch)-1]
-				n += len(u.items)
-				size += u.bytes
-				// A full batch goes at once; so does any batch when the
-				// reader has nothing more at hand (the projector caught up
-				// with the log): following live, a decision is visible as
-				// soon as it is applied, not a flush interval later.
-				if n >= p.opts.BatchEvents || size >= p.opts.BatchBytes || len(items) == 0 {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-			if len(pending.items) > maxUnitEvents {
-				return fmt.Errorf("projector: decision %s has more than %d events before its decision.recorded",
-					pending.items[0].rec.Meta.DecisionID, maxUnitEvents)
-			}
-		}
-	}
+	return cp, nil
 }
 
-// add puts it into the pending decision or, when it completes one, moves
-// that to the batch; it reports whether a unit was completed.
-func (p *Projector) add(pending *unit, batch *[]unit, it item) bool {
-	completed := false
-	if len(pending.items) > 0 && it.rejected == nil && it.rec.Meta.DecisionID != pending.items[0].rec.Meta.DecisionID {
-		// The decision.recorded of the pending decision never came (it was
-		// rejected): apply what there is of it on its own.
-		*batch = append(*batch, *pending)
-		*pending = unit{}
-		completed = true
+// handle applies one batch and moves the checkpoint with it.
+func (p *Projector) handle(ctx context.Context, b consumer.Batch) error {
+	last, err := p.db.apply(ctx, b.Units, p.ident)
+	if err != nil {
+		return err
 	}
-	if it.rejected != nil && len(pending.items) == 0 {
-		*batch = append(*batch, unit{items: []item{it}, bytes: len(it.rejected.Reason)})
-		return true
+	if p.opts.OnCommit != nil {
+		p.opts.OnCommit(last)
 	}
-	pending.items = append(pending.items, it)
-	pending.bytes += len(it.rec.Data) + len(it.rec.Meta.Reason) + 64
-	if it.rejected == nil && it.rec.Type == domain.EventDecisionRecorded {
-		*batch = append(*batch, *pending)
-		*pending = unit{}
-		return true
-	}
-	return completed
+	return nil
 }

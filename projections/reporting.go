@@ -26,7 +26,7 @@ const (
 // the package documentation and by COMMENT ON in the database.
 var ReportingViews = []string{
 	"decisions", "current_attributes", "value_streams", "products", "teams", "team_products", "people", "projects",
-	"funding_balances", "transition_metrics", "transition_funding",
+	"funding_balances", "transition_metrics", "transition_funding", "mandates",
 }
 
 // reportingScripts renders reporting.sql for the read models in data: the

@@ -28,7 +28,9 @@ SELECT d.id,
        d.retracts,
        d.retracted_by,
        d.retracted_by IS NOT NULL AS retracted,
-       d.changes
+       d.changes,
+       d.authority_chain,
+       d.approvers
 FROM {{data}}.decisions d;
 COMMENT ON VIEW {{reporting}}.decisions IS 'The decision log: one row per recorded decision, who took it, on which mandate, why, when it took effect and when it was recorded.';
 COMMENT ON COLUMN {{reporting}}.decisions.id IS 'The decision id (its idempotency key).';
@@ -46,6 +48,9 @@ COMMENT ON COLUMN {{reporting}}.decisions.retracts IS 'The decision this one ret
 COMMENT ON COLUMN {{reporting}}.decisions.retracted_by IS 'The decision that retracted this one; NULL when none.';
 COMMENT ON COLUMN {{reporting}}.decisions.retracted IS 'Whether a later decision retracted this one.';
 COMMENT ON COLUMN {{reporting}}.decisions.changes IS 'The changes as submitted, in the public decision format (JSON array).';
+COMMENT ON COLUMN {{reporting}}.decisions.authority_chain IS 'The authority chain as it was when the decision was recorded: JSON array of {mandate, holder}, its mandate first, the root last; empty for decisions recorded before it was kept.';
+COMMENT ON COLUMN {{reporting}}.decisions.approvers IS 'The board members whose approvals decided it (decisions under a board''s mandate); empty otherwise.';
+
 
 -- Every attribute believed now to hold today.
 CREATE OR REPLACE VIEW {{reporting}}.current_attributes AS
@@ -196,6 +201,67 @@ COMMENT ON COLUMN {{reporting}}.transition_funding.products_minor IS 'On product
 COMMENT ON COLUMN {{reporting}}.transition_funding.value_streams_minor IS 'On valuestream:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.projects_minor IS 'On project:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.product_share IS '(products + value streams) / (products + value streams + projects); 0 when nothing is allocated.';
+
+-- Who may decide what today: each mandate judged alone (revoked, expired,
+-- holder not an active person or board), then suspended when a mandate up
+-- its grant chain (found through grantor, at most 12 deep) is not in force.
+CREATE OR REPLACE VIEW {{reporting}}.mandates AS
+WITH RECURSIVE m AS (
+    SELECT id,
+           max(value) FILTER (WHERE attribute = 'holder')       AS holder,
+           max(value) FILTER (WHERE attribute = 'kinds')        AS kinds,
+           max(value) FILTER (WHERE attribute = 'scope')        AS scope,
+           max(value) FILTER (WHERE attribute = 'limit')        AS limit_amount,
+           max(value) FILTER (WHERE attribute = 'period_limit') AS period_limit,
+           max(value) FILTER (WHERE attribute = 'valid_until')  AS valid_until,
+           max(value) FILTER (WHERE attribute = 'grantor')      AS grantor,
+           max(value) FILTER (WHERE attribute = 'status')       AS status
+    FROM {{reporting}}.current_attributes WHERE kind = 'mandate' GROUP BY id
+),
+own AS (
+    SELECT m.*,
+           CASE WHEN m.status = 'revoked' THEN 'revoked'
+                WHEN m.valid_until IS NOT NULL AND m.valid_until::timestamptz <= now() THEN 'expired'
+                WHEN m.grantor IS NULL THEN 'in force'
+                WHEN (SELECT h.value FROM {{reporting}}.current_attributes h
+                      WHERE h.attribute = 'status'
+                        AND h.kind = CASE WHEN m.holder LIKE 'board:%' THEN 'board' ELSE 'person' END
+                        AND h.id = CASE WHEN m.holder LIKE 'board:%' THEN substr(m.holder, 7) ELSE m.holder END) = 'active'
+                     THEN 'in force'
+                ELSE 'holder inactive' END AS own_state
+    FROM m
+),
+up (id, ancestor, depth) AS (
+    SELECT id, grantor, 1 FROM own WHERE grantor IS NOT NULL
+    UNION ALL
+    SELECT up.id, o.grantor, up.depth + 1 FROM up JOIN own o ON o.id = up.ancestor
+    WHERE o.grantor IS NOT NULL AND up.depth < 12
+)
+SELECT o.id,
+       o.holder,
+       string_to_array(o.kinds, ',') AS kinds,
+       o.scope,
+       o.limit_amount AS "limit",
+       o.period_limit,
+       o.valid_until::timestamptz AS valid_until,
+       o.grantor,
+       array(SELECT up.ancestor FROM up WHERE up.id = o.id ORDER BY up.depth) AS chain,
+       CASE WHEN o.own_state IN ('revoked', 'expired') THEN o.own_state
+            WHEN o.own_state <> 'in force' THEN 'suspended'
+            WHEN EXISTS (SELECT 1 FROM up JOIN own a ON a.id = up.ancestor WHERE up.id = o.id AND a.own_state <> 'in force') THEN 'suspended'
+            ELSE 'in force' END AS state
+FROM own o;
+COMMENT ON VIEW {{reporting}}.mandates IS 'Who may decide what today: one row per mandate granted, with its grant chain and whether it is in force.';
+COMMENT ON COLUMN {{reporting}}.mandates.id IS 'Mandate id.';
+COMMENT ON COLUMN {{reporting}}.mandates.holder IS 'The person holding it, or board:<id> for a board (whose quorum of members approves each decision).';
+COMMENT ON COLUMN {{reporting}}.mandates.kinds IS 'Change kinds it covers: *, a family like funding.*, or a kind.';
+COMMENT ON COLUMN {{reporting}}.mandates.scope IS '*, valuestream:<id> or product:<id>.';
+COMMENT ON COLUMN {{reporting}}.mandates."limit" IS 'Amount limit per decision (decimal, in the period''s currency); NULL: none.';
+COMMENT ON COLUMN {{reporting}}.mandates.period_limit IS 'Amount limit per budget period across decisions, under it and every mandate beneath it; NULL: none.';
+COMMENT ON COLUMN {{reporting}}.mandates.valid_until IS 'When it lapses; NULL: never.';
+COMMENT ON COLUMN {{reporting}}.mandates.grantor IS 'The mandate it was granted under; NULL for the root.';
+COMMENT ON COLUMN {{reporting}}.mandates.chain IS 'The mandates above it, the grantor first and the root last.';
+COMMENT ON COLUMN {{reporting}}.mandates.state IS 'in force, suspended (its holder or a mandate of its chain is not in force), expired or revoked.';
 
 -- +koers grants
 -- The reading role, created if missing when the connecting role may

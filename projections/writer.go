@@ -62,7 +62,8 @@ type factRow struct {
 // tableColumns are the columns the writer fills, per table.
 var tableColumns = map[string][]string{
 	"decisions": {"id", "seq", "first_seq", "actor", "mandate", "reason", "refs", "effective", "recorded_at",
-		"changes", "effects", "change_kinds", "aggregates", "retracts"},
+		"changes", "effects", "change_kinds", "aggregates", "retracts", "authority_chain", "approvers"},
+	"mandate_use":       {"seq", "mandate", "period", "currency", "amount_minor", "effective", "recorded_at", "decision"},
 	"journal":           {"seq", "line", "decision", "event_type", "period", "currency", "account", "amount_minor", "effective", "recorded_at"},
 	"kpi_measurements":  {"seq", "product", "kpi", "value", "effective", "recorded_at", "decision"},
 	"rejected_messages": {"seq", "subject", "reason"},

@@ -23,8 +23,8 @@ type numbered struct {
 }
 
 // applyLines records the decisions of a JSON-lines stream in order.
-func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, bar *progressbar.ProgressBar) (applySummary, error) {
-	return submitEach(cmd, h, jsonLines(in), keepGoing, bar)
+func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
+	return submitEach(cmd, h, jsonLines(in), keepGoing, bar, opts...)
 }
 
 // countLines counts the decision lines of a regular file, for a progress
@@ -95,19 +95,19 @@ func interrupted(done int) error {
 // the run (nothing after it is submitted) unless keepGoing. When the
 // command's context ends (SIGINT, SIGTERM), the decision in flight is
 // finished and the run stops with an interruptedError.
-func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, bar *progressbar.ProgressBar) (applySummary, error) {
+func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
 	var sum applySummary
 	ctx := cmd.Context()
 	for d, err := range decisions {
 		if ctx.Err() != nil {
-			return sum, interrupted(sum.Applied + sum.Duplicates)
+			return sum, interrupted(sum.Applied + sum.Duplicates + sum.Proposed)
 		}
 		if err != nil {
 			return sum, err
 		}
 		// Not cut off by the interrupt: the decision in flight finishes.
 		subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightMax)
-		res, err := h.Submit(subCtx, d.body)
+		res, err := h.Submit(subCtx, d.body, opts...)
 		cancel()
 		if bar != nil {
 			_ = bar.Add(1)
@@ -122,6 +122,15 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 			fmt.Fprintln(cmd.ErrOrStderr(), problem)
 			continue
 		}
+		if res.Proposal != nil {
+			// Under a board's mandate: recorded as a proposal, decided
+			// only when the board's quorum approves it.
+			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", d.line, proposalLine(res))
+			if !res.Duplicate {
+				sum.Proposed++
+				continue
+			}
+		}
 		if res.Duplicate {
 			sum.Duplicates++
 		} else {
@@ -129,7 +138,7 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 		}
 	}
 	if ctx.Err() != nil {
-		return sum, interrupted(sum.Applied + sum.Duplicates)
+		return sum, interrupted(sum.Applied + sum.Duplicates + sum.Proposed)
 	}
 	return sum, nil
 }

@@ -49,7 +49,7 @@ func kindUsage() string {
 }
 
 func decideCmd(s *settings) *cobra.Command {
-	var by, authority, reason, effective, decisionID string
+	var by, authority, reason, effective, decisionID, expires string
 	var refs []string
 	var asJSON bool
 	values := map[string]*string{}
@@ -123,8 +123,12 @@ an example. Kinds and their fields:
 			if err != nil {
 				return err
 			}
+			ttl, err := parseTTL(expires)
+			if err != nil {
+				return err
+			}
 			return withApp(cmd, s, func(a *app) error {
-				res, err := a.handler.Submit(cmd.Context(), body)
+				res, err := a.handler.Submit(cmd.Context(), body, ledger.Expires(ttl))
 				if err != nil {
 					return err
 				}
@@ -140,6 +144,7 @@ an example. Kinds and their fields:
 	fl.StringArrayVar(&refs, "ref", nil, "a link to minutes or documents (repeatable)")
 	fl.StringVar(&decisionID, "decision-id", "", "the decision's id, its idempotency key (default generated)")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fl.StringVar(&expires, "expires", "", expiresHelp)
 	for _, name := range allChangeFields() {
 		values[name] = fl.String(name, "", "change field "+name+": "+fieldHelp[name][0])
 		_ = cmd.RegisterFlagCompletionFunc(name, completeField(s, name))
@@ -169,6 +174,9 @@ an example. Kinds and their fields:
 
 // seqRange writes consecutive sequences as "3-4", others as a list.
 func seqRange(seqs []uint64) string {
+	if len(seqs) == 1 {
+		return fmt.Sprint(seqs[0])
+	}
 	if n := len(seqs); n > 1 && seqs[n-1]-seqs[0] == uint64(n-1) {
 		return fmt.Sprintf("%d-%d", seqs[0], seqs[n-1])
 	}
@@ -178,6 +186,10 @@ func seqRange(seqs []uint64) string {
 func printResult(cmd *cobra.Command, res ledger.Result, asJSON bool) error {
 	if asJSON {
 		return printJSON(cmd.OutOrStdout(), api.ResultAnswer(res))
+	}
+	if res.Proposal != nil {
+		fmt.Fprintln(cmd.OutOrStdout(), proposalLine(res))
+		return nil
 	}
 	seqs := seqRange(res.Sequences)
 	if res.Duplicate {

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"koers/domain"
 	"koers/eventstore"
 	"koers/internal/sample"
+	"koers/ledger"
 	"koers/projections"
 )
 
@@ -62,7 +64,7 @@ Running it again records nothing new.`,
 				fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
 			}
 			bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", "decisions")
-			sum, err := submitEach(cmd, a.handler, numberedLines(lines), false, bar)
+			sum, err := recordSample(cmd, a.handler, numberedLines(lines), bar)
 			_ = bar.Finish()
 			if err != nil {
 				return err
@@ -127,6 +129,55 @@ func demoOwns(ctx context.Context, a *app, first string) error {
 			a.settings.ledger, a.settings.where(), last, d.ID)
 	}
 	return nil
+}
+
+// recordSample records the sample history. Decisions under the portfolio
+// board's mandate become proposals, which the board's second member
+// approves at once (the chair proposed them): the sample is minutes of
+// meetings where the quorum was there.
+//
+// SIGINT or SIGTERM stops it after the decision in flight (and its
+// approval) with an interruptedError: the demo run again resumes.
+func recordSample(cmd *cobra.Command, h *ledger.Handler, lines iter.Seq2[numbered, error], bar *progressbar.ProgressBar) (applySummary, error) {
+	var sum applySummary
+	ctx := cmd.Context()
+	for d, err := range lines {
+		if ctx.Err() != nil {
+			return sum, interrupted(sum.Applied + sum.Duplicates)
+		}
+		if err != nil {
+			return sum, err
+		}
+		// Not cut off by the interrupt: the decision in flight finishes.
+		subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightMax)
+		res, err := h.Submit(subCtx, d.body)
+		cancel()
+		_ = bar.Add(1)
+		if err != nil {
+			return sum, fmt.Errorf("sample decision %d: %w", d.line, err)
+		}
+		if res.Proposal != nil && res.State == domain.ProposalPending {
+			subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightMax)
+			res, err = h.Act(subCtx, domain.Action{Proposal: res.Proposal.ID, Kind: domain.ActionApprove, By: sample.Approver,
+				Reason: "approved in the board meeting"})
+			cancel()
+			if err != nil {
+				return sum, fmt.Errorf("sample decision %d: %w", d.line, err)
+			}
+			if res.State != domain.ProposalDecided {
+				return sum, fmt.Errorf("sample decision %d: the board's approval left it %s: %s", d.line, res.State, res.Proposal.Reason)
+			}
+		}
+		if res.Duplicate {
+			sum.Duplicates++
+		} else {
+			sum.Applied++
+		}
+	}
+	if ctx.Err() != nil {
+		return sum, interrupted(sum.Applied + sum.Duplicates)
+	}
+	return sum, nil
 }
 
 func numberedLines(lines []string) iter.Seq2[numbered, error] {
@@ -199,6 +250,10 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error 
 	}
 	printTransition(w, ts)
 
+	if err := tourProposals(cmd, a); err != nil {
+		return err
+	}
+
 	heading(w, "Verify: every event's hash, seal and chain")
 	r, err := a.store.Verify(ctx, eventstore.VerifyOptions{})
 	if err != nil {
@@ -213,6 +268,8 @@ Try next:
   koers org --as-of 2025-06-30            the organisation on a date
   koers audit --kind decision.retract     what was retracted, by whom
   koers history person p-0042 --all       one person's teams, superseded beliefs too
+  koers mandates --holder board:portfolio who may decide what, and how much headroom is left
+  koers proposals --state pending         what waits for the portfolio board's approvals
   koers funding %s --account valuestream:payments
   koers verify --at %d --digest %s
 `, period, r.DigestAt, r.Digest)
@@ -278,4 +335,91 @@ func printFundingSummary(w io.Writer, bal []projections.Balance) {
 		fmt.Fprintf(tw, "%s\t%d\t%d.%02d %s\n", g.name, g.accounts, g.minor/100, g.minor%100, g.cur)
 	}
 	tw.Flush()
+}
+
+// tourProposals shows the portfolio board deciding with its quorum: one
+// proposal approved by a second member, one left alone until it expires
+// (its expiry is judged when someone acts on it next; no timer runs).
+func tourProposals(cmd *cobra.Command, a *app) error {
+	ctx, w := cmd.Context(), cmd.OutOrStdout()
+	heading(w, fmt.Sprintf("The portfolio board decides with a quorum of %d of %s", sample.BoardQuorum, strings.Join(sample.BoardMembers, ", ")))
+	period := sample.LastPeriod(sample.Options{})
+	shift := func(id, reason string) ([]byte, error) {
+		return json.Marshal(map[string]any{"id": id, "by": sample.Board, "authority": sample.BoardMandate, "reason": reason,
+			"changes": []map[string]any{{"kind": "funding.allocate", "period": period, "to": "valuestream:payments", "amount": "1000.00"}}})
+	}
+	body, err := shift("demo-board-approved", "a last top-up for payments")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "$ koers decide funding.allocate --by %s --authority %s --decision-id demo-board-approved ...\n", sample.Board, sample.BoardMandate)
+	res, err := a.handler.Submit(ctx, body)
+	if err != nil {
+		return err
+	}
+	if res.Proposal != nil {
+		fmt.Fprintln(w, proposalLine(res))
+		if res.State == domain.ProposalPending {
+			fmt.Fprintf(w, "$ koers approve demo-board-approved --by %s\n", sample.Approver)
+			res, err = a.handler.Act(ctx, domain.Action{Proposal: "demo-board-approved", Kind: domain.ActionApprove, By: sample.Approver})
+			if err != nil {
+				return err
+			}
+			printAct(w, domain.ActionApprove, sample.Approver, res)
+		}
+	} else {
+		printResultTo(w, res)
+	}
+
+	body, err = shift("demo-board-expires", "nobody seconded this one")
+	if err != nil {
+		return err
+	}
+	const ttl = time.Second
+	fmt.Fprintf(w, "$ koers decide funding.allocate --by %s --authority %s --decision-id demo-board-expires --expires %s ...\n", sample.Board, sample.BoardMandate, ttl)
+	res, err = a.handler.Submit(ctx, body, ledger.Expires(ttl))
+	if err != nil {
+		return err
+	}
+	if res.Proposal != nil {
+		fmt.Fprintln(w, proposalLine(res))
+		// Wait out its life (a second), then act on it.
+		if wait := time.Until(res.Proposal.Expires); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		fmt.Fprintf(w, "$ koers approve demo-board-expires --by %s\n", sample.Approver)
+		if _, err := a.handler.Act(ctx, domain.Action{Proposal: "demo-board-expires", Kind: domain.ActionApprove, By: sample.Approver}); err != nil {
+			fmt.Fprintf(w, "koers: %s\n(exit 1)\n", oneLine(err))
+		}
+	}
+	fresh, err := a.upToDate(ctx)
+	if err != nil {
+		return err
+	}
+	page, err := fresh.Proposals(ctx, projections.ProposalFilter{Limit: 4})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "$ koers proposals --limit 4")
+	sh, err := newShow(ctx, &a.settings, nil, nil)
+	if err != nil {
+		return err
+	}
+	printProposals(w, projections.ProposalPage{Proposals: page.Proposals}, sh)
+	return nil
+}
+
+// printResultTo writes what a decision's result says, as decide does.
+func printResultTo(w io.Writer, res ledger.Result) {
+	if res.Duplicate {
+		fmt.Fprintf(w, "decision %s was already recorded (sequences %s); nothing new written\n", res.DecisionID, seqRange(res.Sequences))
+		return
+	}
+	fmt.Fprintf(w, "decision %s recorded (sequences %s)\n", res.DecisionID, seqRange(res.Sequences))
 }

@@ -60,10 +60,11 @@ the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
 					total.Applied += sum.Applied
 					total.Duplicates += sum.Duplicates
 					total.Refused += sum.Refused
+					total.Proposed += sum.Proposed
 					total.Problems = append(total.Problems, sum.Problems...)
 					var intr interruptedError
 					if errors.As(err, &intr) {
-						intr.done = total.Applied + total.Duplicates
+						intr.done = total.Applied + total.Duplicates + total.Proposed
 						return intr
 					}
 					if err != nil {

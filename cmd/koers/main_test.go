@@ -41,6 +41,13 @@ func TestDemoRecordsTheSampleHistoryOnceAndVerifies(t *testing.T) {
 		!strings.Contains(out, "problems          0") || !strings.Contains(out, "The ten latest decisions") {
 		t.Fatalf("demo: exit %d\n%s%s", code, out, errOut)
 	}
+	// The tour: the portfolio board's proposals, one approved by its
+	// quorum, one expired.
+	if !strings.Contains(out, "approved by p-0002: quorum reached, decision demo-board-approved recorded") ||
+		!strings.Contains(out, "proposal demo-board-expires is expired since") ||
+		!regexp.MustCompile(`demo-board-expires\s+expired`).MatchString(out) || !strings.Contains(out, "m-portfolio-board → root") {
+		t.Fatalf("demo tour of the board's proposals:\n%s", out)
+	}
 	if fi, err := os.Stat(filepath.Join(data, "seal.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("seal key: %v, mode %v; want a file only its owner can read", err, fi.Mode())
 	}

@@ -504,6 +504,9 @@ func actorRefs(ds []projections.Decision) []domain.Ref {
 	var refs []domain.Ref
 	for _, d := range ds {
 		refs = append(refs, domain.Ref{Kind: domain.KindPerson, ID: d.Actor})
+		for _, a := range d.Approvers {
+			refs = append(refs, domain.Ref{Kind: domain.KindPerson, ID: a})
+		}
 	}
 	return refs
 }
@@ -518,12 +521,13 @@ func printAudit(w io.Writer, page projections.AuditPage, format string, sh show)
 			rows = append(rows, []string{d.ID, d.Actor, sh.names[domain.Ref{Kind: domain.KindPerson, ID: d.Actor}], d.Mandate, d.Reason,
 				sh.stamp(d.Effective), sh.stamp(d.RecordedAt),
 				strconv.FormatUint(d.FirstSequence, 10), strconv.FormatUint(d.Sequence, 10), string(d.Changes),
-				strings.Join(d.Refs, " "), d.Retracts, d.RetractedBy})
+				strings.Join(d.Refs, " "), d.Retracts, d.RetractedBy, chainText(d.AuthorityChain), strings.Join(d.Approvers, " ")})
 		}
-		return writeCSV(w, []string{"id", "actor", "actor_name", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by"}, rows)
+		return writeCSV(w, []string{"id", "actor", "actor_name", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by",
+			"authority_chain", "approvers"}, rows)
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "SEQ\tRECORDED AT\tEFFECTIVE\tDECISION\tBY\tAUTHORITY\tCHANGES\tREASON\tREFS")
+	fmt.Fprintln(tw, "SEQ\tRECORDED AT\tEFFECTIVE\tDECISION\tBY\tAUTHORITY (CHAIN)\tAPPROVED BY\tCHANGES\tREASON\tREFS")
 	for _, d := range page.Decisions {
 		id := d.ID
 		if d.Retracts != "" {
@@ -532,8 +536,17 @@ func printAudit(w io.Writer, page projections.AuditPage, format string, sh show)
 		if d.RetractedBy != "" {
 			id += " (retracted by " + d.RetractedBy + ")"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Sequence, sh.clock(d.RecordedAt), sh.day(d.Effective), id,
-			sh.name(domain.KindPerson, d.Actor), d.Mandate, changeKinds(d.Changes), clip(d.Reason, 60), orDash(clip(strings.Join(d.Refs, " "), 60)))
+		authority := d.Mandate
+		if len(d.AuthorityChain) > 1 {
+			authority = chainMandates(d.AuthorityChain)
+		}
+		approvers := make([]string, len(d.Approvers))
+		for i, a := range d.Approvers {
+			approvers[i] = sh.name(domain.KindPerson, a)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Sequence, sh.clock(d.RecordedAt), sh.day(d.Effective), id,
+			sh.name(domain.KindPerson, d.Actor), authority, orDash(strings.Join(approvers, ", ")), changeKinds(d.Changes), clip(d.Reason, 60),
+			orDash(clip(strings.Join(d.Refs, " "), 60)))
 	}
 	tw.Flush()
 	if page.Next != 0 {
@@ -812,4 +825,13 @@ func printTransition(w io.Writer, ts []projections.Transition) {
 			t.OwnedProducts, t.ActiveProducts, 100*t.OwnershipCoverage, t.OwnerChanges, 100*t.TeamStability, t.PeopleAtStart, t.ProjectsConverted)
 	}
 	tw.Flush()
+}
+
+// chainMandates writes a chain's mandates: "m-deputy → m-payments → root".
+func chainMandates(chain []domain.ChainLink) string {
+	parts := make([]string, len(chain))
+	for i, l := range chain {
+		parts[i] = l.Mandate
+	}
+	return strings.Join(parts, " → ")
 }

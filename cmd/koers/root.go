@@ -61,7 +61,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s),
-		statusCmd(&s), versionCmd())
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), statusCmd(&s), versionCmd())
 	root.SetFlagErrorFunc(unknownFlag)
 	_ = root.RegisterFlagCompletionFunc("timezone", fixedCompletions("Local", "UTC", "Europe/Amsterdam", "Europe/London", "America/New_York"))
 	root.Example = `  koers init --root p-ada
@@ -118,13 +118,14 @@ works on an existing ledger only.`,
 // applySummary counts what an apply did.
 type applySummary struct {
 	Applied    int      `json:"applied"`
+	Proposed   int      `json:"proposed"` // recorded as proposals, waiting for their boards' approvals
 	Duplicates int      `json:"duplicates"`
 	Refused    int      `json:"refused"`
 	Problems   []string `json:"problems,omitempty"`
 }
 
 func applyCmd(s *settings) *cobra.Command {
-	var file string
+	var file, expires string
 	var keepGoing, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
@@ -157,18 +158,26 @@ flight (exit 130): running the same command again resumes.`,
 					total = countLines(file)
 				}
 			}
+			ttl, err := parseTTL(expires)
+			if err != nil {
+				return err
+			}
 			a, err := openApp(cmd.Context(), *s)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
 			bar := newBar(cmd.ErrOrStderr(), total, "applying", "decisions")
-			sum, err := applyLines(cmd, a.handler, in, keepGoing, bar)
+			sum, err := applyLines(cmd, a.handler, in, keepGoing, bar, ledger.Expires(ttl))
 			_ = bar.Finish()
 			if asJSON {
 				_ = printJSON(cmd.OutOrStdout(), sum)
 			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "applied %d, already recorded %d, refused %d\n", sum.Applied, sum.Duplicates, sum.Refused)
+				proposed := ""
+				if sum.Proposed > 0 {
+					proposed = fmt.Sprintf(", proposed %d (waiting for approvals)", sum.Proposed)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "applied %d%s, already recorded %d, refused %d\n", sum.Applied, proposed, sum.Duplicates, sum.Refused)
 			}
 			if err == nil && sum.Refused > 0 {
 				return exitError{code: 1, err: fmt.Errorf("%d decisions refused", sum.Refused)}
@@ -178,6 +187,7 @@ flight (exit 130): running the same command again resumes.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "file of JSON lines, - for standard input")
 	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "report a refused line and go on with the next")
+	cmd.Flags().StringVar(&expires, "expires", "", expiresHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
 }

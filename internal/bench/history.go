@@ -62,6 +62,11 @@ func (g *generator) submit(ctx context.Context, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
+	if d.Authority == sample.BoardMandate {
+		// The board's quorum, as if its proposal had been approved: the
+		// bench measures the log, not the approvals.
+		d.Approvers = []string{sample.Board, sample.Approver}
+	}
 	return g.handle(ctx, d)
 }
 

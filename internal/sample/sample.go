@@ -48,12 +48,29 @@ func (o Options) withDefaults() Options {
 }
 
 // Root is the actor holding the root mandate, Board the portfolio board's
-// chair and BoardMandate the board's mandate.
+// chair, who proposes its decisions, BoardID the board and BoardMandate
+// its mandate. The board has three members and a quorum of two: every
+// decision under BoardMandate is a proposal until Approver approves it
+// (the chair's own approval is the first).
 const (
 	Root         = "p-root"
 	Board        = "p-0001"
+	Approver     = "p-0002"
+	BoardID      = "portfolio"
 	BoardMandate = "m-portfolio-board"
 )
+
+// BoardMembers are the portfolio board's members; none of them leaves.
+var BoardMembers = []string{Board, Approver, "p-0003"}
+
+// BoardQuorum is the portfolio board's quorum.
+const BoardQuorum = 2
+
+// LastPeriod is the budget period of the history's last year.
+func LastPeriod(o Options) string {
+	o = o.withDefaults()
+	return fmt.Sprint(o.Start.Year() + o.Years - 1)
+}
 
 // Genesis is the effective date a demo ledger's genesis is given: a month
 // before Start, so that its log begins with it (the root mandate is in
@@ -210,7 +227,8 @@ func (g *gen) bootstrap() {
 		g.decide(start, Root, "root", "record the people as they stand", nil, changes...)
 	}
 	g.decide(start, Root, "root", "the portfolio board steers funding and structure", nil,
-		map[string]any{"kind": "mandate.grant", "id": BoardMandate, "holder": Board,
+		map[string]any{"kind": "board.form", "id": BoardID, "name": "Portfolio board", "members": BoardMembers, "quorum": BoardQuorum},
+		map[string]any{"kind": "mandate.grant", "id": BoardMandate, "holder": "board:" + BoardID,
 			"kinds": []string{"funding.*", "budget.*", "person.*", "team.*", "product.*", "project.*", "kpi.*", "decision.retract"}, "scope": "*"})
 	// A lead per value stream may move money within it, up to a limit.
 	changes = nil
@@ -412,6 +430,9 @@ func (g *gen) movedThisMonth(p string) bool {
 }
 
 func (g *gen) isLead(p string) bool {
+	if slices.Contains(BoardMembers, p) {
+		return true // the board keeps its members
+	}
 	for _, l := range g.leads {
 		if l == p {
 			return true

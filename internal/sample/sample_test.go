@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"koers/domain"
 	"koers/internal/ledgertest"
 	"koers/internal/sample"
 )
@@ -15,8 +16,17 @@ func TestTheHistoryIsValidDecisionAfterDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, line := range lines {
-		if _, err := l.Handler.Submit(context.Background(), []byte(line)); err != nil {
+		res, err := l.Handler.Submit(context.Background(), []byte(line))
+		if err != nil {
 			t.Fatalf("decision %d of %d refused: %v\n%s", i+1, len(lines), err, line)
+		}
+		if res.Proposal == nil {
+			continue
+		}
+		// The board's decisions: proposed by the chair, approved by a second member.
+		res, err = l.Handler.Act(context.Background(), domain.Action{Proposal: res.Proposal.ID, Kind: domain.ActionApprove, By: sample.Approver})
+		if err != nil || res.State != domain.ProposalDecided {
+			t.Fatalf("decision %d of %d: approval %+v %v\n%s", i+1, len(lines), res.Proposal, err, line)
 		}
 	}
 	again, _ := sample.History(sample.Options{Seed: 1, People: 120, Teams: 16, Products: 12, Start: ledgertest.Genesis.AddDate(0, 1, 0), Years: 2})

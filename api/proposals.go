@@ -1,0 +1,157 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"koers/domain"
+	"koers/ledger"
+	"koers/projections"
+)
+
+// maxActionBytes bounds the body of an action on a proposal.
+const maxActionBytes = 16 << 10
+
+// actionBody is the body of POST /v1/proposals/{id}/approve, /reject and
+// /withdraw.
+type actionBody struct {
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+}
+
+// actionResult answers an action: the proposal after it, and the
+// decision's sequences when the approval completed the quorum (state
+// decided) or the refusal's reason (state refused).
+type actionResult struct {
+	ID        string           `json:"id"`
+	State     string           `json:"state"`
+	Sequences []uint64         `json:"sequences"`
+	Proposal  *ledger.Proposal `json:"proposal"`
+}
+
+func (s *server) postApprove(w http.ResponseWriter, r *http.Request) error {
+	return s.act(w, r, domain.ActionApprove)
+}
+
+func (s *server) postReject(w http.ResponseWriter, r *http.Request) error {
+	return s.act(w, r, domain.ActionReject)
+}
+
+func (s *server) postWithdraw(w http.ResponseWriter, r *http.Request) error {
+	return s.act(w, r, domain.ActionWithdraw)
+}
+
+func (s *server) act(w http.ResponseWriter, r *http.Request, kind string) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := domain.ValidID(id); err != nil {
+		return &ParameterError{Name: "id", Problem: err.Error()}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &mediaTypeError{got: ct}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBytes))
+	if err != nil {
+		return fmt.Errorf("read action: %w", err)
+	}
+	var b actionBody
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return &malformedError{err: err}
+	}
+	if caller, ok := r.Context().Value(callerKey{}).(string); ok && b.By != caller {
+		return &impersonationError{caller: caller, by: b.By}
+	}
+	res, err := s.cfg.Ledger.Act(r.Context(), domain.Action{Proposal: id, Kind: kind, By: b.By, Reason: b.Reason})
+	var nf *domain.NotFoundError
+	if errors.As(err, &nf) && nf.Ref.Kind == domain.KindProposal {
+		return &proposalNotFound{err: err}
+	}
+	if err != nil {
+		return err
+	}
+	seqs := res.Sequences
+	if seqs == nil {
+		seqs = []uint64{}
+	}
+	if res.State == domain.ProposalDecided {
+		w.Header().Set("Location", "/v1/decisions/"+res.DecisionID)
+	}
+	return writeJSON(w, http.StatusOK, actionResult{ID: id, State: res.State, Sequences: seqs, Proposal: res.Proposal})
+}
+
+// proposalNotFound is an action on a proposal that does not exist: 404,
+// where a decision naming a missing aggregate is refused (409).
+type proposalNotFound struct{ err error }
+
+func (e *proposalNotFound) Error() string { return e.err.Error() }
+func (e *proposalNotFound) Unwrap() error { return domain.ErrNotFound }
+
+func (s *server) getProposals(w http.ResponseWriter, r *http.Request) error {
+	p := newParams(r, s.cfg.Location, "state", "before", "limit")
+	f := projections.ProposalFilter{State: p.str("state"), Now: s.cfg.Now(), Before: p.uint("before", 1<<63-1),
+		Limit: int(p.uint("limit", projections.MaxProposalLimit))}
+	if f.State != "" && !slices.Contains(domain.ProposalStates, f.State) {
+		p.fail("state", "%.20q: want one of %s", f.State, strings.Join(domain.ProposalStates, ", "))
+	}
+	if p.q.Has("limit") && f.Limit == 0 {
+		p.fail("limit", "want 1 to %d", projections.MaxProposalLimit)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	page, err := s.cfg.ReadModels.Proposals(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if page.Proposals == nil {
+		page.Proposals = []projections.ProposalView{}
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func (s *server) getProposal(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := domain.ValidID(id); err != nil {
+		return &ParameterError{Name: "id", Problem: err.Error()}
+	}
+	p, err := s.cfg.ReadModels.Proposal(r.Context(), id, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, p)
+}
+
+// mandatesOut is the answer of GET /v1/mandates.
+type mandatesOut struct {
+	Mandates []projections.Mandate `json:"mandates"`
+}
+
+func (s *server) getMandates(w http.ResponseWriter, r *http.Request) error {
+	p := newParams(r, s.cfg.Location, "holder", "as_of", "known_at")
+	f := projections.MandateFilter{Holder: p.str("holder"), At: p.at()}
+	if f.Holder != "" {
+		if err := domain.ValidHolder(f.Holder); err != nil {
+			p.fail("holder", "%v", err)
+		}
+	}
+	if p.err != nil {
+		return p.err
+	}
+	ms, err := s.cfg.ReadModels.Mandates(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, mandatesOut{Mandates: nonNil(ms)})
+}
