@@ -18,6 +18,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"koers/api"
+	"koers/consumer"
+	"koers/domain"
 	"koers/feed"
 	"koers/projections"
 )
@@ -35,16 +37,20 @@ const (
 	serveShutdownTimeout = 15 * time.Second
 )
 
-// The projector is started again when it fails (NATS or PostgreSQL went
-// away for a moment), after a pause that doubles from the first to the
-// longest; after projectorRestartsMax failures in a row, each run shorter
-// than projectorHealthyRun, serve gives up.
+// The projector is started again when it fails, after a pause from the
+// one backoff policy of the log's readers (projectorBackoff). While the
+// read models' PostgreSQL or the log is unavailable it is started again
+// for as long as it takes: the log is the source of truth, decisions are
+// still accepted, and the projector catches up when the store returns.
+// Any other failure (another ledger's read models, an unreadable event) is
+// not cured by waiting: after projectorRestartsMax of those in a row, each
+// run shorter than projectorHealthyRun, serve gives up.
 const (
-	projectorRestartsMax  = 10
-	projectorPauseFirst   = time.Second
-	projectorPauseLongest = 30 * time.Second
-	projectorHealthyRun   = time.Minute
+	projectorRestartsMax = 10
+	projectorHealthyRun  = time.Minute
 )
+
+var projectorBackoff = consumer.Backoff{Initial: time.Second, Max: 30 * time.Second}
 
 func serveCmd(s *settings) *cobra.Command {
 	var listen, tokens string
@@ -216,12 +222,12 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-// runProjector runs the projector until ctx ends, starting it again after a
-// failure, a bounded number of times in a row.
+// runProjector runs the projector until ctx ends, starting it again after
+// a failure: for ever while a store is unavailable, a bounded number of
+// times in a row for anything else.
 func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Logger) error {
-	pause := projectorPauseFirst
 	var lastErr error
-	for failures := 0; failures < projectorRestartsMax; {
+	for failures, other := 0, 0; other < projectorRestartsMax; {
 		start := time.Now()
 		err := p.Run(ctx)
 		if ctx.Err() != nil {
@@ -231,14 +237,19 @@ func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Lo
 			err = errors.New("stopped without a reason")
 		}
 		if time.Since(start) >= projectorHealthyRun {
-			failures, pause = 0, projectorPauseFirst
+			failures, other = 0, 0
 		}
-		failures++
 		lastErr = err
-		if failures == projectorRestartsMax {
-			break
+		if !errors.Is(err, domain.ErrUnavailable) {
+			other++
+			if other == projectorRestartsMax {
+				break
+			}
 		}
-		logger.Warn("projector failed, starting it again", "error", err, "failures", failures, "pause", pause)
+		pause := projectorBackoff.Wait(min(failures, 16))
+		failures++
+		logger.Warn("projector failed, starting it again", "error", err, "failures", failures, "pause", pause.Round(time.Millisecond),
+			"store_unavailable", errors.Is(err, domain.ErrUnavailable))
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
@@ -246,7 +257,6 @@ func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Lo
 			return nil
 		case <-t.C:
 		}
-		pause = min(2*pause, projectorPauseLongest)
 	}
 	return fmt.Errorf("projector: failed %d times in a row, the last time: %w", projectorRestartsMax, lastErr)
 }
