@@ -171,6 +171,9 @@ func TestInterruptedApplyResumes(t *testing.T) {
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A long-running holder of the folder's embedded server, so that the
+	// status polls below never hand it over under the apply.
+	p.start(t, "serve", "--listen", "127.0.0.1:0")
 	cmd := p.command(t.Context(), "apply", "-f", file)
 	var out, errOut safeBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
