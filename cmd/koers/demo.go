@@ -22,6 +22,8 @@ import (
 
 func demoCmd(s *settings) *cobra.Command {
 	var seed int64
+	var serveAfter bool
+	var listen string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Record three years of a mid-size organisation moving from projects to products, then tour it",
@@ -34,7 +36,8 @@ changes, team moves, joiners and leavers, retractions and backdated
 corrections, from 2024 to late 2026. Then bring the read models up to date and
 show a short tour: the organisation today and three years ago, the latest
 decisions, funding, the transition report, and a verify of the whole log.
-Running it again records nothing new.`,
+Running it again records nothing new. With --serve it then serves the web app
+and the API, as koers serve does, until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := sample.Options{Seed: seed}
@@ -42,61 +45,71 @@ Running it again records nothing new.`,
 			if err != nil {
 				return err
 			}
-			a, err := createApp(cmd.Context(), *s)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			out := cmd.OutOrStdout()
-			start := time.Now()
-			// Checked before anything is written: the demo records only
-			// into a ledger of its own, new or made by the same demo.
-			if err := demoOwns(cmd.Context(), a, lines[0]); err != nil {
-				return err
-			}
-			res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
-			if err != nil {
-				return fmt.Errorf("%w; the demo records only into a new ledger or its own: give another --data or --ledger", err)
-			}
-			if res.Duplicate {
-				fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
-			} else {
-				fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
-			}
-			bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", "decisions")
-			sum, err := recordSample(cmd, a.handler, numberedLines(lines), bar)
-			_ = bar.Finish()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "sample history: %d decisions recorded, %d already there (%s)\n", sum.Applied, sum.Duplicates, time.Since(start).Round(time.Millisecond))
-			db, err := a.readModels(cmd.Context())
-			if err != nil {
-				return err
-			}
-			// The demo owns its read models: ones left by another demo
-			// ledger (another --data folder) are rebuilt, never mixed.
-			have, err := db.LedgerIdentity(cmd.Context())
-			if err != nil {
-				return err
-			}
-			want, err := projections.IdentityOf(cmd.Context(), a.store)
-			if err != nil {
-				return err
-			}
-			if !have.IsZero() && !have.Same(want) {
-				fmt.Fprintf(out, "the database held read models of ledger %s; rebuilding them for %s\n", have, want)
-				if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, nil); err != nil {
+			// The ledger is closed before serving: serve opens its own.
+			err = func() error {
+				a, err := createApp(cmd.Context(), *s)
+				if err != nil {
 					return err
 				}
-			}
-			if db, err = a.upToDate(cmd.Context()); err != nil {
+				defer a.Close()
+				out := cmd.OutOrStdout()
+				start := time.Now()
+				// Checked before anything is written: the demo records only
+				// into a ledger of its own, new or made by the same demo.
+				if err := demoOwns(cmd.Context(), a, lines[0]); err != nil {
+					return err
+				}
+				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
+				if err != nil {
+					return fmt.Errorf("%w; the demo records only into a new ledger or its own: give another --data or --ledger", err)
+				}
+				if res.Duplicate {
+					fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
+				} else {
+					fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
+				}
+				bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", "decisions")
+				sum, err := recordSample(cmd, a.handler, numberedLines(lines), bar)
+				_ = bar.Finish()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "sample history: %d decisions recorded, %d already there (%s)\n", sum.Applied, sum.Duplicates, time.Since(start).Round(time.Millisecond))
+				db, err := a.readModels(cmd.Context())
+				if err != nil {
+					return err
+				}
+				// The demo owns its read models: ones left by another demo
+				// ledger (another --data folder) are rebuilt, never mixed.
+				have, err := db.LedgerIdentity(cmd.Context())
+				if err != nil {
+					return err
+				}
+				want, err := projections.IdentityOf(cmd.Context(), a.store)
+				if err != nil {
+					return err
+				}
+				if !have.IsZero() && !have.Same(want) {
+					fmt.Fprintf(out, "the database held read models of ledger %s; rebuilding them for %s\n", have, want)
+					if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, nil); err != nil {
+						return err
+					}
+				}
+				if db, err = a.upToDate(cmd.Context()); err != nil {
+					return err
+				}
+				return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1), serveAfter, listen)
+			}()
+			if err != nil || !serveAfter {
 				return err
 			}
-			return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1))
+			fmt.Fprintln(cmd.ErrOrStderr(), "koers: no --tokens: whoever reaches this address may record decisions in any actor's name")
+			return serve(cmd.Context(), *s, listen, nil, nil, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the generated history (another seed, another organisation; use another --data and --ledger)")
+	cmd.Flags().BoolVar(&serveAfter, "serve", false, "then serve the web app and the API (as koers serve) until interrupted")
+	cmd.Flags().StringVar(&listen, "listen", envOr("KOERS_LISTEN", "127.0.0.1:8080"), "with --serve: the address to serve on (env KOERS_LISTEN)")
 	return cmd
 }
 
@@ -193,7 +206,7 @@ func numberedLines(lines []string) iter.Seq2[numbered, error] {
 func heading(w io.Writer, s string) { fmt.Fprintf(w, "\n== %s ==\n\n", s) }
 
 // tour shows what the ledger answers; then is a day early in its history.
-func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error {
+func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, serving bool, listen string) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	now := time.Now().UTC()
 	sh, err := newShow(ctx, &a.settings, nil, nil)
@@ -273,6 +286,16 @@ Try next:
   koers funding %s --account valuestream:payments
   koers verify --at %d --digest %s
 `, period, r.DigestAt, r.Digest)
+	if serving {
+		fmt.Fprintf(w, "\nThe web app is starting: open http://%s/ in a browser (Ctrl-C stops it).\n", listen)
+		return nil
+	}
+	fmt.Fprintf(w, `
+Look at it in a browser: run
+  koers serve                             (or koers demo --serve)
+and open http://%s/ — the organisation through time, the decision trail,
+funding flows and the transition as charts.
+`, listen)
 	return nil
 }
 
