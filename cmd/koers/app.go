@@ -18,6 +18,7 @@ import (
 
 	"koers/eventstore"
 	"koers/internal/pgserver"
+	"koers/internal/secretfile"
 	"koers/ledger"
 	"koers/projections"
 )
@@ -175,11 +176,12 @@ func (a *app) Close() {
 
 // loadKey reads the ledger's seal key (64 hex digits); with create, a
 // missing one is made random with owner-only permissions, else the error
-// wraps fs.ErrNotExist.
+// wraps fs.ErrNotExist. A key file the group or others may read is refused
+// with the chmod that fixes it.
 func loadKey(path string, create bool) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.Read(path, "seal key")
 	if errors.Is(err, fs.ErrNotExist) && !create {
-		return nil, fmt.Errorf("seal key %s: %w", path, err)
+		return nil, err
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
@@ -200,7 +202,7 @@ func loadKey(path string, create bool) ([]byte, error) {
 		return key, f.Sync()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read seal key %s: %w", path, err)
+		return nil, err
 	}
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(key) < eventstore.MinSealKeyBytes {
