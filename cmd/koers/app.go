@@ -96,20 +96,22 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		if _, err := os.Stat(s.dataDir); errors.Is(err, fs.ErrNotExist) {
 			return nil, &noLedgerError{s: s, why: "the folder does not exist"}
 		}
-		if s.natsURL == "" {
-			if _, err := os.Stat(filepath.Join(s.dataDir, "nats")); errors.Is(err, fs.ErrNotExist) {
-				return nil, &noLedgerError{s: s, why: "the folder holds no NATS store"}
-			}
-		}
 	}
 	keyFile := s.keyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(s.dataDir, "seal.key")
 	}
+	// A key that is there but unfit (readable by others, not hex) is
+	// reported first: it is what to fix whatever else is missing.
 	key, err := loadKey(keyFile, create)
 	missingKey := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !missingKey {
 		return nil, err
+	}
+	if !create && s.natsURL == "" {
+		if _, err := os.Stat(filepath.Join(s.dataDir, "nats")); errors.Is(err, fs.ErrNotExist) {
+			return nil, &noLedgerError{s: s, why: "the folder holds no NATS store"}
+		}
 	}
 	a := &app{settings: s, keyFile: keyFile}
 	if key != nil {
