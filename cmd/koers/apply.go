@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -48,41 +49,42 @@ func jsonLines(in io.Reader) iter.Seq2[numbered, error] {
 	}
 }
 
-// submitEach records decisions in order, each atomic. A refused one stops
-// the run (nothing after it is submitted) unless keepGoing.
+// submitEach records decisions in order, each atomic, many per atomic
+// batch (ledger.Handler.ApplyAll). A refused one stops the run (nothing
+// after it is applied) unless keepGoing.
 func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, opts ...ledger.HandleOption) (applySummary, error) {
-	var sum applySummary
-	for d, err := range decisions {
-		if err != nil {
-			return sum, err
-		}
-		res, err := h.Submit(cmd.Context(), d.body, opts...)
-		if err != nil {
-			sum.Refused++
-			problem := fmt.Sprintf("line %d: %s", d.line, oneLine(err))
-			sum.Problems = append(sum.Problems, problem)
-			if !keepGoing || cmd.Context().Err() != nil {
-				return sum, fmt.Errorf("%s (nothing after line %d was applied)", problem, d.line)
+	var (
+		problems []string
+		lastLine int // the last refused line
+	)
+	lines := func(yield func(ledger.Line, error) bool) {
+		for d, err := range decisions {
+			if !yield(ledger.Line{Line: d.line, Body: d.body}, err) {
+				return
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), problem)
-			continue
-		}
-		if res.Proposal != nil {
-			// Under a board's mandate: recorded as a proposal, decided
-			// only when the board's quorum approves it.
-			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", d.line, proposalLine(res))
-			if !res.Duplicate {
-				sum.Proposed++
-				continue
-			}
-		}
-		if res.Duplicate {
-			sum.Duplicates++
-		} else {
-			sum.Applied++
 		}
 	}
-	return sum, nil
+	report := func(r ledger.LineResult) {
+		switch {
+		case r.Err != nil:
+			problem := fmt.Sprintf("line %d: %s", r.Line, oneLine(r.Err))
+			problems = append(problems, problem)
+			lastLine = r.Line
+			if keepGoing {
+				fmt.Fprintln(cmd.ErrOrStderr(), problem)
+			}
+		case r.Result.Proposal != nil:
+			// Under a board's mandate: recorded as a proposal, decided
+			// only when the board's quorum approves it.
+			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", r.Line, proposalLine(r.Result))
+		}
+	}
+	s, err := h.ApplyAll(cmd.Context(), lines, ledger.BulkOptions{KeepGoing: keepGoing, Handle: opts, Report: report})
+	sum := applySummary{Applied: s.Applied, Proposed: s.Proposed, Duplicates: s.Duplicates, Refused: s.Refused, Problems: problems}
+	if errors.Is(err, ledger.ErrStopped) && len(problems) > 0 {
+		return sum, fmt.Errorf("%s (nothing after line %d was applied)", problems[len(problems)-1], lastLine)
+	}
+	return sum, err
 }
 
 // isTerminal reports whether w is an interactive terminal: progress bars
