@@ -215,3 +215,40 @@ func TestApplyAllReDecidesABatchAfterAConflict(t *testing.T) {
 		t.Fatalf("a sequence reported twice: %v", seqs)
 	}
 }
+
+// BenchmarkApplyAll applies b.N decisions (people joining, then moving
+// between teams) in bulk; run with -cpuprofile to see where a decision's
+// time goes.
+func BenchmarkApplyAll(b *testing.B) {
+	l := ledgertest.New(b)
+	h := l.Handler
+	if _, err := h.Submit(context.Background(), []byte(org)); err != nil {
+		b.Fatal(err)
+	}
+	const people = 500
+	lines := func(yield func(ledger.Line, error) bool) {
+		for i := range b.N {
+			var d string
+			if i < people {
+				d = join(fmt.Sprintf("bj-%d", i), fmt.Sprintf("p-b%d", i), "t-core")
+			} else {
+				to := "t-edge"
+				if (i/people)%2 == 0 {
+					to = "t-core"
+				}
+				d = move(fmt.Sprintf("bm-%d", i), fmt.Sprintf("p-b%d", i%people), to)
+			}
+			if !yield(ledger.Line{Line: i + 1, Body: []byte(d)}, nil) {
+				return
+			}
+		}
+	}
+	b.ResetTimer()
+	sum, err := h.ApplyAll(context.Background(), lines, ledger.BulkOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if sum.Applied != b.N {
+		b.Fatalf("%+v of %d", sum, b.N)
+	}
+}
