@@ -27,9 +27,10 @@ const loadManyConcurrency = 8
 // only subjects that hold messages are walked, a bounded number at once.
 // The answer comes from the server, never from the head cache: a bulk
 // append re-decides on LoadMany after a conflict.
+//
+// Config.Timeout bounds each request, not the whole call: a window of 256
+// moves of people loaded at once took more than 5 s on this busy machine.
 func (s *Store) LoadMany(ctx context.Context, refs []domain.Ref) ([]History, error) {
-	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
 	subjects := make([]string, len(refs))
 	index := make(map[string]int, len(refs))
 	for i, r := range refs {
@@ -43,12 +44,14 @@ func (s *Store) LoadMany(ctx context.Context, refs []domain.Ref) ([]History, err
 	exists := make([]bool, len(refs))
 	for start := 0; start < len(subjects); start += multiLastSubjects {
 		chunk := subjects[start:min(start+multiLastSubjects, len(subjects))]
-		err := s.lastMessages(ctx, chunk, func(m *jetstream.RawStreamMsg) bool {
+		cctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+		err := s.lastMessages(cctx, chunk, func(m *jetstream.RawStreamMsg) bool {
 			if i, ok := index[m.Subject]; ok {
 				exists[i] = true
 			}
 			return true
 		})
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("load %d aggregates: %w", len(refs), err)
 		}
@@ -65,7 +68,9 @@ func (s *Store) LoadMany(ctx context.Context, refs []domain.Ref) ([]History, err
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = s.loadFrom(ctx, r, subjects[i], head{})
+			lctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+			defer cancel()
+			out[i], errs[i] = s.loadFrom(lctx, r, subjects[i], head{})
 		}()
 	}
 	wg.Wait()
