@@ -110,15 +110,6 @@ type Cursor struct {
 // Version is the sequence the cursor stands at.
 func (c Cursor) Version() uint64 { return c.Seq }
 
-// DecisionEvents is one decision's events, for an append of several
-// decisions at once: in order, all or nothing, a later one's events on an
-// aggregate following an earlier one's (it was decided on the state they
-// make).
-type DecisionEvents struct {
-	Meta   Meta
-	Events []Event
-}
-
 // AppendResult says where the events of one decision landed.
 type AppendResult struct {
 	DecisionID string

@@ -118,14 +118,14 @@ type batch struct {
 // prepare validates a decision's events and builds their messages: every
 // check that can fail happens here, before anything is sent.
 func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (batch, error) {
-	return s.prepareGroup(ctx, []domain.DecisionEvents{{Meta: meta, Events: events}}, expected)
+	return s.prepareGroup(ctx, []domain.Decided{{Meta: meta, Events: events}}, expected)
 }
 
 // prepareGroup builds the messages of several decisions, in order, as one
 // batch: each aggregate's chain runs on from one decision to the next, and
 // only the first message of each subject carries the expected version
 // (the version before the whole group).
-func (s *Store) prepareGroup(ctx context.Context, decisions []domain.DecisionEvents, expected map[domain.Ref]uint64) (batch, error) {
+func (s *Store) prepareGroup(ctx context.Context, decisions []domain.Decided, expected map[domain.Ref]uint64) (batch, error) {
 	total := 0
 	for _, d := range decisions {
 		meta, events := d.Meta, d.Events
@@ -214,52 +214,67 @@ func (s *Store) prepareGroup(ctx context.Context, decisions []domain.DecisionEve
 
 	msgs := make([]*nats.Msg, 0, total)
 	hashes := make([]string, 0, total)
-	seen := make(map[string]bool, len(distinct))
 	for _, d := range decisions {
-		meta := d.Meta
-		dm := decisionMeta{
-			ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
-			Refs: meta.Refs, Effective: meta.Effective.UTC(),
+		dm, dh, err := s.encode(d.Meta, d.Events, subjects[len(msgs):len(msgs)+len(d.Events)], prev)
+		if err != nil {
+			return batch{}, err
 		}
-		for i, ev := range d.Events {
-			subj := subjects[len(msgs)]
-			data, err := compactData(ev.Data)
-			if err != nil {
-				return batch{}, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
-			}
-			sv := ev.SchemaVersion
-			if sv == 0 {
-				sv = 1
-			}
-			env := envelope{
-				V: envelopeVersion, ID: meta.DecisionID + "/" + strconv.Itoa(i),
-				Type: ev.Type, SchemaVersion: sv, Subject: subj, Decision: dm,
-				Index: i, Count: len(d.Events), Data: data, Prev: prev[subj],
-			}
-			env.finish(s.sealer)
-			prev[subj] = env.Hash
-			body, err := env.marshal()
-			if err != nil {
-				return batch{}, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
-			}
-			msg := nats.NewMsg(subj)
-			msg.Data = body
-			// Expected versions go on the first event of each subject
-			// only: the server refuses an expectation on a subject the
-			// batch already wrote.
-			if !seen[subj] {
-				seen[subj] = true
-				msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[ev.Aggregate], 10))
-			}
-			if i == 0 {
-				msg.Header.Set(jetstream.MsgIDHeader, meta.DecisionID)
-				msg.Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
-			}
-			msgs = append(msgs, msg)
-			hashes = append(hashes, env.Hash)
+		// The decision id on its first message: the server's duplicate
+		// window refuses the whole batch if it has seen it.
+		dm[0].Header.Set(jetstream.MsgIDHeader, d.Meta.DecisionID)
+		dm[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+		msgs = append(msgs, dm...)
+		hashes = append(hashes, dh...)
+	}
+	// Expected versions go on the first event of each subject only: the
+	// server refuses an expectation on a subject the batch already wrote.
+	seen := make(map[string]bool, len(distinct))
+	for i, msg := range msgs {
+		if subj := subjects[i]; !seen[subj] {
+			seen[subj] = true
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[firstOf[subj]], 10))
 		}
 	}
 	return batch{msgs: msgs, subjects: subjects, hashes: hashes}, nil
+}
+
+// encode builds the messages of one decision's events, sealed and chained:
+// prev holds the hash of the last genuine event on each subject (absent: the
+// subject's chain starts empty) and is moved on past every event encoded.
+// Shared by single and bulk appends, so that both seal and chain alike.
+func (s *Store) encode(meta domain.Meta, events []domain.Event, subjects []string, prev map[string]string) ([]*nats.Msg, []string, error) {
+	dm := decisionMeta{
+		ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
+		Refs: meta.Refs, Effective: meta.Effective.UTC(),
+	}
+	msgs := make([]*nats.Msg, len(events))
+	hashes := make([]string, len(events))
+	for i, ev := range events {
+		data, err := compactData(ev.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
+		}
+		sv := ev.SchemaVersion
+		if sv == 0 {
+			sv = 1
+		}
+		env := envelope{
+			V: envelopeVersion, ID: meta.DecisionID + "/" + strconv.Itoa(i),
+			Type: ev.Type, SchemaVersion: sv, Subject: subjects[i], Decision: dm,
+			Index: i, Count: len(events), Data: data, Prev: prev[subjects[i]],
+		}
+		env.finish(s.sealer)
+		prev[subjects[i]] = env.Hash
+		hashes[i] = env.Hash
+		body, err := env.marshal()
+		if err != nil {
+			return nil, nil, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
+		}
+		msg := nats.NewMsg(subjects[i])
+		msg.Data = body
+		msgs[i] = msg
+	}
+	return msgs, hashes, nil
 }
 
 // AppendGroup records the events of several decisions in one atomic
@@ -274,7 +289,7 @@ func (s *Store) prepareGroup(ctx context.Context, decisions []domain.DecisionEve
 // caller looks them up). An append that went unanswered is an
 // [*OutcomeUnknownError] naming the first decision: the group landed
 // whole or not at all, so finding that one tells.
-func (s *Store) AppendGroup(ctx context.Context, decisions []domain.DecisionEvents, expected map[domain.Ref]uint64) ([]AppendResult, error) {
+func (s *Store) AppendGroup(ctx context.Context, decisions []domain.Decided, expected map[domain.Ref]uint64) ([]AppendResult, error) {
 	if len(decisions) == 0 {
 		return nil, errors.New("append group: no decisions")
 	}

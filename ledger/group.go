@@ -108,10 +108,10 @@ func evolve(world domain.World, d domain.Decision, events []domain.Event, now ti
 // the members. It returns d's result, or an error wrapping
 // domain.ErrConflict when none of them was recorded and d may try again.
 func (h *Handler) appendGroup(ctx context.Context, d domain.Decision, events []domain.Event, members []member, expected map[domain.Ref]uint64) (domain.AppendResult, error) {
-	group := make([]domain.DecisionEvents, 0, 1+len(members))
-	group = append(group, domain.DecisionEvents{Meta: d.Meta(), Events: events})
+	group := make([]domain.Decided, 0, 1+len(members))
+	group = append(group, domain.Decided{Meta: d.Meta(), Events: events})
 	for _, m := range members {
-		group = append(group, domain.DecisionEvents{Meta: m.w.d.Meta(), Events: m.events})
+		group = append(group, domain.Decided{Meta: m.w.d.Meta(), Events: m.events})
 	}
 	results, err := h.store.AppendGroup(ctx, group, expected)
 	if errors.Is(err, domain.ErrOutcomeUnknown) {
@@ -140,7 +140,7 @@ func (h *Handler) appendGroup(ctx context.Context, d domain.Decision, events []d
 
 // resolveGroup is resolve for a group, which lands whole or not at all:
 // its first decision's record tells.
-func (h *Handler) resolveGroup(ctx context.Context, group []domain.DecisionEvents, expected map[domain.Ref]uint64, cause error) ([]domain.AppendResult, error) {
+func (h *Handler) resolveGroup(ctx context.Context, group []domain.Decided, expected map[domain.Ref]uint64, cause error) ([]domain.AppendResult, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.ResolveFor)
 	defer cancel()
@@ -195,7 +195,7 @@ func (h *Handler) resolveGroup(ctx context.Context, group []domain.DecisionEvent
 
 // lookupGroup returns the results of a group that landed, nil if it did
 // not.
-func (h *Handler) lookupGroup(ctx context.Context, group []domain.DecisionEvents) ([]domain.AppendResult, error) {
+func (h *Handler) lookupGroup(ctx context.Context, group []domain.Decided) ([]domain.AppendResult, error) {
 	out := make([]domain.AppendResult, len(group))
 	for i, g := range group {
 		res, found, err := h.store.Lookup(ctx, g.Meta.DecisionID)

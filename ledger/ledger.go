@@ -26,7 +26,7 @@ type Store interface {
 	Load(ctx context.Context, ref domain.Ref) (domain.History, error)
 	LoadAfter(ctx context.Context, ref domain.Ref, c domain.Cursor) (domain.History, error)
 	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (domain.AppendResult, error)
-	AppendGroup(ctx context.Context, decisions []domain.DecisionEvents, expected map[domain.Ref]uint64) ([]domain.AppendResult, error)
+	AppendGroup(ctx context.Context, decisions []domain.Decided, expected map[domain.Ref]uint64) ([]domain.AppendResult, error)
 	Lookup(ctx context.Context, decisionID string) (domain.AppendResult, bool, error)
 }
 

@@ -47,7 +47,7 @@ goes to stderr, the figures to stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			js, done, err := benchNATS(s, 0)
+			js, url, done, err := benchNATS(s, 0)
 			if err != nil {
 				return err
 			}
@@ -58,7 +58,7 @@ goes to stderr, the figures to stdout.`,
 				if compareSync {
 					// A second embedded server with nats-server's default
 					// sync interval, for append_default_sync.
-					other, otherDone, err := benchNATS(s, 2*time.Minute)
+					other, _, otherDone, err := benchNATS(s, 2*time.Minute)
 					if err != nil {
 						return err
 					}
@@ -75,6 +75,7 @@ goes to stderr, the figures to stdout.`,
 				return err
 			}
 			cfg.JS = js
+			cfg.RebuildProcess = benchRebuildProcess(url)
 			cfg.Progress = benchProgress(cmd.ErrOrStderr())
 			rep, err := bench.Run(ctx, cfg)
 			cfg.Progress(bench.Progress{}) // the last bar ends
@@ -102,47 +103,52 @@ goes to stderr, the figures to stdout.`,
 	f.DurationVar(&cfg.ContentionDuration, "contention-duration", 5*time.Second, "how long each contention measurement runs")
 	f.StringSliceVar(&cfg.Only, "only", nil, "measure only these keys (and what they need), e.g. --only append,contention")
 	f.BoolVar(&compareSync, "compare-sync", true, "with the embedded server: measure append_default_sync on a second server with nats-server's default sync interval")
+	f.IntVar(&cfg.ApplyBulk, "bulk-decisions", 100_000, "decisions apply_bulk applies")
 	f.DurationVar(&cfg.Projector.FlushInterval, "flush-interval", 0, "the projector's flush interval in rebuild and lag; 0: its default (100ms), as koers serve runs it")
 	return cmd
 }
 
 // benchNATS connects to --nats-url, or starts an embedded server in a
 // temporary folder that done removes, syncing its store every syncInterval
-// (0: on every write, the embedded server's default).
-func benchNATS(s *settings, syncInterval time.Duration) (jetstream.JetStream, func(), error) {
+// (0: on every write, the embedded server's default). url is where another
+// process reaches the server (rebuild_rss_mib's child): the embedded server
+// listens on a random loopback port for it, while the bench itself stays
+// connected in-process, as koers serve is.
+func benchNATS(s *settings, syncInterval time.Duration) (js jetstream.JetStream, url string, done func(), err error) {
 	var (
 		nc   *nats.Conn
-		err  error
 		stop = func() {}
 	)
 	if s.natsURL != "" && syncInterval == 0 {
+		url = s.natsURL
 		nc, err = nats.Connect(s.natsURL, nats.Name("koers-bench"), nats.Timeout(5*time.Second))
 		if err != nil {
-			return nil, nil, fmt.Errorf("connect to NATS: %w", err)
+			return nil, "", nil, fmt.Errorf("connect to NATS: %w", err)
 		}
 	} else {
 		dir, err := os.MkdirTemp("", "koers-bench-")
 		if err != nil {
-			return nil, nil, fmt.Errorf("bench: temporary folder: %w", err)
+			return nil, "", nil, fmt.Errorf("bench: temporary folder: %w", err)
 		}
-		srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir, SyncInterval: syncInterval})
+		srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir, Port: -1, SyncInterval: syncInterval})
 		if err != nil {
 			os.RemoveAll(dir)
-			return nil, nil, err
+			return nil, "", nil, err
 		}
 		stop = func() { srv.Shutdown(); os.RemoveAll(dir) }
-		if nc, err = srv.Connect(nats.Name("koers-bench")); err != nil {
+		url = srv.ClientURL()
+		if nc, err = nats.Connect("", nats.Name("koers-bench"), nats.InProcessServer(srv.Server())); err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("connect to NATS: %w", err)
+			return nil, "", nil, fmt.Errorf("connect to NATS: %w", err)
 		}
 	}
-	js, err := jetstream.New(nc)
+	js, err = jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		stop()
-		return nil, nil, fmt.Errorf("jetstream: %w", err)
+		return nil, "", nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return js, func() { nc.Close(); stop() }, nil
+	return js, url, func() { nc.Close(); stop() }, nil
 }
 
 // benchProgress shows a bar per step with a known total, and a line for
