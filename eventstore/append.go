@@ -260,13 +260,13 @@ func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects 
 		if err != nil || m == nil {
 			return AppendResult{}, false, err
 		}
-		if env, reason := s.check(m.Subject, m.Data); reason == "" {
+		if env, reason := s.check(m.Subject, m.Data); reason == "" && env.Prev == "" {
 			match(env, m.Sequence)
 		}
 		return found, ok, nil
 	}
 	for _, subj := range slices.Compact(slices.Sorted(slices.Values(subjects))) {
-		if _, err := s.scan(ctx, subj, head{}, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
+		if _, err := s.scan(ctx, subj, head{}, 0, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
 			return AppendResult{}, false, err
 		}
 		if ok {

@@ -64,6 +64,16 @@
 // message still takes a sequence on its subject, so the next genuine event
 // expects that version but chains to the last genuine hash.
 //
+// A seal alone does not make an event genuine: a verbatim copy of a genuine
+// message, published again by anyone with publish rights (a replay), has a
+// valid seal too. An event is genuine only at its place: its prev is the
+// hash of the last genuine event on its subject. Load, Read and Verify
+// apply that one rule and treat a message out of place like a forgery:
+// never an event, the chain going on from the last genuine event, the
+// message's sequence still the subject's version. A replay therefore never
+// blocks the aggregate it lands on. Verify also checks that every event id
+// occurs once.
+//
 // # Digest
 //
 // [Store.Verify] also returns a digest of the stream up to a sequence: a
