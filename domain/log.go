@@ -119,3 +119,22 @@ type AppendResult struct {
 	// nothing new was written and Sequences are those of the first append.
 	Duplicate bool
 }
+
+// Anchor is a position in the log and the digest of everything up to it:
+// an auditor who keeps one can later prove that no message up to there was
+// changed, removed or inserted. The log defines the digest.
+type Anchor struct {
+	// Sequence is the last message the digest covers (0: none).
+	Sequence uint64 `json:"seq"`
+	// Digest is the log's digest up to and including Sequence.
+	Digest string `json:"digest"`
+	// Prev is the digest up to Sequence-1, so that a check of the message
+	// at Sequence alone needs nothing else.
+	Prev string `json:"prev"`
+}
+
+// Anchorer is a log that computes anchors: Anchor extends from (the zero
+// Anchor: the beginning) with the messages after it up to sequence to.
+type Anchorer interface {
+	Anchor(ctx context.Context, from Anchor, to uint64) (Anchor, error)
+}

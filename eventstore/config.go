@@ -40,6 +40,11 @@ type Config struct {
 	// LoadBatch is how many messages one direct-get request returns when
 	// loading an aggregate. Default 256.
 	LoadBatch int
+	// Create lets [Open] create the stream when it does not exist. Only the
+	// command that creates a ledger sets it; every other opener is refused
+	// with a [*LedgerMissingError], so that a removed stream is noticed and
+	// never silently replaced by an empty one. Default false.
+	Create bool
 	// CacheSubjects is how many subject heads (last sequence and hash) the
 	// store remembers between a load and an append. Default 65536.
 	CacheSubjects int

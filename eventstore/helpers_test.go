@@ -59,7 +59,7 @@ func newStore(tb testing.TB, mods ...func(*eventstore.Config)) (*eventstore.Stor
 
 func openStore(tb testing.TB, js jetstream.JetStream, mods ...func(*eventstore.Config)) *eventstore.Store {
 	tb.Helper()
-	cfg := eventstore.Config{SealKey: testKey}
+	cfg := eventstore.Config{SealKey: testKey, Create: true}
 	for _, m := range mods {
 		m(&cfg)
 	}

@@ -31,6 +31,9 @@ type settings struct {
 	replicas int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
+	// create lets this command create the ledger's stream: only init and
+	// demo do; every other command refuses a missing ledger.
+	create bool
 }
 
 // app is one opened ledger: the NATS connection (and embedded server), the
@@ -77,7 +80,7 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas})
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Create: s.create})
 	if err != nil {
 		a.Close()
 		return nil, err

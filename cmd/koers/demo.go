@@ -38,7 +38,10 @@ Running it again records nothing new.`,
 			if err != nil {
 				return err
 			}
-			return withApp(cmd, s, func(a *app) error {
+			// The demo creates its own ledger, as init does.
+			creating := *s
+			creating.create = true
+			return withApp(cmd, &creating, func(a *app) error {
 				out := cmd.OutOrStdout()
 				start := time.Now()
 				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))

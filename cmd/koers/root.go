@@ -77,7 +77,9 @@ func initCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--effective: %w", err)
 			}
-			a, err := openApp(cmd.Context(), *s)
+			creating := *s
+			creating.create = true
+			a, err := openApp(cmd.Context(), creating)
 			if err != nil {
 				return err
 			}

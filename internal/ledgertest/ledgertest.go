@@ -57,7 +57,7 @@ func New(tb testing.TB) *Ledger {
 	if _, err := rand.Read(key); err != nil {
 		tb.Fatal(err)
 	}
-	st, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: key})
+	st, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: key, Create: true})
 	if err != nil {
 		tb.Fatalf("ledgertest: open store: %v", err)
 	}
