@@ -138,3 +138,19 @@ type Anchor struct {
 type Anchorer interface {
 	Anchor(ctx context.Context, from Anchor, to uint64) (Anchor, error)
 }
+
+// ErrIntegrity is wrapped by the errors of a log that lost history or
+// protection behind its writers' back (removed, shortened, an anchored
+// message gone or changed, a setting weakened). Nothing more is written to
+// it, and read models stop following it, until an operator has looked.
+var ErrIntegrity = errors.New("ledger integrity")
+
+// IntegrityChecker is a log that checks its own extent and settings.
+type IntegrityChecker interface {
+	// CheckIntegrity checks the log now, and against anchors kept
+	// earlier; an error wrapping ErrIntegrity is a problem found (and
+	// stops the log's writes), any other a check that could not be made.
+	CheckIntegrity(ctx context.Context, anchors ...Anchor) error
+	// Halted is the integrity problem found so far, nil while none was.
+	Halted() error
+}

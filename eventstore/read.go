@@ -142,7 +142,9 @@ func (s *Store) readRaw(ctx context.Context, from uint64, opts domain.ReadOption
 		if err := fn(rawMsg{seq: seq, at: md.Timestamp, subject: msg.Subject(), body: msg.Data()}); err != nil {
 			return err
 		}
-		if opts.Until > 0 && seq >= opts.Until {
+		// A bounded read also ends at the last message stored: messages
+		// removed from the end of a damaged stream are never waited for.
+		if opts.Until > 0 && (seq >= opts.Until || md.NumPending == 0) {
 			return nil
 		}
 	}

@@ -2,7 +2,11 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"hash/maphash"
 
 	"koers/domain"
@@ -19,7 +23,15 @@ type VerifyOptions struct {
 	// Expect, when set, is a digest an auditor kept for sequence At; a
 	// different digest is reported as a problem.
 	Expect string
+	// Anchors kept earlier (an auditor's files, the read models'): the
+	// stream must reach each one and have the same digest there, else the
+	// stream is shorter or different and that is a problem. At most
+	// [MaxAnchors].
+	Anchors []domain.Anchor
 }
+
+// MaxAnchors bounds [VerifyOptions].Anchors.
+const MaxAnchors = 1_000_000
 
 // Problem is one thing wrong in the log.
 type Problem struct {
@@ -66,15 +78,55 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	// The stream's settings and extent first: a weakened setting or a
+	// stream that no longer starts at 1 is a problem even where every
+	// message left checks.
+	var settings []string
+	state, err := s.Check(ctx)
+	if err != nil {
+		var ie *IntegrityError
+		if !errors.As(err, &ie) {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		settings = ie.Problems
+	}
+	if len(opts.Anchors) > MaxAnchors {
+		return nil, fmt.Errorf("verify: %d anchors: at most %d: %w", len(opts.Anchors), MaxAnchors, domain.ErrInvalid)
+	}
 	r := &Report{LastSequence: last, Problems: []Problem{}}
+	for _, p := range settings {
+		if !strings.Contains(p, "were removed") { // missing sequences are reported where they are
+			r.add(0, "", "%s", p)
+		}
+	}
 	at := opts.At
 	if at == 0 {
 		at = last
 	}
-	if at > last {
-		return nil, fmt.Errorf("verify: digest at %d: the stream ends at %d", at, last)
+	anchors := make(map[uint64][]domain.Anchor, len(opts.Anchors))
+	for _, a := range opts.Anchors {
+		if a.Sequence > last {
+			r.add(a.Sequence, "", "the stream ends at %d, but an anchor was taken at %d (digest %s): history was removed", last, a.Sequence, short(a.Digest))
+			continue
+		}
+		if a.Sequence > 0 {
+			anchors[a.Sequence] = append(anchors[a.Sequence], a)
+		}
 	}
-	if last == 0 {
+	if at > last {
+		// The sequence the auditor's digest was taken at is gone: the
+		// stream is shorter than it was, a problem like any other.
+		r.add(at, "", "the stream ends at %d, but the digest was taken at %d: history was removed", last, at)
+		at = last
+		opts.Expect = ""
+	}
+	if last == 0 || state.Messages == 0 {
+		if last > 0 {
+			r.add(last, "", "sequences 1 to %d are missing (deleted from the stream)", last)
+		}
+		for _, seq := range slices.Sorted(maps.Keys(anchors)) {
+			r.add(seq, "", "message %d, where an anchor was taken, is missing: the log up to there has changed", seq)
+		}
 		r.Digest = newDigest().hex()
 		r.compare(opts)
 		return r, nil
@@ -99,6 +151,12 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 		if m.seq == at {
 			r.DigestAt, r.Digest = at, d.hex()
 		}
+		for _, a := range anchors[m.seq] {
+			if got := d.hex(); got != a.Digest {
+				r.add(m.seq, m.subject, "digest at %d is %s, the anchor says %s: the log up to there has changed", m.seq, short(got), short(a.Digest))
+			}
+		}
+		delete(anchors, m.seq)
 		env, reason := m.env, m.reason
 		if reason != "" {
 			r.add(m.seq, m.subject, "%s", reason)
@@ -136,6 +194,9 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	}
 	if prevSeq < last {
 		r.add(last, "", "sequences %d to %d are missing (deleted from the stream)", prevSeq+1, last)
+	}
+	for _, seq := range slices.Sorted(maps.Keys(anchors)) {
+		r.add(seq, "", "message %d, where an anchor was taken, is missing: the log up to there has changed", seq)
 	}
 	r.compare(opts)
 	return r, nil

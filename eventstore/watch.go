@@ -13,8 +13,9 @@ import (
 	"koers/domain"
 )
 
-// ErrIntegrity is wrapped by every [*IntegrityError].
-var ErrIntegrity = errors.New("ledger integrity")
+// ErrIntegrity is wrapped by every [*IntegrityError]; it is
+// domain.ErrIntegrity.
+var ErrIntegrity = domain.ErrIntegrity
 
 // IntegrityError says that the ledger's stream lost history or protection
 // behind Koers' back: it was removed, shortened or trimmed, a message
@@ -181,6 +182,15 @@ func (s *Store) wrote(seqs []uint64) {
 	s.watch.maxLast = max(s.watch.maxLast, seqs[len(seqs)-1])
 	s.watch.mu.Unlock()
 }
+
+// CheckIntegrity is [Store.Check] in the domain's terms
+// ([domain.IntegrityChecker]).
+func (s *Store) CheckIntegrity(ctx context.Context, anchors ...domain.Anchor) error {
+	_, err := s.Check(ctx, anchors...)
+	return err
+}
+
+var _ domain.IntegrityChecker = (*Store)(nil)
 
 func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
