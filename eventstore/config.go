@@ -45,6 +45,11 @@ type Config struct {
 	// with a [*LedgerMissingError], so that a removed stream is noticed and
 	// never silently replaced by an empty one. Default false.
 	Create bool
+	// Inspect opens an existing stream whatever its settings, for
+	// verification: a setting that weakens immutability does not fail
+	// [Open] but stops the store's writes, and [Store.Verify] reports it.
+	// Default false: [Open] refuses such a stream.
+	Inspect bool
 	// CacheSubjects is how many subject heads (last sequence and hash) the
 	// store remembers between a load and an append. Default 65536.
 	CacheSubjects int

@@ -58,14 +58,20 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	case err != nil:
 		return nil, serverError("open stream "+cfg.Stream, err)
 	default:
-		if err := checkStream(stream.CachedInfo().Config, want); err != nil {
+		if err := checkStream(stream.CachedInfo().Config, want); err != nil && !cfg.Inspect {
 			return nil, err
 		}
 	}
 	st := &Store{js: js, stream: stream, cfg: cfg, sealer: &sealer{key: slices.Clone(cfg.SealKey)}, cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}
 	// A stream that lost messages (trimmed, a store file cut) opens for
 	// reading and verifying, but not for writing: see [Store.Check].
-	if problems := st.stateProblems(stream.CachedInfo().State); len(problems) > 0 {
+	problems := st.stateProblems(stream.CachedInfo().State)
+	if err := checkStream(stream.CachedInfo().Config, want); err != nil {
+		for _, e := range unjoin(err) {
+			problems = append(problems, "setting weakened: "+e.Error())
+		}
+	}
+	if len(problems) > 0 {
 		st.halt(problems)
 	}
 	return st, nil

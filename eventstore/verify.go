@@ -109,7 +109,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 			r.add(a.Sequence, "", "the stream ends at %d, but an anchor was taken at %d (digest %s): history was removed", last, a.Sequence, short(a.Digest))
 			continue
 		}
-		if a.Sequence > 0 {
+		if a.Sequence > 0 && !slices.ContainsFunc(anchors[a.Sequence], func(b domain.Anchor) bool { return b.Digest == a.Digest }) {
 			anchors[a.Sequence] = append(anchors[a.Sequence], a)
 		}
 	}
@@ -191,6 +191,11 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	}
 	if run.id != "" && run.index+1 < run.count {
 		r.add(prevSeq, "", "decision %s ended after %d of its %d events", run.id, run.index+1, run.count)
+	}
+	if r.DigestAt == 0 {
+		// The sequence asked for is gone: the digest is the one at the
+		// last message there is.
+		r.DigestAt, r.Digest = prevSeq, d.hex()
 	}
 	if prevSeq < last {
 		r.add(last, "", "sequences %d to %d are missing (deleted from the stream)", prevSeq+1, last)

@@ -124,11 +124,11 @@ func (p *Projector) halted() error {
 	return nil
 }
 
-// maybeAnchor records an anchor at checkpoint cp when AnchorEvery events
-// or AnchorInterval passed since the last one, for an [domain.Anchorer]
-// source. The anchor extends the last one, so it costs a read of the
-// messages since.
-func (p *Projector) maybeAnchor(ctx context.Context, cp uint64) error {
+// anchorAt records an anchor at checkpoint cp when AnchorEvery events or
+// AnchorInterval passed since the last one (or at once: now), for an
+// [domain.Anchorer] source. The anchor extends the last one, so it costs a
+// read of the messages since.
+func (p *Projector) anchorAt(ctx context.Context, cp uint64, now bool) error {
 	an, ok := p.src.(domain.Anchorer)
 	if !ok {
 		return nil
@@ -143,7 +143,7 @@ func (p *Projector) maybeAnchor(ctx context.Context, cp uint64) error {
 	if cp <= p.anchor.last.Sequence {
 		return nil
 	}
-	if cp-p.anchor.last.Sequence < p.opts.AnchorEvery && time.Since(p.anchor.at) < p.opts.AnchorInterval {
+	if !now && cp-p.anchor.last.Sequence < p.opts.AnchorEvery && time.Since(p.anchor.at) < p.opts.AnchorInterval {
 		return nil
 	}
 	a, err := an.Anchor(ctx, p.anchor.last, cp)

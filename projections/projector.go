@@ -168,8 +168,19 @@ func (p *Projector) Run(ctx context.Context) error {
 
 // CatchUp applies the log from the checkpoint up to the stream's last
 // sequence when it is called, and returns.
+//
+// It ends with an anchor at the checkpoint (when the checkpoint moved
+// since the last one), so that read models brought up to date by a
+// command remember the log as they saw it.
 func (p *Projector) CatchUp(ctx context.Context) error {
-	return p.cons.CatchUp(ctx)
+	if err := p.cons.CatchUp(ctx); err != nil {
+		return err
+	}
+	cp, err := p.db.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	return p.anchorAt(ctx, cp, true)
 }
 
 // checkpoint is where the consumer starts a pass: the read models'
@@ -208,7 +219,7 @@ func (p *Projector) handle(ctx context.Context, b consumer.Batch) error {
 	if err != nil {
 		return err
 	}
-	if err := p.maybeAnchor(ctx, last); err != nil {
+	if err := p.anchorAt(ctx, last, false); err != nil {
 		return err
 	}
 	if p.opts.OnCommit != nil {

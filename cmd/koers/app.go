@@ -34,6 +34,9 @@ type settings struct {
 	// create lets this command create the ledger's stream: only init and
 	// demo do; every other command refuses a missing ledger.
 	create bool
+	// inspect opens a stream with weakened settings (for verify, which
+	// reports them); every other command refuses it.
+	inspect bool
 }
 
 // app is one opened ledger: the NATS connection (and embedded server), the
@@ -80,7 +83,7 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Create: s.create})
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Create: s.create, Inspect: s.inspect})
 	if err != nil {
 		a.Close()
 		return nil, err
