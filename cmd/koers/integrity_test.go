@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -152,3 +158,103 @@ func TestTamperedStreamsFailVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestServeStopsWritingWhenTheStreamIsTrimmed: serve watches its stream;
+// trimmed behind its back, it stops taking decisions, /healthz answers 503
+// and koers_integrity_problems counts the problems.
+func TestServeStopsWritingWhenTheStreamIsTrimmed(t *testing.T) {
+	data := t.TempDir()
+	if code, _, errOut := koers(t, data, "", "init", "--root", "p-root", "--effective", "2025-01-01"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	dbs.Lock()
+	db := dbs.m[data]
+	dbs.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var logs strings.Builder
+	var logsMu sync.Mutex
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--data", data, "--database-url", db, "serve", "--listen", "127.0.0.1:0", "--watch-interval", "200ms"},
+			strings.NewReader(""), pw, writerFunc(func(b []byte) (int, error) { logsMu.Lock(); defer logsMu.Unlock(); return logs.Write(b) }))
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve printed no address: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	base := regexp.MustCompile(`http://\S+`).FindString(line)
+	client := &http.Client{Timeout: 10 * time.Second}
+	post := func(id string) int {
+		body := fmt.Sprintf(`{"id":%q,"by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-%s","name":"T","type":"platform"}]}`, id, id)
+		resp, err := client.Post(base+"/v1/decisions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 12 {
+		if code := post(fmt.Sprint("d", i)); code != http.StatusCreated {
+			t.Fatalf("decision %d before the trim: %d", i, code)
+		}
+	}
+
+	withNATS(t, data, func(js jetstream.JetStream) {
+		s, err := js.Stream(ctx, "KOERS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.CachedInfo().Config
+		cfg.MaxMsgs, cfg.Discard = 10, jetstream.DiscardOld
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatalf("trim: %v", err)
+		}
+	})
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(b), "integrity") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/healthz did not answer 503 within 15s of the trim")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := post("after-trim"); code != http.StatusServiceUnavailable {
+		t.Errorf("a decision after the trim: %d, want 503", code)
+	}
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if m := regexp.MustCompile(`(?m)^koers_integrity_problems ([0-9.e+]+)$`).FindStringSubmatch(string(b)); m == nil || m[1] == "0" {
+		t.Errorf("koers_integrity_problems: %v, want more than 0", m)
+	}
+	logsMu.Lock()
+	if !strings.Contains(logs.String(), "ledger integrity lost: writes stopped") {
+		t.Errorf("no log line says why writes stopped:\n%s", logs.String())
+	}
+	logsMu.Unlock()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
