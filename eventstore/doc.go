@@ -89,6 +89,36 @@
 // with that pair proves that no message up to that sequence was changed,
 // removed or inserted, including its recorded time.
 //
+// # Anchors
+//
+// An anchor is (sequence, digest, prev): the digest up to sequence and the
+// digest up to sequence-1, so that the one message at sequence can be
+// checked alone ([Store.Check] does, cheaply, against the read models'
+// last anchor; [Store.Verify] checks the whole stream against every anchor
+// it is given). [Store.Anchor] extends an anchor with the messages after
+// it. A signed anchor, as `koers anchor` writes it, is the JSON object
+//
+//	{"format":"koers-anchor-v1","ledger":"KOERS","seq":1234,
+//	 "digest":"<hex>","prev":"<hex>","taken":"<RFC 3339>",
+//	 "sig_alg":"hmac-sha256-seal","signature":"<hex>"}
+//
+// whose signature is HMAC-SHA256 under the seal key over the fields
+// format, ledger, seq (decimal), digest, prev and taken (RFC 3339 with
+// nanoseconds, UTC), each written as its length (unsigned 64-bit
+// big-endian) and its bytes. [Store.SignAnchor] and
+// [Store.CheckAnchorSignature] are the one place that signs and checks.
+//
+// # Integrity of the stream
+//
+// [Open] creates the stream only with [Config].Create; otherwise a missing
+// stream is a [*LedgerMissingError]. A store stops writing for good (an
+// [*IntegrityError] from Append) once it finds that its stream lost
+// history or protection: at Open, and at every [Store.Check] (which
+// [Store.Watch] runs at an interval): a setting weakened, a stream that no
+// longer starts at 1, holds fewer messages than its sequences span, ends
+// before a sequence it reached or an anchor, or no longer holds the
+// anchored message unchanged.
+//
 // # Errors
 //
 // A stale expected version is domain.ErrConflict; a decision with more
