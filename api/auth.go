@@ -75,11 +75,21 @@ func (t *Tokens) actorOf(r *http.Request) (string, error) {
 	if !ok || token == "" {
 		return "", &unauthenticatedError{"this server needs Authorization: Bearer <token>"}
 	}
-	actor, ok := t.actors[sha256.Sum256([]byte(token))]
+	actor, ok := t.Actor(token)
 	if !ok {
 		return "", &unauthenticatedError{"unknown token"}
 	}
 	return actor, nil
+}
+
+// Actor returns the actor a token speaks for, and whether it is known: the
+// web app's login asks it.
+func (t *Tokens) Actor(token string) (actor string, ok bool) {
+	if token == "" {
+		return "", false
+	}
+	actor, ok = t.actors[sha256.Sum256([]byte(token))]
+	return actor, ok
 }
 
 // unauthenticatedError: no token, or not a known one (401).

@@ -36,6 +36,9 @@ type problem struct {
 // maxDetailLen bounds a problem's detail, which is one line.
 const maxDetailLen = 500
 
+// retryAfterSeconds is what a 503 asks the client to wait.
+const retryAfterSeconds = "5"
+
 func writeProblem(w http.ResponseWriter, p *problem) {
 	if !strings.HasPrefix(p.Type, problemTypePrefix) {
 		p.Type = problemTypePrefix + p.Type
@@ -44,8 +47,13 @@ func writeProblem(w http.ResponseWriter, p *problem) {
 		p.Title = http.StatusText(p.Status)
 	}
 	p.Detail = oneLine(p.Detail)
-	if p.Status == http.StatusUnauthorized {
+	switch p.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="koers"`)
+	case http.StatusServiceUnavailable:
+		// A store that is not answering: come back a little later, not in
+		// a tight loop.
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

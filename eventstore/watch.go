@@ -225,13 +225,16 @@ func (s *Store) Watch(ctx context.Context, o WatchOptions) error {
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
 	for {
+		// Without the anchors (their database is down, say) the stream is
+		// still checked; the anchors' error is reported when that passes.
 		var anchors []domain.Anchor
-		var err error
+		var aerr error
 		if o.Anchors != nil {
-			anchors, err = o.Anchors(ctx)
+			anchors, aerr = o.Anchors(ctx)
 		}
+		_, err := s.Check(ctx, anchors...)
 		if err == nil {
-			_, err = s.Check(ctx, anchors...)
+			err = aerr
 		}
 		if ctx.Err() != nil {
 			return nil

@@ -35,17 +35,17 @@ var migrateLockID = int64(crc64.Checksum([]byte("koers-migrate-feed:"+feedSchema
 func createSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("feed schema: %w", err)
+		return fmt.Errorf("feed schema: %w", translate(err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLockID); err != nil {
-		return fmt.Errorf("feed schema: lock: %w", err)
+		return fmt.Errorf("feed schema: lock: %w", translate(err))
 	}
 	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+feedSchema); err != nil {
-		return fmt.Errorf("feed schema: %w", err)
+		return fmt.Errorf("feed schema: %w", translate(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("feed schema: %w", err)
+		return fmt.Errorf("feed schema: %w", translate(err))
 	}
 	return nil
 }
@@ -59,12 +59,12 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return fmt.Errorf("feed migrations: %w", err)
+		return fmt.Errorf("feed migrations: %w", translate(err))
 	}
 	// Wait up to 300 × 1 s for another process's migration.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrateLockID), lock.WithLockTimeout(1, 300))
 	if err != nil {
-		return fmt.Errorf("feed migration lock: %w", err)
+		return fmt.Errorf("feed migration lock: %w", translate(err))
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
@@ -73,10 +73,10 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return fmt.Errorf("feed migrations: %w", err)
+		return fmt.Errorf("feed migrations: %w", translate(err))
 	}
 	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("feed schema: migrate: %w", err)
+		return fmt.Errorf("feed schema: migrate: %w", translate(err))
 	}
 	return nil
 }

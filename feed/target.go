@@ -18,10 +18,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
+
+	"koers/internal/pgerr"
 )
 
 // target is one parsed --to URL: how to open a Watermill publisher for it.
@@ -256,11 +257,7 @@ func permanent(err error) bool {
 	if errors.As(err, &se) {
 		return se.Permanent()
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return strings.HasPrefix(pe.Code, "22") // data exception: this row cannot go in
-	}
-	return false
+	return strings.HasPrefix(pgerr.Code(err), "22") // data exception: this row cannot go in
 }
 
 // DefaultName is the feed name used when none is given: the kind of the
