@@ -186,17 +186,16 @@ func (p *Projector) CatchUp(ctx context.Context) error {
 // checkpoint is where the consumer starts a pass: the read models'
 // checkpoint, once the source is known to be their ledger.
 func (p *Projector) checkpoint(ctx context.Context) (uint64, error) {
-	// A log that lost history, or no longer matches what the read models
-	// saw of it, is never read on: the read models keep the evidence.
-	if err := p.checkIntegrity(ctx); err != nil {
-		return 0, err
-	}
 	cp, err := p.db.Checkpoint(ctx)
 	if err != nil {
 		return 0, err
 	}
 	if p.ident.IsZero() {
 		if p.ident, err = IdentityOf(ctx, p.src); err != nil {
+			// A genesis that cannot be read may be history removed.
+			if ierr := p.checkIntegrity(ctx); ierr != nil {
+				return 0, ierr
+			}
 			return 0, fmt.Errorf("projector: %w", err)
 		}
 	}
@@ -206,6 +205,11 @@ func (p *Projector) checkpoint(ctx context.Context) (uint64, error) {
 		return 0, err
 	} else if !have.IsZero() && !p.ident.IsZero() && !have.Same(p.ident) {
 		return 0, fmt.Errorf("projector: %w", &LedgerMismatchError{Have: have, Want: p.ident})
+	}
+	// A log that lost history, or no longer matches what these read
+	// models saw of it, is never read on: they keep the evidence.
+	if err := p.checkIntegrity(ctx); err != nil {
+		return 0, err
 	}
 	return cp, nil
 }
