@@ -17,6 +17,7 @@ import (
 
 	"koers/eventstore"
 	"koers/internal/pgserver"
+	"koers/internal/secretfile"
 	"koers/ledger"
 	"koers/projections"
 )
@@ -111,9 +112,10 @@ func (a *app) Close() {
 }
 
 // loadOrCreateKey reads the ledger's seal key (64 hex digits), creating a
-// random one with owner-only permissions on first use.
+// random one with owner-only permissions on first use. A key file the
+// group or others may read is refused with the chmod that fixes it.
 func loadOrCreateKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.Read(path, "seal key")
 	if errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
@@ -133,7 +135,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return key, f.Sync()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read seal key %s: %w", path, err)
+		return nil, err
 	}
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(key) < eventstore.MinSealKeyBytes {

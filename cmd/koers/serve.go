@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -22,6 +22,7 @@ import (
 	"koers/domain"
 	"koers/eventstore"
 	"koers/feed"
+	"koers/internal/secretfile"
 	"koers/projections"
 	"koers/web"
 )
@@ -75,12 +76,11 @@ requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var tok *api.Tokens
 			if tokens != "" {
-				f, err := os.Open(tokens)
+				b, err := secretfile.Read(tokens, "tokens file")
 				if err != nil {
 					return fmt.Errorf("--tokens: %w", err)
 				}
-				tok, err = api.ParseTokens(f)
-				f.Close()
+				tok, err = api.ParseTokens(bytes.NewReader(b))
 				if err != nil {
 					return fmt.Errorf("--tokens %s: %w", tokens, err)
 				}
@@ -221,7 +221,7 @@ func openFeeds(ctx context.Context, a *app, specs []string, metrics *feed.Metric
 		f, err := feed.Open(ctx, a.store, dbURL, feed.Config{Name: name, Target: target, Ledger: a.settings.ledger,
 			Metrics: metrics, Logger: logger.With("feed", name)})
 		if err != nil {
-			return feeds, fmt.Errorf("--feed %s: %w", spec, err)
+			return feeds, fmt.Errorf("--feed %s: %w", name, err) // not spec: the URL may hold a secret
 		}
 		feeds = append(feeds, f)
 	}
