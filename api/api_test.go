@@ -601,7 +601,7 @@ func TestHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: e.ledger.SealKey, Create: true})
+	gone, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: e.ledger.SealKey})
 	if err != nil {
 		t.Fatal(err)
 	}

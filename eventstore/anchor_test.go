@@ -81,11 +81,12 @@ func TestAnchorsExtendTheDigestAndSignaturesCatchChanges(t *testing.T) {
 	}
 }
 
-func TestOpenCreatesOnlyWhenToldAndWatchesTheStream(t *testing.T) {
+func TestOpenOfAnExistingLedgerCreatesNothingAndWatchesTheStream(t *testing.T) {
 	_, js := server(t, t.TempDir())
-	_, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey})
-	if !errors.Is(err, eventstore.ErrLedgerMissing) {
-		t.Fatalf("open without create on an empty server: %v", err)
+	_, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey, Existing: true})
+	var notFound *eventstore.StreamNotFoundError
+	if !errors.As(err, &notFound) {
+		t.Fatalf("open of an existing ledger on an empty server: %v", err)
 	}
 	if _, err := js.Stream(ctx(t), "KOERS"); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("a stream was created: %v", err)
@@ -117,10 +118,10 @@ func TestOpenCreatesOnlyWhenToldAndWatchesTheStream(t *testing.T) {
 		t.Fatalf("append to a trimmed stream: %v", err)
 	}
 	// Another process opening it is refused, or with Inspect halted.
-	if _, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey}); err == nil {
+	if _, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey, Existing: true}); err == nil {
 		t.Fatal("open of a trimmed stream: no error")
 	}
-	insp, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey, Inspect: true})
+	insp, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey, Existing: true, Inspect: true})
 	if err != nil || insp.Halted() == nil {
 		t.Fatalf("inspect a trimmed stream: %v, halted %v", err, insp.Halted())
 	}

@@ -115,7 +115,7 @@ func TestThreeNodeClusterKeepsAppendingWithOneNodeDownAndLosesNothing(t *testing
 	waitFor(t, 30*time.Second, "R3 stream created", func() error {
 		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		st, err = eventstore.Open(c, js, eventstore.Config{SealKey: testKey, Replicas: 3, Create: true})
+		st, err = eventstore.Open(c, js, eventstore.Config{SealKey: testKey, Replicas: 3})
 		return err
 	})
 

@@ -40,11 +40,6 @@ type Config struct {
 	// LoadBatch is how many messages one direct-get request returns when
 	// loading an aggregate. Default 256.
 	LoadBatch int
-	// Create lets [Open] create the stream when it does not exist. Only the
-	// command that creates a ledger sets it; every other opener is refused
-	// with a [*LedgerMissingError], so that a removed stream is noticed and
-	// never silently replaced by an empty one. Default false.
-	Create bool
 	// Inspect opens an existing stream whatever its settings, for
 	// verification: a setting that weakens immutability does not fail
 	// [Open] but stops the store's writes, and [Store.Verify] reports it.
@@ -53,6 +48,11 @@ type Config struct {
 	// CacheSubjects is how many subject heads (last sequence and hash) the
 	// store remembers between a load and an append. Default 65536.
 	CacheSubjects int
+	// Existing makes [Open] open only a stream that exists: a missing one
+	// is a [*StreamNotFoundError] and nothing is created, so that a query
+	// pointed at the wrong server or name never leaves an empty ledger
+	// behind. Default false: Open creates a missing stream.
+	Existing bool
 }
 
 // WithDefaults returns a copy with every zero field set to its default.

@@ -118,8 +118,10 @@
 //
 // # Integrity of the stream
 //
-// [Open] creates the stream only with [Config].Create; otherwise a missing
-// stream is a [*LedgerMissingError]. A store stops writing for good (an
+// [Open] with [Config].Existing (every command but init and demo) creates
+// nothing: a missing stream is a [*StreamNotFoundError]. With
+// [Config].Inspect (verify) it opens a stream whose settings were weakened,
+// to report them. A store stops writing for good (an
 // [*IntegrityError] from Append) once it finds that its stream lost
 // history or protection: at Open, and at every [Store.Check] (which
 // [Store.Watch] runs at an interval): a setting weakened, a stream that no

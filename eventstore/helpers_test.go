@@ -59,7 +59,7 @@ func newStore(tb testing.TB, mods ...func(*eventstore.Config)) (*eventstore.Stor
 
 func openStore(tb testing.TB, js jetstream.JetStream, mods ...func(*eventstore.Config)) *eventstore.Store {
 	tb.Helper()
-	cfg := eventstore.Config{SealKey: testKey, Create: true}
+	cfg := eventstore.Config{SealKey: testKey}
 	for _, m := range mods {
 		m(&cfg)
 	}

@@ -23,9 +23,10 @@ type Store struct {
 	watch  watchState
 }
 
-// Open checks the ledger's stream, or creates it when cfg.Create says so
-// (only `koers init` and the demo do: a missing stream is otherwise a
-// [*LedgerMissingError]), and returns a Store on it. An existing stream with a setting that would weaken
+// Open checks the ledger's stream, or creates it unless cfg.Existing says
+// not to (only `koers init` and the demo create: a missing stream is
+// otherwise a [*StreamNotFoundError]), and returns a Store on it. An
+// existing stream with a setting that would weaken
 // immutability (or lacks one Koers needs) is a [*StreamSettingError]; Open
 // never changes an existing stream.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
@@ -39,8 +40,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	want := cfg.want()
 	stream, err := js.Stream(ctx, cfg.Stream)
 	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound) && !cfg.Create:
-		return nil, &LedgerMissingError{Stream: cfg.Stream}
+	case errors.Is(err, jetstream.ErrStreamNotFound) && cfg.Existing:
+		return nil, &StreamNotFoundError{Stream: cfg.Stream}
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		stream, err = js.CreateStream(ctx, want)
 		if err != nil {
@@ -100,6 +101,21 @@ func (cfg Config) want() jetstream.StreamConfig {
 		AllowAtomicPublish: true,
 		Discard:            jetstream.DiscardNew,
 	}
+}
+
+// Exists reports whether the server has a stream of that name, creating
+// nothing.
+func Exists(ctx context.Context, js jetstream.JetStream, stream string) (bool, error) {
+	ctx, cancel := withTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := js.Stream(ctx, stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, nil
+	case err != nil:
+		return false, serverError("stream "+stream, err)
+	}
+	return true, nil
 }
 
 // checkStream compares an existing stream's settings with what the ledger
@@ -179,6 +195,17 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 		return 0, logError(ctx, "stream "+s.cfg.Stream+" last sequence", err)
 	}
 	return info.State.LastSeq, nil
+}
+
+// Replicas returns the stream's replicas as the server has them.
+func (s *Store) Replicas(ctx context.Context) (int, error) {
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, serverError("stream "+s.cfg.Stream+" info", err)
+	}
+	return info.Config.Replicas, nil
 }
 
 // withTimeout applies d only when ctx has no deadline of its own.

@@ -34,23 +34,6 @@ func (e *IntegrityError) Error() string {
 
 func (e *IntegrityError) Unwrap() []error { return []error{ErrIntegrity, domain.ErrUnavailable} }
 
-// ErrLedgerMissing is wrapped by [*LedgerMissingError].
-var ErrLedgerMissing = errors.New("ledger missing")
-
-// LedgerMissingError is returned by [Open] without [Config].Create when the
-// ledger's stream does not exist: only `koers init` creates a ledger, so
-// that a removed stream is never silently replaced by an empty one.
-type LedgerMissingError struct {
-	Stream string
-}
-
-func (e *LedgerMissingError) Error() string {
-	return fmt.Sprintf("ledger %s does not exist on this NATS server: create it with koers init, or check --ledger and --nats-url; "+
-		"if it existed before, its stream was removed", e.Stream)
-}
-
-func (e *LedgerMissingError) Unwrap() error { return ErrLedgerMissing }
-
 // watchState is what the store has seen of its stream: the highest last
 // sequence, and the integrity problem that stopped its writes, if any.
 type watchState struct {

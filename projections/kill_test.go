@@ -55,7 +55,7 @@ func TestHelperProjector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := eventstore.Open(ctx, js, eventstore.Config{SealKey: key, Create: true})
+	st, err := eventstore.Open(ctx, js, eventstore.Config{SealKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestKilledProjectorProcessesLoseNothing(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	ctx := context.Background()
-	st, err := eventstore.Open(ctx, js, eventstore.Config{SealKey: key, Create: true})
+	st, err := eventstore.Open(ctx, js, eventstore.Config{SealKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,9 @@ func lastBlock(t *testing.T, data string) string {
 	if err != nil || len(blocks) == 0 {
 		t.Fatalf("no block file of stream KOERS under %s: %v", data, err)
 	}
-	sort.Slice(blocks, func(i, j int) bool { return len(blocks[i]) < len(blocks[j]) || len(blocks[i]) == len(blocks[j]) && blocks[i] < blocks[j] })
+	sort.Slice(blocks, func(i, j int) bool {
+		return len(blocks[i]) < len(blocks[j]) || len(blocks[i]) == len(blocks[j]) && blocks[i] < blocks[j]
+	})
 	return blocks[len(blocks)-1]
 }
 
@@ -127,7 +129,7 @@ func TestTamperedStreamsFailVerify(t *testing.T) {
 			c.tamper(t, data)
 
 			for _, args := range [][]string{
-				{"verify"},                                        // the read models' anchor
+				{"verify"}, // the read models' anchor
 				{"verify", "--no-read-models", "--anchor", file}, // the auditor's file
 				{"verify", "--anchor", file},
 			} {

@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"koers/domain"
@@ -33,7 +32,7 @@ func envOr(name, def string) string {
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	var s settings
+	s := settings{stderr: stderr}
 	root := &cobra.Command{
 		Use:   "koers",
 		Short: "Koers records who decided what, when, on whose authority and why",
@@ -54,7 +53,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.StringVar(&s.databaseURL, "database-url", envOr("KOERS_DATABASE_URL", ""), "PostgreSQL for the read models (env KOERS_DATABASE_URL); empty: libpq conventions (PGHOST, PGUSER, …), database koers, created if missing")
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
 	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's seal key, created on first use (env KOERS_SEAL_KEY_FILE); default <data>/seal.key")
-	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "UTC"), "time zone of date-only effective times (env KOERS_TIMEZONE)")
+	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "Local"), "time zone of the dates you give and the times shown, e.g. Europe/Amsterdam (env KOERS_TIMEZONE); Local: the machine's zone")
 
 	replicas, err := strconv.Atoi(envOr("KOERS_REPLICAS", "1"))
 	if err != nil {
@@ -64,7 +63,13 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), anchorCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s),
-		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s))
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), statusCmd(&s), versionCmd())
+	root.SetFlagErrorFunc(unknownFlag)
+	_ = root.RegisterFlagCompletionFunc("timezone", fixedCompletions("Local", "UTC", "Europe/Amsterdam", "Europe/London", "America/New_York"))
+	root.Example = `  koers init --root p-ada
+  koers decide team.form --by p-ada --authority root --reason 'new team' --id t-core --name Core --type platform
+  koers org
+  koers status`
 	return root
 }
 
@@ -73,20 +78,28 @@ func initCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init --root ACTOR",
 		Short: "Create the ledger and its root mandate, held by ACTOR",
-		Args:  cobra.NoArgs,
+		Long: `Create the ledger (the data folder, its seal key and the stream) and record its
+genesis: the root mandate, held by ACTOR. Running it again with the same root
+changes nothing; with another root it is refused. Every other command but demo
+works on an existing ledger only.`,
+		Example: `  koers init --root p-ada
+  koers --data /srv/koers init --root p-ada --effective 2026-01-01`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			eff, err := parseOptionalTime(effective, s.timezone)
 			if err != nil {
 				return fmt.Errorf("--effective: %w", err)
 			}
-			creating := *s
-			creating.create = true
-			a, err := openApp(cmd.Context(), creating)
+			a, err := createApp(cmd.Context(), *s)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
 			res, err := a.handler.Init(cmd.Context(), rootActor, eff)
+			var exists *ledger.LedgerExistsError
+			if errors.As(err, &exists) {
+				return fmt.Errorf("ledger %s in %s: %w; nothing written (for another ledger give another --data or --ledger)", s.ledger, s.where(), err)
+			}
 			if err != nil {
 				return err
 			}
@@ -123,10 +136,14 @@ func applyCmd(s *settings) *cobra.Command {
 Each decision is atomic and idempotent by its id, so applying a file twice changes
 nothing the second time. A refused line stops the run with its line number and
 nothing after it is applied, unless --keep-going is given. Blank lines and lines
-starting with # are skipped.`,
+starting with # are skipped. SIGINT or SIGTERM stops it after the decision in
+flight (exit 130): running the same command again resumes.`,
+		Example: `  koers apply -f decisions.jsonl
+  cat decisions.jsonl | koers apply -f - --keep-going --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var in io.Reader
+			total := int64(-1)
 			switch file {
 			case "":
 				return errors.New("-f FILE is required (- for standard input)")
@@ -139,11 +156,8 @@ starting with # are skipped.`,
 				}
 				defer fh.Close()
 				in = fh
-				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
-					bar := newBar(cmd.ErrOrStderr(), fi.Size(), "applying", true)
-					defer bar.Finish()
-					r := progressbar.NewReader(fh, bar)
-					in = &r
+				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() && isTerminal(cmd.ErrOrStderr()) {
+					total = countLines(file)
 				}
 			}
 			ttl, err := parseTTL(expires)
@@ -155,9 +169,11 @@ starting with # are skipped.`,
 				return err
 			}
 			defer a.Close()
-			sum, err := applyLines(cmd, a.handler, in, keepGoing, ledger.Expires(ttl))
+			bar := newBar(cmd.ErrOrStderr(), total, "applying", "decisions")
+			sum, err := applyLines(cmd, a.handler, in, keepGoing, bar, ledger.Expires(ttl))
+			_ = bar.Finish()
 			if asJSON {
-				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
+				_ = printJSON(cmd.OutOrStdout(), sum)
 			} else {
 				proposed := ""
 				if sum.Proposed > 0 {
@@ -196,6 +212,9 @@ is a problem. Prints the digest of the stream at --at (default: the last
 sequence); --digest with --at compares with a digest kept earlier.
 Exit code 0 when everything checks, 2 for every integrity problem (including a
 missing ledger), 1 when the check itself could not be made.`,
+		Example: `  koers verify
+  koers verify --at 1200 --digest 3f9a…   # the digest kept at sequence 1200
+  koers verify --anchor /audit/koers-2026-07-01.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if digest != "" && at == 0 {
@@ -216,8 +235,15 @@ missing ledger), 1 when the check itself could not be made.`,
 			inspecting := *s
 			inspecting.inspect = true
 			a, err := openApp(cmd.Context(), inspecting)
-			if errors.Is(err, eventstore.ErrLedgerMissing) {
-				return exitError{code: 2, err: err}
+			var none *noLedgerError
+			if errors.As(err, &none) {
+				// No ledger where one was known to be (its stream
+				// removed): an integrity problem. Where none ever was
+				// (a wrong --data or --ledger), a mistake to correct.
+				if evidence := ledgerWasHere(cmd.Context(), *s, files, noReadModels); evidence != "" {
+					return exitError{code: 2, err: fmt.Errorf("%w; but %s: it was removed", err, evidence)}
+				}
+				return err
 			}
 			if err != nil {
 				return err
@@ -265,6 +291,34 @@ missing ledger), 1 when the check itself could not be made.`,
 	cmd.Flags().BoolVar(&noReadModels, "no-read-models", false, "do not check against the read models' anchors (no PostgreSQL needed)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// ledgerWasHere says what shows that the ledger s names existed (an
+// anchor file of it, or read models built from it), "" when nothing does.
+func ledgerWasHere(ctx context.Context, s settings, files []eventstore.SignedAnchor, noReadModels bool) string {
+	for _, sa := range files {
+		if sa.Ledger == s.ledger {
+			return fmt.Sprintf("an anchor file says ledger %s held %d messages", s.ledger, sa.Sequence)
+		}
+	}
+	if noReadModels {
+		return ""
+	}
+	if _, err := os.Stat(s.dataDir); err != nil {
+		return ""
+	}
+	look := &app{settings: s}
+	defer look.Close()
+	db, err := look.readModels(ctx)
+	if err != nil {
+		return ""
+	}
+	have, err := db.LedgerIdentity(ctx)
+	if err != nil || have.IsZero() || have.Stream != s.ledger {
+		return ""
+	}
+	cp, _ := db.Checkpoint(ctx)
+	return fmt.Sprintf("the read models were built from ledger %s, up to sequence %d", have, cp)
 }
 
 // readModelAnchors returns every anchor the read models recorded, page by
@@ -344,6 +398,8 @@ later proves that nothing up to that sequence was changed, removed or inserted.`
 			})
 		},
 	}
+	cmd.Example = `  koers anchor -o /audit/koers-$(date +%F).json
+  koers verify --anchor /audit/koers-2026-07-01.json`
 	cmd.Flags().StringVarP(&file, "output", "o", "", "file to write the anchor to (default: standard output)")
 	return cmd
 }

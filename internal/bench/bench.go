@@ -294,7 +294,7 @@ func (r *run) open(ctx context.Context) error {
 		return fmt.Errorf("seal key: %w", err)
 	}
 	var err error
-	r.store, err = eventstore.Open(ctx, r.cfg.JS, eventstore.Config{Stream: r.stream, Prefix: r.prefix, SealKey: key, Create: true})
+	r.store, err = eventstore.Open(ctx, r.cfg.JS, eventstore.Config{Stream: r.stream, Prefix: r.prefix, SealKey: key})
 	if err != nil {
 		return err
 	}

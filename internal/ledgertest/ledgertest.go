@@ -59,7 +59,7 @@ func New(tb testing.TB) *Ledger {
 	if _, err := rand.Read(key); err != nil {
 		tb.Fatal(err)
 	}
-	st, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: key, Create: true})
+	st, err := eventstore.Open(context.Background(), js, eventstore.Config{SealKey: key})
 	if err != nil {
 		tb.Fatalf("ledgertest: open store: %v", err)
 	}
