@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -223,6 +224,9 @@ func notFound(mux *http.ServeMux) http.Handler {
 			if _, pattern := mux.Handler(probe); pattern != "" {
 				allow = append(allow, m)
 			}
+		}
+		if slices.Contains(allow, http.MethodGet) {
+			allow = append(allow, http.MethodHead) // RFC 9110: GET routes answer HEAD too
 		}
 		if len(allow) > 0 {
 			sort.Strings(allow)

@@ -301,7 +301,7 @@ type errorsOf struct {
 }
 
 func (e *errorsOf) Errorf(format string, a ...any) { e.got = append(e.got, fmt.Sprintf(format, a...)) }
-func (e *errorsOf) Helper()                         {}
+func (e *errorsOf) Helper()                        {}
 
 // TestContractCatchesWhatItShould: the checker itself refuses a missing
 // required member, an undeclared status, a wrong problem type, an

@@ -54,8 +54,8 @@ func (s *server) act(w http.ResponseWriter, r *http.Request, kind string) error 
 	if err := domain.ValidID(id); err != nil {
 		return &ParameterError{Name: "id", Problem: err.Error()}
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return &mediaTypeError{got: ct}
+	if err := jsonBody(r); err != nil {
+		return err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBytes))
 	if err != nil {
