@@ -336,3 +336,64 @@ func TestContractCatchesWhatItShould(t *testing.T) {
 		})
 	}
 }
+
+// TestContractExamples: every request body and every 2xx answer of the
+// document has an example, and every example validates against the schema
+// beside it, as an answer does.
+func TestContractExamples(t *testing.T) {
+	c := theContract(t)
+	paths, _ := c.doc["paths"].(map[string]any)
+	check := func(where, ptr string, media map[string]any) {
+		ex, ok := media["example"]
+		if !ok {
+			return
+		}
+		if _, ok := media["schema"]; !ok {
+			t.Errorf("%s: an example without a schema", where)
+			return
+		}
+		sch, err := c.schema(ptr + "/schema")
+		if err != nil {
+			t.Errorf("%s: %v", where, err)
+			return
+		}
+		if err := sch.Validate(ex); err != nil {
+			t.Errorf("%s: the example does not match its schema: %v", where, err)
+		}
+	}
+	for path, v := range paths {
+		ops, _ := v.(map[string]any)
+		for method, o := range ops {
+			op, ok := o.(map[string]any)
+			if !ok {
+				continue
+			}
+			base := "/paths/" + pointer(path) + "/" + method
+			name := strings.ToUpper(method) + " " + path
+			if body, ok := op["requestBody"].(map[string]any); ok {
+				content, _ := body["content"].(map[string]any)
+				for mt, m := range content {
+					media, _ := m.(map[string]any)
+					if _, ok := media["example"]; !ok {
+						t.Errorf("%s: add an \"example\" to paths[%q].%s.requestBody.content[%q]", name, path, method, mt)
+					}
+					check(name+" request", base+"/requestBody/content/"+pointer(mt), media)
+				}
+			}
+			responses, _ := op["responses"].(map[string]any)
+			for status, r := range responses {
+				resp, rptr := c.resolve(r.(map[string]any), base+"/responses/"+status)
+				content, _ := resp["content"].(map[string]any)
+				for mt, m := range content {
+					media, _ := m.(map[string]any)
+					if _, ok := media["example"]; !ok && strings.HasPrefix(status, "2") {
+						t.Errorf("%s: add an \"example\" to paths[%q].%s.responses[%q].content[%q]", name, path, method, status, mt)
+					}
+					if strings.HasSuffix(mt, "json") {
+						check(fmt.Sprintf("%s %s", name, status), rptr+"/content/"+pointer(mt), media)
+					}
+				}
+			}
+		}
+	}
+}
