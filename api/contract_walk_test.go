@@ -88,6 +88,9 @@ func TestContractWalk(t *testing.T) {
 		{"POST", "/v1/proposals/d-walk-2/approve", `{"by":"p-0003"}`, json, 403},
 		{"POST", "/v1/proposals/d-none/approve", `{"by":"p-0002"}`, json, 404},
 		{"POST", "/v1/proposals/d-walk-2/approve", `{"by":`, json, 400},
+		{"POST", "/v1/proposals/d-walk-2/approve", `0`, json, 422},
+		{"POST", "/v1/proposals/d-walk-2/approve", `{"by":1}`, json, 422},
+		{"POST", "/v1/proposals/d-walk-2/approve", `{"by":"p-0002","when":"now"}`, json, 422},
 		{"POST", "/v1/proposals/d-walk-2/approve", `{"by":"p-0002"}`, nil, 415},
 		{"POST", "/v1/proposals/d-walk-2/approve", `{"by":"p-0002","reason":"` + strings.Repeat("x", 64<<10) + `"}`, json, 413},
 		{"POST", "/v1/proposals/d-walk-2/reject", `{"by":"p-0002"}`, json, 422},
@@ -110,6 +113,8 @@ func TestContractWalk(t *testing.T) {
 		{"GET", "/v1/decisions", "", nil, 405},
 		{"PUT", "/v1/proposals/d-walk/approve", "", nil, 405},
 		{"GET", "/v1/nothing", "", nil, 404},
+		{"POST", "/v1/proposals//approve", "{}", json, 404},
+		{"GET", "/v1//org", "", nil, 404},
 	}
 	answered := map[string]bool{} // operations with a 2xx
 	for _, c := range cases {
