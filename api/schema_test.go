@@ -66,6 +66,29 @@ func TestSchemasMatchTheGoTypes(t *testing.T) {
 		}
 		return s
 	}
+	// Every schema an operation answers with is held to its Go type.
+	paths, _ := doc["paths"].(map[string]any)
+	for path, v := range paths {
+		ops, _ := v.(map[string]any)
+		for method, o := range ops {
+			op, _ := o.(map[string]any)
+			responses, _ := op["responses"].(map[string]any)
+			for status, r := range responses {
+				resp, _ := r.(map[string]any)
+				content, _ := resp["content"].(map[string]any)
+				for mt, m := range content {
+					media, _ := m.(map[string]any)
+					sch, _ := media["schema"].(map[string]any)
+					ref, _ := sch["$ref"].(string)
+					name := strings.TrimPrefix(ref, "#/components/schemas/")
+					if ref != "" && strings.HasPrefix(status, "2") && answerTypes[name] == nil {
+						t.Errorf("%s %s answers %s %s with components.schemas.%s: add it and its Go type to answerTypes in api/schema_test.go",
+							strings.ToUpper(method), path, status, mt, name)
+					}
+				}
+			}
+		}
+	}
 	names := make([]string, 0, len(answerTypes))
 	for name := range answerTypes {
 		names = append(names, name)
