@@ -174,24 +174,43 @@ func TestInterruptedApplyResumes(t *testing.T) {
 	// A long-running holder of the folder's embedded server, so that the
 	// status polls below never hand it over under the apply.
 	p.start(t, "serve", "--listen", "127.0.0.1:0")
-	cmd := p.command(t.Context(), "apply", "-f", file)
+	// The decisions come through a pipe the test holds open, so that the
+	// apply cannot finish before the interrupt however fast it is (bulk
+	// apply takes a file of 1,500 in well under a second).
+	cmd := p.command(t.Context(), "apply", "-f", "-")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out, errOut safeBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Interrupted once it is under way (genesis is 2 messages, each
-	// decision 2 more), however fast this machine is.
+	lines := strings.SplitAfter(b.String(), "\n")
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for _, l := range lines[:n/2] {
+			if _, err := io.WriteString(stdin, l); err != nil {
+				return // the apply stopped reading: it was interrupted
+			}
+		}
+	}()
+	// Interrupted once it is under way (genesis and each decision are a
+	// few messages), however fast this machine is.
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		_, st, _ := p.run(t, "", "status", "--json")
 		var status struct {
 			LastSequence uint64 `json:"last_sequence"`
 		}
-		if json.Unmarshal([]byte(st), &status) == nil && status.LastSequence > 2+2*20 {
+		if json.Unmarshal([]byte(st), &status) == nil && status.LastSequence > 3+2*20 {
 			break
 		}
 	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
+	<-written
+	stdin.Close()
 	_ = cmd.Wait()
 	m := regexp.MustCompile(`interrupted after (\d+) decisions; run the same command again to resume`).FindStringSubmatch(errOut.String())
 	if cmd.ProcessState.ExitCode() != 130 || m == nil || strings.Contains(errOut.String(), "context canceled") {
