@@ -159,25 +159,25 @@ var TeamTypes = []string{"stream-aligned", "platform", "enabling", "complicated-
 type fieldType int
 
 const (
-	fID       fieldType = iota // a valid id
-	fName                      // free text, 1..MaxNameLen
-	fAccount                   // a funding account
-	fPositive                  // decimal > 0
-	fSigned                    // decimal != 0
-	fNumber                    // any decimal
-	fCurrency                  // ISO 4217 code with a known exponent
-	fKinds                     // list of kind patterns
-	fScope                     // *, valuestream:<id>, product:<id>
-	fTeamType                  // one of TeamTypes
-	fUnit                      // short text
-	fTime                      // a date or RFC 3339 time, like effective
-	fHolder                    // a person id or board:<id>
-	fMembers                   // list of person ids
-	fQuorum                    // a count of members, 1..MaxMembers (a JSON number or a string of digits)
-	fDirection                 // higher or lower
-	fCategory                  // one of KPICategories
-	fQuarter                   // a quarter: 2026-Q2
-	fNote                      // free text, up to MaxNameLen, may be empty
+	fID        fieldType = iota // a valid id
+	fName                       // free text, 1..MaxNameLen
+	fAccount                    // a funding account
+	fPositive                   // decimal > 0
+	fSigned                     // decimal != 0
+	fNumber                     // any decimal
+	fCurrency                   // ISO 4217 code with a known exponent
+	fKinds                      // list of kind patterns
+	fScope                      // *, valuestream:<id>, product:<id>
+	fTeamType                   // one of TeamTypes
+	fUnit                       // short text
+	fTime                       // a date or RFC 3339 time, like effective
+	fHolder                     // a person id or board:<id>
+	fMembers                    // list of person ids
+	fQuorum                     // a count of members, 1..MaxMembers (a JSON number or a string of digits)
+	fDirection                  // higher or lower
+	fCategory                   // one of KPICategories
+	fQuarter                    // a quarter: 2026-Q2
+	fNote                       // free text, up to MaxNameLen, may be empty
 )
 
 type fieldSpec struct {
@@ -215,12 +215,12 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeFundingRelease:    {req("period", fID), req("from", fAccount), req("amount", fPositive)},
 	ChangeMandateGrant: {req("id", fID), req("holder", fHolder), req("kinds", fKinds), req("scope", fScope), opt("limit", fPositive),
 		opt("period_limit", fPositive), opt("valid_until", fTime)},
-	ChangeMandateRevoke:     {req("mandate", fID)},
+	ChangeMandateRevoke: {req("mandate", fID)},
 	ChangeKPIDefine: {opt("product", fID), opt("valuestream", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber),
 		opt("direction", fDirection), opt("category", fCategory)},
 	ChangeKPIRecord: {opt("product", fID), opt("valuestream", fID), req("kpi", fID), req("value", fNumber), opt("unit", fUnit),
 		opt("note", fNote)},
-	ChangeKPITarget: {opt("product", fID), opt("valuestream", fID), req("kpi", fID), opt("quarter", fQuarter), opt("target", fNumber)},
+	ChangeKPITarget:         {opt("product", fID), opt("valuestream", fID), req("kpi", fID), opt("quarter", fQuarter), opt("target", fNumber)},
 	ChangeDecisionRetract:   {req("decision", fID)},
 	ChangeBoardForm:         {req("id", fID), req("name", fName), req("members", fMembers), req("quorum", fQuorum)},
 	ChangeBoardAddMember:    {req("board", fID), req("person", fID), opt("quorum", fQuorum)},

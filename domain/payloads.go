@@ -13,19 +13,19 @@ const (
 	EventValueStreamRetired     = "valuestream.retired"
 	EventValueStreamReactivated = "valuestream.reactivated"
 
-	EventProductLaunched         = "product.launched"
-	EventProductMoved            = "product.moved"
-	EventProductOwnerAssigned    = "product.owner-assigned"
-	EventProductOwnerUnassigned  = "product.owner-unassigned"
-	EventProductRetired          = "product.retired"
-	EventProductReactivated      = "product.reactivated"
-	EventKPIDefined              = "product.kpi-defined"
-	EventKPIRemoved              = "product.kpi-removed"
-	EventKPIRecorded             = "product.kpi-recorded"
-	EventKPIRecordRetracted      = "product.kpi-record-retracted"
-	EventKPITargetSet            = "product.kpi-target-set"
-	EventProductTeamAdded        = "product.team-added"
-	EventProductTeamRemoved      = "product.team-removed"
+	EventProductLaunched        = "product.launched"
+	EventProductMoved           = "product.moved"
+	EventProductOwnerAssigned   = "product.owner-assigned"
+	EventProductOwnerUnassigned = "product.owner-unassigned"
+	EventProductRetired         = "product.retired"
+	EventProductReactivated     = "product.reactivated"
+	EventKPIDefined             = "product.kpi-defined"
+	EventKPIRemoved             = "product.kpi-removed"
+	EventKPIRecorded            = "product.kpi-recorded"
+	EventKPIRecordRetracted     = "product.kpi-record-retracted"
+	EventKPITargetSet           = "product.kpi-target-set"
+	EventProductTeamAdded       = "product.team-added"
+	EventProductTeamRemoved     = "product.team-removed"
 
 	EventValueStreamKPIDefined         = "valuestream.kpi-defined"
 	EventValueStreamKPIRemoved         = "valuestream.kpi-removed"
@@ -436,22 +436,22 @@ func spec[T any](k AggregateKind) eventSpec {
 }
 
 var eventSpecs = map[string]eventSpec{
-	EventValueStreamDefined:      spec[ValueStreamDefined](KindValueStream),
-	EventValueStreamRetired:      spec[Lifecycle](KindValueStream),
-	EventValueStreamReactivated:  spec[Lifecycle](KindValueStream),
-	EventProductLaunched:         spec[ProductLaunched](KindProduct),
-	EventProductMoved:            spec[ProductMoved](KindProduct),
-	EventProductOwnerAssigned:    spec[ProductOwner](KindProduct),
-	EventProductOwnerUnassigned:  spec[ProductOwner](KindProduct),
-	EventProductRetired:          spec[ProductLifecycle](KindProduct),
-	EventProductReactivated:      spec[ProductLifecycle](KindProduct),
-	EventKPIDefined:              spec[KPIDefinition](KindProduct),
-	EventKPIRemoved:              spec[KPIDefinition](KindProduct),
-	EventKPIRecorded:             spec[KPIMeasurement](KindProduct),
-	EventKPIRecordRetracted:      spec[KPIMeasurement](KindProduct),
-	EventKPITargetSet:            spec[KPITarget](KindProduct),
-	EventProductTeamAdded:        spec[TeamProduct](KindProduct),
-	EventProductTeamRemoved:      spec[TeamProduct](KindProduct),
+	EventValueStreamDefined:     spec[ValueStreamDefined](KindValueStream),
+	EventValueStreamRetired:     spec[Lifecycle](KindValueStream),
+	EventValueStreamReactivated: spec[Lifecycle](KindValueStream),
+	EventProductLaunched:        spec[ProductLaunched](KindProduct),
+	EventProductMoved:           spec[ProductMoved](KindProduct),
+	EventProductOwnerAssigned:   spec[ProductOwner](KindProduct),
+	EventProductOwnerUnassigned: spec[ProductOwner](KindProduct),
+	EventProductRetired:         spec[ProductLifecycle](KindProduct),
+	EventProductReactivated:     spec[ProductLifecycle](KindProduct),
+	EventKPIDefined:             spec[KPIDefinition](KindProduct),
+	EventKPIRemoved:             spec[KPIDefinition](KindProduct),
+	EventKPIRecorded:            spec[KPIMeasurement](KindProduct),
+	EventKPIRecordRetracted:     spec[KPIMeasurement](KindProduct),
+	EventKPITargetSet:           spec[KPITarget](KindProduct),
+	EventProductTeamAdded:       spec[TeamProduct](KindProduct),
+	EventProductTeamRemoved:     spec[TeamProduct](KindProduct),
 
 	EventValueStreamKPIDefined:         spec[KPIDefinition](KindValueStream),
 	EventValueStreamKPIRemoved:         spec[KPIDefinition](KindValueStream),
@@ -460,47 +460,47 @@ var eventSpecs = map[string]eventSpec{
 	EventValueStreamKPITargetSet:       spec[KPITarget](KindValueStream),
 	EventValueStreamProductAdded:       spec[ValueStreamProduct](KindValueStream),
 	EventValueStreamProductRemoved:     spec[ValueStreamProduct](KindValueStream),
-	EventTeamFormed:              spec[TeamFormed](KindTeam),
-	EventTeamProductAssigned:     spec[TeamProduct](KindTeam),
-	EventTeamProductUnassigned:   spec[TeamProduct](KindTeam),
-	EventTeamMemberAdded:         spec[TeamMember](KindTeam),
-	EventTeamMemberRemoved:       spec[TeamMember](KindTeam),
-	EventTeamDisbanded:           spec[Lifecycle](KindTeam),
-	EventTeamReformed:            spec[Lifecycle](KindTeam),
-	EventPersonJoined:            spec[PersonJoined](KindPerson),
-	EventPersonMoved:             spec[PersonMoved](KindPerson),
-	EventPersonLeft:              spec[PersonTeam](KindPerson),
-	EventPersonRejoined:          spec[PersonTeam](KindPerson),
-	EventPersonOwnershipTaken:    spec[PersonOwnership](KindPerson),
-	EventPersonOwnershipReleased: spec[PersonOwnership](KindPerson),
-	EventProjectStarted:          spec[ProjectStarted](KindProject),
-	EventProjectClosed:           spec[Lifecycle](KindProject),
-	EventProjectReopened:         spec[Lifecycle](KindProject),
-	EventProjectConverted:        spec[ProjectConverted](KindProject),
-	EventProjectBudgetLinked:     spec[ProjectBudgetLinked](KindProject),
-	EventBudgetOpened:            spec[BudgetAmount](KindBudget),
-	EventBudgetAdjusted:          spec[BudgetAmount](KindBudget),
-	EventBudgetClosed:            spec[BudgetLifecycle](KindBudget),
-	EventBudgetReopened:          spec[BudgetLifecycle](KindBudget),
-	EventFundingAllocated:        spec[FundingMoved](KindBudget),
-	EventFundingShifted:          spec[FundingMoved](KindBudget),
-	EventFundingReleased:         spec[FundingMoved](KindBudget),
-	EventMandateGranted:          spec[MandateGranted](KindMandate),
-	EventMandateRevoked:          spec[Lifecycle](KindMandate),
-	EventMandateReinstated:       spec[Lifecycle](KindMandate),
-	EventDecisionRecorded:        spec[DecisionRecorded](KindDecision),
-	EventDecisionRetracted:       spec[DecisionRetracted](KindDecision),
-	EventBoardFormed:             spec[BoardFormed](KindBoard),
-	EventBoardMemberAdded:        spec[BoardMember](KindBoard),
-	EventBoardMemberRemoved:      spec[BoardMember](KindBoard),
-	EventBoardDisbanded:          spec[Lifecycle](KindBoard),
-	EventBoardReformed:           spec[Lifecycle](KindBoard),
-	EventProposalOpened:          spec[ProposalOpened](KindProposal),
-	EventProposalApproved:        spec[ProposalVote](KindProposal),
-	EventProposalRejected:        spec[ProposalVote](KindProposal),
-	EventProposalWithdrawn:       spec[ProposalVote](KindProposal),
-	EventProposalDecided:         spec[ProposalOutcome](KindProposal),
-	EventProposalRefused:         spec[ProposalOutcome](KindProposal),
+	EventTeamFormed:                    spec[TeamFormed](KindTeam),
+	EventTeamProductAssigned:           spec[TeamProduct](KindTeam),
+	EventTeamProductUnassigned:         spec[TeamProduct](KindTeam),
+	EventTeamMemberAdded:               spec[TeamMember](KindTeam),
+	EventTeamMemberRemoved:             spec[TeamMember](KindTeam),
+	EventTeamDisbanded:                 spec[Lifecycle](KindTeam),
+	EventTeamReformed:                  spec[Lifecycle](KindTeam),
+	EventPersonJoined:                  spec[PersonJoined](KindPerson),
+	EventPersonMoved:                   spec[PersonMoved](KindPerson),
+	EventPersonLeft:                    spec[PersonTeam](KindPerson),
+	EventPersonRejoined:                spec[PersonTeam](KindPerson),
+	EventPersonOwnershipTaken:          spec[PersonOwnership](KindPerson),
+	EventPersonOwnershipReleased:       spec[PersonOwnership](KindPerson),
+	EventProjectStarted:                spec[ProjectStarted](KindProject),
+	EventProjectClosed:                 spec[Lifecycle](KindProject),
+	EventProjectReopened:               spec[Lifecycle](KindProject),
+	EventProjectConverted:              spec[ProjectConverted](KindProject),
+	EventProjectBudgetLinked:           spec[ProjectBudgetLinked](KindProject),
+	EventBudgetOpened:                  spec[BudgetAmount](KindBudget),
+	EventBudgetAdjusted:                spec[BudgetAmount](KindBudget),
+	EventBudgetClosed:                  spec[BudgetLifecycle](KindBudget),
+	EventBudgetReopened:                spec[BudgetLifecycle](KindBudget),
+	EventFundingAllocated:              spec[FundingMoved](KindBudget),
+	EventFundingShifted:                spec[FundingMoved](KindBudget),
+	EventFundingReleased:               spec[FundingMoved](KindBudget),
+	EventMandateGranted:                spec[MandateGranted](KindMandate),
+	EventMandateRevoked:                spec[Lifecycle](KindMandate),
+	EventMandateReinstated:             spec[Lifecycle](KindMandate),
+	EventDecisionRecorded:              spec[DecisionRecorded](KindDecision),
+	EventDecisionRetracted:             spec[DecisionRetracted](KindDecision),
+	EventBoardFormed:                   spec[BoardFormed](KindBoard),
+	EventBoardMemberAdded:              spec[BoardMember](KindBoard),
+	EventBoardMemberRemoved:            spec[BoardMember](KindBoard),
+	EventBoardDisbanded:                spec[Lifecycle](KindBoard),
+	EventBoardReformed:                 spec[Lifecycle](KindBoard),
+	EventProposalOpened:                spec[ProposalOpened](KindProposal),
+	EventProposalApproved:              spec[ProposalVote](KindProposal),
+	EventProposalRejected:              spec[ProposalVote](KindProposal),
+	EventProposalWithdrawn:             spec[ProposalVote](KindProposal),
+	EventProposalDecided:               spec[ProposalOutcome](KindProposal),
+	EventProposalRefused:               spec[ProposalOutcome](KindProposal),
 }
 
 // EventTypes lists every event type the domain writes.
