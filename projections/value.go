@@ -17,22 +17,22 @@ import (
 // SQL function kpi_values (migration 00006), which the reporting view
 // kpi_values and the review call as well.
 type KPIValue struct {
-	Kind      domain.AggregateKind // product or valuestream
-	ID        string
-	KPI       string
-	Category  string // value, customer, flow, sustainability, team
-	Unit      string
-	Direction string // higher or lower: which way is better
-	Effective time.Time
-	Quarter   string // of Effective, UTC: 2026-Q2
-	Value     string // exact decimal
-	Target    string // the quarter's target, else the default; empty: none
+	Kind      domain.AggregateKind `json:"kind"` // product or valuestream
+	ID        string               `json:"id"`
+	KPI       string               `json:"kpi"`
+	Category  string               `json:"category"` // value, customer, flow, sustainability, team
+	Unit      string               `json:"unit"`
+	Direction string               `json:"direction"` // higher or lower: which way is better
+	Effective time.Time            `json:"effective"`
+	Quarter   string               `json:"quarter"`          // of Effective, UTC: 2026-Q2
+	Value     string               `json:"value"`            // exact decimal
+	Target    string               `json:"target,omitempty"` // the quarter's target, else the default; empty: none
 	// OnTarget is nil without a target.
-	OnTarget   *bool
-	Note       string
-	Decision   string
-	Sequence   uint64
-	RecordedAt time.Time
+	OnTarget   *bool     `json:"on_target"`
+	Note       string    `json:"note,omitempty"`
+	Decision   string    `json:"decision"`
+	Sequence   uint64    `json:"sequence"`
+	RecordedAt time.Time `json:"recorded_at"`
 }
 
 // KPIFilter narrows [DB.KPIValues]; zero fields match everything.
@@ -44,12 +44,13 @@ type KPIFilter struct {
 
 // KPIPage is one page of KPI values.
 type KPIPage struct {
-	AsOf, KnownAt time.Time
-	Sequence      uint64
-	Values        []KPIValue
+	AsOf     time.Time  `json:"as_of"`
+	KnownAt  time.Time  `json:"known_at"`
+	Sequence uint64     `json:"sequence"`
+	Values   []KPIValue `json:"values"`
 	// Next is the cursor of the next page ([Page].Cursor); empty on the
 	// last page.
-	Next string
+	Next string `json:"next"`
 }
 
 // KPIValues returns one page of KPI measurements matching f at at, by
@@ -151,20 +152,21 @@ func nullTime(t time.Time) *time.Time {
 // which the reporting views review, review_funding and review_kpis call
 // for every quarter.
 type Review struct {
-	Quarter  string
-	From, To time.Time // [From, To), UTC
-	KnownAt  time.Time // zero: now
+	Quarter string    `json:"quarter"`
+	From    time.Time `json:"from"` // [From, To), UTC
+	To      time.Time `json:"to"`
+	KnownAt time.Time `json:"known_at"` // zero: now
 	// Sequence is the last decision's stream sequence known at KnownAt.
-	Sequence     uint64
-	ValueStreams []ReviewValueStream
+	Sequence     uint64              `json:"sequence"`
+	ValueStreams []ReviewValueStream `json:"value_streams"`
 }
 
 // ReviewValueStream is a value stream in a review: its own figures (its
 // account, KPIs, decisions), its products' and the totals of both.
 type ReviewValueStream struct {
 	ReviewSubject
-	Products []ReviewSubject
-	Totals   ReviewTotals
+	Products []ReviewSubject `json:"products"`
+	Totals   ReviewTotals    `json:"totals"`
 }
 
 // ReviewSubject is one product or value stream in a review. Status and
@@ -173,26 +175,34 @@ type ReviewValueStream struct {
 // products); PeopleAtStart were in those teams at the start, StayedInTeam
 // of them in the same team at the end.
 type ReviewSubject struct {
-	Kind                   domain.AggregateKind
-	ID, Name, ValueStream  string
-	StatusStart, StatusEnd string
-	OwnerStart, OwnerEnd   string
-	OwnerChanges           int
-	Teams                  []string
-	PeopleAtStart          int
-	StayedInTeam           int
-	Funding                []ReviewFunding
-	KPIs                   []ReviewKPI
-	DecisionCount          int
-	Decisions              []ReviewDecision // the first MaxReviewDecisions, by effective time
+	Kind          domain.AggregateKind `json:"kind"`
+	ID            string               `json:"id"`
+	Name          string               `json:"name"`
+	ValueStream   string               `json:"valuestream"`
+	StatusStart   string               `json:"status_start"`
+	StatusEnd     string               `json:"status_end"`
+	OwnerStart    string               `json:"owner_start"`
+	OwnerEnd      string               `json:"owner_end"`
+	OwnerChanges  int                  `json:"owner_changes"`
+	Teams         []string             `json:"teams"`
+	PeopleAtStart int                  `json:"people_at_start"`
+	StayedInTeam  int                  `json:"stayed_in_team"`
+	Funding       []ReviewFunding      `json:"funding"`
+	KPIs          []ReviewKPI          `json:"kpis"`
+	DecisionCount int                  `json:"decision_count"`
+	// Decisions are the first MaxReviewDecisions, by effective time.
+	Decisions []ReviewDecision `json:"decisions"`
 }
 
 // ReviewFunding is the money of one account (or a total) in one currency
 // in the quarter.
 type ReviewFunding struct {
-	Currency                                   domain.Currency
-	Allocated, ShiftedIn, ShiftedOut, Released domain.Amount
-	Balance                                    domain.Amount // at the quarter's end
+	Currency   domain.Currency `json:"currency"`
+	Allocated  domain.Amount   `json:"allocated_minor"`
+	ShiftedIn  domain.Amount   `json:"shifted_in_minor"`
+	ShiftedOut domain.Amount   `json:"shifted_out_minor"`
+	Released   domain.Amount   `json:"released_minor"`
+	Balance    domain.Amount   `json:"balance_minor"` // at the quarter's end
 }
 
 // ReviewKPI is one KPI in a review: the last value measured in the
@@ -200,21 +210,28 @@ type ReviewFunding struct {
 // before the quarter (improving, worsening, steady, new; empty when no
 // value in the quarter).
 type ReviewKPI struct {
-	KPI, Category, Unit, Direction string
-	Measurements                   int
-	Last, Previous, Target         string // exact decimals; empty: none
-	LastEffective                  time.Time
-	OnTarget                       *bool
-	Trend                          string
+	KPI           string    `json:"kpi"`
+	Category      string    `json:"category"`
+	Unit          string    `json:"unit"`
+	Direction     string    `json:"direction"`
+	Measurements  int       `json:"measurements"`
+	Last          string    `json:"last,omitempty"` // exact decimals; empty: none
+	Previous      string    `json:"previous,omitempty"`
+	Target        string    `json:"target,omitempty"`
+	LastEffective time.Time `json:"last_effective,omitzero"`
+	OnTarget      *bool     `json:"on_target"`
+	Trend         string    `json:"trend,omitempty"`
 }
 
 // ReviewDecision is a decision effective in the quarter that touched a
 // product or value stream.
 type ReviewDecision struct {
-	ID, Actor, Mandate string
-	Effective          time.Time
-	Kinds              []string
-	Retracted          bool // known retracted at the review's known time
+	ID        string    `json:"id"`
+	Actor     string    `json:"by"`
+	Mandate   string    `json:"authority"`
+	Effective time.Time `json:"effective"`
+	Kinds     []string  `json:"change_kinds"`
+	Retracted bool      `json:"retracted"` // known retracted at the review's known time
 }
 
 // ReviewTotals add up a value stream and its products: products active at
@@ -222,9 +239,11 @@ type ReviewDecision struct {
 // and the KPIs with a value in the quarter and a target, and how many of
 // them met it.
 type ReviewTotals struct {
-	ActiveProducts, OwnedProducts int
-	Funding                       []ReviewFunding
-	KPIsWithTarget, KPIsOnTarget  int
+	ActiveProducts int             `json:"active_products"`
+	OwnedProducts  int             `json:"owned_products"`
+	Funding        []ReviewFunding `json:"funding"`
+	KPIsWithTarget int             `json:"kpis_with_target"`
+	KPIsOnTarget   int             `json:"kpis_on_target"`
 }
 
 // Bounds of a review.
