@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -398,6 +399,9 @@ func review(ctx context.Context, tx pgx.Tx, seq int64, q domain.Quarter) ([]Revi
 		return nil, fmt.Errorf("decisions: %w", err)
 	}
 
+	for _, s := range subjects {
+		s.Teams, s.Funding, s.KPIs, s.Decisions = nonNil(s.Teams), nonNil(s.Funding), nonNil(s.KPIs), nonNil(s.Decisions)
+	}
 	streams := map[string]*ReviewValueStream{}
 	var ids []string
 	stream := func(id string) *ReviewValueStream {
@@ -423,7 +427,11 @@ func review(ctx context.Context, tx pgx.Tx, seq int64, q domain.Quarter) ([]Revi
 	out := make([]ReviewValueStream, 0, len(ids))
 	for _, id := range ids {
 		v := streams[id]
+		v.ReviewSubject.Teams, v.ReviewSubject.Funding = nonNil(v.ReviewSubject.Teams), nonNil(v.ReviewSubject.Funding)
+		v.ReviewSubject.KPIs, v.ReviewSubject.Decisions = nonNil(v.ReviewSubject.KPIs), nonNil(v.ReviewSubject.Decisions)
+		v.Products = nonNil(v.Products)
 		v.Totals = reviewTotals(v)
+		v.Totals.Funding = nonNil(v.Totals.Funding)
 		out = append(out, *v)
 	}
 	return out, nil
@@ -482,4 +490,32 @@ func forEachRow(rows pgx.Rows, fn func(pgx.Rows) error) error {
 		}
 	}
 	return rows.Err()
+}
+
+// nonNil makes a nil list an empty one, so that JSON shows [] rather than null.
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}
+
+// MarshalJSON writes the amounts as decimal strings in the currency with
+// their minor units beside them, as every Koers answer does.
+func (f ReviewFunding) MarshalJSON() ([]byte, error) {
+	c := f.Currency
+	return json.Marshal(struct {
+		Currency        domain.Currency `json:"currency"`
+		Allocated       string          `json:"allocated"`
+		AllocatedMinor  domain.Amount   `json:"allocated_minor"`
+		ShiftedIn       string          `json:"shifted_in"`
+		ShiftedInMinor  domain.Amount   `json:"shifted_in_minor"`
+		ShiftedOut      string          `json:"shifted_out"`
+		ShiftedOutMinor domain.Amount   `json:"shifted_out_minor"`
+		Released        string          `json:"released"`
+		ReleasedMinor   domain.Amount   `json:"released_minor"`
+		Balance         string          `json:"balance"`
+		BalanceMinor    domain.Amount   `json:"balance_minor"`
+	}{c, f.Allocated.Format(c), f.Allocated, f.ShiftedIn.Format(c), f.ShiftedIn, f.ShiftedOut.Format(c), f.ShiftedOut,
+		f.Released.Format(c), f.Released, f.Balance.Format(c), f.Balance})
 }

@@ -62,7 +62,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s),
-		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s))
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), kpiCmd(&s))
 	return root
 }
 
