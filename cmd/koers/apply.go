@@ -19,6 +19,11 @@ import (
 type numbered struct {
 	line int
 	body []byte
+	// problem is why the line cannot become a decision (a spreadsheet's
+	// bad value): it is refused like a refused decision.
+	problem error
+	// explain, when set, names where in the line a refusal is about.
+	explain func(error) error
 }
 
 // applyLines records the decisions of a JSON-lines stream in order.
@@ -56,7 +61,14 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 		if err != nil {
 			return sum, err
 		}
-		res, err := h.Submit(cmd.Context(), d.body, opts...)
+		var res ledger.Result
+		err := d.problem
+		if err == nil {
+			res, err = h.Submit(cmd.Context(), d.body, opts...)
+			if err != nil && d.explain != nil {
+				err = d.explain(err)
+			}
+		}
 		if err != nil {
 			sum.Refused++
 			problem := fmt.Sprintf("line %d: %s", d.line, oneLine(err))
