@@ -165,7 +165,10 @@ SELECT m.quarter, m.quarter_from, m.quarter_to,
        m.people_at_start, m.stayed_in_team, m.team_stability,
        m.projects_converted,
        m.people_in_teams,
-       m.median_tenure_days
+       m.median_tenure_days,
+       m.teams_disbanded_after_close,
+       m.decisions_root, m.decisions_delegated, m.decisions_board,
+       m.kpi_subjects, m.kpi_subjects_covered, m.kpi_coverage
 FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
      LATERAL {{data}}.transition_metrics(known.seq,
          (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
@@ -185,11 +188,18 @@ COMMENT ON COLUMN {{reporting}}.transition_metrics.team_stability IS 'stayed_in_
 COMMENT ON COLUMN {{reporting}}.transition_metrics.projects_converted IS 'Projects converted into products during the quarter.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.people_in_teams IS 'Active people in a team at the end of the quarter.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.median_tenure_days IS 'Median of how long each of them had been in that team without a break at the end of the quarter, in days; 0 when nobody. A move away and back starts a new stint.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.teams_disbanded_after_close IS 'Relapse signal: teams disbanded in the quarter within 90 days after a project closed.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.decisions_root IS 'Decisions effective in the quarter under the root mandate.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.decisions_delegated IS 'Decisions effective in the quarter under a mandate delegated from the root (without a board).';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.decisions_board IS 'Decisions effective in the quarter approved by a board''s quorum.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.kpi_subjects IS 'Active products and value streams at the end of the quarter.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.kpi_subjects_covered IS 'Of those, the ones with a KPI that has a target and a value in the quarter.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.kpi_coverage IS 'kpi_subjects_covered / kpi_subjects; 0 when there are none.';
 
 -- Computed by the read models' function transition_funding (migration
 -- 00004) over the quarters of transition_metrics.
 CREATE OR REPLACE VIEW {{reporting}}.transition_funding AS
-SELECT m.quarter, m.currency, m.products_minor, m.value_streams_minor, m.projects_minor, m.product_share
+SELECT m.quarter, m.currency, m.products_minor, m.value_streams_minor, m.projects_minor, m.product_share, m.closed_projects_minor
 FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
      LATERAL {{data}}.transition_funding(known.seq,
          (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
@@ -201,6 +211,7 @@ COMMENT ON COLUMN {{reporting}}.transition_funding.products_minor IS 'On product
 COMMENT ON COLUMN {{reporting}}.transition_funding.value_streams_minor IS 'On valuestream:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.projects_minor IS 'On project:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.product_share IS '(products + value streams) / (products + value streams + projects); 0 when nothing is allocated.';
+COMMENT ON COLUMN {{reporting}}.transition_funding.closed_projects_minor IS 'Relapse signal: money still on the accounts of projects closed by the end of the quarter, minor units (project.close releases it to the pool; only older closures leave any).';
 
 -- Computed by the read models' function kpi_values (migration 00006), as
 -- known now, as of now; koers kpi and the review ask it too.

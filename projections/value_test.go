@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"koers/domain"
 	"koers/internal/valuetest"
@@ -190,5 +191,51 @@ func TestReviewOfTheScenario(t *testing.T) {
 	}
 	if _, err := db.Review(context.Background(), "2026-Q7", day("2100-01-01")); err == nil {
 		t.Fatal("a bad quarter was accepted")
+	}
+}
+
+func TestRelapseSignalsOfTheScenario(t *testing.T) {
+	e, db := valueScenario(t)
+	for _, d := range []string{
+		`{"id":"grant-kpi","by":"p-root","authority":"root","reason":"the owner records KPIs","effective":"2026-07-01","changes":[
+		 {"kind":"mandate.grant","id":"m-kpi","holder":"p-1","kinds":["kpi.*"],"scope":"*"}]}`,
+		`{"id":"form-tx","by":"p-root","authority":"root","reason":"a team for X","effective":"2026-07-01","changes":[
+		 {"kind":"team.form","id":"t-x","name":"X","type":"stream-aligned"}]}`,
+		`{"id":"disband-tx","by":"p-root","authority":"root","reason":"X is done","effective":"2026-07-10","changes":[
+		 {"kind":"team.disband","team":"t-x"}]}`,
+		`{"id":"m-conv-q3","by":"p-1","authority":"m-kpi","reason":"BI","effective":"2026-07-20","changes":[
+		 {"kind":"kpi.record","product":"pay-app","kpi":"conversion","value":"5.2"}]}`,
+	} {
+		e.submit(t, d)
+	}
+	catchUp(t, db, e.st)
+	ctx := context.Background()
+	q2, err := db.Transition(ctx, "2026-Q2", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// project.close released proj-x's 50,000.00: nothing stays on a closed project.
+	if len(q2.Funding) != 1 || q2.Funding[0].Projects != 0 || q2.Funding[0].ClosedProjects != 0 ||
+		q2.DecisionsRoot != 14 || q2.DecisionsDelegated != 0 || q2.DecisionsBoard != 0 ||
+		q2.TeamsDisbandedAfterClose != 0 || q2.KPISubjects != 4 || q2.KPISubjectsCovered != 2 || q2.KPICoverage != 0.5 {
+		t.Fatalf("2026-Q2: %+v", q2)
+	}
+	q3, err := db.Transition(ctx, "2026-Q3", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q3.TeamsDisbandedAfterClose != 1 || q3.DecisionsRoot != 3 || q3.DecisionsDelegated != 1 || q3.DecisionsBoard != 0 ||
+		q3.KPISubjects != 4 || q3.KPISubjectsCovered != 1 || q3.KPICoverage != 0.25 {
+		t.Fatalf("2026-Q3: %+v", q3)
+	}
+	var disbanded, covered int64
+	var closed int64
+	if err := db.pool.QueryRow(ctx, `SELECT m.teams_disbanded_after_close, m.kpi_subjects_covered, f.closed_projects_minor
+		FROM `+db.reporting+`.transition_metrics m JOIN `+db.reporting+`.transition_funding f USING (quarter) WHERE quarter = '2026-Q3'`).
+		Scan(&disbanded, &covered, &closed); err != nil {
+		t.Fatal(err)
+	}
+	if disbanded != 1 || covered != 1 || closed != 0 {
+		t.Fatalf("reporting views for 2026-Q3: %d disbanded, %d covered, %d on closed projects", disbanded, covered, closed)
 	}
 }

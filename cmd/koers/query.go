@@ -628,6 +628,19 @@ func printTransition(w io.Writer, ts []projections.Transition) {
 			t.OwnedProducts, t.ActiveProducts, 100*t.OwnershipCoverage, t.OwnerChanges, 100*t.TeamStability, t.PeopleAtStart, t.ProjectsConverted)
 	}
 	tw.Flush()
+	// The relapse signals: sliding back into steering by projects.
+	fmt.Fprintln(w)
+	tw = table(w)
+	fmt.Fprintln(tw, "QUARTER\tON CLOSED PROJECTS\tTEAMS DISBANDED AFTER A CLOSE\tDECISIONS ROOT/DELEGATED/BOARD\tKPI COVERAGE")
+	for _, t := range ts {
+		var closed []string
+		for _, f := range t.Funding {
+			closed = append(closed, f.ClosedProjects.Format(f.Currency)+" "+string(f.Currency))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d/%d\t%d/%d (%.0f%%)\n", t.Quarter, orDash(strings.Join(closed, ", ")), t.TeamsDisbandedAfterClose,
+			t.DecisionsRoot, t.DecisionsDelegated, t.DecisionsBoard, t.KPISubjectsCovered, t.KPISubjects, 100*t.KPICoverage)
+	}
+	tw.Flush()
 }
 
 // chainMandates writes a chain's mandates: "m-deputy → m-payments → root".
