@@ -32,8 +32,21 @@ func (s *server) getKPIs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return pageParam(err)
 	}
-	out.Values = nonNil(out.Values)
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, KPIsAnswer(out))
+}
+
+// KPIsAnswer is the answer of GET /v1/kpis, which koers kpi --json prints
+// too: the page as it is, an empty list as [].
+func KPIsAnswer(p projections.KPIPage) projections.KPIPage {
+	p.Values = nonNil(p.Values)
+	return p
+}
+
+// ReviewAnswer is the answer of GET /v1/reports/review, which koers
+// report review --json prints too.
+func ReviewAnswer(r projections.Review) projections.Review {
+	r.ValueStreams = nonNil(r.ValueStreams)
+	return r
 }
 
 // getReview answers GET /v1/reports/review: the quarterly portfolio
@@ -54,5 +67,5 @@ func (s *server) getReview(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, ReviewAnswer(out))
 }

@@ -64,6 +64,14 @@
 // message still takes a sequence on its subject, so the next genuine event
 // expects that version but chains to the last genuine hash.
 //
+// # Schema versions
+//
+// Events are stored as written, at the schema version they were written at
+// (sv). [Store.Load] returns them upcast to their type's current version
+// (domain.Upcast) after checking hashes and seals over what is stored;
+// [Store.Read] returns them as stored, for readers that upcast themselves
+// (the projector, the feeds) or need the stored bytes (verify, identity).
+//
 // # Digest
 //
 // [Store.Verify] also returns a digest of the stream up to a sequence: a

@@ -123,7 +123,7 @@ func save(ctx context.Context, pool *pgxpool.Pool, name string, through uint64, 
 // Progress is one feed's registration and checkpoint.
 type Progress struct {
 	Name           string    `json:"name"`
-	Target         string    `json:"target"` // without password
+	Target         string    `json:"target"` // credential-like parts masked
 	Source         string    `json:"source"`
 	Checkpoint     uint64    `json:"checkpoint"` // last delivered stream sequence
 	DeliveredTotal uint64    `json:"delivered_total"`
@@ -147,6 +147,9 @@ func list(ctx context.Context, db interface {
 		var c Progress
 		var seq, d, p, rj int64
 		err := r.Scan(&c.Name, &c.Target, &c.Source, &seq, &d, &p, &rj, &c.UpdatedAt)
+		// Migration 2 masked what was stored; a database it has not run on
+		// yet (status creates nothing) is masked as it is read.
+		c.Target = redactStored(c.Target)
 		c.Checkpoint, c.DeliveredTotal, c.PoisonedTotal, c.RejectedTotal = uint64(seq), uint64(d), uint64(p), uint64(rj)
 		return c, err
 	})

@@ -40,6 +40,23 @@ func (e *FromSeqError) Error() string {
 		e.Name, e.Checkpoint, e.FromSeq)
 }
 
+// UnreadableEventError is returned by Run when the log holds an event of a
+// schema version this build cannot bring to the current one (it wraps the
+// domain's *SchemaVersionError, and so domain.ErrSchemaVersion). The feed
+// stops there, after delivering everything before it; its checkpoint stays
+// before the event, and a build that knows the version goes on from there.
+type UnreadableEventError struct {
+	Feed     string
+	Sequence uint64
+	Err      error
+}
+
+func (e *UnreadableEventError) Error() string {
+	return fmt.Sprintf("feed %s: event %d cannot be published: %v", e.Feed, e.Sequence, e.Err)
+}
+
+func (e *UnreadableEventError) Unwrap() error { return e.Err }
+
 // ErrDatabase is wrapped by every [*DatabaseError].
 var ErrDatabase = errors.New("feed database")
 

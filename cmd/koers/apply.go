@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"iter"
@@ -27,8 +28,27 @@ type numbered struct {
 }
 
 // applyLines records the decisions of a JSON-lines stream in order.
-func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, opts ...ledger.HandleOption) (applySummary, error) {
-	return submitEach(cmd, h, jsonLines(in), keepGoing, opts...)
+func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
+	return submitEach(cmd, h, jsonLines(in), keepGoing, bar, opts...)
+}
+
+// countLines counts the decision lines of a regular file, for a progress
+// bar's total; -1 when it cannot tell.
+func countLines(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	var n int64
+	for l, err := range jsonLines(f) {
+		if err != nil {
+			return -1
+		}
+		_ = l
+		n++
+	}
+	return n
 }
 
 // jsonLines yields the non-blank, non-comment lines of in.
@@ -53,27 +73,62 @@ func jsonLines(in io.Reader) iter.Seq2[numbered, error] {
 	}
 }
 
+// inFlightMax bounds how long the decision in flight when the command is
+// interrupted may take to finish.
+const inFlightMax = 30 * time.Second
+
+// interruptedError is what a long command answers to SIGINT or SIGTERM
+// once the decision (or batch) in flight is finished: how far it got, and
+// that the same command resumes, since what was recorded is recorded once.
+type interruptedError struct {
+	done int
+	what string // "decisions", "events"
+	next string // what running it again does
+}
+
+func (e interruptedError) Error() string {
+	return fmt.Sprintf("interrupted after %d %s; %s", e.done, e.what, e.next)
+}
+
+func (e interruptedError) ExitCode() int { return 130 }
+
+func interrupted(done int) error {
+	return interruptedError{done: done, what: "decisions", next: "run the same command again to resume"}
+}
+
 // submitEach records decisions in order, each atomic. A refused one stops
-// the run (nothing after it is submitted) unless keepGoing.
-func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, opts ...ledger.HandleOption) (applySummary, error) {
+// the run (nothing after it is submitted) unless keepGoing. When the
+// command's context ends (SIGINT, SIGTERM), the decision in flight is
+// finished and the run stops with an interruptedError.
+func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
 	var sum applySummary
+	ctx := cmd.Context()
 	for d, err := range decisions {
+		if ctx.Err() != nil {
+			return sum, interrupted(sum.Applied + sum.Duplicates + sum.Proposed)
+		}
 		if err != nil {
 			return sum, err
 		}
 		var res ledger.Result
 		err := d.problem
 		if err == nil {
-			res, err = h.Submit(cmd.Context(), d.body, opts...)
+			// Not cut off by the interrupt: the decision in flight finishes.
+			subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightMax)
+			res, err = h.Submit(subCtx, d.body, opts...)
+			cancel()
 			if err != nil && d.explain != nil {
 				err = d.explain(err)
 			}
+		}
+		if bar != nil {
+			_ = bar.Add(1)
 		}
 		if err != nil {
 			sum.Refused++
 			problem := fmt.Sprintf("line %d: %s", d.line, oneLine(err))
 			sum.Problems = append(sum.Problems, problem)
-			if !keepGoing || cmd.Context().Err() != nil {
+			if !keepGoing {
 				return sum, fmt.Errorf("%s (nothing after line %d was applied)", problem, d.line)
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), problem)
@@ -94,6 +149,9 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 			sum.Applied++
 		}
 	}
+	if ctx.Err() != nil {
+		return sum, interrupted(sum.Applied + sum.Duplicates + sum.Proposed)
+	}
 	return sum, nil
 }
 
@@ -108,15 +166,17 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// newBar is a progress bar on w, shown only when w is a terminal.
-func newBar(w io.Writer, max int64, desc string, bytes bool) *progressbar.ProgressBar {
+// newBar is a progress bar on w counting unit (decisions, events), with
+// the rate and the time left, shown only when w is a terminal; max -1 when
+// the total is not known.
+func newBar(w io.Writer, max int64, desc, unit string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(max,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetVisibility(isTerminal(w)),
 		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(bytes),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(unit),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),

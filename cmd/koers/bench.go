@@ -25,6 +25,8 @@ func benchCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure appends, rebuild, verify, queries and projection lag next to raw NATS and PostgreSQL",
+		Example: `  koers bench
+  koers bench --json > bench.json`,
 		Long: `Measure Koers against the raw operations it is built on, in one process and on
 the same data: appends (one writer and many) next to raw JetStream publishes and
 atomic batches, a rebuild of every read model next to a raw read and COPY of the
@@ -136,7 +138,7 @@ func benchProgress(w io.Writer) func(bench.Progress) {
 			}
 			fmt.Fprintf(w, "bench: %s\n", step)
 			if p.Total > 0 {
-				bar = newBar(w, p.Total, step, false)
+				bar = newBar(w, p.Total, step, "")
 			}
 		}
 		if bar != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -35,10 +36,21 @@ A kpis.csv row records one measurement (kpi.record) effective on its date, with
 an id of its subject, KPI, date and value: importing the file again records
 nothing new. A refused row stops the import with its line number (and, for a
 bad value, unknown KPI or wrong unit, its column), nothing after it recorded,
-unless --keep-going.`,
+unless --keep-going. The delimiter (comma, semicolon or tab) is detected from
+the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
+130): running the same command again resumes.`,
+		Example: `  koers import valuestreams.csv teams.csv people.csv products.csv \
+    --by p-ada --authority root --reason "bootstrap from the HR sheet of 2026-07"
+  koers import hr-export.csv --sheet people --by p-ada --authority root --reason bootstrap
+  koers import kpis.csv --by p-ada --authority root --reason "BI export of 2026-07"`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSheet(kind); err != nil {
+				return err
+			}
 			return withApp(cmd, s, func(a *app) error {
+				bar := newBar(cmd.ErrOrStderr(), -1, "importing", "decisions")
+				defer bar.Finish()
 				var total applySummary
 				for _, path := range args {
 					sheetName, err := sheets.Name(path, kind)
@@ -50,12 +62,18 @@ unless --keep-going.`,
 						return err
 					}
 					meta := sheets.Meta{By: by, Authority: authority, Reason: reason, Effective: effective}
-					sum, err := submitEach(cmd, a.handler, sheetRows(sheets.Decisions(f, sheetName, meta)), keepGoing)
+					sum, err := submitEach(cmd, a.handler, sheetRows(sheets.Decisions(f, sheetName, meta)), keepGoing, bar)
 					f.Close()
 					total.Applied += sum.Applied
 					total.Duplicates += sum.Duplicates
 					total.Refused += sum.Refused
+					total.Proposed += sum.Proposed
 					total.Problems = append(total.Problems, sum.Problems...)
+					var intr interruptedError
+					if errors.As(err, &intr) {
+						intr.done = total.Applied + total.Duplicates + total.Proposed
+						return intr
+					}
 					if err != nil {
 						return fmt.Errorf("%s: %w", path, err)
 					}
@@ -79,6 +97,9 @@ unless --keep-going.`,
 	fl.StringVar(&kind, "sheet", "", "the sheet kind of every file: "+strings.Join(sheets.Kinds(), ", "))
 	fl.BoolVar(&keepGoing, "keep-going", false, "report a refused row and go on")
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	_ = cmd.RegisterFlagCompletionFunc("sheet", fixedCompletions(sheets.Kinds()...))
+	_ = cmd.RegisterFlagCompletionFunc("by", completeField(s, "person"))
+	_ = cmd.RegisterFlagCompletionFunc("authority", completeField(s, "mandate"))
 	for _, r := range []string{"by", "authority", "reason"} {
 		_ = cmd.MarkFlagRequired(r)
 	}

@@ -108,10 +108,31 @@ func TestVerifyComparesAKeptDigest(t *testing.T) {
 
 func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 	data := t.TempDir()
+	if code, _, errOut := koers(t, data, "", "init", "--root", "p-root"); code != 0 {
+		t.Fatal(errOut)
+	}
 	os.WriteFile(filepath.Join(data, "seal.key"), []byte("nothex"), 0o600)
 	code, _, errOut := koers(t, data, "", "verify")
 	if code != 1 || !strings.Contains(errOut, "seal key") {
 		t.Fatalf("bad seal key: exit %d %s", code, errOut)
+	}
+	// Secrets that others may read are refused, with the command that
+	// fixes it (issue 13).
+	exposed := t.TempDir()
+	key := filepath.Join(exposed, "seal.key")
+	os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	os.Chmod(key, 0o644)
+	code, _, errOut = koers(t, exposed, "", "verify")
+	if code != 1 || !strings.Contains(errOut, "seal key "+key+" has mode 0644") || !strings.Contains(errOut, "chmod 600 "+key) ||
+		strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("seal key readable by others: exit %d %s", code, errOut)
+	}
+	tokens := filepath.Join(exposed, "tokens")
+	os.WriteFile(tokens, []byte("p-root rootrootrootrootroot\n"), 0o600)
+	os.Chmod(tokens, 0o640)
+	code, _, errOut = koers(t, exposed, "", "serve", "--listen", "127.0.0.1:0", "--tokens", tokens)
+	if code != 1 || !strings.Contains(errOut, "tokens file "+tokens+" has mode 0640") || !strings.Contains(errOut, "chmod 600 "+tokens) {
+		t.Fatalf("tokens file readable by the group: exit %d %s", code, errOut)
 	}
 	code, _, errOut = koers(t, t.TempDir(), "", "--timezone", "Mars/Olympus", "verify")
 	if code != 1 || !strings.Contains(errOut, "Mars/Olympus") {
@@ -144,10 +165,10 @@ func TestInitDecideThenQuery(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"org"}, []string{"payments", "pay-app", "p-1", "t-core (1)"}},
-		{[]string{"org", "--as-of", "2025-01-15"}, []string{"payments      -        -"}},
+		{[]string{"org"}, []string{"Payments (payments)", "Pay app (pay-app)", "Ada (p-1)", "Core (t-core) (1)"}},
+		{[]string{"org", "--as-of", "2025-01-15"}, []string{"Payments (payments)  -        -"}},
 		{[]string{"audit", "--kind", "product.launch"}, []string{"launch-pay-app", "one owner"}},
-		{[]string{"audit", "--format", "csv"}, []string{"id,actor,mandate", "launch-pay-app,p-root,root"}},
+		{[]string{"audit", "--format", "csv"}, []string{"id,actor,actor_name,mandate", "launch-pay-app,p-root,,root"}},
 		{[]string{"funding", "2025"}, []string{"product:pay-app", "250.50 EUR", "pool", "749.50 EUR"}},
 		{[]string{"funding", "2025", "--account", "product:pay-app"}, []string{"funding.allocated", "250.50"}},
 		{[]string{"history", "person", "p-1"}, []string{"team", "t-core"}},
@@ -197,7 +218,7 @@ func TestImportBootstrapsFromSpreadsheets(t *testing.T) {
 	if code, out, _ := koers(t, data, "", args...); code != 0 || !strings.Contains(out, "imported 0, already recorded 5") {
 		t.Fatalf("second import: exit %d\n%s", code, out)
 	}
-	if _, out, _ := koers(t, data, "", "org"); !strings.Contains(out, "shop") || !strings.Contains(out, "t-shop (2)") {
+	if _, out, _ := koers(t, data, "", "org"); !strings.Contains(out, "shop") || !strings.Contains(out, "Shop (t-shop) (2)") {
 		t.Fatalf("org after import:\n%s", out)
 	}
 	bad := filepath.Join(dir, "people.csv")

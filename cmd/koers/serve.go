@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -21,7 +21,9 @@ import (
 	"koers/consumer"
 	"koers/domain"
 	"koers/feed"
+	"koers/internal/secretfile"
 	"koers/projections"
+	"koers/web"
 )
 
 // Bounds of the HTTP server: a slow or hostile client holds a connection
@@ -57,21 +59,24 @@ func serveCmd(s *settings) *cobra.Command {
 	var feeds []string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080]",
-		Short: "Serve the HTTP JSON API and keep the read models up to date",
-		Long: `Serve the HTTP JSON API (GET /v1/openapi.json describes it), Prometheus metrics
-on /metrics and a health check on /healthz, and run the projector following the
-log so that the read models stay current. Stops cleanly on SIGINT or SIGTERM:
+		Short: "Serve the web app and the HTTP JSON API, and keep the read models up to date",
+		Example: `  koers serve --listen 127.0.0.1:8080 --tokens tokens.txt
+  koers serve --feed bi=https://bi.example.org/koers-events`,
+		Long: `Serve the web app at / (the organisation through time, the decision trail,
+funding, the transition), the HTTP JSON API (GET /v1/openapi.json describes it),
+Prometheus metrics on /metrics and a health check on /healthz, and run the
+projector following the log so that the read models stay current. With
+--tokens, the web app asks for a token once and keeps a session cookie. Stops cleanly on SIGINT or SIGTERM:
 requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var tok *api.Tokens
 			if tokens != "" {
-				f, err := os.Open(tokens)
+				b, err := secretfile.Read(tokens, "tokens file")
 				if err != nil {
 					return fmt.Errorf("--tokens: %w", err)
 				}
-				tok, err = api.ParseTokens(f)
-				f.Close()
+				tok, err = api.ParseTokens(bytes.NewReader(b))
 				if err != nil {
 					return fmt.Errorf("--tokens %s: %w", tokens, err)
 				}
@@ -139,11 +144,19 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	if err != nil {
 		return err
 	}
+	var webTokens web.Tokens
+	if tokens != nil {
+		webTokens = tokens
+	}
+	webApp, err := web.New(web.Config{ReadModels: db, Tokens: webTokens, Location: loc, Logger: logger})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
-	srv := newHTTPServer(handler, logger)
+	srv := newHTTPServer(withWebApp(handler, webApp), logger)
 
 	// The parts run side by side; the first to fail stops the others, and
 	// the API gets serveShutdownTimeout to finish the requests in flight.
@@ -175,6 +188,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 		return nil
 	})
 	fmt.Fprintf(stdout, "serving ledger %s on http://%s (read models in schema %s)\n", s.ledger, ln.Addr(), db.Schema())
+	fmt.Fprintf(stdout, "the web app: open http://%s/ in a browser\n", ln.Addr())
 	for _, f := range feeds {
 		fmt.Fprintf(stdout, "feeding %s to %s from sequence %d\n", f.Name(), f.Target(), f.Checkpoint()+1)
 	}
@@ -200,11 +214,22 @@ func openFeeds(ctx context.Context, a *app, specs []string, metrics *feed.Metric
 		f, err := feed.Open(ctx, a.store, dbURL, feed.Config{Name: name, Target: target, Ledger: a.settings.ledger,
 			Metrics: metrics, Logger: logger.With("feed", name)})
 		if err != nil {
-			return feeds, fmt.Errorf("--feed %s: %w", spec, err)
+			return feeds, fmt.Errorf("--feed %s: %w", name, err) // not spec: the URL may hold a secret
 		}
 		feeds = append(feeds, f)
 	}
 	return feeds, nil
+}
+
+// withWebApp serves the API's paths (/v1/, /metrics, /healthz) with the
+// API and everything else with the web app.
+func withWebApp(apiHandler, webApp http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiHandler)
+	mux.Handle("/metrics", apiHandler)
+	mux.Handle("/healthz", apiHandler)
+	mux.Handle("/", webApp)
+	return mux
 }
 
 // newHTTPServer bounds what a slow or hostile client can hold.

@@ -10,32 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koers/api"
 	"koers/domain"
 	"koers/projections"
 )
-
-// outputFormat is --json and --format of the steering-on-value commands.
-type outputFormat struct {
-	asJSON bool
-	format string
-}
-
-func (o *outputFormat) add(cmd *cobra.Command) {
-	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON (the same as --format json)")
-	cmd.Flags().StringVar(&o.format, "format", "table", "table, json or csv")
-}
-
-func (o *outputFormat) resolve() (string, error) {
-	switch {
-	case o.asJSON && o.format != "table" && o.format != "json":
-		return "", fmt.Errorf("--json and --format %s: give one of them", o.format)
-	case o.asJSON:
-		return "json", nil
-	case o.format == "table" || o.format == "json" || o.format == "csv":
-		return o.format, nil
-	}
-	return "", fmt.Errorf("--format %q: want table, json or csv", o.format)
-}
 
 // subjectFlags are --product and --valuestream: whose KPIs.
 func subjectRef(product, vs string) (domain.Ref, error) {
@@ -60,7 +38,7 @@ func kpiCmd(s *settings) *cobra.Command {
 	var product, vs, kpi, from, to string
 	var tf timeFlags
 	var pf pageFlags
-	var of outputFormat
+	var ff formatFlag
 	cmd := &cobra.Command{
 		Use:   "kpi [--product P | --valuestream V] [--kpi K] [--from DATE] [--to DATE] [--as-of] [--known-at] [--json | --format csv]",
 		Short: "KPI values over time against their targets, of products and value streams",
@@ -70,13 +48,16 @@ quarter's own target, else the default): ON TARGET says whether the value meets
 it in the KPI's direction. --from and --to bound the measurements' dates
 (--to exclusive); --as-of and --known-at are the valid and recorded time the
 answer is for (default now). Paged like every list.`,
+		Example: `  koers kpi --product pay-app
+  koers kpi --valuestream payments --kpi lead-time --from 2026-01-01 --to 2026-07-01
+  koers kpi --format csv > kpis.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			subject, err := subjectRef(product, vs)
 			if err != nil {
 				return err
 			}
-			format, err := of.resolve()
+			format, err := ff.value()
 			if err != nil {
 				return err
 			}
@@ -108,7 +89,14 @@ answer is for (default now). Paged like every list.`,
 				if err != nil {
 					return flagError(err)
 				}
-				return printKPIValues(cmd.OutOrStdout(), p, at, format)
+				if format == "json" {
+					return printJSON(cmd.OutOrStdout(), api.KPIsAnswer(p))
+				}
+				sh, err := newShow(cmd.Context(), s, db, nil)
+				if err != nil {
+					return err
+				}
+				return printKPIValues(cmd.OutOrStdout(), p, at, format, sh)
 			})
 		},
 	}
@@ -120,7 +108,7 @@ answer is for (default now). Paged like every list.`,
 	fl.StringVar(&to, "to", "", "measured before this date")
 	tf.add(cmd)
 	pf.add(cmd, "values")
-	of.add(cmd)
+	ff.add(cmd)
 	return cmd
 }
 
@@ -145,13 +133,8 @@ func yesNo(b *bool) string {
 	return "no"
 }
 
-func printKPIValues(w io.Writer, p projections.KPIPage, at projections.At, format string) error {
+func printKPIValues(w io.Writer, p projections.KPIPage, at projections.At, format string, sh show) error {
 	switch format {
-	case "json":
-		if p.Values == nil {
-			p.Values = []projections.KPIValue{}
-		}
-		return printJSON(w, p)
 	case "csv":
 		cw := csv.NewWriter(w)
 		_ = cw.Write([]string{"kind", "id", "kpi", "category", "unit", "direction", "date", "quarter", "value", "target", "on_target",
@@ -161,7 +144,7 @@ func printKPIValues(w io.Writer, p projections.KPIPage, at projections.At, forma
 			if v.OnTarget != nil {
 				on = strconv.FormatBool(*v.OnTarget)
 			}
-			_ = cw.Write([]string{string(v.Kind), v.ID, v.KPI, v.Category, v.Unit, v.Direction, day(v.Effective), v.Quarter, v.Value,
+			_ = cw.Write([]string{string(v.Kind), v.ID, v.KPI, v.Category, v.Unit, v.Direction, sh.day(v.Effective), v.Quarter, v.Value,
 				v.Target, on, v.Note, v.Decision, strconv.FormatUint(v.Sequence, 10)})
 		}
 		cw.Flush()
@@ -175,11 +158,11 @@ func printKPIValues(w io.Writer, p projections.KPIPage, at projections.At, forma
 		}
 		return nil
 	}
-	fmt.Fprintf(w, "KPI values as of %s, as known at %s (through sequence %d)\n\n", whenOrNow(at.AsOf), whenOrNow(at.KnownAt), p.Sequence)
+	fmt.Fprintf(w, "KPI values as of %s, as known at %s (through sequence %d)\n\n", sh.whenOrNow(at.AsOf), sh.whenOrNow(at.KnownAt), p.Sequence)
 	tw := table(w)
 	fmt.Fprintln(tw, "SUBJECT\tKPI\tCATEGORY\tDATE\tVALUE\tUNIT\tTARGET\tON TARGET\tNOTE")
 	for _, v := range p.Values {
-		fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Kind, v.ID, v.KPI, v.Category, day(v.Effective), v.Value, v.Unit,
+		fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Kind, v.ID, v.KPI, v.Category, sh.day(v.Effective), v.Value, v.Unit,
 			targetText(v.Target, v.Direction), yesNo(v.OnTarget), orDash(clip(v.Note, 40)))
 	}
 	tw.Flush()
@@ -192,7 +175,7 @@ func printKPIValues(w io.Writer, p projections.KPIPage, at projections.At, forma
 
 func reviewCmd(s *settings) *cobra.Command {
 	var quarter, knownAt string
-	var of outputFormat
+	var ff formatFlag
 	cmd := &cobra.Command{
 		Use:   "review --quarter 2026-Q2 [--known-at DATE] [--json | --format csv]",
 		Short: "The quarterly portfolio review: money, owners, teams, KPIs and decisions per value stream and product",
@@ -206,6 +189,9 @@ target with the trend from the value before, and the decisions effective in
 the quarter that touched it; then the value stream's totals. --json gives all
 of it (every decision listed, up to 20 per product); --format csv one row per
 product or value stream and currency.`,
+		Example: `  koers report review --quarter 2026-Q2
+  koers report review --quarter 2026-Q2 --known-at 2026-07-01 --json
+  koers report review --quarter 2026-Q2 --format csv > review-2026-Q2.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if quarter == "" {
@@ -214,7 +200,7 @@ product or value stream and currency.`,
 			if _, err := domain.ParseQuarter(quarter); err != nil {
 				return fmt.Errorf("--quarter: %w", err)
 			}
-			format, err := of.resolve()
+			format, err := ff.value()
 			if err != nil {
 				return err
 			}
@@ -227,25 +213,40 @@ product or value stream and currency.`,
 				if err != nil {
 					return err
 				}
-				return printReview(cmd.OutOrStdout(), r, format)
+				if format == "json" {
+					return printJSON(cmd.OutOrStdout(), api.ReviewAnswer(r))
+				}
+				var refs []domain.Ref
+				for _, v := range r.ValueStreams {
+					for _, p := range v.Products {
+						for _, o := range []string{p.OwnerStart, p.OwnerEnd} {
+							if o != "" {
+								refs = append(refs, domain.Ref{Kind: domain.KindPerson, ID: o})
+							}
+						}
+					}
+				}
+				sh, err := newShow(cmd.Context(), s, db, refs)
+				if err != nil {
+					return err
+				}
+				return printReview(cmd.OutOrStdout(), r, format, sh)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&quarter, "quarter", "", "the quarter, e.g. 2026-Q2 (default: the current one)")
 	cmd.Flags().StringVar(&knownAt, "known-at", "", "recorded time: what the ledger knew then (default now)")
-	of.add(cmd)
+	ff.add(cmd)
 	return cmd
 }
 
-func printReview(w io.Writer, r projections.Review, format string) error {
+func printReview(w io.Writer, r projections.Review, format string, sh show) error {
 	switch format {
-	case "json":
-		return printJSON(w, r)
 	case "csv":
 		return reviewCSV(w, r)
 	}
-	fmt.Fprintf(w, "Portfolio review %s (%s to %s), as known at %s (through sequence %d)\n", r.Quarter, day(r.From),
-		day(r.To.AddDate(0, 0, -1)), whenOrNow(r.KnownAt), r.Sequence)
+	fmt.Fprintf(w, "Portfolio review %s (%s to %s, UTC), as known at %s (through sequence %d)\n", r.Quarter, r.From.Format(time.DateOnly),
+		r.To.AddDate(0, 0, -1).Format(time.DateOnly), sh.whenOrNow(r.KnownAt), r.Sequence)
 	if len(r.ValueStreams) == 0 {
 		fmt.Fprintln(w, "\n(no value streams or products in the quarter)")
 	}
@@ -256,9 +257,9 @@ func printReview(w io.Writer, r projections.Review, format string) error {
 		tw := table(w)
 		fmt.Fprintln(tw, "\tSTATUS\tOWNER\tCHANGES\tTEAMS\tSTAYED\tALLOCATED\tSHIFTED IN\tSHIFTED OUT\tRELEASED\tBALANCE\tDECISIONS")
 		row := func(name string, s projections.ReviewSubject) {
-			owner := orDash(s.OwnerEnd)
+			owner := sh.name(domain.KindPerson, s.OwnerEnd)
 			if s.OwnerStart != s.OwnerEnd && s.OwnerStart != "" {
-				owner = s.OwnerStart + " → " + orDash(s.OwnerEnd)
+				owner = sh.name(domain.KindPerson, s.OwnerStart) + " → " + sh.name(domain.KindPerson, s.OwnerEnd)
 			}
 			if s.Kind == domain.KindValueStream {
 				owner = "-"

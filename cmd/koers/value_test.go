@@ -52,9 +52,9 @@ product,pay-app,conversion,customer,%,higher,2026-03-20,2026-Q1,3.2,5,false,web 
 
 	code, out, errOut = koers(t, data, "", "report", "review", "--quarter", "2026-Q2")
 	for _, w := range []string{
-		"Portfolio review 2026-Q2 (2026-04-01 to 2026-06-30)",
+		"Portfolio review 2026-Q2 (2026-04-01 to 2026-06-30, UTC)",
 		`VALUE STREAM payments "Payments": 1 active products, 1 owned; KPIs on target 1 of 2`,
-		"pay-app active p-1 → p-3 1 t-core,t-edge 1/2 0.00 EUR 100000.00 EUR 0.00 EUR 0.00 EUR 100000.00 EUR 5",
+		"pay-app active Ada (p-1) → Cy (p-3) 1 t-core,t-edge 1/2 0.00 EUR 100000.00 EUR 0.00 EUR 0.00 EUR 100000.00 EUR 5",
 		"total 0.00 EUR 100000.00 EUR 100000.00 EUR 0.00 EUR 250000.00 EUR",
 		"payments lead-time (days) flow ≤ 10 12 14 improving no",
 		"pay-app conversion (%) customer ≥ 4 4.5 3.2 improving yes",
