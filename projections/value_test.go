@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -237,5 +238,122 @@ func TestRelapseSignalsOfTheScenario(t *testing.T) {
 	}
 	if disbanded != 1 || covered != 1 || closed != 0 {
 		t.Fatalf("reporting views for 2026-Q3: %d disbanded, %d covered, %d on closed projects", disbanded, covered, closed)
+	}
+}
+
+func renderDiff(d Diff) string {
+	var b strings.Builder
+	v := func(s *string) string {
+		if s == nil {
+			return "-"
+		}
+		return *s
+	}
+	for _, c := range d.Changes {
+		if strings.HasPrefix(c.Attribute, "kpi:") {
+			fmt.Fprintf(&b, "%s:%s %s set=%v by %s\n", c.Kind, c.ID, c.Attribute, c.After != nil, c.Decision)
+			continue
+		}
+		fmt.Fprintf(&b, "%s:%s %s %s→%s by %s %s\n", c.Kind, c.ID, c.Attribute, v(c.Before), v(c.After), c.Decision, c.Effective.Format("2006-01-02"))
+	}
+	for _, f := range d.Funding {
+		fmt.Fprintf(&b, "%s %s %s→%s %s\n", f.Period, f.Account, f.Before.Format(f.Currency), f.After.Format(f.Currency), strings.Join(f.Decisions, ","))
+	}
+	return b.String()
+}
+
+// wantDiffQ2 is what changed from 2026-03-31 to 2026-06-30; a
+// retraction's compensation takes effect when the decision it undoes did
+// (undo-wrong moves money on 2026-06-05, alloc-wrong's date).
+const wantDiffQ2 = `person:p-2 team t-edge→t-core by move-bob 2026-05-01
+person:p-3 name -→Cy by hire-cy 2026-04-02
+person:p-3 status -→active by hire-cy 2026-04-02
+person:p-3 team -→t-core by hire-cy 2026-04-02
+product:loans name -→Loans by launch-loans 2026-05-01
+product:loans owner -→p-1 by launch-loans 2026-05-01
+product:loans status -→active by launch-loans 2026-05-01
+product:loans valuestream -→lending by launch-loans 2026-05-01
+product:pay-app kpi-target:conversion@2026-Q2 -→4 by target-q2 2026-04-01
+product:pay-app owner p-1→p-3 by owner-cy 2026-06-01
+project:proj-x name -→X by start-x 2026-04-01
+project:proj-x status -→closed by close-x 2026-06-15
+project:proj-x valuestream -→lending by start-x 2026-04-01
+2026 pool 750000.00→725000.00 start-x,launch-loans,alloc-wrong,undo-wrong,close-x,release-loans
+2026 product:loans 0.00→25000.00 launch-loans,alloc-wrong,undo-wrong,release-loans
+2026 product:pay-app 0.00→100000.00 fund-app
+2026 valuestream:payments 250000.00→150000.00 fund-app
+`
+
+func TestDiffOfTheScenario(t *testing.T) {
+	_, db := valueScenario(t)
+	ctx := context.Background()
+	d, err := db.Diff(ctx, day("2026-03-31"), day("2026-06-30"), time.Time{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := renderDiff(d); got != wantDiffQ2 || d.Next != "" {
+		t.Fatalf("diff:\n%s\nwant\n%s", got, wantDiffQ2)
+	}
+	// Pages of 5 add up to the same changes, funding on the first page.
+	var all Diff
+	cursor := ""
+	for i := 0; i < 10; i++ {
+		p, err := db.Diff(ctx, day("2026-03-31"), day("2026-06-30"), time.Time{}, Page{Limit: 5, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Changes = append(all.Changes, p.Changes...)
+		all.Funding = append(all.Funding, p.Funding...)
+		if cursor = p.Next; cursor == "" {
+			break
+		}
+	}
+	if got := renderDiff(all); got != wantDiffQ2 {
+		t.Fatalf("paged diff:\n%s", got)
+	}
+	if _, err := db.Diff(ctx, day("2026-06-30"), day("2026-03-31"), time.Time{}, Page{}); !errors.Is(err, domain.ErrInvalid) {
+		t.Fatalf("to before from: %v", err)
+	}
+}
+
+func TestRestatementOfTheScenario(t *testing.T) {
+	e, db := valueScenario(t)
+	ctx := context.Background()
+	last, err := db.Decision(ctx, "m-lead-q2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Recorded after the quarter's figures were read: a backdated owner
+	// change and the retraction of a measurement.
+	e.submit(t, `{"id":"late-owner","by":"p-root","authority":"root","reason":"Cy took over loans in May","effective":"2026-05-15","changes":[
+	 {"kind":"product.assign-owner","product":"loans","owner":"p-3"}]}`)
+	e.submit(t, `{"id":"undo-may","by":"p-root","authority":"root","reason":"the May export counted test traffic","effective":"2026-07-05","changes":[
+	 {"kind":"decision.retract","decision":"m-conv-may"}]}`)
+	catchUp(t, db, e.st)
+	r, err := db.Restatement(ctx, "2026-Q2", last.RecordedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range r.Differences {
+		fmt.Fprintf(&b, "%s %s: %s → %s (%s)\n", orNone(f.Subject), f.Figure, f.Then, f.Now, strings.Join(f.Decisions, ","))
+	}
+	for _, d := range r.Decisions {
+		fmt.Fprintf(&b, "decision %s effective %s retracts %s\n", d.ID, d.Effective.Format("2006-01-02"), orNone(d.Retracts))
+	}
+	want := `- decisions_root: 14 → 15 (late-owner,undo-may)
+- owner_changes: 1 → 2 (late-owner,undo-may)
+- ownership_churn: 0.5 → 1 (late-owner,undo-may)
+product:loans decisions: 4 → 5 (late-owner)
+product:loans owner_changes: 0 → 1 (late-owner)
+product:loans owner_end: p-1 → p-3 (late-owner)
+product:pay-app kpi:conversion.last: 4.5 → 3.9 (undo-may)
+product:pay-app kpi:conversion.measurements: 2 → 1 (undo-may)
+product:pay-app kpi:conversion.on_target: true → false (undo-may)
+decision late-owner effective 2026-05-15 retracts -
+decision undo-may effective 2026-07-05 retracts m-conv-may
+`
+	if got := b.String(); got != want {
+		t.Fatalf("restatement of 2026-Q2:\n%s\nwant\n%s", got, want)
 	}
 }
