@@ -777,7 +777,7 @@ func reportCmd(s *settings) *cobra.Command {
 	tr.Flags().StringVar(&to, "to", "", "last quarter (default: the current one)")
 	tr.Flags().StringVar(&knownAt, "known-at", "", "recorded time: what the ledger knew then (default now)")
 	tr.Flags().BoolVar(&asJSON, "json", false, "print JSON, the HTTP API's shape")
-	report.AddCommand(tr, reviewCmd(s))
+	report.AddCommand(tr, reviewCmd(s), restatementsCmd(s))
 	return report
 }
 

@@ -373,3 +373,226 @@ func reviewCSV(w io.Writer, r projections.Review) error {
 	cw.Flush()
 	return cw.Error()
 }
+
+func diffCmd(s *settings) *cobra.Command {
+	var from, to, knownAt string
+	var pf pageFlags
+	var ff formatFlag
+	cmd := &cobra.Command{
+		Use:   "diff --from DATE --to DATE [--known-at DATE] [--limit N] [--cursor C] [--format table|json|csv]",
+		Short: "What changed in the organisation and in funding between two dates, each change with its decision",
+		Long: `Compares the organisation (value streams, products, teams, people, projects:
+every attribute) and the funding accounts as of --from with the same as of --to,
+as known at --known-at (default now). Each changed attribute shows its value
+then and now and the last decision effective in between that set it; each
+account whose balance changed shows the decisions that moved money on it. A
+change made and undone in between is no change. The changes are paged; the
+accounts come with the first page.`,
+		Example: `  koers diff --from 2026-03-31 --to 2026-06-30
+  koers diff --from 2026-01-01 --to 2026-07-01 --known-at 2026-07-01 --format csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := parseOptionalTime(from, s.timezone)
+			if err != nil || f.IsZero() {
+				return fmt.Errorf("--from: a date is required (%v)", err)
+			}
+			t, err := parseOptionalTime(to, s.timezone)
+			if err != nil || t.IsZero() {
+				return fmt.Errorf("--to: a date is required (%v)", err)
+			}
+			if !f.Before(t) {
+				return fmt.Errorf("--to %s is not after --from %s", to, from)
+			}
+			ka, err := parseOptionalTime(knownAt, s.timezone)
+			if err != nil {
+				return fmt.Errorf("--known-at: %w", err)
+			}
+			page, err := pf.page()
+			if err != nil {
+				return err
+			}
+			format, err := ff.value()
+			if err != nil {
+				return err
+			}
+			return withReadModels(cmd, s, func(db *projections.DB) error {
+				d, err := db.Diff(cmd.Context(), f, t, ka, page)
+				if err != nil {
+					return flagError(err)
+				}
+				if format == "json" {
+					return printJSON(cmd.OutOrStdout(), d)
+				}
+				sh, err := newShow(cmd.Context(), s, db, nil)
+				if err != nil {
+					return err
+				}
+				return printDiff(cmd.OutOrStdout(), d, format, sh)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "the earlier valid date (required)")
+	cmd.Flags().StringVar(&to, "to", "", "the later valid date (required)")
+	cmd.Flags().StringVar(&knownAt, "known-at", "", "recorded time: what the ledger knew then (default now)")
+	pf.add(cmd, "changes")
+	ff.add(cmd)
+	return cmd
+}
+
+func optValue(v *string) string {
+	if v == nil {
+		return "-"
+	}
+	return clip(*v, 40)
+}
+
+func printDiff(w io.Writer, d projections.Diff, format string, sh show) error {
+	if format == "csv" {
+		cw := csv.NewWriter(w)
+		_ = cw.Write([]string{"section", "subject", "attribute", "before", "after", "decisions", "effective"})
+		for _, c := range d.Changes {
+			var before, after string
+			if c.Before != nil {
+				before = *c.Before
+			}
+			if c.After != nil {
+				after = *c.After
+			}
+			_ = cw.Write([]string{"organisation", string(c.Kind) + ":" + c.ID, c.Attribute, before, after, c.Decision, sh.stamp(c.Effective)})
+		}
+		for _, f := range d.Funding {
+			_ = cw.Write([]string{"funding", f.Account, f.Period + " " + string(f.Currency), f.Before.Format(f.Currency),
+				f.After.Format(f.Currency), strings.Join(f.Decisions, " "), ""})
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return err
+		}
+		if d.Next != "" {
+			fmt.Fprintf(w, "# more: --cursor %s\n", d.Next)
+		}
+		return nil
+	}
+	fmt.Fprintf(w, "Changes from %s to %s, as known at %s (through sequence %d)\n\n", sh.day(d.From), sh.day(d.To), sh.whenOrNow(d.KnownAt), d.Sequence)
+	tw := table(w)
+	fmt.Fprintln(tw, "SUBJECT\tATTRIBUTE\tBEFORE\tAFTER\tDECISION\tEFFECTIVE")
+	for _, c := range d.Changes {
+		fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%s\t%s\n", c.Kind, c.ID, c.Attribute, optValue(c.Before), optValue(c.After), orDash(c.Decision), sh.day(c.Effective))
+	}
+	tw.Flush()
+	if len(d.Changes) == 0 {
+		fmt.Fprintln(w, "(no changes in the organisation)")
+	}
+	if len(d.Funding) > 0 {
+		fmt.Fprintln(w)
+		tw = table(w)
+		fmt.Fprintln(tw, "PERIOD\tACCOUNT\tBEFORE\tAFTER\tCHANGE\tDECISIONS")
+		for _, f := range d.Funding {
+			fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s %s\t%s\t%s\n", f.Period, f.Account, f.Before.Format(f.Currency), f.Currency,
+				f.After.Format(f.Currency), f.Currency, signed(f.After-f.Before, f.Currency), strings.Join(f.Decisions, ", "))
+		}
+		tw.Flush()
+	}
+	printMore(w, d.Next)
+	return nil
+}
+
+func signed(a domain.Amount, c domain.Currency) string {
+	if a > 0 {
+		return "+" + a.Format(c)
+	}
+	return a.Format(c)
+}
+
+func restatementsCmd(s *settings) *cobra.Command {
+	var from, to string
+	var ff formatFlag
+	cmd := &cobra.Command{
+		Use:   "restatements --from 2026-Q1 --to 2026-Q4 [--format table|json|csv]",
+		Short: "Each quarter's figures as known at its end versus as known now, with the decisions that restated them",
+		Long: `For each quarter from --from to --to: the transition metrics and the portfolio
+review as the ledger knew them at the quarter's end, compared figure by figure
+with what it knows now, and the decisions recorded since that changed them —
+backdated decisions effective before the quarter's end and retractions of
+decisions effective before it. A figure of a product or value stream names the
+decisions that touched it; the transition's figures name them all.`,
+		Example: `  koers report restatements --from 2026-Q1 --to 2026-Q4
+  koers report restatements --from 2026-Q2 --to 2026-Q2 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			loc, err := s.location()
+			if err != nil {
+				return err
+			}
+			quarters, err := quarterRange(from, to, time.Now().In(loc))
+			if err != nil {
+				return err
+			}
+			format, err := ff.value()
+			if err != nil {
+				return err
+			}
+			return withReadModels(cmd, s, func(db *projections.DB) error {
+				out := []projections.Restatement{}
+				for _, q := range quarters {
+					r, err := db.Restatement(cmd.Context(), q, time.Time{})
+					if err != nil {
+						return err
+					}
+					out = append(out, r)
+				}
+				switch format {
+				case "json":
+					return printJSON(cmd.OutOrStdout(), out)
+				case "csv":
+					cw := csv.NewWriter(cmd.OutOrStdout())
+					_ = cw.Write([]string{"quarter", "subject", "figure", "then", "now", "decisions"})
+					for _, r := range out {
+						for _, f := range r.Differences {
+							_ = cw.Write([]string{r.Quarter, f.Subject, f.Figure, f.Then, f.Now, strings.Join(f.Decisions, " ")})
+						}
+					}
+					cw.Flush()
+					return cw.Error()
+				}
+				sh, err := newShow(cmd.Context(), s, db, nil)
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				for i, r := range out {
+					if i > 0 {
+						fmt.Fprintln(w)
+					}
+					fmt.Fprintf(w, "%s as known at %s (through sequence %d) and now (through %d)\n", r.Quarter, sh.clock(r.Then), r.ThenSequence, r.NowSequence)
+					if len(r.Differences) == 0 {
+						fmt.Fprintln(w, "  no restatements")
+						continue
+					}
+					tw := table(w)
+					fmt.Fprintln(tw, "  SUBJECT\tFIGURE\tTHEN\tNOW\tDECISIONS")
+					for _, f := range r.Differences {
+						subject := f.Subject
+						if subject == "" {
+							subject = "(transition)"
+						}
+						fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", subject, f.Figure, orDash(f.Then), orDash(f.Now), clip(strings.Join(f.Decisions, ", "), 60))
+					}
+					tw.Flush()
+					for _, d := range r.Decisions {
+						what := strings.Join(d.Kinds, ",")
+						if d.Retracts != "" {
+							what = "retracts " + d.Retracts
+						}
+						fmt.Fprintf(w, "  %s by %s, effective %s, recorded %s: %s\n", d.ID, d.Actor, sh.day(d.Effective), sh.clock(d.RecordedAt), what)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "first quarter, e.g. 2026-Q1 (default: the quarter three before --to)")
+	cmd.Flags().StringVar(&to, "to", "", "last quarter (default: the current one)")
+	ff.add(cmd)
+	return cmd
+}

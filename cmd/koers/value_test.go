@@ -82,6 +82,23 @@ product,pay-app,conversion,customer,%,higher,2026-03-20,2026-Q1,3.2,5,false,web 
 		t.Fatalf("review json: exit %d %v\n%s", code, err, out)
 	}
 
+	code, out, errOut = koers(t, data, "", "diff", "--from", "2026-03-31", "--to", "2026-06-30")
+	for _, w := range []string{"product:pay-app owner p-1 p-3 owner-cy 2026-06-01",
+		"2026 product:loans 0.00 EUR 25000.00 EUR +25000.00 launch-loans, alloc-wrong, undo-wrong, release-loans"} {
+		if code != 0 || !strings.Contains(squeeze(out), w) {
+			t.Fatalf("diff lacks %q: exit %d\n%s%s", w, code, out, errOut)
+		}
+	}
+	if code, _, errOut := koers(t, data, "", "diff", "--from", "2026-06-30", "--to", "2026-03-31"); code != 1 || !strings.Contains(errOut, "is not after") {
+		t.Fatalf("diff backwards: exit %d %s", code, errOut)
+	}
+	// Everything was recorded after 2026-Q2 ended: as known then, the
+	// quarter was empty, and every figure is a restatement.
+	code, out, errOut = koers(t, data, "", "report", "restatements", "--from", "2026-Q2", "--to", "2026-Q2", "--format", "csv")
+	if code != 0 || !strings.Contains(out, "2026-Q2,product:pay-app,owner_end,,p-3,") {
+		t.Fatalf("restatements: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// Measurements from a BI export: idempotent per row.
 	dir := t.TempDir()
 	kpis := filepath.Join(dir, "kpis.csv")
