@@ -131,29 +131,45 @@ disbanded_after_close AS (
 -- Decisions effective in the quarter by the authority they were taken
 -- under: a board's approvals, the root mandate (granted by no other), or
 -- a mandate delegated from it.
+delegated AS (
+    SELECT DISTINCT id FROM cf WHERE kind = 'mandate' AND attr = 'grantor' AND value IS NOT NULL
+),
 authority_q AS (
     SELECT qu.quarter,
            count(*) FILTER (WHERE cardinality(d.approvers) > 0) AS board,
-           count(*) FILTER (WHERE cardinality(d.approvers) = 0 AND NOT EXISTS (
-               SELECT 1 FROM cf g WHERE g.kind = 'mandate' AND g.id = d.mandate AND g.attr = 'grantor' AND g.value IS NOT NULL)) AS root,
-           count(*) FILTER (WHERE cardinality(d.approvers) = 0 AND EXISTS (
-               SELECT 1 FROM cf g WHERE g.kind = 'mandate' AND g.id = d.mandate AND g.attr = 'grantor' AND g.value IS NOT NULL)) AS delegated
-    FROM quarters qu JOIN decisions d ON d.seq <= known_seq AND d.effective >= qu.from_ AND d.effective < qu.to_
+           count(*) FILTER (WHERE cardinality(d.approvers) = 0 AND g.id IS NULL) AS root,
+           count(*) FILTER (WHERE cardinality(d.approvers) = 0 AND g.id IS NOT NULL) AS delegated
+    FROM quarters qu
+    JOIN decisions d ON d.seq <= known_seq AND d.effective >= qu.from_ AND d.effective < qu.to_
+    LEFT JOIN delegated g ON g.id = d.mandate
     GROUP BY qu.quarter
 ),
 -- KPI coverage: the active products and value streams at the end of the
--- quarter, and those of them with a KPI that has a target and a value in
--- the quarter (kpi_values, migration 00006).
+-- quarter, and those of them with a KPI that has a target at the end of
+-- the quarter (its own for the quarter or the default, as in kpi_values
+-- of migration 00006) and a value measured in the quarter.
 active_subjects AS (
-    SELECT DISTINCT qu.quarter, qu.from_, qu.to_, qu.end_, f.kind, f.id
+    SELECT DISTINCT qu.quarter, f.kind, f.id
     FROM quarters qu JOIN cf f ON f.kind IN ('product', 'valuestream') AND f.attr = 'status' AND f.value = 'active'
          AND f.valid_from <= qu.end_ AND (f.valid_to IS NULL OR f.valid_to > qu.end_)
 ),
+targets AS (
+    SELECT qu.quarter, f.kind, f.id, substr(f.attr, 12) AS key
+    FROM quarters qu JOIN cf f ON f.kind IN ('product', 'valuestream') AND f.attr LIKE 'kpi-target:%' AND f.value IS NOT NULL
+         AND f.valid_from <= qu.end_ AND (f.valid_to IS NULL OR f.valid_to > qu.end_)
+),
+covered AS (
+    SELECT DISTINCT qu.quarter, m.kind, m.subject AS id
+    FROM quarters qu
+    JOIN kpi_measurements m ON m.seq <= known_seq AND (m.retracted_seq IS NULL OR m.retracted_seq > known_seq)
+         AND m.effective >= qu.from_ AND m.effective < qu.to_
+    JOIN targets t ON t.quarter = qu.quarter AND t.kind = m.kind AND t.id = m.subject
+         AND (t.key = m.kpi OR t.key = m.kpi || '@' || qu.quarter)
+),
 kpi_q AS (
-    SELECT a.quarter, count(*) AS subjects,
-           count(*) FILTER (WHERE EXISTS (
-               SELECT 1 FROM kpi_values(known_seq, a.end_, a.kind, a.id, NULL, a.from_, a.to_) v WHERE v.target IS NOT NULL)) AS covered
-    FROM active_subjects a GROUP BY a.quarter
+    SELECT a.quarter, count(*) AS subjects, count(c.id) AS covered
+    FROM active_subjects a LEFT JOIN covered c ON c.quarter = a.quarter AND c.kind = a.kind AND c.id = a.id
+    GROUP BY a.quarter
 ),
 m AS (
     SELECT qu.quarter, qu.from_, qu.to_,
