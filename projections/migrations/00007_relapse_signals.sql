@@ -54,7 +54,7 @@ BEGIN ATOMIC
 WITH cf AS (
     SELECT f.kind, f.id, f.attr, f.value, f.valid_from, f.valid_to
     FROM facts f
-    WHERE f.kind IN ('person', 'product', 'project', 'team', 'valuestream', 'mandate') AND f.recorded_seq <= known_seq
+    WHERE f.kind IN ('person', 'product', 'project') AND f.recorded_seq <= known_seq
       AND (f.superseded_seq IS NULL OR f.superseded_seq > known_seq)
 ),
 quarters AS (
@@ -123,7 +123,8 @@ owner_changes AS (
 disbanded_after_close AS (
     SELECT qu.quarter, count(DISTINCT d.id) AS n
     FROM quarters qu
-    JOIN cf d ON d.kind = 'team' AND d.attr = 'status' AND d.value = 'disbanded' AND d.valid_from >= qu.from_ AND d.valid_from < qu.to_
+    JOIN facts d ON d.kind = 'team' AND d.attr = 'status' AND d.value = 'disbanded' AND d.valid_from >= qu.from_ AND d.valid_from < qu.to_
+         AND d.recorded_seq <= known_seq AND (d.superseded_seq IS NULL OR d.superseded_seq > known_seq)
     WHERE EXISTS (SELECT 1 FROM cf c WHERE c.kind = 'project' AND c.attr = 'status' AND c.value = 'closed'
                   AND c.valid_from <= d.valid_from AND c.valid_from > d.valid_from - interval '90 days')
     GROUP BY qu.quarter
@@ -132,7 +133,9 @@ disbanded_after_close AS (
 -- under: a board's approvals, the root mandate (granted by no other), or
 -- a mandate delegated from it.
 delegated AS (
-    SELECT DISTINCT id FROM cf WHERE kind = 'mandate' AND attr = 'grantor' AND value IS NOT NULL
+    SELECT DISTINCT f.id FROM facts f
+    WHERE f.kind = 'mandate' AND f.attr = 'grantor' AND f.value IS NOT NULL
+      AND f.recorded_seq <= known_seq AND (f.superseded_seq IS NULL OR f.superseded_seq > known_seq)
 ),
 authority_q AS (
     SELECT qu.quarter,
@@ -148,15 +151,20 @@ authority_q AS (
 -- quarter, and those of them with a KPI that has a target at the end of
 -- the quarter (its own for the quarter or the default, as in kpi_values
 -- of migration 00006) and a value measured in the quarter.
+sf AS (
+    SELECT f.kind, f.id, f.attr, f.valid_from, f.valid_to
+    FROM facts f
+    WHERE f.kind IN ('product', 'valuestream') AND f.value IS NOT NULL
+      AND ((f.attr = 'status' AND f.value = 'active') OR f.attr LIKE 'kpi-target:%')
+      AND f.recorded_seq <= known_seq AND (f.superseded_seq IS NULL OR f.superseded_seq > known_seq)
+),
 active_subjects AS (
     SELECT DISTINCT qu.quarter, f.kind, f.id
-    FROM quarters qu JOIN cf f ON f.kind IN ('product', 'valuestream') AND f.attr = 'status' AND f.value = 'active'
-         AND f.valid_from <= qu.end_ AND (f.valid_to IS NULL OR f.valid_to > qu.end_)
+    FROM quarters qu JOIN sf f ON f.attr = 'status' AND f.valid_from <= qu.end_ AND (f.valid_to IS NULL OR f.valid_to > qu.end_)
 ),
 targets AS (
     SELECT qu.quarter, f.kind, f.id, substr(f.attr, 12) AS key
-    FROM quarters qu JOIN cf f ON f.kind IN ('product', 'valuestream') AND f.attr LIKE 'kpi-target:%' AND f.value IS NOT NULL
-         AND f.valid_from <= qu.end_ AND (f.valid_to IS NULL OR f.valid_to > qu.end_)
+    FROM quarters qu JOIN sf f ON f.attr LIKE 'kpi-target:%' AND f.valid_from <= qu.end_ AND (f.valid_to IS NULL OR f.valid_to > qu.end_)
 ),
 covered AS (
     SELECT DISTINCT qu.quarter, m.kind, m.subject AS id
@@ -231,16 +239,19 @@ quarters AS (
     FROM generate_series(date_trunc('quarter', first_quarter AT TIME ZONE 'UTC'),
                          date_trunc('quarter', last_quarter AT TIME ZONE 'UTC'), interval '3 months') q
 ),
+closed_at AS (
+    SELECT qu.quarter, 'project:' || c.id AS account
+    FROM quarters qu JOIN closed c ON c.valid_from <= qu.end_ AND (c.valid_to IS NULL OR c.valid_to > qu.end_)
+),
 f AS (
     SELECT qu.quarter, j.currency,
            coalesce(sum(j.amount_minor) FILTER (WHERE split_part(j.account, ':', 1) = 'product'), 0)::bigint     AS products_minor,
            coalesce(sum(j.amount_minor) FILTER (WHERE split_part(j.account, ':', 1) = 'valuestream'), 0)::bigint AS value_streams_minor,
            coalesce(sum(j.amount_minor) FILTER (WHERE split_part(j.account, ':', 1) = 'project'), 0)::bigint     AS projects_minor,
-           coalesce(sum(j.amount_minor) FILTER (WHERE split_part(j.account, ':', 1) = 'project' AND EXISTS (
-               SELECT 1 FROM closed c WHERE 'project:' || c.id = j.account AND c.valid_from <= qu.end_
-                 AND (c.valid_to IS NULL OR c.valid_to > qu.end_))), 0)::bigint AS closed_projects_minor
+           coalesce(sum(j.amount_minor) FILTER (WHERE ca.account IS NOT NULL), 0)::bigint AS closed_projects_minor
     FROM quarters qu
     JOIN journal j ON j.seq <= known_seq AND j.effective <= qu.end_
+    LEFT JOIN closed_at ca ON ca.quarter = qu.quarter AND ca.account = j.account
     WHERE j.account LIKE '%:%' AND j.account NOT LIKE 'budget:%'
     GROUP BY qu.quarter, j.currency
 )
