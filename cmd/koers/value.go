@@ -505,7 +505,7 @@ func signed(a domain.Amount, c domain.Currency) string {
 }
 
 func restatementsCmd(s *settings) *cobra.Command {
-	var from, to string
+	var from, to, knownAt string
 	var ff formatFlag
 	cmd := &cobra.Command{
 		Use:   "restatements --from 2026-Q1 --to 2026-Q4 [--format table|json|csv]",
@@ -515,9 +515,11 @@ review as the ledger knew them at the quarter's end, compared figure by figure
 with what it knows now, and the decisions recorded since that changed them —
 backdated decisions effective before the quarter's end and retractions of
 decisions effective before it. A figure of a product or value stream names the
-decisions that touched it; the transition's figures name them all.`,
+decisions that touched it; the transition's figures name them all. --known-at
+compares with what was known at that time instead of at each quarter's end
+(what changed since the last board meeting, say).`,
 		Example: `  koers report restatements --from 2026-Q1 --to 2026-Q4
-  koers report restatements --from 2026-Q2 --to 2026-Q2 --json`,
+  koers report restatements --from 2026-Q2 --to 2026-Q2 --known-at 2026-11-03T10:00:00Z --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			loc, err := s.location()
@@ -532,10 +534,14 @@ decisions that touched it; the transition's figures name them all.`,
 			if err != nil {
 				return err
 			}
+			then, err := parseOptionalTime(knownAt, s.timezone)
+			if err != nil {
+				return fmt.Errorf("--known-at: %w", err)
+			}
 			return withReadModels(cmd, s, func(db *projections.DB) error {
 				out := []projections.Restatement{}
 				for _, q := range quarters {
-					r, err := db.Restatement(cmd.Context(), q, time.Time{})
+					r, err := db.Restatement(cmd.Context(), q, then)
 					if err != nil {
 						return err
 					}
@@ -593,6 +599,7 @@ decisions that touched it; the transition's figures name them all.`,
 	}
 	cmd.Flags().StringVar(&from, "from", "", "first quarter, e.g. 2026-Q1 (default: the quarter three before --to)")
 	cmd.Flags().StringVar(&to, "to", "", "last quarter (default: the current one)")
+	cmd.Flags().StringVar(&knownAt, "known-at", "", "compare with what was known at this time (default: at each quarter's end)")
 	ff.add(cmd)
 	return cmd
 }
