@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -73,7 +74,7 @@ func jsonLines(in io.Reader) iter.Seq2[numbered, error] {
 	}
 }
 
-// inFlightMax bounds how long the decision in flight when the command is
+// inFlightMax bounds how long the decisions in flight when the command is
 // interrupted may take to finish.
 const inFlightMax = 30 * time.Second
 
@@ -96,63 +97,94 @@ func interrupted(done int) error {
 	return interruptedError{done: done, what: "decisions", next: "run the same command again to resume"}
 }
 
-// submitEach records decisions in order, each atomic. A refused one stops
-// the run (nothing after it is submitted) unless keepGoing. When the
-// command's context ends (SIGINT, SIGTERM), the decision in flight is
-// finished and the run stops with an interruptedError.
+// submitEach records decisions in order, each atomic, many per atomic
+// batch (ledger.Handler.ApplyAll). A refused one stops the run (nothing
+// after it is applied) unless keepGoing. When the command's context ends
+// (SIGINT, SIGTERM), no further line is read, the decisions already taken
+// in are finished (within inFlightMax) and the run stops with an
+// interruptedError.
 func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
-	var sum applySummary
 	ctx := cmd.Context()
-	for d, err := range decisions {
-		if ctx.Err() != nil {
-			return sum, interrupted(sum.Applied + sum.Duplicates + sum.Proposed)
+	var (
+		problems []string
+		lastLine int // the last refused line
+		// explain holds the explain of the lines in flight, by line.
+		explain = map[int]func(error) error{}
+		// unfit counts the lines that could not become decisions; stopped
+		// is set when one of them ended the run.
+		unfit   int
+		stopped bool
+	)
+	refuse := func(line int, err error) {
+		problem := fmt.Sprintf("line %d: %s", line, oneLine(err))
+		problems = append(problems, problem)
+		lastLine = line
+		if keepGoing {
+			fmt.Fprintln(cmd.ErrOrStderr(), problem)
 		}
-		if err != nil {
-			return sum, err
-		}
-		var res ledger.Result
-		err := d.problem
-		if err == nil {
-			// Not cut off by the interrupt: the decision in flight finishes.
-			subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightMax)
-			res, err = h.Submit(subCtx, d.body, opts...)
-			cancel()
-			if err != nil && d.explain != nil {
-				err = d.explain(err)
+	}
+	lines := func(yield func(ledger.Line, error) bool) {
+		for d, err := range decisions {
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil && d.problem != nil {
+				// Refused before the ledger sees it, like a refused decision.
+				if bar != nil {
+					_ = bar.Add(1)
+				}
+				unfit++
+				refuse(d.line, d.problem)
+				if !keepGoing {
+					stopped = true
+					return
+				}
+				continue
+			}
+			if d.explain != nil {
+				explain[d.line] = d.explain
+			}
+			if !yield(ledger.Line{Line: d.line, Body: d.body}, err) {
+				return
 			}
 		}
+	}
+	report := func(r ledger.LineResult) {
 		if bar != nil {
 			_ = bar.Add(1)
 		}
-		if err != nil {
-			sum.Refused++
-			problem := fmt.Sprintf("line %d: %s", d.line, oneLine(err))
-			sum.Problems = append(sum.Problems, problem)
-			if !keepGoing {
-				return sum, fmt.Errorf("%s (nothing after line %d was applied)", problem, d.line)
+		ex := explain[r.Line]
+		delete(explain, r.Line)
+		switch {
+		case r.Err != nil:
+			err := r.Err
+			if ex != nil {
+				err = ex(err)
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), problem)
-			continue
-		}
-		if res.Proposal != nil {
+			refuse(r.Line, err)
+		case r.Result.Proposal != nil:
 			// Under a board's mandate: recorded as a proposal, decided
 			// only when the board's quorum approves it.
-			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", d.line, proposalLine(res))
-			if !res.Duplicate {
-				sum.Proposed++
-				continue
-			}
-		}
-		if res.Duplicate {
-			sum.Duplicates++
-		} else {
-			sum.Applied++
+			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", r.Line, proposalLine(r.Result))
 		}
 	}
-	if ctx.Err() != nil {
+	// Not cut off by the interrupt: what is in flight finishes, bounded.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(inFlightMax, cancel)
+		context.AfterFunc(runCtx, func() { t.Stop() })
+	})
+	defer stop()
+	s, err := h.ApplyAll(runCtx, lines, ledger.BulkOptions{KeepGoing: keepGoing, Handle: opts, Report: report})
+	sum := applySummary{Applied: s.Applied, Proposed: s.Proposed, Duplicates: s.Duplicates, Refused: s.Refused + unfit, Problems: problems}
+	if (errors.Is(err, ledger.ErrStopped) || (err == nil && stopped)) && len(problems) > 0 {
+		return sum, fmt.Errorf("%s (nothing after line %d was applied)", problems[len(problems)-1], lastLine)
+	}
+	if err == nil && ctx.Err() != nil {
 		return sum, interrupted(sum.Applied + sum.Duplicates + sum.Proposed)
 	}
-	return sum, nil
+	return sum, err
 }
 
 // isTerminal reports whether w is an interactive terminal: progress bars
