@@ -437,7 +437,7 @@ func decimalString(d *domain.Decimal) string {
 }
 
 // kpiTargetAttr is the fact holding a KPI's default target (quarter
-// empty) or a quarter's; kpi_values (migration 00006) reads them.
+// empty) or a quarter's; kpi_values (migration 00007) reads them.
 func kpiTargetAttr(kpi, quarter string) string {
 	if quarter == "" {
 		return "kpi-target:" + kpi

@@ -140,11 +140,11 @@
 //
 // The transition figures are computed in one place, the SQL functions
 // transition_metrics and transition_funding of the read models' schema
-// (migration 00004, the relapse signals added by 00007; SQL-standard
+// (migration 00004, the relapse signals added by 00008; SQL-standard
 // bodies bound like views): the two views call them for every quarter up
 // to today, [DB.Transition] for one quarter as known at any time. So are
 // the KPI values (kpi_values) and the review (review_subjects,
-// review_funding, review_kpis, subject_decisions) of migration 00006, which
+// review_funding, review_kpis, subject_decisions) of migration 00007, which
 // [DB.KPIValues], [DB.Review] and [DB.Restatement] ask.
 //
 // # Time

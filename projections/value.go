@@ -15,7 +15,7 @@ import (
 // KPIValue is one measurement of a KPI of a product or value stream, with
 // the KPI's definition and its target in the measurement's quarter as
 // believed at the query's point in both times. The figures come from the
-// SQL function kpi_values (migration 00006), which the reporting view
+// SQL function kpi_values (migration 00007), which the reporting view
 // kpi_values and the review call as well.
 type KPIValue struct {
 	Kind      domain.AggregateKind `json:"kind"` // product or valuestream
@@ -149,7 +149,7 @@ func nullTime(t time.Time) *time.Time {
 // the KPIs against their targets with their trend, and the decisions
 // effective in the quarter, with value-stream totals. It answers for the
 // quarter as known at KnownAt; the figures come from the SQL functions
-// review_subjects, review_funding and review_kpis (migration 00006),
+// review_subjects, review_funding and review_kpis (migration 00007),
 // which the reporting views review, review_funding and review_kpis call
 // for every quarter.
 type Review struct {

@@ -33,6 +33,9 @@ type settings struct {
 	replicas int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
+	// inspect opens a stream with weakened settings (for verify, which
+	// reports them); every other command refuses it.
+	inspect bool
 	// stderr receives notices, such as a private PostgreSQL started.
 	stderr io.Writer
 }
@@ -144,7 +147,7 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		}
 		return nil, fmt.Errorf("seal key %s is missing: ledger %s exists but cannot be sealed or checked without it; give --seal-key-file", keyFile, s.ledger)
 	}
-	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Existing: !create})
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Existing: !create, Inspect: s.inspect})
 	var notFound *eventstore.StreamNotFoundError
 	if errors.As(err, &notFound) {
 		a.Close()

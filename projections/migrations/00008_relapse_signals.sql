@@ -150,7 +150,7 @@ authority_q AS (
 -- KPI coverage: the active products and value streams at the end of the
 -- quarter, and those of them with a KPI that has a target at the end of
 -- the quarter (its own for the quarter or the default, as in kpi_values
--- of migration 00006) and a value measured in the quarter.
+-- of migration 00007) and a value measured in the quarter.
 sf AS (
     SELECT f.kind, f.id, f.attr, f.valid_from, f.valid_to
     FROM facts f
