@@ -46,6 +46,8 @@ type ReadModels interface {
 	Proposals(ctx context.Context, f projections.ProposalFilter) (projections.ProposalPage, error)
 	Proposal(ctx context.Context, id string, now time.Time) (projections.ProposalView, error)
 	Mandates(ctx context.Context, f projections.MandateFilter) ([]projections.Mandate, error)
+	KPIValues(ctx context.Context, f projections.KPIFilter, at projections.At, page projections.Page) (projections.KPIPage, error)
+	Review(ctx context.Context, quarter string, knownAt time.Time) (projections.Review, error)
 }
 
 // Projector is what the metrics need of the projector; *projections.Projector
@@ -170,6 +172,8 @@ var routes = []route{
 	{"GET", "/v1/audit", (*server).getAudit},
 	{"GET", "/v1/funding/{period}", (*server).getFunding},
 	{"GET", "/v1/reports/transition", (*server).getTransition},
+	{"GET", "/v1/reports/review", (*server).getReview},
+	{"GET", "/v1/kpis", (*server).getKPIs},
 	{"GET", "/v1/proposals", (*server).getProposals},
 	{"GET", "/v1/proposals/{id}", (*server).getProposal},
 	{"POST", "/v1/proposals/{id}/approve", (*server).postApprove},

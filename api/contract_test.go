@@ -329,7 +329,7 @@ func TestContractCatchesWhatItShould(t *testing.T) {
 		{"null for a list", "GET", "/v1/proposals", response{status: 200, header: jsonHeader, body: []byte(`{"proposals":null}`)}, "want array"},
 		{"an undeclared status", "GET", "/v1/org", problem(409, "conflict"), `add "409": {"$ref": "#/components/responses/Conflict"} to paths["/v1/org"].get.responses`},
 		{"a problem type of another status", "POST", "/v1/decisions", problem(409, "invalid"), "does not match its schema"},
-		{"an undeclared path", "GET", "/v1/kpis", response{status: 200, header: jsonHeader, body: []byte(`{}`)}, `no path matching /v1/kpis`},
+		{"an undeclared path", "GET", "/v1/budgets", response{status: 200, header: jsonHeader, body: []byte(`{}`)}, `no path matching /v1/budgets`},
 		{"a Go type name", "POST", "/v1/decisions", response{status: 422, header: http.Header{"Content-Type": {"application/problem+json"}},
 			body: []byte(`{"type":"urn:koers:problem:invalid","title":"x","status":422,"detail":"want domain.rawDecision, got array"}`)}, "naming a Go type"},
 		{"a 405 without Allow", "DELETE", "/v1/org", problem(405, "method-not-allowed"), "without an Allow header"},

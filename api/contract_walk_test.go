@@ -31,6 +31,9 @@ func TestContractWalk(t *testing.T) {
 	e.record(t, structure)
 	e.record(t, funding)
 	e.record(t, boardStructure)
+	e.record(t, `{"id":"d-kpis","by":"p-root","authority":"root","reason":"steer on value","effective":"2026-01-15","changes":[
+	 {"kind":"kpi.define","product":"pay-app","kpi":"conversion","unit":"%","target":"5","direction":"higher","category":"customer"},
+	 {"kind":"kpi.record","product":"pay-app","kpi":"conversion","value":"3.2","note":"web analytics"}]}`)
 	tag, _ := e.etagOf(t, "team", "t-core")
 	json := []string{"Content-Type", "application/json"}
 	shift := func(id string) string {
@@ -78,6 +81,17 @@ func TestContractWalk(t *testing.T) {
 		{"GET", "/v1/reports/transition?from=2026-Q1&to=2026-Q2", "", nil, 200},
 		{"GET", "/v1/reports/transition", "", nil, 400},
 		{"GET", "/v1/reports/transition?from=9999-Q4", "", nil, 422},
+		{"GET", "/v1/kpis?product=pay-app&limit=1", "", nil, 200},
+		{"GET", "/v1/kpis?valuestream=payments", "", nil, 200},
+		{"GET", "/v1/kpis?product=a&valuestream=b", "", nil, 400},
+		{"GET", "/v1/kpis?cursor=nope", "", nil, 400},
+		{"GET", "/v1/kpis?from=1000-01-01", "", nil, 422},
+		{"GET", "/v1/reports/review?quarter=2026-Q1", "", nil, 200},
+		{"GET", "/v1/reports/review", "", nil, 400},
+		{"GET", "/v1/reports/review?quarter=2026-Q9", "", nil, 400},
+		{"GET", "/v1/reports/review?quarter=2026-Q1&known_at=1000-01-01", "", nil, 422},
+		{"DELETE", "/v1/kpis", "", nil, 405},
+		{"POST", "/v1/reports/review", "", nil, 405},
 		{"GET", "/v1/proposals", "", nil, 200},
 		{"GET", "/v1/proposals?state=sleeping", "", nil, 400},
 		{"GET", "/v1/proposals/d-walk", "", nil, 200},
@@ -165,7 +179,7 @@ func TestContractWalk(t *testing.T) {
 	closed.Close()
 	down := e.with(t, func(cfg *api.Config) { cfg.ReadModels = closed })
 	for _, path := range []string{"/v1/org", "/v1/decisions/d-structure", "/v1/history/person/p-0001", "/v1/audit",
-		"/v1/funding/2026", "/v1/reports/transition?from=2026-Q1", "/v1/proposals", "/v1/proposals/d-walk", "/v1/mandates", "/healthz"} {
+		"/v1/funding/2026", "/v1/reports/transition?from=2026-Q1", "/v1/kpis", "/v1/reports/review?quarter=2026-Q1", "/v1/proposals", "/v1/proposals/d-walk", "/v1/mandates", "/healthz"} {
 		down.get(t, path).problem(t, http.StatusServiceUnavailable)
 	}
 

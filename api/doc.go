@@ -14,6 +14,8 @@
 //	GET  /v1/audit                      by, authority, kind, subject, from, to, axis, before, limit
 //	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances), limit, cursor
 //	GET  /v1/reports/transition         from, to (quarters, 2026-Q1), known_at
+//	GET  /v1/reports/review             quarter (2026-Q2), known_at: the quarterly portfolio review
+//	GET  /v1/kpis                       product | valuestream, kpi, from, to, as_of, known_at, limit, cursor
 //	GET  /v1/proposals                  state (pending, decided, refused, rejected, expired, withdrawn), before, limit
 //	GET  /v1/proposals/{id}             one proposal (once projected)
 //	POST /v1/proposals/{id}/approve     {"by", "reason"?}: a board member's approval

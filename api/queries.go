@@ -523,6 +523,14 @@ type transitionOut struct {
 	StayedInTeam      int               `json:"stayed_in_team"`
 	TeamStability     float64           `json:"team_stability"`
 	ProjectsConverted int               `json:"projects_converted"`
+	// Relapse signals.
+	TeamsDisbandedAfterClose int     `json:"teams_disbanded_after_close"`
+	DecisionsRoot            int     `json:"decisions_root"`
+	DecisionsDelegated       int     `json:"decisions_delegated"`
+	DecisionsBoard           int     `json:"decisions_board"`
+	KPISubjects              int     `json:"kpi_subjects"`
+	KPISubjectsCovered       int     `json:"kpi_subjects_covered"`
+	KPICoverage              float64 `json:"kpi_coverage"`
 }
 
 type fundingShareOut struct {
@@ -531,16 +539,23 @@ type fundingShareOut struct {
 	ValueStreams string  `json:"valuestreams"`
 	Projects     string  `json:"projects"`
 	ProductShare float64 `json:"product_share"`
+	// ClosedProjects is the money left on projects closed by the end of
+	// the quarter, a relapse signal.
+	ClosedProjects      string `json:"closed_projects"`
+	ClosedProjectsMinor int64  `json:"closed_projects_minor"`
 }
 
 func transitionOutOf(t projections.Transition) transitionOut {
 	out := transitionOut{Quarter: t.Quarter, From: t.From, To: t.To, Funding: make([]fundingShareOut, len(t.Funding)),
 		ActiveProducts: t.ActiveProducts, OwnedProducts: t.OwnedProducts, OwnershipCoverage: t.OwnershipCoverage,
 		OwnerChanges: t.OwnerChanges, OwnershipChurn: t.OwnershipChurn, PeopleAtStart: t.PeopleAtStart,
-		StayedInTeam: t.StayedInTeam, TeamStability: t.TeamStability, ProjectsConverted: t.ProjectsConverted}
+		StayedInTeam: t.StayedInTeam, TeamStability: t.TeamStability, ProjectsConverted: t.ProjectsConverted,
+		TeamsDisbandedAfterClose: t.TeamsDisbandedAfterClose, DecisionsRoot: t.DecisionsRoot, DecisionsDelegated: t.DecisionsDelegated,
+		DecisionsBoard: t.DecisionsBoard, KPISubjects: t.KPISubjects, KPISubjectsCovered: t.KPISubjectsCovered, KPICoverage: t.KPICoverage}
 	for i, f := range t.Funding {
 		out.Funding[i] = fundingShareOut{Currency: string(f.Currency), Products: f.Products.Format(f.Currency),
-			ValueStreams: f.ValueStreams.Format(f.Currency), Projects: f.Projects.Format(f.Currency), ProductShare: f.ProductShare}
+			ValueStreams: f.ValueStreams.Format(f.Currency), Projects: f.Projects.Format(f.Currency), ProductShare: f.ProductShare,
+			ClosedProjects: f.ClosedProjects.Format(f.Currency), ClosedProjectsMinor: int64(f.ClosedProjects)}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,6 +33,8 @@ var answerTypes = map[string]any{
 	"History":              historyOut{},
 	"Funding":              fundingOut{},
 	"TransitionReport":     transitionReportOut{},
+	"KPIValues":            projections.KPIPage{},
+	"Review":               projections.Review{},
 	"ProposalState":        ledger.Proposal{},
 	"ProposalActionResult": actionResult{},
 	"Proposal":             projections.ProposalView{},
@@ -104,36 +107,53 @@ func TestSchemasMatchTheGoTypes(t *testing.T) {
 	}
 }
 
-var rawJSON = reflect.TypeFor[json.RawMessage]()
+var (
+	rawJSON   = reflect.TypeFor[json.RawMessage]()
+	marshaler = reflect.TypeFor[json.Marshaler]()
+)
 
 func checkSchema(t *testing.T, where string, s map[string]any, typ reflect.Type, resolve func(map[string]any) map[string]any) {
 	t.Helper()
-	s = resolve(s)
+	s = allOf(resolve(s), resolve)
 	props, _ := s["properties"].(map[string]any)
 	var required []string
-	for _, r := range s["required"].([]any) {
+	list, _ := s["required"].([]any)
+	for _, r := range list {
 		required = append(required, r.(string))
-	}
-	if s["required"] == nil {
-		required = nil
 	}
 	var wantRequired []string
 	seen := map[string]bool{}
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		if !f.IsExported() {
-			continue
+	if typ.Implements(marshaler) {
+		// A type that writes itself: the members of its zero value, all
+		// of them always present.
+		b, err := json.Marshal(reflect.Zero(typ).Interface())
+		var members map[string]json.RawMessage
+		if err == nil {
+			err = json.Unmarshal(b, &members)
+		}
+		if err != nil {
+			t.Errorf("%s: %s writes itself, but not as a JSON object: %v", where, typ, err)
+			return
+		}
+		for name := range members {
+			seen[name] = true
+			wantRequired = append(wantRequired, name)
+			if _, ok := props[name]; !ok {
+				t.Errorf("%s.properties: add %q (written by %s.MarshalJSON)", where, name, typ)
+			}
+		}
+	}
+	for _, f := range jsonFields(typ) {
+		if typ.Implements(marshaler) {
+			break
 		}
 		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
 		name, opts, _ := strings.Cut(tag, ",")
 		if name == "" {
 			name = f.Name
 		}
 		seen[name] = true
-		omit := strings.Contains(","+opts+",", ",omitempty,")
+		omit := strings.Contains(","+opts+",", ",omitempty,") || strings.Contains(","+opts+",", ",omitzero,")
 		if !omit {
 			wantRequired = append(wantRequired, name)
 		}
@@ -164,6 +184,56 @@ func checkSchema(t *testing.T, where string, s map[string]any, typ reflect.Type,
 	if !slices.Equal(required, wantRequired) {
 		t.Errorf("%s.required: %q, want %q (the members of %s without omitempty)", where, required, wantRequired, typ)
 	}
+}
+
+// allOf merges the properties and required lists of a schema made of
+// allOf parts (as a Go struct embedding another one is) into one schema.
+func allOf(s map[string]any, resolve func(map[string]any) map[string]any) map[string]any {
+	parts, ok := s["allOf"].([]any)
+	if !ok {
+		return s
+	}
+	props := map[string]any{}
+	required, _ := s["required"].([]any)
+	if own, ok := s["properties"].(map[string]any); ok {
+		maps.Copy(props, own)
+	}
+	for _, part := range parts {
+		ps, _ := part.(map[string]any)
+		if ps == nil {
+			continue
+		}
+		ps = allOf(resolve(ps), resolve)
+		if pp, ok := ps["properties"].(map[string]any); ok {
+			maps.Copy(props, pp)
+		}
+		r, _ := ps["required"].([]any)
+		required = append(required, r...)
+	}
+	return map[string]any{"type": "object", "properties": props, "required": required}
+}
+
+// jsonFields are the fields encoding/json makes members of typ: the
+// exported ones not tagged "-", and those of an embedded struct without a
+// JSON name in its place.
+func jsonFields(typ reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		if name, _, _ := strings.Cut(tag, ","); f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // TestProblemTypesAreDeclared: every problem type the package's code

@@ -286,7 +286,12 @@ func (k *work) targets(c Change) ([]target, error) {
 		return []target{vs(c.ValueStream)}, nil
 	case ChangeProductMove:
 		return []target{product, vs(c.ValueStream)}, nil
-	case ChangeProductOwner, ChangeProductRetire, ChangeKPIDefine, ChangeKPIRecord, ChangeTeamAssign, ChangeTeamUnassign:
+	case ChangeKPIDefine, ChangeKPIRecord, ChangeKPITarget:
+		if c.ValueStream != "" {
+			return []target{vs(c.ValueStream)}, nil
+		}
+		return []target{product}, nil
+	case ChangeProductOwner, ChangeProductRetire, ChangeTeamAssign, ChangeTeamUnassign:
 		return []target{product}, nil
 	case ChangeProjectStart:
 		if c.ValueStream == "" {

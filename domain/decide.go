@@ -359,8 +359,12 @@ func (k *work) apply(c Change) error {
 		}
 		return k.emit(ref(KindValueStream, c.ID), EventValueStreamDefined, ValueStreamDefined{ID: c.ID, Name: c.Name})
 	case ChangeValueStreamRetire:
-		if _, err := k.active(ref(KindValueStream, c.ValueStream)); err != nil {
+		vs, err := k.active(ref(KindValueStream, c.ValueStream))
+		if err != nil {
 			return err
+		}
+		if len(vs.ValueStream.Products) > 0 {
+			return &ValueStreamHasProductsError{ValueStream: c.ValueStream, Products: vs.ValueStream.Products}
 		}
 		return k.emit(ref(KindValueStream, c.ValueStream), EventValueStreamRetired, Lifecycle{ID: c.ValueStream})
 	case ChangeProductLaunch:
@@ -376,7 +380,14 @@ func (k *work) apply(c Change) error {
 		if p.Product.ValueStream == c.ValueStream {
 			return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("is already in value stream %q", c.ValueStream)}
 		}
-		return k.emit(p.Ref, EventProductMoved, ProductMoved{ID: c.Product, From: p.Product.ValueStream, To: c.ValueStream})
+		from := p.Product.ValueStream
+		if err := k.emit(p.Ref, EventProductMoved, ProductMoved{ID: c.Product, From: from, To: c.ValueStream}); err != nil {
+			return err
+		}
+		if err := k.leaveValueStream(from, c.Product); err != nil {
+			return err
+		}
+		return k.emit(ref(KindValueStream, c.ValueStream), EventValueStreamProductAdded, ValueStreamProduct{ValueStream: c.ValueStream, Product: c.Product})
 	case ChangeProductOwner:
 		return k.assignOwner(c.Product, c.Owner)
 	case ChangeProductRetire:
@@ -397,19 +408,29 @@ func (k *work) apply(c Change) error {
 		if contains(t.Team.Products, c.Product) {
 			return &StateError{Ref: t.Ref, Problem: fmt.Sprintf("already serves product %q", c.Product)}
 		}
-		return k.emit(t.Ref, EventTeamProductAssigned, TeamProduct{Team: c.Team, Product: c.Product})
+		if err := k.emit(t.Ref, EventTeamProductAssigned, TeamProduct{Team: c.Team, Product: c.Product}); err != nil {
+			return err
+		}
+		return k.emit(ref(KindProduct, c.Product), EventProductTeamAdded, TeamProduct{Team: c.Team, Product: c.Product})
 	case ChangeTeamUnassign:
 		t, err := k.active(ref(KindTeam, c.Team))
 		if err != nil {
 			return err
 		}
-		if _, err := k.existing(ref(KindProduct, c.Product)); err != nil {
+		p, err := k.existing(ref(KindProduct, c.Product))
+		if err != nil {
 			return err
 		}
 		if !contains(t.Team.Products, c.Product) {
 			return &StateError{Ref: t.Ref, Problem: fmt.Sprintf("does not serve product %q", c.Product)}
 		}
-		return k.emit(t.Ref, EventTeamProductUnassigned, TeamProduct{Team: c.Team, Product: c.Product})
+		if err := k.emit(t.Ref, EventTeamProductUnassigned, TeamProduct{Team: c.Team, Product: c.Product}); err != nil {
+			return err
+		}
+		if !contains(p.Product.Teams, c.Team) {
+			return nil // assigned before products kept their teams
+		}
+		return k.emit(p.Ref, EventProductTeamRemoved, TeamProduct{Team: c.Team, Product: c.Product})
 	case ChangeTeamDisband:
 		return k.disband(c.Team)
 	case ChangePersonJoin:
@@ -449,10 +470,7 @@ func (k *work) apply(c Change) error {
 		}
 		return k.emit(ref(KindProject, c.ID), EventProjectStarted, ProjectStarted{ID: c.ID, Name: c.Name, ValueStream: c.ValueStream})
 	case ChangeProjectClose:
-		if _, err := k.activeProject(c.Project); err != nil {
-			return err
-		}
-		return k.emit(ref(KindProject, c.Project), EventProjectClosed, Lifecycle{ID: c.Project})
+		return k.closeProject(c.Project)
 	case ChangeProjectConvert:
 		return k.convert(c)
 	case ChangeBudgetOpen:
@@ -494,24 +512,11 @@ func (k *work) apply(c Change) error {
 		}
 		return k.emit(ref(KindMandate, c.Mandate), EventMandateRevoked, Lifecycle{ID: c.Mandate})
 	case ChangeKPIDefine:
-		p, err := k.active(ref(KindProduct, c.Product))
-		if err != nil {
-			return err
-		}
-		if _, ok := p.Product.KPIs[c.KPI]; ok {
-			return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("already has KPI %q", c.KPI)}
-		}
-		return k.emit(p.Ref, EventKPIDefined, KPIDefinition{Product: c.Product, KPI: c.KPI, Unit: c.Unit, Target: c.Target})
+		return k.defineKPI(c)
 	case ChangeKPIRecord:
-		p, err := k.active(ref(KindProduct, c.Product))
-		if err != nil {
-			return err
-		}
-		kpi, ok := p.Product.KPIs[c.KPI]
-		if !ok {
-			return &StateError{Ref: p.Ref, Problem: fmt.Sprintf("has no KPI %q (define it first)", c.KPI)}
-		}
-		return k.emit(p.Ref, EventKPIRecorded, KPIMeasurement{Product: c.Product, KPI: c.KPI, Value: *c.Value, Previous: kpi.Last})
+		return k.recordKPI(c)
+	case ChangeKPITarget:
+		return k.setKPITarget(c)
 	case ChangeDecisionRetract:
 		return k.retract(c.Decision)
 	case ChangeBoardForm, ChangeBoardAddMember, ChangeBoardRemoveMember, ChangeBoardDisband:
@@ -529,6 +534,9 @@ func (k *work) launch(id, name, vs, owner, project string) error {
 		return err
 	}
 	if err := k.emit(r, EventProductLaunched, ProductLaunched{ID: id, Name: name, ValueStream: vs, Project: project}); err != nil {
+		return err
+	}
+	if err := k.emit(ref(KindValueStream, vs), EventValueStreamProductAdded, ValueStreamProduct{ValueStream: vs, Product: id}); err != nil {
 		return err
 	}
 	if owner != "" {
@@ -565,22 +573,101 @@ func (k *work) assignOwner(product, owner string) error {
 	return k.emit(ref(KindPerson, owner), EventPersonOwnershipTaken, PersonOwnership{Person: owner, Product: product})
 }
 
+// retireProduct retires an active product: it leaves its teams' lists
+// and its value stream's, and its owner is released. The teams go first,
+// so that a retraction, which undoes the last effect first, reactivates
+// the product before it assigns the teams again.
 func (k *work) retireProduct(product string) error {
 	p, err := k.active(ref(KindProduct, product))
 	if err != nil {
 		return err
 	}
 	owner := p.Product.Owner
+	need := []Ref{ref(KindValueStream, p.Product.ValueStream)}
 	if owner != "" {
-		if err := k.load(ref(KindPerson, owner)); err != nil {
+		need = append(need, ref(KindPerson, owner))
+	}
+	for _, t := range p.Product.Teams {
+		need = append(need, ref(KindTeam, t))
+	}
+	if err := k.load(need...); err != nil {
+		return err
+	}
+	for _, t := range p.Product.Teams {
+		tm, err := k.get(ref(KindTeam, t))
+		if err != nil {
+			return err
+		}
+		if tm.Team != nil && contains(tm.Team.Products, product) {
+			if err := k.emit(tm.Ref, EventTeamProductUnassigned, TeamProduct{Team: t, Product: product}); err != nil {
+				return err
+			}
+		}
+		if err := k.emit(p.Ref, EventProductTeamRemoved, TeamProduct{Team: t, Product: product}); err != nil {
 			return err
 		}
 	}
 	if err := k.emit(p.Ref, EventProductRetired, ProductLifecycle{ID: product, Owner: owner}); err != nil {
 		return err
 	}
+	if err := k.leaveValueStream(p.Product.ValueStream, product); err != nil {
+		return err
+	}
 	if owner != "" {
 		return k.emit(ref(KindPerson, owner), EventPersonOwnershipReleased, PersonOwnership{Person: owner, Product: product})
+	}
+	return nil
+}
+
+// leaveValueStream takes product off value stream vs's list, when it is
+// on it (products launched before value streams kept their lists are not).
+func (k *work) leaveValueStream(vs, product string) error {
+	v, err := k.get(ref(KindValueStream, vs))
+	if err != nil {
+		return err
+	}
+	if v.ValueStream == nil || !contains(v.ValueStream.Products, product) {
+		return nil
+	}
+	return k.emit(v.Ref, EventValueStreamProductRemoved, ValueStreamProduct{ValueStream: vs, Product: product})
+}
+
+// closeProject closes an active project and releases what it still holds
+// in every budget period to the pool, in the same decision: money never
+// stays behind on a closed project (the essay's relapse: budgets that
+// outlive the work). A conversion moves it to the product instead.
+func (k *work) closeProject(id string) error {
+	pj, err := k.activeProject(id)
+	if err != nil {
+		return err
+	}
+	var budgets []Ref
+	for _, period := range pj.Project.Periods {
+		budgets = append(budgets, ref(KindBudget, period))
+	}
+	if err := k.load(budgets...); err != nil {
+		return err
+	}
+	if err := k.emit(pj.Ref, EventProjectClosed, Lifecycle{ID: id}); err != nil {
+		return err
+	}
+	from := AccountOf(pj.Ref)
+	for _, r := range budgets {
+		b, err := k.get(r)
+		if err != nil {
+			return err
+		}
+		if b.Budget == nil {
+			continue
+		}
+		bal := b.Budget.Balance(from)
+		if bal <= 0 {
+			continue
+		}
+		if err := k.emit(r, EventFundingReleased, FundingMoved{Period: r.ID, Currency: b.Budget.Currency,
+			From: from, To: Pool, Amount: bal.Decimal(b.Budget.Currency)}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

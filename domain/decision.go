@@ -110,6 +110,10 @@ type Change struct {
 	Unit        string
 	Target      *Decimal
 	Value       *Decimal
+	Direction   string // a KPI's: higher or lower
+	Category    string // a KPI's: one of KPICategories
+	Quarter     string // a KPI target's quarter: 2026-Q2
+	Note        string // a KPI measurement's note
 	Decision    string
 	Board       string
 	Members     []string
@@ -143,6 +147,7 @@ const (
 	ChangeMandateRevoke     = "mandate.revoke"
 	ChangeKPIDefine         = "kpi.define"
 	ChangeKPIRecord         = "kpi.record"
+	ChangeKPITarget         = "kpi.target"
 	ChangeDecisionRetract   = "decision.retract"
 	ChangeBoardForm         = "board.form"
 	ChangeBoardAddMember    = "board.add-member"
@@ -156,21 +161,25 @@ var TeamTypes = []string{"stream-aligned", "platform", "enabling", "complicated-
 type fieldType int
 
 const (
-	fID       fieldType = iota // a valid id
-	fName                      // free text, 1..MaxNameLen
-	fAccount                   // a funding account
-	fPositive                  // decimal > 0
-	fSigned                    // decimal != 0
-	fNumber                    // any decimal
-	fCurrency                  // ISO 4217 code with a known exponent
-	fKinds                     // list of kind patterns
-	fScope                     // *, valuestream:<id>, product:<id>
-	fTeamType                  // one of TeamTypes
-	fUnit                      // short text
-	fTime                      // a date or RFC 3339 time, like effective
-	fHolder                    // a person id or board:<id>
-	fMembers                   // list of person ids
-	fQuorum                    // a count of members, 1..MaxMembers (a JSON number or a string of digits)
+	fID        fieldType = iota // a valid id
+	fName                       // free text, 1..MaxNameLen
+	fAccount                    // a funding account
+	fPositive                   // decimal > 0
+	fSigned                     // decimal != 0
+	fNumber                     // any decimal
+	fCurrency                   // ISO 4217 code with a known exponent
+	fKinds                      // list of kind patterns
+	fScope                      // *, valuestream:<id>, product:<id>
+	fTeamType                   // one of TeamTypes
+	fUnit                       // short text
+	fTime                       // a date or RFC 3339 time, like effective
+	fHolder                     // a person id or board:<id>
+	fMembers                    // list of person ids
+	fQuorum                     // a count of members, 1..MaxMembers (a JSON number or a string of digits)
+	fDirection                  // higher or lower
+	fCategory                   // one of KPICategories
+	fQuarter                    // a quarter: 2026-Q2
+	fNote                       // free text, up to MaxNameLen, may be empty
 )
 
 type fieldSpec struct {
@@ -208,9 +217,12 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeFundingRelease:    {req("period", fID), req("from", fAccount), req("amount", fPositive)},
 	ChangeMandateGrant: {req("id", fID), req("holder", fHolder), req("kinds", fKinds), req("scope", fScope), opt("limit", fPositive),
 		opt("period_limit", fPositive), opt("valid_until", fTime)},
-	ChangeMandateRevoke:     {req("mandate", fID)},
-	ChangeKPIDefine:         {req("product", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber)},
-	ChangeKPIRecord:         {req("product", fID), req("kpi", fID), req("value", fNumber)},
+	ChangeMandateRevoke: {req("mandate", fID)},
+	ChangeKPIDefine: {opt("product", fID), opt("valuestream", fID), req("kpi", fID), req("unit", fUnit), opt("target", fNumber),
+		opt("direction", fDirection), opt("category", fCategory)},
+	ChangeKPIRecord: {opt("product", fID), opt("valuestream", fID), req("kpi", fID), req("value", fNumber), opt("unit", fUnit),
+		opt("note", fNote)},
+	ChangeKPITarget:         {opt("product", fID), opt("valuestream", fID), req("kpi", fID), opt("quarter", fQuarter), opt("target", fNumber)},
 	ChangeDecisionRetract:   {req("decision", fID)},
 	ChangeBoardForm:         {req("id", fID), req("name", fName), req("members", fMembers), req("quorum", fQuorum)},
 	ChangeBoardAddMember:    {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
@@ -281,6 +293,14 @@ func (c *Change) str(name string) *string {
 		return &c.KPI
 	case "unit":
 		return &c.Unit
+	case "direction":
+		return &c.Direction
+	case "category":
+		return &c.Category
+	case "quarter":
+		return &c.Quarter
+	case "note":
+		return &c.Note
 	case "decision":
 		return &c.Decision
 	case "board":
@@ -759,6 +779,22 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 		}
 	case fUnit:
 		if err := checkText(s, MaxUnitLen, true); err != nil {
+			return fail(err)
+		}
+	case fNote:
+		if err := checkText(s, MaxNameLen, false); err != nil {
+			return fail(err)
+		}
+	case fDirection:
+		if s != DirectionHigher && s != DirectionLower {
+			return fail(fmt.Errorf("%q: want higher or lower (which way is better)", truncate(s, 40)))
+		}
+	case fCategory:
+		if !contains(KPICategories, s) {
+			return fail(fmt.Errorf("%q is not a KPI category (%s)", truncate(s, 40), strings.Join(KPICategories, ", ")))
+		}
+	case fQuarter:
+		if _, err := ParseQuarter(s); err != nil {
 			return fail(err)
 		}
 	case fAccount:

@@ -60,8 +60,9 @@
 //	funding.release       period, from, amount          (back to the pool)
 //	mandate.grant         id, holder, kinds, scope, [limit], [period_limit], [valid_until]
 //	mandate.revoke        mandate
-//	kpi.define            product, kpi, unit, [target]
-//	kpi.record            product, kpi, value
+//	kpi.define            product | valuestream, kpi, unit, [target], [direction], [category]
+//	kpi.record            product | valuestream, kpi, value, [unit], [note]   (the date: effective)
+//	kpi.target            product | valuestream, kpi, [quarter], [target]     (no target: unset)
 //	decision.retract      decision
 //	board.form            id, name, members (person ids), quorum (1 … members)
 //	board.add-member      board, person, [quorum]
@@ -92,7 +93,23 @@
 //     goes below zero, the accounts sum to the period total, which only
 //     budget.open and budget.adjust change.
 //   - A project converts at most once; its funds in every period move to the
-//     new product.
+//     new product. project.close releases whatever the project still
+//     holds in every period to the pool (funding.released in the same
+//     decision): money never stays behind on a closed project.
+//   - A value stream knows its active products (valuestream.product-added/
+//     removed, written by launch, move, retire and their retractions) and
+//     cannot retire while it has any (*ValueStreamHasProductsError names
+//     them: move or retire them first). A product knows the teams serving
+//     it (product.team-added/removed, written by team.assign/unassign);
+//     retiring it takes it off their lists first. Ledgers written before
+//     these events keep what they had: their products and assignments are
+//     not on those lists.
+//   - KPIs belong to one product or value stream: unit, direction (higher
+//     or lower is better; default higher), category (value, customer, flow,
+//     sustainability, team; default value), a default target and targets
+//     per quarter (kpi.target). A measurement names a defined KPI
+//     (*UnknownKPIError), in its unit when it gives one (*KPIUnitError);
+//     its date is the decision's effective time.
 //   - Authority: see below.
 //   - decision.retract compensates every event of the retracted decision,
 //     last first, checking each against the ledger as it is now; it is
@@ -213,6 +230,9 @@
 //	  valuestream.defined          ValueStreamDefined{id, name}
 //	  valuestream.retired          Lifecycle{id}
 //	  valuestream.reactivated      Lifecycle{id}                       (retraction of a retire)
+//	  valuestream.product-added    ValueStreamProduct{valuestream, product}
+//	  valuestream.product-removed  ValueStreamProduct{valuestream, product}
+//	  valuestream.kpi-*            as product.kpi-*, with valuestream instead of product
 //	product:<id>
 //	  product.launched             ProductLaunched{id, name, valuestream, project?}
 //	  product.moved                ProductMoved{id, from, to}          (value streams)
@@ -220,10 +240,13 @@
 //	  product.owner-unassigned     ProductOwner{id, owner}             (retraction of a first assignment)
 //	  product.retired              ProductLifecycle{id, owner?}        (owner released)
 //	  product.reactivated          ProductLifecycle{id, owner?}        (retraction of a retire)
-//	  product.kpi-defined          KPIDefinition{product, kpi, unit, target?}
-//	  product.kpi-removed          KPIDefinition{product, kpi, unit, target?}   (retraction)
-//	  product.kpi-recorded         KPIMeasurement{product, kpi, value, previous?}
+//	  product.kpi-defined          KPIDefinition{product, kpi, unit, target?, direction?, category?}
+//	  product.kpi-removed          KPIDefinition{…}                    (retraction)
+//	  product.kpi-recorded         KPIMeasurement{product, kpi, value, previous?, note?}
 //	  product.kpi-record-retracted KPIMeasurement{product, kpi, value, previous?} (previous: the value shown again)
+//	  product.kpi-target-set       KPITarget{product, kpi, quarter?, target?, previous?}
+//	  product.team-added           TeamProduct{team, product}
+//	  product.team-removed         TeamProduct{team, product}
 //	team:<id>
 //	  team.formed                  TeamFormed{id, name, type}
 //	  team.product-assigned        TeamProduct{team, product}

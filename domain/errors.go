@@ -369,6 +369,53 @@ func (e *HolderError) Unwrap() []error {
 	return []error{ErrRefused}
 }
 
+// ValueStreamHasProductsError is the retirement of a value stream that
+// still has active products.
+type ValueStreamHasProductsError struct {
+	ValueStream string
+	Products    []string
+}
+
+func (e *ValueStreamHasProductsError) Error() string {
+	return fmt.Sprintf("value stream %q still has active products %s: move them to another value stream (product.move) or retire them (product.retire) first",
+		e.ValueStream, strings.Join(e.Products, ", "))
+}
+func (e *ValueStreamHasProductsError) Unwrap() error { return ErrRefused }
+
+// UnknownKPIError is a measurement or target of a KPI its product or
+// value stream does not define; Field is the change field at fault.
+type UnknownKPIError struct {
+	Subject Ref
+	KPI     string
+	Defined []string // the KPIs it does define, sorted
+}
+
+func (e *UnknownKPIError) Error() string {
+	have := "none"
+	if len(e.Defined) > 0 {
+		have = strings.Join(e.Defined, ", ")
+	}
+	return fmt.Sprintf("%s has no KPI %q (it defines %s; define it first with kpi.define)", e.Subject, e.KPI, have)
+}
+func (e *UnknownKPIError) Unwrap() error { return ErrRefused }
+
+// Field is the change field at fault.
+func (e *UnknownKPIError) Field() string { return "kpi" }
+
+// KPIUnitError is a measurement in another unit than its KPI's.
+type KPIUnitError struct {
+	Subject         Ref
+	KPI, Unit, Want string
+}
+
+func (e *KPIUnitError) Error() string {
+	return fmt.Sprintf("%s KPI %q is measured in %q, not %q", e.Subject, e.KPI, e.Want, e.Unit)
+}
+func (e *KPIUnitError) Unwrap() error { return ErrRefused }
+
+// Field is the change field at fault.
+func (e *KPIUnitError) Field() string { return "unit" }
+
 // NoOwnerError is an active product left without an accountable owner.
 type NoOwnerError struct{ Product string }
 

@@ -13,16 +13,28 @@ const (
 	EventValueStreamRetired     = "valuestream.retired"
 	EventValueStreamReactivated = "valuestream.reactivated"
 
-	EventProductLaunched         = "product.launched"
-	EventProductMoved            = "product.moved"
-	EventProductOwnerAssigned    = "product.owner-assigned"
-	EventProductOwnerUnassigned  = "product.owner-unassigned"
-	EventProductRetired          = "product.retired"
-	EventProductReactivated      = "product.reactivated"
-	EventKPIDefined              = "product.kpi-defined"
-	EventKPIRemoved              = "product.kpi-removed"
-	EventKPIRecorded             = "product.kpi-recorded"
-	EventKPIRecordRetracted      = "product.kpi-record-retracted"
+	EventProductLaunched        = "product.launched"
+	EventProductMoved           = "product.moved"
+	EventProductOwnerAssigned   = "product.owner-assigned"
+	EventProductOwnerUnassigned = "product.owner-unassigned"
+	EventProductRetired         = "product.retired"
+	EventProductReactivated     = "product.reactivated"
+	EventKPIDefined             = "product.kpi-defined"
+	EventKPIRemoved             = "product.kpi-removed"
+	EventKPIRecorded            = "product.kpi-recorded"
+	EventKPIRecordRetracted     = "product.kpi-record-retracted"
+	EventKPITargetSet           = "product.kpi-target-set"
+	EventProductTeamAdded       = "product.team-added"
+	EventProductTeamRemoved     = "product.team-removed"
+
+	EventValueStreamKPIDefined         = "valuestream.kpi-defined"
+	EventValueStreamKPIRemoved         = "valuestream.kpi-removed"
+	EventValueStreamKPIRecorded        = "valuestream.kpi-recorded"
+	EventValueStreamKPIRecordRetracted = "valuestream.kpi-record-retracted"
+	EventValueStreamKPITargetSet       = "valuestream.kpi-target-set"
+	EventValueStreamProductAdded       = "valuestream.product-added"
+	EventValueStreamProductRemoved     = "valuestream.product-removed"
+
 	EventTeamFormed              = "team.formed"
 	EventTeamProductAssigned     = "team.product-assigned"
 	EventTeamProductUnassigned   = "team.product-unassigned"
@@ -111,22 +123,77 @@ type ProductLifecycle struct {
 	Owner string `json:"owner,omitempty"`
 }
 
-// KPIDefinition is the payload of product.kpi-defined and product.kpi-removed.
+// KPIDefinition is the payload of product.kpi-defined and
+// product.kpi-removed (Product set), and of valuestream.kpi-defined and
+// valuestream.kpi-removed (ValueStream set). Direction says which way is
+// better (DirectionHigher or DirectionLower), Category which family of
+// the essay it measures (KPICategories); both were added later: events
+// without them mean higher and value. Target is the default target, for
+// every quarter without one of its own.
 type KPIDefinition struct {
-	Product string   `json:"product"`
-	KPI     string   `json:"kpi"`
-	Unit    string   `json:"unit"`
-	Target  *Decimal `json:"target,omitempty"`
+	Product     string   `json:"product,omitempty"`
+	ValueStream string   `json:"valuestream,omitempty"`
+	KPI         string   `json:"kpi"`
+	Unit        string   `json:"unit"`
+	Target      *Decimal `json:"target,omitempty"`
+	Direction   string   `json:"direction,omitempty"`
+	Category    string   `json:"category,omitempty"`
 }
+
+// Subject is the aggregate the KPI belongs to.
+func (d KPIDefinition) Subject() Ref { return kpiSubject(d.Product, d.ValueStream) }
 
 // KPIMeasurement is the payload of product.kpi-recorded (Previous is the
 // last value before it) and product.kpi-record-retracted (Previous is the
-// value the KPI shows again, when the retracted one was the latest).
+// value the KPI shows again, when the retracted one was the latest), and
+// of their valuestream.* twins (ValueStream set instead of Product). The
+// measurement's date is the decision's effective time; Note says where it
+// came from.
 type KPIMeasurement struct {
-	Product  string   `json:"product"`
-	KPI      string   `json:"kpi"`
-	Value    Decimal  `json:"value"`
-	Previous *Decimal `json:"previous,omitempty"`
+	Product     string   `json:"product,omitempty"`
+	ValueStream string   `json:"valuestream,omitempty"`
+	KPI         string   `json:"kpi"`
+	Value       Decimal  `json:"value"`
+	Previous    *Decimal `json:"previous,omitempty"`
+	Note        string   `json:"note,omitempty"`
+}
+
+// Subject is the aggregate the KPI belongs to.
+func (m KPIMeasurement) Subject() Ref { return kpiSubject(m.Product, m.ValueStream) }
+
+// KPITarget is the payload of product.kpi-target-set and
+// valuestream.kpi-target-set: the target of one quarter (Quarter set,
+// e.g. 2026-Q2) or the default target (Quarter empty). Target nil unsets
+// it; Previous is the target it replaces (nil: none), so that a
+// retraction can restore it.
+type KPITarget struct {
+	Product     string   `json:"product,omitempty"`
+	ValueStream string   `json:"valuestream,omitempty"`
+	KPI         string   `json:"kpi"`
+	Quarter     string   `json:"quarter,omitempty"`
+	Target      *Decimal `json:"target,omitempty"`
+	Previous    *Decimal `json:"previous,omitempty"`
+}
+
+// Subject is the aggregate the KPI belongs to.
+func (t KPITarget) Subject() Ref { return kpiSubject(t.Product, t.ValueStream) }
+
+func kpiSubject(product, vs string) Ref {
+	if vs != "" {
+		return Ref{Kind: KindValueStream, ID: vs}
+	}
+	return Ref{Kind: KindProduct, ID: product}
+}
+
+// ValueStreamProduct is the payload of valuestream.product-added and
+// valuestream.product-removed: the value stream's list of active products
+// changed (a launch, a move, a retirement, a reactivation), so that the
+// value stream itself can refuse to retire while it has active products.
+// Written since the value stream's products are kept; ledgers from before
+// have none of these events.
+type ValueStreamProduct struct {
+	ValueStream string `json:"valuestream"`
+	Product     string `json:"product"`
 }
 
 // TeamFormed is the payload of team.formed.
@@ -136,7 +203,10 @@ type TeamFormed struct {
 	Type string `json:"type"`
 }
 
-// TeamProduct is the payload of team.product-assigned/unassigned.
+// TeamProduct is the payload of team.product-assigned/unassigned (on the
+// team) and of product.team-added/removed (on the product, in the same
+// decision, so that a product knows its teams and leaves their lists when
+// it retires).
 type TeamProduct struct {
 	Team    string `json:"team"`
 	Product string `json:"product"`
@@ -377,60 +447,71 @@ func spec[T any](k AggregateKind) eventSpec {
 }
 
 var eventSpecs = map[string]eventSpec{
-	EventValueStreamDefined:      spec[ValueStreamDefined](KindValueStream),
-	EventValueStreamRetired:      spec[Lifecycle](KindValueStream),
-	EventValueStreamReactivated:  spec[Lifecycle](KindValueStream),
-	EventProductLaunched:         spec[ProductLaunched](KindProduct),
-	EventProductMoved:            spec[ProductMoved](KindProduct),
-	EventProductOwnerAssigned:    spec[ProductOwner](KindProduct),
-	EventProductOwnerUnassigned:  spec[ProductOwner](KindProduct),
-	EventProductRetired:          spec[ProductLifecycle](KindProduct),
-	EventProductReactivated:      spec[ProductLifecycle](KindProduct),
-	EventKPIDefined:              spec[KPIDefinition](KindProduct),
-	EventKPIRemoved:              spec[KPIDefinition](KindProduct),
-	EventKPIRecorded:             spec[KPIMeasurement](KindProduct),
-	EventKPIRecordRetracted:      spec[KPIMeasurement](KindProduct),
-	EventTeamFormed:              spec[TeamFormed](KindTeam),
-	EventTeamProductAssigned:     spec[TeamProduct](KindTeam),
-	EventTeamProductUnassigned:   spec[TeamProduct](KindTeam),
-	EventTeamMemberAdded:         spec[TeamMember](KindTeam),
-	EventTeamMemberRemoved:       spec[TeamMember](KindTeam),
-	EventTeamDisbanded:           spec[Lifecycle](KindTeam),
-	EventTeamReformed:            spec[Lifecycle](KindTeam),
-	EventPersonJoined:            spec[PersonJoined](KindPerson),
-	EventPersonMoved:             spec[PersonMoved](KindPerson),
-	EventPersonLeft:              spec[PersonTeam](KindPerson),
-	EventPersonRejoined:          spec[PersonTeam](KindPerson),
-	EventPersonOwnershipTaken:    spec[PersonOwnership](KindPerson),
-	EventPersonOwnershipReleased: spec[PersonOwnership](KindPerson),
-	EventProjectStarted:          spec[ProjectStarted](KindProject),
-	EventProjectClosed:           spec[Lifecycle](KindProject),
-	EventProjectReopened:         spec[Lifecycle](KindProject),
-	EventProjectConverted:        spec[ProjectConverted](KindProject),
-	EventProjectBudgetLinked:     spec[ProjectBudgetLinked](KindProject),
-	EventBudgetOpened:            spec[BudgetAmount](KindBudget),
-	EventBudgetAdjusted:          spec[BudgetAmount](KindBudget),
-	EventBudgetClosed:            spec[BudgetLifecycle](KindBudget),
-	EventBudgetReopened:          spec[BudgetLifecycle](KindBudget),
-	EventFundingAllocated:        spec[FundingMoved](KindBudget),
-	EventFundingShifted:          spec[FundingMoved](KindBudget),
-	EventFundingReleased:         spec[FundingMoved](KindBudget),
-	EventMandateGranted:          spec[MandateGranted](KindMandate),
-	EventMandateRevoked:          spec[Lifecycle](KindMandate),
-	EventMandateReinstated:       spec[Lifecycle](KindMandate),
-	EventDecisionRecorded:        spec[DecisionRecorded](KindDecision),
-	EventDecisionRetracted:       spec[DecisionRetracted](KindDecision),
-	EventBoardFormed:             spec[BoardFormed](KindBoard),
-	EventBoardMemberAdded:        spec[BoardMember](KindBoard),
-	EventBoardMemberRemoved:      spec[BoardMember](KindBoard),
-	EventBoardDisbanded:          spec[Lifecycle](KindBoard),
-	EventBoardReformed:           spec[Lifecycle](KindBoard),
-	EventProposalOpened:          spec[ProposalOpened](KindProposal),
-	EventProposalApproved:        spec[ProposalVote](KindProposal),
-	EventProposalRejected:        spec[ProposalVote](KindProposal),
-	EventProposalWithdrawn:       spec[ProposalVote](KindProposal),
-	EventProposalDecided:         spec[ProposalOutcome](KindProposal),
-	EventProposalRefused:         spec[ProposalOutcome](KindProposal),
+	EventValueStreamDefined:     spec[ValueStreamDefined](KindValueStream),
+	EventValueStreamRetired:     spec[Lifecycle](KindValueStream),
+	EventValueStreamReactivated: spec[Lifecycle](KindValueStream),
+	EventProductLaunched:        spec[ProductLaunched](KindProduct),
+	EventProductMoved:           spec[ProductMoved](KindProduct),
+	EventProductOwnerAssigned:   spec[ProductOwner](KindProduct),
+	EventProductOwnerUnassigned: spec[ProductOwner](KindProduct),
+	EventProductRetired:         spec[ProductLifecycle](KindProduct),
+	EventProductReactivated:     spec[ProductLifecycle](KindProduct),
+	EventKPIDefined:             spec[KPIDefinition](KindProduct),
+	EventKPIRemoved:             spec[KPIDefinition](KindProduct),
+	EventKPIRecorded:            spec[KPIMeasurement](KindProduct),
+	EventKPIRecordRetracted:     spec[KPIMeasurement](KindProduct),
+	EventKPITargetSet:           spec[KPITarget](KindProduct),
+	EventProductTeamAdded:       spec[TeamProduct](KindProduct),
+	EventProductTeamRemoved:     spec[TeamProduct](KindProduct),
+
+	EventValueStreamKPIDefined:         spec[KPIDefinition](KindValueStream),
+	EventValueStreamKPIRemoved:         spec[KPIDefinition](KindValueStream),
+	EventValueStreamKPIRecorded:        spec[KPIMeasurement](KindValueStream),
+	EventValueStreamKPIRecordRetracted: spec[KPIMeasurement](KindValueStream),
+	EventValueStreamKPITargetSet:       spec[KPITarget](KindValueStream),
+	EventValueStreamProductAdded:       spec[ValueStreamProduct](KindValueStream),
+	EventValueStreamProductRemoved:     spec[ValueStreamProduct](KindValueStream),
+	EventTeamFormed:                    spec[TeamFormed](KindTeam),
+	EventTeamProductAssigned:           spec[TeamProduct](KindTeam),
+	EventTeamProductUnassigned:         spec[TeamProduct](KindTeam),
+	EventTeamMemberAdded:               spec[TeamMember](KindTeam),
+	EventTeamMemberRemoved:             spec[TeamMember](KindTeam),
+	EventTeamDisbanded:                 spec[Lifecycle](KindTeam),
+	EventTeamReformed:                  spec[Lifecycle](KindTeam),
+	EventPersonJoined:                  spec[PersonJoined](KindPerson),
+	EventPersonMoved:                   spec[PersonMoved](KindPerson),
+	EventPersonLeft:                    spec[PersonTeam](KindPerson),
+	EventPersonRejoined:                spec[PersonTeam](KindPerson),
+	EventPersonOwnershipTaken:          spec[PersonOwnership](KindPerson),
+	EventPersonOwnershipReleased:       spec[PersonOwnership](KindPerson),
+	EventProjectStarted:                spec[ProjectStarted](KindProject),
+	EventProjectClosed:                 spec[Lifecycle](KindProject),
+	EventProjectReopened:               spec[Lifecycle](KindProject),
+	EventProjectConverted:              spec[ProjectConverted](KindProject),
+	EventProjectBudgetLinked:           spec[ProjectBudgetLinked](KindProject),
+	EventBudgetOpened:                  spec[BudgetAmount](KindBudget),
+	EventBudgetAdjusted:                spec[BudgetAmount](KindBudget),
+	EventBudgetClosed:                  spec[BudgetLifecycle](KindBudget),
+	EventBudgetReopened:                spec[BudgetLifecycle](KindBudget),
+	EventFundingAllocated:              spec[FundingMoved](KindBudget),
+	EventFundingShifted:                spec[FundingMoved](KindBudget),
+	EventFundingReleased:               spec[FundingMoved](KindBudget),
+	EventMandateGranted:                spec[MandateGranted](KindMandate),
+	EventMandateRevoked:                spec[Lifecycle](KindMandate),
+	EventMandateReinstated:             spec[Lifecycle](KindMandate),
+	EventDecisionRecorded:              spec[DecisionRecorded](KindDecision),
+	EventDecisionRetracted:             spec[DecisionRetracted](KindDecision),
+	EventBoardFormed:                   spec[BoardFormed](KindBoard),
+	EventBoardMemberAdded:              spec[BoardMember](KindBoard),
+	EventBoardMemberRemoved:            spec[BoardMember](KindBoard),
+	EventBoardDisbanded:                spec[Lifecycle](KindBoard),
+	EventBoardReformed:                 spec[Lifecycle](KindBoard),
+	EventProposalOpened:                spec[ProposalOpened](KindProposal),
+	EventProposalApproved:              spec[ProposalVote](KindProposal),
+	EventProposalRejected:              spec[ProposalVote](KindProposal),
+	EventProposalWithdrawn:             spec[ProposalVote](KindProposal),
+	EventProposalDecided:               spec[ProposalOutcome](KindProposal),
+	EventProposalRefused:               spec[ProposalOutcome](KindProposal),
 }
 
 // EventTypes lists every event type the domain writes.

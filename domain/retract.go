@@ -154,38 +154,34 @@ func (k *work) undo(r Ref, e Effect) error {
 			return err
 		}
 		return k.emit(r, EventProductReactivated, ProductLifecycle{ID: r.ID, Owner: p.Owner})
-	case *KPIDefinition:
-		if _, err := k.active(r); err != nil {
-			return err
-		}
-		_, defined := a.Product.KPIs[p.KPI]
-		if e.Type == EventKPIDefined {
-			if !defined {
-				return stale(r, "KPI %q is gone", p.KPI)
+	case *KPIDefinition, *KPIMeasurement, *KPITarget:
+		return k.undoKPI(a, e.Type, v)
+	case *ValueStreamProduct:
+		on := contains(a.ValueStream.Products, p.Product)
+		if e.Type == EventValueStreamProductAdded {
+			if !on {
+				return nil // it left since (a move or retirement undone separately)
 			}
-			return k.emit(r, EventKPIRemoved, *p)
+			return k.emit(r, EventValueStreamProductRemoved, *p)
 		}
-		if defined {
-			return stale(r, "KPI %q is defined again", p.KPI)
+		if on {
+			return nil
 		}
-		return k.emit(r, EventKPIDefined, *p)
-	case *KPIMeasurement:
-		if e.Type != EventKPIRecorded {
-			return &StateError{Ref: r, Problem: e.Type + " cannot be undone"}
-		}
-		if _, err := k.active(r); err != nil {
-			return err
-		}
-		kpi, ok := a.Product.KPIs[p.KPI]
-		if !ok {
-			return stale(r, "KPI %q is gone", p.KPI)
-		}
-		show := kpi.Last
-		if kpi.Last != nil && kpi.Last.Cmp(p.Value) == 0 {
-			show = p.Previous
-		}
-		return k.emit(r, EventKPIRecordRetracted, KPIMeasurement{Product: r.ID, KPI: p.KPI, Value: p.Value, Previous: show})
+		return k.emit(r, EventValueStreamProductAdded, *p)
 	case *TeamProduct:
+		if r.Kind == KindProduct {
+			on := contains(a.Product.Teams, p.Team)
+			if e.Type == EventProductTeamAdded {
+				if !on {
+					return nil
+				}
+				return k.emit(r, EventProductTeamRemoved, *p)
+			}
+			if on {
+				return nil
+			}
+			return k.emit(r, EventProductTeamAdded, *p)
+		}
 		if _, err := k.active(r); err != nil {
 			return err
 		}

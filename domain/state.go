@@ -71,10 +71,13 @@ func (a Aggregate) Status() string {
 // Active reports whether the aggregate exists and has not ended.
 func (a Aggregate) Active() bool { return a.Status() == "active" }
 
-// ValueStreamState is a value stream.
+// ValueStreamState is a value stream. Products (sorted) are its active
+// products, as far as the log says (see ValueStreamProduct).
 type ValueStreamState struct {
-	Name    string
-	Retired bool
+	Name     string
+	Retired  bool
+	Products []string
+	KPIs     map[string]KPIState
 }
 
 // ProductState is a product.
@@ -87,13 +90,70 @@ type ProductState struct {
 	Retired bool
 	Project string // the project it was converted from
 	KPIs    map[string]KPIState
+	// Teams (sorted) are the teams serving it, as far as the log says
+	// (product.team-added/removed).
+	Teams []string
 }
 
-// KPIState is one KPI of a product.
+// KPIState is one KPI of a product or value stream.
 type KPIState struct {
-	Unit   string
-	Target *Decimal
-	Last   *Decimal
+	Unit      string
+	Direction string // DirectionHigher or DirectionLower
+	Category  string // one of KPICategories
+	Target    *Decimal
+	// Targets are the targets of single quarters (2026-Q2), over Target.
+	Targets map[string]Decimal
+	Last    *Decimal
+}
+
+// KPI directions: which way is better.
+const (
+	DirectionHigher = "higher"
+	DirectionLower  = "lower"
+)
+
+// KPICategories are the families of KPI the essay asks organisations to
+// govern on instead of scope, time and budget.
+var KPICategories = []string{"value", "customer", "flow", "sustainability", "team"}
+
+// TargetFor is the KPI's target in quarter q (2026-Q2): the quarter's own,
+// else the default; nil when none.
+func (k KPIState) TargetFor(q string) *Decimal {
+	if t, ok := k.Targets[q]; ok {
+		return &t
+	}
+	return k.Target
+}
+
+// kpis is the KPI map of a product or value stream, nil for other kinds.
+func (a Aggregate) kpis() map[string]KPIState {
+	switch {
+	case a.Product != nil:
+		return a.Product.KPIs
+	case a.ValueStream != nil:
+		return a.ValueStream.KPIs
+	}
+	return nil
+}
+
+// withKPIs returns a with a copy of its KPI map changed by fn.
+func withKPIs(a Aggregate, fn func(map[string]KPIState)) Aggregate {
+	m := make(map[string]KPIState, len(a.kpis())+1)
+	for k, v := range a.kpis() {
+		m[k] = v
+	}
+	fn(m)
+	switch {
+	case a.Product != nil:
+		p := cloneProduct(a.Product)
+		p.KPIs = m
+		a.Product = p
+	case a.ValueStream != nil:
+		v := *a.ValueStream
+		v.KPIs = m
+		a.ValueStream = &v
+	}
+	return a
 }
 
 // TeamState is a team; Products and Members are sorted.
@@ -277,25 +337,55 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		}
 		a.Product = pr
 	case *KPIDefinition:
-		pr := cloneProduct(a.Product)
-		if e.Type == EventKPIDefined {
-			pr.KPIs[p.KPI] = KPIState{Unit: p.Unit, Target: p.Target}
-		} else {
-			delete(pr.KPIs, p.KPI)
-		}
-		a.Product = pr
+		a = withKPIs(a, func(m map[string]KPIState) {
+			if e.Type == EventKPIDefined || e.Type == EventValueStreamKPIDefined {
+				m[p.KPI] = KPIState{Unit: p.Unit, Target: p.Target, Direction: orDefault(p.Direction, DirectionHigher),
+					Category: orDefault(p.Category, KPICategories[0])}
+			} else {
+				delete(m, p.KPI)
+			}
+		})
 	case *KPIMeasurement:
-		pr := cloneProduct(a.Product)
-		k := pr.KPIs[p.KPI]
-		if e.Type == EventKPIRecorded {
-			val := p.Value
-			k.Last = &val
-		} else {
-			k.Last = p.Previous
-		}
-		pr.KPIs[p.KPI] = k
-		a.Product = pr
+		a = withKPIs(a, func(m map[string]KPIState) {
+			k := m[p.KPI]
+			if e.Type == EventKPIRecorded || e.Type == EventValueStreamKPIRecorded {
+				val := p.Value
+				k.Last = &val
+			} else {
+				k.Last = p.Previous
+			}
+			m[p.KPI] = k
+		})
+	case *KPITarget:
+		a = withKPIs(a, func(m map[string]KPIState) {
+			k := m[p.KPI]
+			if p.Quarter == "" {
+				k.Target = p.Target
+			} else {
+				ts := make(map[string]Decimal, len(k.Targets)+1)
+				for q, t := range k.Targets {
+					ts[q] = t
+				}
+				if p.Target != nil {
+					ts[p.Quarter] = *p.Target
+				} else {
+					delete(ts, p.Quarter)
+				}
+				k.Targets = ts
+			}
+			m[p.KPI] = k
+		})
+	case *ValueStreamProduct:
+		v := *a.ValueStream
+		v.Products = setOp(v.Products, p.Product, e.Type == EventValueStreamProductAdded)
+		a.ValueStream = &v
 	case *TeamProduct:
+		if a.Product != nil {
+			pr := cloneProduct(a.Product)
+			pr.Teams = setOp(pr.Teams, p.Team, e.Type == EventProductTeamAdded)
+			a.Product = pr
+			break
+		}
 		t := cloneTeam(a.Team)
 		t.Products = setOp(t.Products, p.Product, e.Type == EventTeamProductAssigned)
 		a.Team = t
@@ -400,6 +490,13 @@ func evolveLifecycle(a *Aggregate, typ string, effective time.Time) {
 		}
 		a.Mandate = &m
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // setOp adds or removes s in a sorted set, returning a new slice.

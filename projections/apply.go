@@ -283,19 +283,37 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 		}
 		return a.sets(domain.KindProduct, p.ID, kv...)
 	case *domain.KPIDefinition:
-		if r.Type == domain.EventKPIRemoved {
-			return a.set(domain.KindProduct, p.Product, "kpi:"+p.KPI, nil)
+		subj := p.Subject()
+		if r.Type == domain.EventKPIRemoved || r.Type == domain.EventValueStreamKPIRemoved {
+			return a.sets(subj.Kind, subj.ID, "kpi:"+p.KPI, none, kpiTargetAttr(p.KPI, ""), none)
 		}
-		def, err := json.Marshal(KPIDefinition{KPI: p.KPI, Unit: p.Unit, Target: decimalString(p.Target)})
+		def, err := json.Marshal(KPIDefinition{KPI: p.KPI, Unit: p.Unit, Target: decimalString(p.Target),
+			Direction: p.Direction, Category: p.Category})
 		if err != nil {
 			return err
 		}
-		return a.set(domain.KindProduct, p.Product, "kpi:"+p.KPI, str(string(def)))
+		var target *string
+		if p.Target != nil {
+			target = str(p.Target.String())
+		}
+		return a.sets(subj.Kind, subj.ID, "kpi:"+p.KPI, str(string(def)), kpiTargetAttr(p.KPI, ""), target)
 	case *domain.KPIMeasurement:
 		return a.kpiMeasurement(r, p)
+	case *domain.KPITarget:
+		var target *string
+		if p.Target != nil {
+			target = str(p.Target.String())
+		}
+		subj := p.Subject()
+		return a.set(subj.Kind, subj.ID, kpiTargetAttr(p.KPI, p.Quarter), target)
+	case *domain.ValueStreamProduct:
+		return nil // a product's value stream is the product's fact
 	case *domain.TeamFormed:
 		return a.sets(domain.KindTeam, p.ID, "name", p.Name, "type", p.Type, "status", statusActive)
 	case *domain.TeamProduct:
+		if r.Aggregate.Kind == domain.KindProduct {
+			return nil // the team's fact says whom it serves
+		}
 		var v *string
 		if r.Type == domain.EventTeamProductAssigned {
 			v = str("true")
@@ -418,14 +436,29 @@ func decimalString(d *domain.Decimal) string {
 	return d.String()
 }
 
+// kpiTargetAttr is the fact holding a KPI's default target (quarter
+// empty) or a quarter's; kpi_values (migration 00007) reads them.
+func kpiTargetAttr(kpi, quarter string) string {
+	if quarter == "" {
+		return "kpi-target:" + kpi
+	}
+	return "kpi-target:" + kpi + "@" + quarter
+}
+
 func (a *applier) kpiMeasurement(r domain.Recorded, p *domain.KPIMeasurement) error {
-	if r.Type == domain.EventKPIRecorded {
-		return a.w.row("kpi_measurements", int64(r.Sequence), p.Product, p.KPI, p.Value.String(), a.valid, r.RecordedAt, r.Meta.DecisionID)
+	subj := p.Subject()
+	if r.Type == domain.EventKPIRecorded || r.Type == domain.EventValueStreamKPIRecorded {
+		var note *string
+		if p.Note != "" {
+			note = &p.Note
+		}
+		return a.w.row("kpi_measurements", int64(r.Sequence), subj.ID, p.KPI, p.Value.String(), a.valid, r.RecordedAt, r.Meta.DecisionID,
+			string(subj.Kind), note)
 	}
 	// A retraction names the value; it undoes the latest such measurement.
-	return a.w.exec(`UPDATE kpi_measurements SET retracted_seq = $4 WHERE seq = (
-		SELECT max(seq) FROM kpi_measurements WHERE product = $1 AND kpi = $2 AND value = $3 AND retracted_seq IS NULL)`,
-		p.Product, p.KPI, p.Value.String(), int64(r.Sequence))
+	return a.w.exec(`UPDATE kpi_measurements SET retracted_seq = $5 WHERE seq = (
+		SELECT max(seq) FROM kpi_measurements WHERE kind = $1 AND subject = $2 AND kpi = $3 AND value = $4 AND retracted_seq IS NULL)`,
+		string(subj.Kind), subj.ID, p.KPI, p.Value.String(), int64(r.Sequence))
 }
 
 // budgetAccount is the account every period's total comes from, so that

@@ -111,10 +111,28 @@
 //	                     owner_changes, ownership_churn, people_at_start,
 //	                     stayed_in_team, team_stability, projects_converted,
 //	                     people_in_teams, median_tenure_days (unbroken stint
-//	                     in the current team at the quarter's end, in days);
+//	                     in the current team at the quarter's end, in days),
+//	                     and the relapse signals teams_disbanded_after_close,
+//	                     decisions_root, decisions_delegated, decisions_board,
+//	                     kpi_subjects, kpi_subjects_covered, kpi_coverage;
 //	                     the figures of [DB.Transition] known now
 //	transition_funding   per quarter and currency: products_minor,
-//	                     value_streams_minor, projects_minor, product_share
+//	                     value_streams_minor, projects_minor, product_share,
+//	                     closed_projects_minor
+//	kpi_values           every KPI measurement known now: kind, id, kpi,
+//	                     category, unit, direction, effective, quarter, value,
+//	                     target (the quarter's, else the default), on_target,
+//	                     note, decision, sequence, recorded_at ([DB.KPIValues])
+//	review               per quarter and product or value stream active in it:
+//	                     name, valuestream, status and owner at the start and
+//	                     end, owner_changes, teams, people_at_start,
+//	                     stayed_in_team, decisions ([DB.Review])
+//	review_funding       per quarter, account and currency: allocated_minor,
+//	                     shifted_in_minor, shifted_out_minor, released_minor,
+//	                     balance_minor
+//	review_kpis          per quarter, subject and KPI: measurements,
+//	                     last_value, last_effective, previous_value, target,
+//	                     on_target, trend
 //	mandates             id, holder (a person or board:<id>), kinds, scope,
 //	                     limit, period_limit, valid_until, grantor, chain
 //	                     (grantor … root), state (in force, suspended,
@@ -122,9 +140,12 @@
 //
 // The transition figures are computed in one place, the SQL functions
 // transition_metrics and transition_funding of the read models' schema
-// (migration 00004, SQL-standard bodies bound like views): the two views
-// call them for every quarter up to today, [DB.Transition] for one quarter
-// as known at any time.
+// (migration 00004, the relapse signals added by 00008; SQL-standard
+// bodies bound like views): the two views call them for every quarter up
+// to today, [DB.Transition] for one quarter as known at any time. So are
+// the KPI values (kpi_values) and the review (review_subjects,
+// review_funding, review_kpis, subject_decisions) of migration 00007, which
+// [DB.KPIValues], [DB.Review] and [DB.Restatement] ask.
 //
 // # Time
 //

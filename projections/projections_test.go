@@ -177,7 +177,7 @@ func TestProjectorBuildsTheOrganisationAsOfAnyValidTime(t *testing.T) {
 	if app.ID != "pay-app" || app.Owner != "p-1" || len(app.Teams) != 1 || app.Teams[0].ID != "t-core" || names(app.Teams[0].Members) != "p-3" {
 		t.Fatalf("pay-app now: %+v", app)
 	}
-	if len(app.KPIs) != 1 || app.KPIs[0] != (KPIDefinition{KPI: "conversion", Unit: "%", Target: "5"}) {
+	if len(app.KPIs) != 1 || app.KPIs[0] != (KPIDefinition{KPI: "conversion", Unit: "%", Target: "5", Direction: "higher", Category: "value"}) {
 		t.Fatalf("pay-app KPIs: %+v", app.KPIs)
 	}
 	if names(now.Unassigned) != "p-1,p-2" {

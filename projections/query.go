@@ -154,11 +154,14 @@ type Project struct {
 	ID, Name, ValueStream, Status, Product string
 }
 
-// KPIDefinition is a KPI of a product.
+// KPIDefinition is a KPI of a product or value stream (the JSON of its
+// kpi:<kpi> fact); Target is the default target as defined.
 type KPIDefinition struct {
-	KPI    string `json:"kpi"`
-	Unit   string `json:"unit"`
-	Target string `json:"target,omitempty"`
+	KPI       string `json:"kpi"`
+	Unit      string `json:"unit"`
+	Target    string `json:"target,omitempty"`
+	Direction string `json:"direction,omitempty"`
+	Category  string `json:"category,omitempty"`
 }
 
 // Organisation returns one page of the active organisation at at; see
@@ -676,7 +679,7 @@ func (db *DB) Measurements(ctx context.Context, product string, at At, page Page
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT kpi, value, effective, recorded_at, seq, decision FROM kpi_measurements
-			WHERE product = $1 AND seq <= $2 AND effective <= $3 AND (retracted_seq IS NULL OR retracted_seq > $2)
+			WHERE kind = 'product' AND subject = $1 AND seq <= $2 AND effective <= $3 AND (retracted_seq IS NULL OR retracted_seq > $2)
 			  AND ($4::text IS NULL OR (kpi, effective, seq) > ($4, $5, $6))
 			ORDER BY kpi, effective, seq LIMIT $7`, product, k.seq, k.asOf, afterKPI, afterEffective, afterSeq, pg.limit+1)
 		if err != nil {

@@ -27,6 +27,7 @@ const (
 var ReportingViews = []string{
 	"decisions", "current_attributes", "value_streams", "products", "teams", "team_products", "people", "projects",
 	"funding_balances", "transition_metrics", "transition_funding", "mandates",
+	"kpi_values", "review", "review_funding", "review_kpis",
 }
 
 // reportingScripts renders reporting.sql for the read models in data: the

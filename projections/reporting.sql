@@ -165,7 +165,10 @@ SELECT m.quarter, m.quarter_from, m.quarter_to,
        m.people_at_start, m.stayed_in_team, m.team_stability,
        m.projects_converted,
        m.people_in_teams,
-       m.median_tenure_days
+       m.median_tenure_days,
+       m.teams_disbanded_after_close,
+       m.decisions_root, m.decisions_delegated, m.decisions_board,
+       m.kpi_subjects, m.kpi_subjects_covered, m.kpi_coverage
 FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
      LATERAL {{data}}.transition_metrics(known.seq,
          (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
@@ -185,11 +188,18 @@ COMMENT ON COLUMN {{reporting}}.transition_metrics.team_stability IS 'stayed_in_
 COMMENT ON COLUMN {{reporting}}.transition_metrics.projects_converted IS 'Projects converted into products during the quarter.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.people_in_teams IS 'Active people in a team at the end of the quarter.';
 COMMENT ON COLUMN {{reporting}}.transition_metrics.median_tenure_days IS 'Median of how long each of them had been in that team without a break at the end of the quarter, in days; 0 when nobody. A move away and back starts a new stint.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.teams_disbanded_after_close IS 'Relapse signal: teams disbanded in the quarter within 90 days after a project closed.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.decisions_root IS 'Decisions effective in the quarter under the root mandate.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.decisions_delegated IS 'Decisions effective in the quarter under a mandate delegated from the root (without a board).';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.decisions_board IS 'Decisions effective in the quarter approved by a board''s quorum.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.kpi_subjects IS 'Active products and value streams at the end of the quarter.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.kpi_subjects_covered IS 'Of those, the ones with a KPI that has a target and a value in the quarter.';
+COMMENT ON COLUMN {{reporting}}.transition_metrics.kpi_coverage IS 'kpi_subjects_covered / kpi_subjects; 0 when there are none.';
 
 -- Computed by the read models' function transition_funding (migration
 -- 00004) over the quarters of transition_metrics.
 CREATE OR REPLACE VIEW {{reporting}}.transition_funding AS
-SELECT m.quarter, m.currency, m.products_minor, m.value_streams_minor, m.projects_minor, m.product_share
+SELECT m.quarter, m.currency, m.products_minor, m.value_streams_minor, m.projects_minor, m.product_share, m.closed_projects_minor
 FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
      LATERAL {{data}}.transition_funding(known.seq,
          (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
@@ -201,6 +211,97 @@ COMMENT ON COLUMN {{reporting}}.transition_funding.products_minor IS 'On product
 COMMENT ON COLUMN {{reporting}}.transition_funding.value_streams_minor IS 'On valuestream:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.projects_minor IS 'On project:<id> accounts, minor units.';
 COMMENT ON COLUMN {{reporting}}.transition_funding.product_share IS '(products + value streams) / (products + value streams + projects); 0 when nothing is allocated.';
+COMMENT ON COLUMN {{reporting}}.transition_funding.closed_projects_minor IS 'Relapse signal: money still on the accounts of projects closed by the end of the quarter, minor units (project.close releases it to the pool; only older closures leave any).';
+
+-- Computed by the read models' function kpi_values (migration 00006), as
+-- known now, as of now; koers kpi and the review ask it too.
+CREATE OR REPLACE VIEW {{reporting}}.kpi_values AS
+SELECT v.kind, v.id, v.kpi, v.category, v.unit, v.direction, v.effective, v.quarter, v.value, v.target, v.on_target,
+       v.note, v.decision, v.seq AS sequence, v.recorded_at
+FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
+     LATERAL {{data}}.kpi_values(known.seq, now(), NULL, NULL, NULL, NULL, NULL) v;
+COMMENT ON VIEW {{reporting}}.kpi_values IS 'Every KPI measurement of a product or value stream, as known now, with its KPI''s definition and the target of its quarter; retracted measurements are left out. The same figures as koers kpi.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.kind IS 'product or valuestream: whose KPI it is.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.id IS 'The product''s or value stream''s id.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.kpi IS 'The KPI''s id, e.g. lead-time.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.category IS 'value, customer, flow, sustainability or team.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.unit IS 'The KPI''s unit, e.g. days, %, EUR.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.direction IS 'higher or lower: which way is better.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.effective IS 'Valid time: the date the value was measured for.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.quarter IS 'The quarter (UTC) of effective, e.g. 2026-Q2.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.value IS 'The value, exact.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.target IS 'The target of the quarter (kpi.target with quarter), else the default target; NULL when none.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.on_target IS 'Whether the value meets the target in the KPI''s direction (at or above for higher, at or below for lower); NULL without a target.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.note IS 'Where the value came from (kpi.record note); NULL when none.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.decision IS 'The decision that recorded it.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.sequence IS 'Stream sequence of its event.';
+COMMENT ON COLUMN {{reporting}}.kpi_values.recorded_at IS 'Recorded time.';
+
+-- The quarterly portfolio review (koers report review), per quarter from
+-- the first recorded fact's to the current one, as known now: computed by
+-- review_subjects, review_funding and review_kpis (migration 00006).
+CREATE OR REPLACE VIEW {{reporting}}.review AS
+SELECT r.quarter, r.kind, r.id, r.name, r.valuestream, r.status_start, r.status_end, r.owner_start, r.owner_end,
+       r.owner_changes, r.teams, r.people_at_start, r.stayed_in_team, r.decisions
+FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
+     LATERAL {{data}}.review_subjects(known.seq,
+         (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
+         now()) r;
+COMMENT ON VIEW {{reporting}}.review IS 'The portfolio review: per quarter, each product and value stream active in it, as known now. Money in review_funding, KPIs in review_kpis.';
+COMMENT ON COLUMN {{reporting}}.review.quarter IS 'The quarter, e.g. 2026-Q2.';
+COMMENT ON COLUMN {{reporting}}.review.kind IS 'product or valuestream.';
+COMMENT ON COLUMN {{reporting}}.review.id IS 'Its id.';
+COMMENT ON COLUMN {{reporting}}.review.name IS 'Its name at the end of the quarter.';
+COMMENT ON COLUMN {{reporting}}.review.valuestream IS 'A product''s value stream at the end of the quarter; NULL for a value stream.';
+COMMENT ON COLUMN {{reporting}}.review.status_start IS 'Status when the quarter began (NULL: did not exist yet).';
+COMMENT ON COLUMN {{reporting}}.review.status_end IS 'Status when it ended.';
+COMMENT ON COLUMN {{reporting}}.review.owner_start IS 'A product''s accountable owner when the quarter began.';
+COMMENT ON COLUMN {{reporting}}.review.owner_end IS 'Its accountable owner when it ended.';
+COMMENT ON COLUMN {{reporting}}.review.owner_changes IS 'Owners replaced or removed during the quarter.';
+COMMENT ON COLUMN {{reporting}}.review.teams IS 'Active teams serving it at the end (a value stream: those of its active products).';
+COMMENT ON COLUMN {{reporting}}.review.people_at_start IS 'People in those teams when the quarter began.';
+COMMENT ON COLUMN {{reporting}}.review.stayed_in_team IS 'Of those, the ones in the same team when it ended.';
+COMMENT ON COLUMN {{reporting}}.review.decisions IS 'Decisions effective in the quarter that touched it.';
+
+CREATE OR REPLACE VIEW {{reporting}}.review_funding AS
+SELECT r.quarter, r.kind, r.id, r.currency, r.allocated_minor, r.shifted_in_minor, r.shifted_out_minor, r.released_minor, r.balance_minor
+FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
+     LATERAL {{data}}.review_funding(known.seq,
+         (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
+         now()) r;
+COMMENT ON VIEW {{reporting}}.review_funding IS 'The portfolio review''s money: per quarter, product or value-stream account and currency, over every budget period, as known now.';
+COMMENT ON COLUMN {{reporting}}.review_funding.quarter IS 'The quarter, e.g. 2026-Q2.';
+COMMENT ON COLUMN {{reporting}}.review_funding.kind IS 'product or valuestream.';
+COMMENT ON COLUMN {{reporting}}.review_funding.id IS 'Its id.';
+COMMENT ON COLUMN {{reporting}}.review_funding.currency IS 'ISO 4217 currency.';
+COMMENT ON COLUMN {{reporting}}.review_funding.allocated_minor IS 'Allocated from the pool, effective in the quarter, minor units.';
+COMMENT ON COLUMN {{reporting}}.review_funding.shifted_in_minor IS 'Shifted in from other accounts (a conversion''s included).';
+COMMENT ON COLUMN {{reporting}}.review_funding.shifted_out_minor IS 'Shifted out to other accounts.';
+COMMENT ON COLUMN {{reporting}}.review_funding.released_minor IS 'Released to the pool.';
+COMMENT ON COLUMN {{reporting}}.review_funding.balance_minor IS 'The balance at the end of the quarter.';
+
+CREATE OR REPLACE VIEW {{reporting}}.review_kpis AS
+SELECT r.quarter, r.kind, r.id, r.kpi, r.category, r.unit, r.direction, r.measurements, r.last_value, r.last_effective,
+       r.previous_value, r.target, r.on_target, r.trend
+FROM (SELECT coalesce(max(seq), 0) AS seq FROM {{data}}.decisions) known,
+     LATERAL {{data}}.review_kpis(known.seq,
+         (SELECT min(f.valid_from) FROM {{data}}.facts f WHERE f.superseded_seq IS NULL AND f.recorded_seq <= known.seq),
+         now()) r;
+COMMENT ON VIEW {{reporting}}.review_kpis IS 'The portfolio review''s KPIs: per quarter, product or value stream and KPI with a value so far, as known now.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.quarter IS 'The quarter, e.g. 2026-Q2.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.kind IS 'product or valuestream.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.id IS 'Its id.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.kpi IS 'The KPI.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.category IS 'value, customer, flow, sustainability or team.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.unit IS 'Its unit.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.direction IS 'higher or lower: which way is better.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.measurements IS 'Values measured in the quarter.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.last_value IS 'The last value measured in the quarter; NULL when none.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.last_effective IS 'Its date.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.previous_value IS 'The last value before the quarter; NULL when none.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.target IS 'The target of the last value''s quarter; NULL when none.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.on_target IS 'Whether the last value meets it; NULL without one.';
+COMMENT ON COLUMN {{reporting}}.review_kpis.trend IS 'improving, worsening or steady against the previous value in the KPI''s direction; new without one; NULL without a value in the quarter.';
 
 -- Who may decide what today: each mandate judged alone (revoked, expired,
 -- holder not an active person or board), then suspended when a mandate up
@@ -285,5 +386,10 @@ BEGIN
     -- The views call these (SECURITY DEFINER) functions as the reader.
     GRANT EXECUTE ON FUNCTION {{data}}.transition_metrics(bigint, timestamptz, timestamptz) TO {{role}};
     GRANT EXECUTE ON FUNCTION {{data}}.transition_funding(bigint, timestamptz, timestamptz) TO {{role}};
+    GRANT EXECUTE ON FUNCTION {{data}}.kpi_values(bigint, timestamptz, text, text, text, timestamptz, timestamptz) TO {{role}};
+    GRANT EXECUTE ON FUNCTION {{data}}.review_subjects(bigint, timestamptz, timestamptz) TO {{role}};
+    GRANT EXECUTE ON FUNCTION {{data}}.subject_decisions(bigint) TO {{role}};
+    GRANT EXECUTE ON FUNCTION {{data}}.review_funding(bigint, timestamptz, timestamptz) TO {{role}};
+    GRANT EXECUTE ON FUNCTION {{data}}.review_kpis(bigint, timestamptz, timestamptz) TO {{role}};
 END
 $do$;

@@ -44,6 +44,22 @@ type Transition struct {
 	// A move away and back starts a new stint.
 	PeopleInTeams    int
 	MedianTenureDays float64
+
+	// Relapse signals: the organisation sliding back into project
+	// steering. TeamsDisbandedAfterClose were disbanded in the quarter
+	// within 90 days after a project closed (a project team breaking up
+	// with its project).
+	TeamsDisbandedAfterClose int
+	// Decisions effective in the quarter by the authority they were taken
+	// under: the root mandate, a mandate delegated from it, a board's
+	// approvals. Steering that stays at the root is not delegated.
+	DecisionsRoot, DecisionsDelegated, DecisionsBoard int
+	// KPISubjects are the active products and value streams at the end of
+	// the quarter, KPISubjectsCovered those of them with a KPI that has a
+	// target and a value in the quarter; KPICoverage is their ratio (0
+	// when there are none).
+	KPISubjects, KPISubjectsCovered int
+	KPICoverage                     float64
 }
 
 // FundingShare is the money on product, value-stream and project accounts
@@ -54,6 +70,11 @@ type FundingShare struct {
 	// ProductShare is (Products+ValueStreams) / (Products+ValueStreams+Projects),
 	// 0 when nothing is allocated.
 	ProductShare float64
+	// ClosedProjects is the money still on projects closed by the end of
+	// the quarter (a relapse signal: budgets that outlive the work).
+	// project.close releases it to the pool, so only closures recorded
+	// before that rule leave any.
+	ClosedProjects domain.Amount
 }
 
 // ParseQuarter parses "2026-Q2" into the quarter's first instant and the
@@ -92,17 +113,21 @@ func (db *DB) Transition(ctx context.Context, quarter string, knownAt time.Time)
 		}
 		var got string
 		if err := tx.QueryRow(ctx, `SELECT quarter, active_products, owned_products, ownership_coverage, owner_changes, ownership_churn,
-				people_at_start, stayed_in_team, team_stability, projects_converted, people_in_teams, median_tenure_days
+				people_at_start, stayed_in_team, team_stability, projects_converted, people_in_teams, median_tenure_days,
+				teams_disbanded_after_close, decisions_root, decisions_delegated, decisions_board,
+				kpi_subjects, kpi_subjects_covered, kpi_coverage
 			FROM transition_metrics($1, $2, $2)`, k.seq, from).
 			Scan(&got, &r.ActiveProducts, &r.OwnedProducts, &r.OwnershipCoverage, &r.OwnerChanges, &r.OwnershipChurn,
-				&r.PeopleAtStart, &r.StayedInTeam, &r.TeamStability, &r.ProjectsConverted, &r.PeopleInTeams, &r.MedianTenureDays); err != nil {
+				&r.PeopleAtStart, &r.StayedInTeam, &r.TeamStability, &r.ProjectsConverted, &r.PeopleInTeams, &r.MedianTenureDays,
+				&r.TeamsDisbandedAfterClose, &r.DecisionsRoot, &r.DecisionsDelegated, &r.DecisionsBoard,
+				&r.KPISubjects, &r.KPISubjectsCovered, &r.KPICoverage); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		if got != quarter {
 			// ParseQuarter and the function's quarters must agree.
 			return fmt.Errorf("metrics: asked for %s, computed %s", quarter, got)
 		}
-		rows, err := tx.Query(ctx, `SELECT currency, products_minor, value_streams_minor, projects_minor, product_share
+		rows, err := tx.Query(ctx, `SELECT currency, products_minor, value_streams_minor, projects_minor, product_share, closed_projects_minor
 			FROM transition_funding($1, $2, $2) ORDER BY currency`, k.seq, from)
 		if err != nil {
 			return fmt.Errorf("funding: %w", err)
@@ -110,9 +135,10 @@ func (db *DB) Transition(ctx context.Context, quarter string, knownAt time.Time)
 		r.Funding, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (FundingShare, error) {
 			var s FundingShare
 			var cur string
-			var p, v, j int64
-			err := row.Scan(&cur, &p, &v, &j, &s.ProductShare)
+			var p, v, j, c int64
+			err := row.Scan(&cur, &p, &v, &j, &s.ProductShare, &c)
 			s.Currency, s.Products, s.ValueStreams, s.Projects = domain.Currency(cur), domain.Amount(p), domain.Amount(v), domain.Amount(j)
+			s.ClosedProjects = domain.Amount(c)
 			return s, err
 		})
 		if err != nil {

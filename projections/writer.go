@@ -65,7 +65,7 @@ var tableColumns = map[string][]string{
 		"changes", "effects", "change_kinds", "aggregates", "retracts", "authority_chain", "approvers"},
 	"mandate_use":       {"seq", "mandate", "period", "currency", "amount_minor", "effective", "recorded_at", "decision"},
 	"journal":           {"seq", "line", "decision", "event_type", "period", "currency", "account", "amount_minor", "effective", "recorded_at"},
-	"kpi_measurements":  {"seq", "product", "kpi", "value", "effective", "recorded_at", "decision"},
+	"kpi_measurements":  {"seq", "subject", "kpi", "value", "effective", "recorded_at", "decision", "kind", "note"},
 	"rejected_messages": {"seq", "subject", "reason"},
 }
 

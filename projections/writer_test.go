@@ -33,7 +33,7 @@ func TestBatchedWritesMatchOneStatementPerFact(t *testing.T) {
 			t.Fatalf("the history lacks %s", w)
 		}
 	}
-	if !regexp.MustCompile(`"kpi": "conversion", "seq": \d+, "value": "3.2", "product": "pay-app", "decision": "kpis", "effective": "[^"]+", "recorded_at": "[^"]+", "retracted_seq": \d+`).MatchString(want) {
+	if !regexp.MustCompile(`"kpi": "conversion", "seq": \d+, "kind": "product", "note": null, "value": "3.2", "subject": "pay-app", "decision": "kpis", "effective": "[^"]+", "recorded_at": "[^"]+", "retracted_seq": \d+`).MatchString(want) {
 		t.Fatalf("the kpi measurement of kpis is not retracted:\n%s", want)
 	}
 	for _, n := range []int{7, 1000} {

@@ -163,20 +163,22 @@ func TestInterruptedApplyResumes(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	const n = 1500
-	var b strings.Builder
+	lines := make([]string, n)
 	for i := range n {
-		fmt.Fprintf(&b, `{"id":"form-%d","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-%d","name":"T","type":"platform"}]}`+"\n", i, i)
+		lines[i] = fmt.Sprintf(`{"id":"form-%d","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-%d","name":"T","type":"platform"}]}`+"\n", i, i)
 	}
 	file := filepath.Join(t.TempDir(), "decisions.jsonl")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// A long-running holder of the folder's embedded server, so that the
 	// status polls below never hand it over under the apply.
 	p.start(t, "serve", "--listen", "127.0.0.1:0")
-	// The decisions come through a pipe the test holds open, so that the
-	// apply cannot finish before the interrupt however fast it is (bulk
-	// apply takes a file of 1,500 in well under a second).
+	// The decisions come through stdin, which the test keeps open: the
+	// first ones at once (enough to fill the bulk apply's first batch of
+	// 1,000 messages, so that some are recorded), the rest only once the
+	// interrupt is sent, so that the run cannot finish before it, however
+	// fast this machine is.
 	cmd := p.command(t.Context(), "apply", "-f", "-")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -187,31 +189,62 @@ func TestInterruptedApplyResumes(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.SplitAfter(b.String(), "\n")
-	written := make(chan struct{})
+	const first = 1000
+	interrupt, exited, fed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(written)
-		for _, l := range lines[:n/2] {
+		defer close(fed)
+		defer stdin.Close()
+		for i, l := range lines {
+			if i == first {
+				select {
+				case <-interrupt:
+				case <-exited:
+					return
+				}
+			}
+			if i >= first {
+				// One line at a time: each lets the run see the interrupt.
+				select {
+				case <-time.After(20 * time.Millisecond):
+				case <-exited:
+					return
+				}
+			}
 			if _, err := io.WriteString(stdin, l); err != nil {
-				return // the apply stopped reading: it was interrupted
+				return
 			}
 		}
+		<-exited // kept open: only the interrupt ends the run
 	}()
-	// Interrupted once it is under way (genesis and each decision are a
-	// few messages), however fast this machine is.
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	// Interrupted once the progress shows the first decisions recorded
+	// (genesis is 2 messages, each decision 2 more).
+	under := false
+	for deadline := time.Now().Add(time.Minute); !under && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		_, st, _ := p.run(t, "", "status", "--json")
 		var status struct {
 			LastSequence uint64 `json:"last_sequence"`
 		}
-		if json.Unmarshal([]byte(st), &status) == nil && status.LastSequence > 3+2*20 {
-			break
-		}
+		under = json.Unmarshal([]byte(st), &status) == nil && status.LastSequence > 2+2*20
+	}
+	if !under {
+		_ = cmd.Process.Kill()
+		close(exited)
+		_ = cmd.Wait()
+		t.Fatalf("apply recorded no 20 decisions in a minute\n%s%s", out.String(), errOut.String())
 	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	<-written
-	stdin.Close()
-	_ = cmd.Wait()
+	close(interrupt)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-waited
+		t.Errorf("apply did not stop within 2 minutes of the interrupt")
+	}
+	close(exited)
+	<-fed
 	m := regexp.MustCompile(`interrupted after (\d+) decisions; run the same command again to resume`).FindStringSubmatch(errOut.String())
 	if cmd.ProcessState.ExitCode() != 130 || m == nil || strings.Contains(errOut.String(), "context canceled") {
 		t.Fatalf("apply interrupted: exit %d\n%s%s", cmd.ProcessState.ExitCode(), out.String(), errOut.String())

@@ -21,6 +21,11 @@ import (
 type numbered struct {
 	line int
 	body []byte
+	// problem is why the line cannot become a decision (a spreadsheet's
+	// bad value): it is refused like a refused decision.
+	problem error
+	// explain, when set, names where in the line a refusal is about.
+	explain func(error) error
 }
 
 // applyLines records the decisions of a JSON-lines stream in order.
@@ -103,11 +108,41 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 	var (
 		problems []string
 		lastLine int // the last refused line
+		// explain holds the explain of the lines in flight, by line.
+		explain = map[int]func(error) error{}
+		// unfit counts the lines that could not become decisions; stopped
+		// is set when one of them ended the run.
+		unfit   int
+		stopped bool
 	)
+	refuse := func(line int, err error) {
+		problem := fmt.Sprintf("line %d: %s", line, oneLine(err))
+		problems = append(problems, problem)
+		lastLine = line
+		if keepGoing {
+			fmt.Fprintln(cmd.ErrOrStderr(), problem)
+		}
+	}
 	lines := func(yield func(ledger.Line, error) bool) {
 		for d, err := range decisions {
 			if ctx.Err() != nil {
 				return
+			}
+			if err == nil && d.problem != nil {
+				// Refused before the ledger sees it, like a refused decision.
+				if bar != nil {
+					_ = bar.Add(1)
+				}
+				unfit++
+				refuse(d.line, d.problem)
+				if !keepGoing {
+					stopped = true
+					return
+				}
+				continue
+			}
+			if d.explain != nil {
+				explain[d.line] = d.explain
 			}
 			if !yield(ledger.Line{Line: d.line, Body: d.body}, err) {
 				return
@@ -118,14 +153,15 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 		if bar != nil {
 			_ = bar.Add(1)
 		}
+		ex := explain[r.Line]
+		delete(explain, r.Line)
 		switch {
 		case r.Err != nil:
-			problem := fmt.Sprintf("line %d: %s", r.Line, oneLine(r.Err))
-			problems = append(problems, problem)
-			lastLine = r.Line
-			if keepGoing {
-				fmt.Fprintln(cmd.ErrOrStderr(), problem)
+			err := r.Err
+			if ex != nil {
+				err = ex(err)
 			}
+			refuse(r.Line, err)
 		case r.Result.Proposal != nil:
 			// Under a board's mandate: recorded as a proposal, decided
 			// only when the board's quorum approves it.
@@ -141,8 +177,8 @@ func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbe
 	})
 	defer stop()
 	s, err := h.ApplyAll(runCtx, lines, ledger.BulkOptions{KeepGoing: keepGoing, Handle: opts, Report: report})
-	sum := applySummary{Applied: s.Applied, Proposed: s.Proposed, Duplicates: s.Duplicates, Refused: s.Refused, Problems: problems}
-	if errors.Is(err, ledger.ErrStopped) && len(problems) > 0 {
+	sum := applySummary{Applied: s.Applied, Proposed: s.Proposed, Duplicates: s.Duplicates, Refused: s.Refused + unfit, Problems: problems}
+	if (errors.Is(err, ledger.ErrStopped) || (err == nil && stopped)) && len(problems) > 0 {
 		return sum, fmt.Errorf("%s (nothing after line %d was applied)", problems[len(problems)-1], lastLine)
 	}
 	if err == nil && ctx.Err() != nil {

@@ -276,8 +276,14 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, servin
 	if !r.OK() {
 		return exitError{code: 2, err: fmt.Errorf("verify found %d problems", len(r.Problems)+r.MoreProblems)}
 	}
+	if err := tourReview(cmd, a, db, sample.LastReviewQuarter(sample.Options{})); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, `
 Try next:
+  koers kpi --valuestream payments        KPI values against their targets, quarter by quarter
+  koers diff --from 2026-03-31 --to 2026-06-30   what changed between two dates, and which decisions did it
+  koers report restatements --from 2026-Q1 --to 2026-Q3   figures known then versus now
   koers org --as-of 2025-06-30            the organisation on a date
   koers audit --kind decision.retract     what was retracted, by whom
   koers history person p-0042 --all       one person's teams, superseded beliefs too
@@ -445,4 +451,55 @@ func printResultTo(w io.Writer, res ledger.Result) {
 		return
 	}
 	fmt.Fprintf(w, "decision %s recorded (sequences %s)\n", res.DecisionID, seqRange(res.Sequences))
+}
+
+// tourReview ends the tour with the portfolio review of the history's last
+// quarter: every value stream's totals, then one value stream in full.
+func tourReview(cmd *cobra.Command, a *app, db *projections.DB, quarter string) error {
+	ctx, w := cmd.Context(), cmd.OutOrStdout()
+	heading(w, "The portfolio review of "+quarter+" (koers report review --quarter "+quarter+")")
+	r, err := db.Review(ctx, quarter, time.Time{})
+	if err != nil {
+		return err
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "VALUE STREAM\tPRODUCTS\tWITH OWNER\tALLOCATED\tSHIFTED IN\tBALANCE\tKPIS ON TARGET\tDECISIONS")
+	for _, v := range r.ValueStreams {
+		t := v.Totals
+		money := []string{"-", "-", "-"}
+		if len(t.Funding) > 0 {
+			f := t.Funding[0]
+			money = []string{f.Allocated.Format(f.Currency) + " " + string(f.Currency), f.ShiftedIn.Format(f.Currency) + " " + string(f.Currency),
+				f.Balance.Format(f.Currency) + " " + string(f.Currency)}
+		}
+		decisions := v.DecisionCount
+		for _, p := range v.Products {
+			decisions += p.DecisionCount
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d of %d\t%d\n", v.Name, t.ActiveProducts, t.OwnedProducts, money[0], money[1], money[2],
+			t.KPIsOnTarget, t.KPIsWithTarget, decisions)
+	}
+	tw.Flush()
+	for _, v := range r.ValueStreams {
+		if v.ID != "payments" {
+			continue
+		}
+		var refs []domain.Ref
+		for _, p := range v.Products {
+			for _, o := range []string{p.OwnerStart, p.OwnerEnd} {
+				if o != "" {
+					refs = append(refs, domain.Ref{Kind: domain.KindPerson, ID: o})
+				}
+			}
+		}
+		sh, err := newShow(ctx, &a.settings, db, refs)
+		if err != nil {
+			return err
+		}
+		one := r
+		one.ValueStreams = []projections.ReviewValueStream{v}
+		fmt.Fprintf(w, "\nOne value stream in full (the others: koers report review --quarter %s):\n", quarter)
+		return printReview(w, one, "table", sh)
+	}
+	return nil
 }

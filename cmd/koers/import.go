@@ -17,7 +17,7 @@ func importCmd(s *settings) *cobra.Command {
 	var keepGoing, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv... --by ACTOR --authority MANDATE --reason TEXT",
-		Short: "Bootstrap the organisation's current structure from spreadsheets (CSV)",
+		Short: "Bootstrap the organisation's structure, or record KPI measurements, from spreadsheets (CSV)",
 		Long: `Record the organisation as it stands from CSV files with a header row, one
 decision per row (id "import-<sheet>-<row id>", so importing a file again records
 nothing new). The sheet is named by --sheet or by the file name (people.csv,
@@ -27,15 +27,22 @@ teams.csv, products.csv, valuestreams.csv). Columns, in any order:
   teams.csv         id,name,type        (stream-aligned, platform, enabling, complicated-subsystem)
   people.csv        id,name,team
   products.csv      id,name,valuestream,owner[,teams]   (teams separated by ;)
+  kpis.csv          subject,kpi,date,value[,note][,unit]
+                    (subject product:<id> or valuestream:<id>; date the day measured;
+                     value a decimal, its unit after it or in unit: "12.5 days", "95%")
 
 Import value streams and teams before people and products, which refer to them.
-A refused row stops the import with its line number, nothing after it recorded,
+A kpis.csv row records one measurement (kpi.record) effective on its date, with
+an id of its subject, KPI, date and value: importing the file again records
+nothing new. A refused row stops the import with its line number (and, for a
+bad value, unknown KPI or wrong unit, its column), nothing after it recorded,
 unless --keep-going. The delimiter (comma, semicolon or tab) is detected from
 the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
 130): running the same command again resumes.`,
 		Example: `  koers import valuestreams.csv teams.csv people.csv products.csv \
     --by p-ada --authority root --reason "bootstrap from the HR sheet of 2026-07"
-  koers import hr-export.csv --sheet people --by p-ada --authority root --reason bootstrap`,
+  koers import hr-export.csv --sheet people --by p-ada --authority root --reason bootstrap
+  koers import kpis.csv --by p-ada --authority root --reason "BI export of 2026-07"`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkSheet(kind); err != nil {
@@ -103,7 +110,7 @@ the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
 func sheetRows(rows iter.Seq2[sheets.Row, error]) iter.Seq2[numbered, error] {
 	return func(yield func(numbered, error) bool) {
 		for r, err := range rows {
-			if !yield(numbered{line: r.Line, body: r.Decision}, err) {
+			if !yield(numbered{line: r.Line, body: r.Decision, problem: r.Problem, explain: r.Explain}, err) {
 				return
 			}
 		}

@@ -777,7 +777,7 @@ func reportCmd(s *settings) *cobra.Command {
 	tr.Flags().StringVar(&to, "to", "", "last quarter (default: the current one)")
 	tr.Flags().StringVar(&knownAt, "known-at", "", "recorded time: what the ledger knew then (default now)")
 	tr.Flags().BoolVar(&asJSON, "json", false, "print JSON, the HTTP API's shape")
-	report.AddCommand(tr)
+	report.AddCommand(tr, reviewCmd(s), restatementsCmd(s))
 	return report
 }
 
@@ -823,6 +823,19 @@ func printTransition(w io.Writer, ts []projections.Transition) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d/%d (%.0f%%)\t%d\t%.0f%% of %d\t%d\n", t.Quarter, orDash(strings.Join(shares, ", ")),
 			t.OwnedProducts, t.ActiveProducts, 100*t.OwnershipCoverage, t.OwnerChanges, 100*t.TeamStability, t.PeopleAtStart, t.ProjectsConverted)
+	}
+	tw.Flush()
+	// The relapse signals: sliding back into steering by projects.
+	fmt.Fprintln(w)
+	tw = table(w)
+	fmt.Fprintln(tw, "QUARTER\tON CLOSED PROJECTS\tTEAMS DISBANDED AFTER A CLOSE\tDECISIONS ROOT/DELEGATED/BOARD\tKPI COVERAGE")
+	for _, t := range ts {
+		var closed []string
+		for _, f := range t.Funding {
+			closed = append(closed, f.ClosedProjects.Format(f.Currency)+" "+string(f.Currency))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d/%d\t%d/%d (%.0f%%)\n", t.Quarter, orDash(strings.Join(closed, ", ")), t.TeamsDisbandedAfterClose,
+			t.DecisionsRoot, t.DecisionsDelegated, t.DecisionsBoard, t.KPISubjectsCovered, t.KPISubjects, 100*t.KPICoverage)
 	}
 	tw.Flush()
 }

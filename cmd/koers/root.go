@@ -63,7 +63,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), anchorCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s), benchRebuildCmd(),
-		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), statusCmd(&s), versionCmd())
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), statusCmd(&s), versionCmd(), kpiCmd(&s), diffCmd(&s))
 	root.SetFlagErrorFunc(unknownFlag)
 	_ = root.RegisterFlagCompletionFunc("timezone", fixedCompletions("Local", "UTC", "Europe/Amsterdam", "Europe/London", "America/New_York"))
 	root.Example = `  koers init --root p-ada

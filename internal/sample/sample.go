@@ -93,6 +93,11 @@ type product struct {
 	id, stream, owner string
 	teams             []string
 	kpi               bool
+	// converted: it was a project; launched: when. The KPIs tell the
+	// essay's story: a converted project starts slow and improves once a
+	// stable team owns it; a new product starts in between.
+	converted bool
+	launched  time.Time
 }
 
 type gen struct {
@@ -239,6 +244,17 @@ func (g *gen) bootstrap() {
 			"kinds": []string{"funding.shift", "kpi.*"}, "scope": "valuestream:" + s.id, "limit": "250000.00"})
 	}
 	g.decide(start, Root, "root", "value-stream leads steer their own funding", nil, changes...)
+	// Each value stream answers for its time to market and its cost to
+	// serve a customer: the leads record them every quarter.
+	changes = nil
+	for _, s := range streams {
+		changes = append(changes,
+			map[string]any{"kind": "kpi.define", "valuestream": s.id, "kpi": "time-to-market", "unit": "days", "target": "30",
+				"direction": "lower", "category": "value"},
+			map[string]any{"kind": "kpi.define", "valuestream": s.id, "kpi": "cost-to-serve", "unit": "EUR", "target": "12.50",
+				"direction": "lower", "category": "sustainability"})
+	}
+	g.decide(start, Root, "root", "govern on value, not on scope, time and budget", nil, changes...)
 
 	// The legacy: projects in every value stream, and one product each.
 	changes = nil
@@ -306,7 +322,7 @@ func (g *gen) launch(date time.Time, vs, fromProject string) {
 	n := len(g.products) + 1
 	id := fmt.Sprintf("%s-%s-%d", vs, productWords[n%len(productWords)], n)
 	owner := g.pickOwner()
-	p := &product{id: id, stream: vs, owner: owner}
+	p := &product{id: id, stream: vs, owner: owner, converted: fromProject != "", launched: date}
 	var change map[string]any
 	name := strings.ToUpper(vs[:1]) + vs[1:] + " " + productWords[n%len(productWords)]
 	reason := "a stable team and one accountable owner for " + name
@@ -327,7 +343,9 @@ func (g *gen) launch(date time.Time, vs, fromProject string) {
 		p.teams = append(p.teams, t)
 		changes = append(changes, map[string]any{"kind": "team.assign", "team": t, "product": id})
 	}
-	changes = append(changes, map[string]any{"kind": "kpi.define", "product": id, "kpi": "lead-time", "unit": "days", "target": "5"})
+	changes = append(changes,
+		map[string]any{"kind": "kpi.define", "product": id, "kpi": "lead-time", "unit": "days", "target": "5", "direction": "lower", "category": "flow"},
+		map[string]any{"kind": "kpi.define", "product": id, "kpi": "nps", "unit": "score", "target": "30", "direction": "higher", "category": "customer"})
 	p.kpi = true
 	g.owners[owner] = true
 	g.products = append(g.products, p)
@@ -472,11 +490,66 @@ func (g *gen) quarter(date time.Time) {
 		p.owner, g.owners[owner] = owner, true
 		g.board(date.AddDate(0, 0, 2), "new product owner for "+p.id, map[string]any{"kind": "product.assign-owner", "product": p.id, "owner": owner})
 	}
-	var kpis []map[string]any
+	g.kpis(date.AddDate(0, 0, 3))
+}
+
+// kpis records the quarter's measurements. A product converted from a
+// project starts with long lead times and unhappy customers and gets
+// better quarter by quarter once a stable team owns it; a product
+// launched as one starts in between. A value stream's time to market
+// falls as its work moves to products; its cost to serve falls slowly.
+// The board tightens the targets of the last year's third quarter.
+func (g *gen) kpis(date time.Time) {
+	var changes []map[string]any
 	for _, p := range g.products {
-		kpis = append(kpis, map[string]any{"kind": "kpi.record", "product": p.id, "kpi": "lead-time", "value": fmt.Sprint(3 + g.rng.IntN(12))})
+		q := quartersBetween(p.launched, date)
+		lead, nps := 9-q/2, 20+3*q
+		if p.converted {
+			lead, nps = 16-2*q, 5+6*q
+		}
+		lead = max(3, lead+g.rng.IntN(3)-1)
+		nps = min(60, nps+g.rng.IntN(7)-3)
+		changes = append(changes,
+			map[string]any{"kind": "kpi.record", "product": p.id, "kpi": "lead-time", "value": fmt.Sprint(lead)},
+			map[string]any{"kind": "kpi.record", "product": p.id, "kpi": "nps", "value": fmt.Sprint(nps)})
 	}
-	g.board(date.AddDate(0, 0, 3), "quarterly KPI review", kpis...)
+	g.board(date, "quarterly KPI review", changes...)
+	q := quartersBetween(g.o.Start, date)
+	for _, s := range streams {
+		ttm := max(14, 62-3*q+g.rng.IntN(9)-4)
+		cost := max(900, 1800-40*q+g.rng.IntN(120)-60)
+		g.decide(date, g.leads[s.id], "m-lead-"+s.id, "quarterly figures of "+s.name, nil,
+			map[string]any{"kind": "kpi.record", "valuestream": s.id, "kpi": "time-to-market", "value": fmt.Sprint(ttm), "unit": "days",
+				"note": "from the portfolio tracker"},
+			map[string]any{"kind": "kpi.record", "valuestream": s.id, "kpi": "cost-to-serve", "value": money(int64(cost)), "unit": "EUR",
+				"note": "finance's cost model"})
+	}
+	if date.Year() == g.o.Start.Year()+g.o.Years-1 && date.Month() == time.June {
+		var targets []map[string]any
+		next := fmt.Sprintf("%d-Q3", date.Year())
+		for _, s := range streams {
+			targets = append(targets, map[string]any{"kind": "kpi.target", "valuestream": s.id, "kpi": "time-to-market", "quarter": next, "target": "25"})
+		}
+		g.board(date.AddDate(0, 0, 1), "a tighter time to market for "+next+": the products can carry it", targets...)
+	}
+}
+
+// quartersBetween counts whole quarters from a to b.
+func quartersBetween(a, b time.Time) int {
+	return max(0, ((b.Year()-a.Year())*12+int(b.Month())-int(a.Month()))/3)
+}
+
+// LastReviewQuarter is the quarter of the history's last quarterly KPI
+// review, the one the demo's tour ends with (2026-Q3 by default).
+func LastReviewQuarter(o Options) string {
+	o = o.withDefaults()
+	last := ""
+	for m := 1; m <= o.Years*12-2; m++ {
+		if d := o.Start.AddDate(0, m, 0); d.Month()%3 == 0 {
+			last = fmt.Sprintf("%d-Q%d", d.Year(), (int(d.Month())-1)/3+1)
+		}
+	}
+	return last
 }
 
 // retractAndCorrect: a move turns out to be wrong and is retracted; another
@@ -507,6 +580,12 @@ func (g *gen) closeProjects(date time.Time) {
 	var changes []map[string]any
 	for _, p := range g.projects {
 		changes = append(changes, map[string]any{"kind": "project.close", "project": p})
+		// project.close releases what the project holds to the pool.
+		for period, accs := range g.funds {
+			if c := accs["project:"+p]; c > 0 {
+				g.move(period, "project:"+p, "pool", c)
+			}
+		}
 	}
 	if len(changes) > 0 {
 		g.board(date, "the remaining projects end: their work goes to the products", changes...)

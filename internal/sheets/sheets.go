@@ -1,29 +1,45 @@
-// Package sheets maps spreadsheets (CSV with a header row) of the
-// organisation's current structure onto decisions in the public JSON
-// format: value streams, teams, people and products, one decision per row.
+// Package sheets maps spreadsheets (CSV with a header row) onto decisions
+// in the public JSON format, one decision per row: the organisation's
+// current structure (value streams, teams, people and products) and KPI
+// measurements as they arrive from BI and work-tracking tools.
 package sheets
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"koers/domain"
 )
 
 // A sheet is one kind of spreadsheet import understands: its columns and
-// how a row becomes the changes of one decision.
+// how a row becomes the changes of one decision (changes, with the row's
+// id column), or the whole decision (build).
 type sheet struct {
 	required, optional []string
 	changes            func(row map[string]string) []map[string]any
+	build              func(row map[string]string, columns map[string]bool) (built, error)
+}
+
+// built is what build makes of a row: the decision's id and effective
+// time (empty: the import's), its changes, and which column each change
+// field came from, so that a refusal can name it.
+type built struct {
+	id, effective string
+	changes       []map[string]any
+	columns       map[string]string
 }
 
 // MaxRows bounds one imported file.
@@ -63,6 +79,78 @@ var sheets = map[string]sheet{
 			return cs
 		},
 	},
+	"kpis": {
+		required: []string{"subject", "kpi", "date", "value"},
+		optional: []string{"note", "unit"},
+		build:    kpiRow,
+	},
+}
+
+// kpiValue is a measurement's value with an optional unit after it:
+// "12.5", "12.5 days", "95%".
+var kpiValue = regexp.MustCompile(`^([-+]?[0-9]+(?:\.[0-9]+)?)\s*(\S.*)?$`)
+
+// kpiRow makes a kpi.record of a kpis.csv row: subject is
+// product:<id> or valuestream:<id>, date the day it was measured (the
+// decision's effective time), value a decimal with an optional unit after
+// it, which must be the KPI's. The id hashes subject, KPI, date and value:
+// importing the file again records nothing new, while a corrected value is
+// a new measurement.
+func kpiRow(r map[string]string, columns map[string]bool) (built, error) {
+	ref, err := domain.ParseRef(r["subject"])
+	if err != nil || (ref.Kind != domain.KindProduct && ref.Kind != domain.KindValueStream) {
+		return built{}, &CellError{Column: "subject", Err: fmt.Errorf("%q: want product:<id> or valuestream:<id>", clip(r["subject"]))}
+	}
+	if err := domain.ValidID(r["kpi"]); err != nil {
+		return built{}, &CellError{Column: "kpi", Err: err}
+	}
+	date, err := time.Parse(time.DateOnly, r["date"])
+	if err != nil {
+		if date, err = time.Parse(time.RFC3339, r["date"]); err != nil {
+			return built{}, &CellError{Column: "date", Err: fmt.Errorf("%q: want a date like 2026-03-31 or an RFC 3339 time", clip(r["date"]))}
+		}
+	}
+	m := kpiValue.FindStringSubmatch(r["value"])
+	if m == nil || strings.ContainsAny(m[2][:min(1, len(m[2]))], ",.0123456789") {
+		hint := ""
+		if strings.Contains(r["value"], ",") {
+			hint = " (decimals after a point, no thousands separators)"
+		}
+		return built{}, &CellError{Column: "value", Err: fmt.Errorf("%q is not a number%s", clip(r["value"]), hint)}
+	}
+	unit, unitColumn := strings.TrimSpace(m[2]), "value"
+	if u := r["unit"]; u != "" {
+		if unit != "" && unit != u {
+			return built{}, &CellError{Column: "unit", Err: fmt.Errorf("%q, but the value says %q", clip(u), clip(unit))}
+		}
+		unit, unitColumn = u, "unit"
+	}
+	field := "product"
+	if ref.Kind == domain.KindValueStream {
+		field = "valuestream"
+	}
+	c := map[string]any{"kind": domain.ChangeKPIRecord, field: ref.ID, "kpi": r["kpi"], "value": m[1]}
+	if unit != "" {
+		c["unit"] = unit
+	}
+	if r["note"] != "" {
+		c["note"] = r["note"]
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{ref.String(), r["kpi"], r["date"], m[1]}, "\x00")))
+	return built{
+		id:        "import-kpis-" + date.UTC().Format("20060102") + "-" + hex.EncodeToString(sum[:8]),
+		effective: r["date"],
+		changes:   []map[string]any{c},
+		columns: map[string]string{"product": "subject", "valuestream": "subject", "kpi": "kpi", "value": "value",
+			"unit": unitColumn, "note": "note"},
+	}, nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // Kinds are the sheets Decisions understands, sorted.
@@ -76,10 +164,39 @@ func Kinds() []string {
 }
 
 // Row is one decision made of a sheet's row: its public JSON and the line
-// of the file it came from.
+// of the file it came from; or, when the row cannot become a decision (a
+// value that is not a number, say), Problem, a *CellError naming the
+// column.
 type Row struct {
 	Line     int
 	Decision []byte
+	Problem  error
+	columns  map[string]string
+}
+
+// Explain names the column of the row that the ledger's refusal of its
+// decision is about, when it can tell (an unknown KPI, a unit that is not
+// the KPI's, a subject that does not exist): a *CellError wrapping err.
+// Other refusals come back as they are.
+func (r Row) Explain(err error) error {
+	field := ""
+	var fe interface{ Field() string }
+	var bad *domain.FieldError
+	var nf *domain.NotFoundError
+	var in *domain.InactiveError
+	switch {
+	case errors.As(err, &fe):
+		field = fe.Field()
+	case errors.As(err, &bad):
+		field = bad.Field[strings.LastIndex(bad.Field, ".")+1:]
+	case errors.As(err, &nf) && (nf.Ref.Kind == domain.KindProduct || nf.Ref.Kind == domain.KindValueStream),
+		errors.As(err, &in) && (in.Ref.Kind == domain.KindProduct || in.Ref.Kind == domain.KindValueStream):
+		field = "product"
+	}
+	if col, ok := r.columns[field]; ok {
+		return &CellError{Column: col, Err: err}
+	}
+	return err
 }
 
 // Meta is what every decision of an import shares.
@@ -102,7 +219,9 @@ func Name(path, override string) (string, error) {
 }
 
 // CellError is a value a sheet cannot take, named by its line, column
-// and value. It wraps domain.ErrInvalid.
+// and value (Line 0 in a Row's Problem and Explain, which go with the
+// row's line). It wraps domain.ErrInvalid, unless it names the column of
+// a refused decision.
 type CellError struct {
 	Line   int
 	Column string
@@ -111,13 +230,25 @@ type CellError struct {
 }
 
 func (e *CellError) Error() string {
-	if e.Value == "" {
-		return fmt.Sprintf("line %d, column %s: %v", e.Line, e.Column, e.Err)
+	at := fmt.Sprintf("line %d, column %s", e.Line, e.Column)
+	if e.Line == 0 {
+		// A row's Problem or Explain: the caller names the line.
+		at = "column " + e.Column
 	}
-	return fmt.Sprintf("line %d, column %s, value %.60q: %v", e.Line, e.Column, e.Value, e.Err)
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %v", at, e.Err)
+	}
+	return fmt.Sprintf("%s, value %.60q: %v", at, e.Value, e.Err)
 }
 
-func (e *CellError) Unwrap() []error { return []error{e.Err, domain.ErrInvalid} }
+// Unwrap gives Err and domain.ErrInvalid, or only Err when it is the
+// ledger's refusal of a well-formed row (Row.Explain).
+func (e *CellError) Unwrap() []error {
+	if errors.Is(e.Err, domain.ErrRefused) || errors.Is(e.Err, domain.ErrUnauthorized) {
+		return []error{e.Err}
+	}
+	return []error{e.Err, domain.ErrInvalid}
+}
 
 // idColumns hold ids: checked here, so that a bad one is reported as the
 // cell it is in, not through the decision id made from it.
@@ -246,24 +377,41 @@ func Decisions(in io.Reader, name string, meta Meta) iter.Seq2[Row, error] {
 				return
 			}
 			row := map[string]string{}
+			present := map[string]bool{}
 			for name, i := range col {
 				row[name] = strings.TrimSpace(rec[i])
+				present[name] = true
 			}
 			if err := checkRow(sh, row, line, col); err != nil {
 				yield(Row{}, err)
 				return
 			}
-			d := map[string]any{"id": "import-" + name + "-" + row["id"], "by": meta.By, "authority": meta.Authority,
-				"reason": meta.Reason, "changes": sh.changes(row)}
+			b := built{id: "import-" + name + "-" + row["id"]}
+			if sh.build != nil {
+				var err error
+				if b, err = sh.build(row, present); err != nil {
+					if !yield(Row{Line: line, Problem: err}, nil) {
+						return
+					}
+					continue
+				}
+			} else {
+				b.changes = sh.changes(row)
+			}
+			d := map[string]any{"id": b.id, "by": meta.By, "authority": meta.Authority,
+				"reason": meta.Reason, "changes": b.changes}
 			if meta.Effective != "" {
 				d["effective"] = meta.Effective
+			}
+			if b.effective != "" {
+				d["effective"] = b.effective
 			}
 			body, err := json.Marshal(d)
 			if err != nil {
 				yield(Row{}, err)
 				return
 			}
-			if !yield(Row{Line: line, Decision: body}, nil) {
+			if !yield(Row{Line: line, Decision: body, columns: b.columns}, nil) {
 				return
 			}
 		}

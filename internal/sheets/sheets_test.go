@@ -105,6 +105,48 @@ func FuzzDecisions(f *testing.F) {
 	})
 }
 
+func TestKPIRowsBecomeMeasurementsEffectiveOnTheirDate(t *testing.T) {
+	csv := "subject,kpi,date,value,note\nproduct:pay-app,conversion,2026-03-31,4.5 %,BI\nvaluestream:payments,lead-time,2026-03-31,12,\n"
+	got, err := collect(t, "kpis", csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := collect(t, "kpis", csv)
+	if len(got) != 2 || got[0]["id"] != again[0]["id"] || got[0]["id"] == got[1]["id"] || got[0]["effective"] != "2026-03-31" ||
+		!strings.HasPrefix(got[0]["id"].(string), "import-kpis-20260331-") {
+		t.Fatalf("decisions %v", got)
+	}
+	c := got[0]["changes"].([]any)[0].(map[string]any)
+	if c["kind"] != "kpi.record" || c["product"] != "pay-app" || c["value"] != "4.5" || c["unit"] != "%" || c["note"] != "BI" {
+		t.Fatalf("change %v", c)
+	}
+	if c := got[1]["changes"].([]any)[0].(map[string]any); c["valuestream"] != "payments" || c["unit"] != nil {
+		t.Fatalf("change %v", c)
+	}
+}
+
+func TestBadKPIValuesNameTheirColumn(t *testing.T) {
+	for _, tc := range []struct{ row, want string }{
+		{"product:a,k,2026-01-01,abc", `column value: "abc" is not a number`},
+		{"product:a,k,2026-01-01,1.2.3", `column value: "1.2.3" is not a number`},
+		{"product:a,k,yesterday,1", `column date:`},
+		{"person:p,k,2026-01-01,1", `column subject:`},
+		{"product:a,K!,2026-01-01,1", `column kpi:`},
+	} {
+		var rows []Row
+		for r, err := range Decisions(strings.NewReader("subject,kpi,date,value\n"+tc.row+"\n"), "kpis", meta) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, r)
+		}
+		var ce *CellError
+		if len(rows) != 1 || rows[0].Line != 2 || !errors.As(rows[0].Problem, &ce) || !strings.Contains(rows[0].Problem.Error(), tc.want) {
+			t.Errorf("%s: rows %+v, want a problem %q", tc.row, rows, tc.want)
+		}
+	}
+}
+
 func TestTheDelimiterIsDetected(t *testing.T) {
 	for name, csv := range map[string]string{
 		"comma":     "id,name,team\np-1,Ada Jansen,t-core\n",
