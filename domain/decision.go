@@ -2,6 +2,8 @@ package domain
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +47,14 @@ type Decision struct {
 	// taken under a board's mandate (set from its proposal; not part of the
 	// public format: approvals are recorded by `approve`, never claimed).
 	Approvers []string
+	// Signature is the actor's Ed25519 signature over the decision's
+	// canonical encoding ([CanonicalDecision]); nil when unsigned. It is not
+	// part of the decision's content.
+	Signature []byte
+	// EffectiveGiven tells whether the decision named its effective time
+	// (false: it took its recording time). A retry of a decision that named
+	// none matches its first recording whatever time that was.
+	EffectiveGiven bool
 }
 
 // Meta is the metadata every event of d carries.
@@ -64,7 +74,8 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		Refs      []string `json:"refs,omitempty"`
 		Effective string   `json:"effective"`
 		Changes   []Change `json:"changes"`
-	}{d.ID, d.By, d.Authority, d.Reason, d.Refs, d.Effective.Format(time.RFC3339Nano), d.Changes})
+		Signature string   `json:"signature,omitempty"`
+	}{d.ID, d.By, d.Authority, d.Reason, d.Refs, d.Effective.Format(time.RFC3339Nano), d.Changes, hex.EncodeToString(d.Signature)})
 }
 
 // UnmarshalJSON reads d in the public decision format, as written by
@@ -111,7 +122,9 @@ type Change struct {
 	Decision    string
 	Board       string
 	Members     []string
-	Quorum      int // 0: not given
+	Quorum      int    // 0: not given
+	Actor       string // actor.register-key, actor.revoke-key
+	Key         string // an Ed25519 public key, 64 lower-case hex digits
 }
 
 // The change kinds.
@@ -146,6 +159,10 @@ const (
 	ChangeBoardAddMember    = "board.add-member"
 	ChangeBoardRemoveMember = "board.remove-member"
 	ChangeBoardDisband      = "board.disband"
+	ChangeActorRegisterKey  = "actor.register-key"
+	ChangeActorRevokeKey    = "actor.revoke-key"
+	ChangeLedgerRotateKey   = "ledger.rotate-key"
+	ChangeLedgerRequireSigs = "ledger.require-signatures"
 )
 
 // Team types (Team Topologies).
@@ -169,6 +186,7 @@ const (
 	fHolder                    // a person id or board:<id>
 	fMembers                   // list of person ids
 	fQuorum                    // a count of members, 1..MaxMembers (a JSON number or a string of digits)
+	fKey                       // an Ed25519 public key as 64 lower-case hex digits
 )
 
 type fieldSpec struct {
@@ -214,6 +232,10 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeBoardAddMember:    {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
 	ChangeBoardRemoveMember: {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
 	ChangeBoardDisband:      {req("board", fID)},
+	ChangeActorRegisterKey:  {req("actor", fID), req("key", fKey)},
+	ChangeActorRevokeKey:    {req("actor", fID), req("key", fKey)},
+	ChangeLedgerRotateKey:   {req("key", fKey)},
+	ChangeLedgerRequireSigs: {},
 }
 
 // ChangeKinds lists the public change kinds.
@@ -281,6 +303,10 @@ func (c *Change) str(name string) *string {
 		return &c.Decision
 	case "board":
 		return &c.Board
+	case "actor":
+		return &c.Actor
+	case "key":
+		return &c.Key
 	}
 	return nil
 }
@@ -376,7 +402,7 @@ type DecodeOptions struct {
 	NewID func() string
 }
 
-var decisionFields = []string{"id", "by", "authority", "reason", "refs", "effective", "changes"}
+var decisionFields = []string{"id", "by", "authority", "reason", "refs", "effective", "changes", "signature"}
 
 type rawDecision struct {
 	ID        *string           `json:"id"`
@@ -386,6 +412,7 @@ type rawDecision struct {
 	Refs      []string          `json:"refs"`
 	Effective *string           `json:"effective"`
 	Changes   []json.RawMessage `json:"changes"`
+	Signature *string           `json:"signature"`
 }
 
 // DecodeDecision parses and validates a decision in its public JSON format.
@@ -452,7 +479,20 @@ func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
 		if err != nil {
 			return Decision{}, &FieldError{Field: "effective", Err: err}
 		}
-		d.Effective = t
+		d.Effective, d.EffectiveGiven = t, true
+	}
+	if raw.Signature != nil {
+		sig, err := hex.DecodeString(*raw.Signature)
+		if err != nil || len(sig) != ed25519.SignatureSize {
+			return Decision{}, &FieldError{Field: "signature", Err: fmt.Errorf("want %d hex digits (an Ed25519 signature)", 2*ed25519.SignatureSize)}
+		}
+		if !d.EffectiveGiven {
+			// The signature covers the effective time: without one named,
+			// the decision would take its recording time, which nobody
+			// could have signed.
+			return Decision{}, &FieldError{Field: "effective", Err: errors.New("a signed decision names its effective time")}
+		}
+		d.Signature = sig
 	}
 	if len(raw.Changes) == 0 {
 		return Decision{}, &FieldError{Field: "changes", Err: errors.New("a decision needs at least one change")}
@@ -658,6 +698,10 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 		if err := ValidHolder(s); err != nil {
 			return fail(err)
 		}
+	case fKey:
+		if _, err := ParsePublicKey(s); err != nil {
+			return fail(err)
+		}
 	case fName:
 		if err := checkText(s, MaxNameLen, true); err != nil {
 			return fail(err)
@@ -712,7 +756,7 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 }
 
 // kindPrefixes are the families a kind pattern may name with ".*".
-var kindPrefixes = []string{"valuestream", "product", "team", "person", "project", "budget", "funding", "mandate", "kpi", "decision", "board"}
+var kindPrefixes = []string{"valuestream", "product", "team", "person", "project", "budget", "funding", "mandate", "kpi", "decision", "board", "actor", "ledger"}
 
 func validKindPattern(p string) error {
 	if p == "*" {

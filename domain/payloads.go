@@ -287,6 +287,11 @@ type DecisionRecorded struct {
 	// Approvers are the board members whose approvals decided it, when it
 	// was taken under a board's mandate (the proposer first).
 	Approvers []string `json:"approvers,omitempty"`
+	// Signature is the actor's signature over the decision's canonical
+	// encoding (hex) and SignedWith the registered key that verified it;
+	// both absent for an unsigned decision.
+	Signature  string `json:"signature,omitempty"`
+	SignedWith string `json:"signed_with,omitempty"`
 }
 
 // ChainLink is one mandate of an authority chain and its holder then.
@@ -420,6 +425,10 @@ var eventSpecs = map[string]eventSpec{
 	EventProposalWithdrawn:       spec[ProposalVote](KindProposal),
 	EventProposalDecided:         spec[ProposalOutcome](KindProposal),
 	EventProposalRefused:         spec[ProposalOutcome](KindProposal),
+	EventLedgerKeyRecorded:        spec[LedgerKey](KindLedger),
+	EventLedgerSignaturesRequired: spec[LedgerPolicySet](KindLedger),
+	EventActorKeyRegistered:       spec[ActorKey](KindActor),
+	EventActorKeyRevoked:          spec[ActorKey](KindActor),
 }
 
 // EventTypes lists every event type the domain writes.

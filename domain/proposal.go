@@ -39,6 +39,7 @@ type ProposalState struct {
 	Mandate    string
 	Proposer   string
 	ProposedAt time.Time // recorded time
+	OpenedSeq  uint64    // sequence of proposal.opened
 	Expires    time.Time
 	// Approvals, the proposer's first, in the order given.
 	Approvals []Approval
