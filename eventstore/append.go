@@ -106,6 +106,9 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 	if err := validToken("decision id", meta.DecisionID, false); err != nil {
 		return batch{}, fmt.Errorf("append: %w", err)
 	}
+	if err := s.checkWriter(ctx); err != nil {
+		return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+	}
 	if len(events) == 0 {
 		return batch{}, fmt.Errorf("append decision %s: no events", meta.DecisionID)
 	}
@@ -135,6 +138,12 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 			firstOf[subj] = ev.Aggregate
 			distinct = append(distinct, subj)
 		}
+	}
+
+	if keysSubj, err := s.Subject(domain.LedgerKeysRef); err == nil && slices.Contains(distinct, keysSubj) {
+		// A key rotation: the next append asks the log which key is in
+		// force before it seals.
+		s.keys.markStale()
 	}
 
 	// The chain needs the hash of the last genuine event on every subject,
@@ -185,7 +194,7 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 		ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
 		Refs: meta.Refs, Effective: meta.Effective.UTC(),
 	}
-	msgs := make([]*nats.Msg, len(events))
+	envs := make([]*envelope, len(events))
 	hashes := make([]string, len(events))
 	for i, ev := range events {
 		data, err := compactData(ev.Data)
@@ -196,14 +205,21 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 		if sv == 0 {
 			sv = 1
 		}
-		env := envelope{
+		env := &envelope{
 			V: envelopeVersion, ID: meta.DecisionID + "/" + strconv.Itoa(i),
 			Type: ev.Type, SchemaVersion: sv, Subject: subjects[i], Decision: dm,
 			Index: i, Count: len(events), Data: data, Prev: prev[subjects[i]],
 		}
-		env.finish(s.sealer)
+		env.finish()
 		prev[subjects[i]] = env.Hash
 		hashes[i] = env.Hash
+		envs[i] = env
+	}
+	if err := seal(s.priv, envs); err != nil {
+		return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+	}
+	msgs := make([]*nats.Msg, len(events))
+	for i, env := range envs {
 		body, err := env.marshal()
 		if err != nil {
 			return batch{}, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
@@ -260,7 +276,7 @@ func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects 
 		if err != nil || m == nil {
 			return AppendResult{}, false, err
 		}
-		if env, reason := s.check(m.Subject, m.Data); reason == "" {
+		if env, reason := s.check(m.Subject, m.Data, m.Sequence); reason == "" {
 			match(env, m.Sequence)
 		}
 		return found, ok, nil

@@ -66,7 +66,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 	accept := func(m *jetstream.RawStreamMsg) error {
 		next = m.Sequence + 1
 		hd.seq = m.Sequence
-		env, reason := s.check(m.Subject, m.Data)
+		env, reason := s.check(m.Subject, m.Data, m.Sequence)
 		if reason != "" {
 			return nil // not a genuine event: never returned, Verify reports it
 		}
@@ -124,7 +124,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 
 // check decodes a stored message and says why it is not a genuine event
 // ("" when it is).
-func (s *Store) check(subject string, body []byte) (*envelope, string) {
+func (s *Store) check(subject string, body []byte, seq uint64) (*envelope, string) {
 	env, err := decodeEnvelope(body)
 	if err != nil {
 		return nil, err.Error()
@@ -132,11 +132,8 @@ func (s *Store) check(subject string, body []byte) (*envelope, string) {
 	if env.Subject != subject {
 		return nil, fmt.Sprintf("envelope names subject %s", env.Subject)
 	}
-	if env.Seal == "" {
-		return nil, "no seal: not written by a holder of the ledger's key (forgery)"
-	}
-	if !s.sealer.valid(env.Hash, env.Seal) {
-		return nil, "seal does not match: not written by a holder of the ledger's key (forgery)"
+	if reason := s.sealReason(env, seq); reason != "" {
+		return nil, reason
 	}
 	return env, ""
 }
@@ -175,7 +172,7 @@ func (s *Store) heads(ctx context.Context, subjects []string) (map[string]head, 
 		if err != nil {
 			return nil, serverError("last message on "+subj, err)
 		}
-		env, reason := s.check(m.Subject, m.Data)
+		env, reason := s.check(m.Subject, m.Data, m.Sequence)
 		if reason != "" {
 			rescan = append(rescan, m.Subject)
 			continue

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,7 +18,8 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	cfg    Config
-	sealer *sealer
+	priv   ed25519.PrivateKey // nil: read-only
+	keys   *keyring
 	cache  *headCache
 	group  *grouper
 }
@@ -76,7 +78,25 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 			return nil, err
 		}
 	}
-	return &Store{js: js, stream: stream, cfg: cfg, sealer: &sealer{key: slices.Clone(cfg.SealKey)}, cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}, nil
+	var priv ed25519.PrivateKey
+	if len(cfg.SealKey) > 0 {
+		if priv, err = ParseSealKey(cfg.SealKey); err != nil {
+			return nil, fmt.Errorf("eventstore config: %w", err)
+		}
+	}
+	s := &Store{js: js, stream: stream, cfg: cfg, priv: priv, keys: newKeyring(priv), cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}
+	if err := s.checkLegacy(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.refreshKeys(ctx); err != nil {
+		return nil, err
+	}
+	if priv != nil {
+		if err := s.checkWriter(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // checkStream compares an existing stream's settings with what the ledger

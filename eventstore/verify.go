@@ -38,6 +38,9 @@ type Report struct {
 	Problems []Problem `json:"problems"`
 	// MoreProblems counts problems beyond [MaxProblems].
 	MoreProblems int `json:"more_problems,omitempty"`
+	// Keys are the ledger's public keys the seals were checked against,
+	// oldest first.
+	Keys []LedgerKey `json:"keys"`
 }
 
 // OK reports whether everything checked.
@@ -53,18 +56,27 @@ func (r *Report) add(seq uint64, subject, format string, args ...any) {
 
 // Verify walks the whole stream as it stands when the call starts and checks
 // every message: that it is a well-formed envelope whose hash matches its
-// content, that it carries a valid seal (else it is a forgery), that it sits
+// content, that it carries a valid seal by the ledger's key in force where
+// its decision starts (else it is a forgery), that every signed decision's
+// signature verifies under the key registered for its actor when it was
+// recorded and that no decision is unsigned where the ledger required
+// signatures, that it sits
 // on the subject it names, that it chains to the previous genuine event on
 // that subject, that the events of one decision are consecutive, and that no
 // sequence is missing. It returns every problem found and the stream digest
 // at opts.At. A problem in the log is not an error: err is only for failing
 // to read.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error) {
+	// The keys recorded up to the last message judge every seal by where
+	// it stands, not by what a writer holds now.
+	if err := s.refreshKeys(ctx); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	last, err := s.LastSequence(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	r := &Report{LastSequence: last, Problems: []Problem{}}
+	r := &Report{Keys: s.Keys(), LastSequence: last, Problems: []Problem{}}
 	at := opts.At
 	if at == 0 {
 		at = last
@@ -80,6 +92,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 
 	d := newDigest()
 	chains := make(map[string]string) // subject -> hash of its last genuine event
+	audit := domain.NewSignatureAudit()
 	var prevSeq uint64
 	var run struct { // the decision whose events are being read
 		id    string
@@ -106,6 +119,11 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 				short(env.Prev), short(chains[m.subject]))
 		}
 		chains[m.subject] = env.Hash
+		if ref, ok := s.refOf(m.subject); ok {
+			if problem := audit.Observe(env.recorded(ref, m.seq, m.at)); problem != "" {
+				r.add(m.seq, m.subject, "%s", problem)
+			}
+		}
 		switch {
 		case env.Index == 0:
 			if run.id != "" && run.index+1 < run.count {
