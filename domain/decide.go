@@ -220,7 +220,7 @@ func (k *work) decide() ([]Event, error) {
 	}
 	rec := DecisionRecorded{ID: d.ID, By: d.By, Authority: d.Authority, Reason: d.Reason, Refs: d.Refs,
 		Effective: d.Effective, Changes: d.Changes, Effects: k.effects, Retracts: k.retracts,
-		AuthorityChain: auth.record(), Approvers: k.approvers, SignedWith: k.signedWith}
+		AuthorityChain: auth.record(), Approvers: k.approvers, SignedWith: k.signedWith, EffectiveOmitted: !d.EffectiveGiven}
 	if k.signedWith != "" {
 		rec.Signature = hex.EncodeToString(d.Signature)
 	}

@@ -486,12 +486,6 @@ func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
 		if err != nil || len(sig) != ed25519.SignatureSize {
 			return Decision{}, &FieldError{Field: "signature", Err: fmt.Errorf("want %d hex digits (an Ed25519 signature)", 2*ed25519.SignatureSize)}
 		}
-		if !d.EffectiveGiven {
-			// The signature covers the effective time: without one named,
-			// the decision would take its recording time, which nobody
-			// could have signed.
-			return Decision{}, &FieldError{Field: "effective", Err: errors.New("a signed decision names its effective time")}
-		}
 		d.Signature = sig
 	}
 	if len(raw.Changes) == 0 {

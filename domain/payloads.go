@@ -292,6 +292,9 @@ type DecisionRecorded struct {
 	// both absent for an unsigned decision.
 	Signature  string `json:"signature,omitempty"`
 	SignedWith string `json:"signed_with,omitempty"`
+	// EffectiveOmitted: the decision named no effective time and took its
+	// recording time; its signature covers none.
+	EffectiveOmitted bool `json:"effective_omitted,omitempty"`
 }
 
 // ChainLink is one mandate of an authority chain and its holder then.
@@ -330,6 +333,9 @@ type ProposalOpened struct {
 	ProposedBy string    `json:"proposed_by"`
 	Expires    time.Time `json:"expires"`
 	Decision   Decision  `json:"decision"`
+	// EffectiveOmitted: the decision named no effective time (it took the
+	// proposal's recording time); its signature, if any, covers none.
+	EffectiveOmitted bool `json:"effective_omitted,omitempty"`
 }
 
 // ProposalVote is the payload of proposal.approved, proposal.rejected

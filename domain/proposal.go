@@ -138,7 +138,7 @@ func Propose(w World, d Decision, now time.Time, ttl time.Duration) (Outcome, er
 	}
 	r := ref(KindProposal, d.ID)
 	opened := ProposalOpened{ID: d.ID, Board: b.Ref.ID, Mandate: d.Authority, Quorum: b.Board.Quorum, ProposedBy: d.By,
-		Expires: now.Add(ttl).UTC(), Decision: d}
+		Expires: now.Add(ttl).UTC(), Decision: d, EffectiveOmitted: !d.EffectiveGiven}
 	ev, err := newEvent(r, EventProposalOpened, opened)
 	if err != nil {
 		return Outcome{}, err

@@ -254,6 +254,7 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		b.Quorum = p.Quorum
 		a.Board = &b
 	case *ProposalOpened:
+		p.Decision.EffectiveGiven = !p.EffectiveOmitted
 		a.Proposal = &ProposalState{Decision: p.Decision, Board: p.Board, Mandate: p.Mandate, Proposer: p.ProposedBy,
 			ProposedAt: e.RecordedAt, Expires: p.Expires, Approvals: []Approval{{By: p.ProposedBy, At: e.RecordedAt}},
 			State: ProposalPending, OpenedSeq: e.Sequence}

@@ -129,7 +129,8 @@ const decisionTag = "koers-decision-v1"
 // as its length in bytes (unsigned 64-bit big-endian) and then its bytes:
 //
 //	id, by, authority, reason, number of refs (decimal), each ref,
-//	effective time (RFC 3339 with nanoseconds, UTC), number of changes
+//	effective time (RFC 3339 with nanoseconds, UTC; empty when the
+//	decision names none and takes its recording time), number of changes
 //	(decimal), each change in its public JSON form (compact, kind first,
 //	then its fields in the order of the change table; optional fields only
 //	when set; amounts as written; times in RFC 3339 UTC)
@@ -137,7 +138,7 @@ const decisionTag = "koers-decision-v1"
 // The signature itself, the approvers and anything the ledger adds when
 // recording are not part of it.
 func CanonicalDecision(d Decision) ([]byte, error) {
-	return canonical(d, true)
+	return canonical(d, d.EffectiveGiven)
 }
 
 func canonical(d Decision, withEffective bool) ([]byte, error) {
@@ -191,7 +192,7 @@ func SameContent(earlier, d Decision) bool {
 // submitted (effective named, signature included).
 func (r DecisionRecorded) DecisionOf() (Decision, error) {
 	d := Decision{ID: r.ID, By: r.By, Authority: r.Authority, Reason: r.Reason, Refs: r.Refs,
-		Effective: r.Effective, Changes: r.Changes, EffectiveGiven: true}
+		Effective: r.Effective, Changes: r.Changes, EffectiveGiven: !r.EffectiveOmitted}
 	if r.Signature != "" {
 		sig, err := hex.DecodeString(r.Signature)
 		if err != nil {
