@@ -29,6 +29,10 @@ type problem struct {
 	Aggregate string  `json:"aggregate,omitempty"`
 	Expected  *uint64 `json:"expected,omitempty"`
 	Current   *uint64 `json:"current,omitempty"`
+	// FirstSequence and FirstRecordedAt name the first recording of a
+	// decision id submitted again with other content.
+	FirstSequence   *uint64 `json:"first_sequence,omitempty"`
+	FirstRecordedAt string  `json:"first_recorded_at,omitempty"`
 	// Result is the check of each dependency, for /healthz.
 	Checks map[string]string `json:"checks,omitempty"`
 }
@@ -133,6 +137,10 @@ func problemFor(err error) *problem {
 			}
 		}
 		return p
+	case errors.As(err, &reused):
+		seq := reused.Sequence
+		return &problem{Type: "id-reused", Status: http.StatusConflict, Detail: err.Error(), Field: "id",
+			FirstSequence: &seq, FirstRecordedAt: reused.RecordedAt.UTC().Format(time.RFC3339Nano)}
 	case errors.Is(err, domain.ErrConflict):
 		return &problem{Type: "conflict", Status: http.StatusConflict,
 			Detail: err.Error() + "; the aggregates kept changing while the decision was taken: submit it again"}

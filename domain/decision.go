@@ -232,9 +232,9 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeBoardAddMember:    {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
 	ChangeBoardRemoveMember: {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
 	ChangeBoardDisband:      {req("board", fID)},
-	ChangeActorRegisterKey:  {req("actor", fID), req("key", fKey)},
-	ChangeActorRevokeKey:    {req("actor", fID), req("key", fKey)},
-	ChangeLedgerRotateKey:   {req("key", fKey)},
+	ChangeActorRegisterKey:  {req("actor", fID), req("public_key", fKey)},
+	ChangeActorRevokeKey:    {req("actor", fID), req("public_key", fKey)},
+	ChangeLedgerRotateKey:   {req("public_key", fKey)},
 	ChangeLedgerRequireSigs: {},
 }
 
@@ -305,7 +305,7 @@ func (c *Change) str(name string) *string {
 		return &c.Board
 	case "actor":
 		return &c.Actor
-	case "key":
+	case "public_key":
 		return &c.Key
 	}
 	return nil

@@ -99,7 +99,7 @@ func TestSignedDecisionsUnderThePolicy(t *testing.T) {
 	adaPub, adaPriv := newKey(t)
 
 	// Registering the root's key, then requiring signatures.
-	l.Submit(t, fmt.Sprintf(`{"id":"reg-root","by":"p-root","authority":"root","reason":"keys","effective":"2026-01-01","changes":[{"kind":"actor.register-key","actor":"p-root","key":%q}]}`, rootPub))
+	l.Submit(t, fmt.Sprintf(`{"id":"reg-root","by":"p-root","authority":"root","reason":"keys","effective":"2026-01-01","changes":[{"kind":"actor.register-key","actor":"p-root","public_key":%q}]}`, rootPub))
 	l.Submit(t, sign(t, h, `{"id":"policy","by":"p-root","authority":"root","reason":"sign everything","effective":"2026-01-01","changes":[{"kind":"ledger.require-signatures"}]}`, rootPriv))
 
 	unsigned := `{"id":"vs","by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[{"kind":"valuestream.define","id":"payments","name":"Payments"}]}`
@@ -119,11 +119,11 @@ func TestSignedDecisionsUnderThePolicy(t *testing.T) {
 	l.Submit(t, sign(t, h, unsigned, rootPriv))
 
 	// Ada's key: registered, used, revoked; then refused.
-	l.Submit(t, sign(t, h, fmt.Sprintf(`{"id":"reg-ada","by":"p-root","authority":"root","reason":"keys","effective":"2026-01-01","changes":[{"kind":"actor.register-key","actor":"p-ada","key":%q}]}`, adaPub), rootPriv))
+	l.Submit(t, sign(t, h, fmt.Sprintf(`{"id":"reg-ada","by":"p-root","authority":"root","reason":"keys","effective":"2026-01-01","changes":[{"kind":"actor.register-key","actor":"p-ada","public_key":%q}]}`, adaPub), rootPriv))
 	l.Submit(t, sign(t, h, `{"id":"grant","by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[{"kind":"team.form","id":"t-1","name":"T","type":"platform"},{"kind":"person.join","id":"p-ada","name":"Ada","team":"t-1"},{"kind":"mandate.grant","id":"m-ada","holder":"p-ada","kinds":["valuestream.*"],"scope":"*"}]}`, rootPriv))
 	byAda := `{"id":"vs-ada","by":"p-ada","authority":"m-ada","reason":"r","effective":"2026-01-01","changes":[{"kind":"valuestream.define","id":"lending","name":"Lending"}]}`
 	l.Submit(t, sign(t, h, byAda, adaPriv))
-	l.Submit(t, sign(t, h, fmt.Sprintf(`{"id":"rev-ada","by":"p-root","authority":"root","reason":"lost laptop","effective":"2026-01-01","changes":[{"kind":"actor.revoke-key","actor":"p-ada","key":%q}]}`, adaPub), rootPriv))
+	l.Submit(t, sign(t, h, fmt.Sprintf(`{"id":"rev-ada","by":"p-root","authority":"root","reason":"lost laptop","effective":"2026-01-01","changes":[{"kind":"actor.revoke-key","actor":"p-ada","public_key":%q}]}`, adaPub), rootPriv))
 	byAda2 := strings.NewReplacer(`vs-ada`, `vs-ada-2`, `lending`, `savings`).Replace(byAda)
 	if _, err := h.Submit(ctx, []byte(sign(t, h, byAda2, adaPriv))); !errors.As(err, &bad) {
 		t.Fatalf("signed with a revoked key: %v", err)
@@ -186,7 +186,7 @@ func TestKeyRotationKeepsOldEventsVerifying(t *testing.T) {
 		t.Fatal(err)
 	}
 	nextPub := hex.EncodeToString(nextPriv.Public().(ed25519.PublicKey))
-	l.Submit(t, fmt.Sprintf(`{"id":"rotate","by":"p-root","authority":"root","reason":"yearly rotation","effective":"2026-01-01","changes":[{"kind":"ledger.rotate-key","key":%q}]}`, nextPub))
+	l.Submit(t, fmt.Sprintf(`{"id":"rotate","by":"p-root","authority":"root","reason":"yearly rotation","effective":"2026-01-01","changes":[{"kind":"ledger.rotate-key","public_key":%q}]}`, nextPub))
 
 	// The old key no longer writes, here or in a new process.
 	after := `{"id":"after","by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[{"kind":"valuestream.define","id":"lending","name":"Lending"}]}`
@@ -213,7 +213,7 @@ func TestKeyRotationKeepsOldEventsVerifying(t *testing.T) {
 		t.Fatalf("keys: %+v", r.Keys)
 	}
 	// A rotation is the root's alone.
-	if _, err := h.Submit(ctx, []byte(`{"by":"p-root","authority":"m-x","reason":"r","changes":[{"kind":"ledger.rotate-key","key":"`+strings.Repeat("ab", 32)+`"}]}`)); err == nil {
+	if _, err := h.Submit(ctx, []byte(`{"by":"p-root","authority":"m-x","reason":"r","changes":[{"kind":"ledger.rotate-key","public_key":"`+strings.Repeat("ab", 32)+`"}]}`)); err == nil {
 		t.Fatal("a rotation outside the root mandate")
 	}
 }

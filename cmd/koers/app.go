@@ -31,6 +31,35 @@ type settings struct {
 	replicas int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
+	// keys says what the command needs of the seal key file.
+	keys keyUse
+}
+
+// keyUse is what a command needs of the ledger's seal key.
+type keyUse int
+
+const (
+	// keyWrite: the command writes; the key file must exist and hold the
+	// ledger's key in force.
+	keyWrite keyUse = iota
+	// keyRead: the command only reads and verifies; it needs no secret.
+	keyRead
+	// keyCreate: init and demo, which create the key when it is missing.
+	keyCreate
+)
+
+// reading returns s for a command that only reads.
+func (s *settings) reading() *settings { r := *s; r.keys = keyRead; return &r }
+
+// creating returns s for a command that may create the ledger and its key.
+func (s *settings) creating() *settings { r := *s; r.keys = keyCreate; return &r }
+
+// sealKeyFile is the seal key's path.
+func (s settings) sealKeyFile() string {
+	if s.keyFile != "" {
+		return s.keyFile
+	}
+	return filepath.Join(s.dataDir, "seal.key")
 }
 
 // app is one opened ledger: the NATS connection (and embedded server), the
@@ -53,13 +82,17 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("time zone %q: %w", s.timezone, err)
 	}
-	keyFile := s.keyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(s.dataDir, "seal.key")
-	}
-	key, err := loadOrCreateKey(keyFile)
-	if err != nil {
-		return nil, err
+	var key []byte
+	var writeKey func() error
+	switch s.keys {
+	case keyWrite:
+		if key, err = readSealKey(s.sealKeyFile()); err != nil {
+			return nil, err
+		}
+	case keyCreate:
+		if key, writeKey, err = loadOrNewSealKey(s.sealKeyFile()); err != nil {
+			return nil, err
+		}
 	}
 	a := &app{settings: s}
 	// One embedded server per data folder, whichever process runs it.
@@ -81,6 +114,14 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 	if err != nil {
 		a.Close()
 		return nil, err
+	}
+	// A new key is kept only once the ledger accepted it as its writer's:
+	// an existing ledger with another key leaves no stray key file behind.
+	if writeKey != nil {
+		if err := writeKey(); err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	a.handler, err = ledger.New(a.store, ledger.Options{Location: loc})
 	if err != nil {
@@ -104,36 +145,66 @@ func (a *app) Close() {
 	}
 }
 
-// loadOrCreateKey reads the ledger's seal key (64 hex digits), creating a
-// random one with owner-only permissions on first use.
-func loadOrCreateKey(path string) ([]byte, error) {
+// SealKeyMissingError is a writer without the ledger's seal key file. The
+// key is never made up on the spot: a new key would seal events that no
+// verifier accepts as the ledger's.
+type SealKeyMissingError struct{ Path string }
+
+func (e *SealKeyMissingError) Error() string {
+	return fmt.Sprintf("seal key file %s is missing: writers need the ledger's private seal key (koers init created it); restore it from your backup or point --seal-key-file (KOERS_SEAL_KEY_FILE) at it; reading and verify need no key", e.Path)
+}
+
+// readSealKey reads the ledger's seal key: the Ed25519 seed as 64 hex
+// digits.
+func readSealKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("seal key folder: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create seal key %s: %w", path, err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-			return nil, fmt.Errorf("write seal key %s: %w", path, err)
-		}
-		return key, f.Sync()
+		return nil, &SealKeyMissingError{Path: path}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read seal key %s: %w", path, err)
 	}
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) < eventstore.MinSealKeyBytes {
-		return nil, fmt.Errorf("seal key %s: want at least %d bytes as hex digits", path, eventstore.MinSealKeyBytes)
+	if err != nil || len(key) != eventstore.MinSealKeyBytes {
+		return nil, fmt.Errorf("seal key %s: want an Ed25519 seed as %d hex digits", path, 2*eventstore.MinSealKeyBytes)
 	}
 	return key, nil
+}
+
+// loadOrNewSealKey reads the seal key, or makes a new one and returns the
+// function that writes it (mode 0600) once the ledger accepted it.
+func loadOrNewSealKey(path string) ([]byte, func() error, error) {
+	key, err := readSealKey(path)
+	var missing *SealKeyMissingError
+	if !errors.As(err, &missing) {
+		return key, nil, err
+	}
+	key = make([]byte, eventstore.MinSealKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, err
+	}
+	return key, func() error { return writeKeyFile(path, key) }, nil
+}
+
+// writeKeyFile writes a new private key as hex digits, readable by its
+// owner only; it never replaces a file.
+func writeKeyFile(path string, key []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("key folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create key %s: %w", path, err)
+	}
+	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // databaseURL resolves the read models' database once: --database-url as

@@ -38,7 +38,7 @@ Running it again records nothing new.`,
 			if err != nil {
 				return err
 			}
-			return withApp(cmd, s, func(a *app) error {
+			return withApp(cmd, s.creating(), func(a *app) error {
 				out := cmd.OutOrStdout()
 				start := time.Now()
 				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))

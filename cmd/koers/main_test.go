@@ -109,7 +109,7 @@ func TestVerifyComparesAKeptDigest(t *testing.T) {
 func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 	data := t.TempDir()
 	os.WriteFile(filepath.Join(data, "seal.key"), []byte("nothex"), 0o600)
-	code, _, errOut := koers(t, data, "", "verify")
+	code, _, errOut := koers(t, data, "", "apply", "-f", "-")
 	if code != 1 || !strings.Contains(errOut, "seal key") {
 		t.Fatalf("bad seal key: exit %d %s", code, errOut)
 	}

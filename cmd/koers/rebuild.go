@@ -18,7 +18,7 @@ read models keep answering, then switch to the new ones in one transaction.
 Downstream feeds keep their own checkpoints: a rebuild re-sends nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withApp(cmd, s, func(a *app) error {
+			return withApp(cmd, s.reading(), func(a *app) error {
 				db, err := a.readModels(cmd.Context())
 				if err != nil {
 					return err

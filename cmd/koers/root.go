@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,10 +51,10 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	root.SetErr(stderr)
 	f := root.PersistentFlags()
 	f.StringVar(&s.natsURL, "nats-url", envOr("KOERS_NATS_URL", ""), "NATS server or cluster URL (env KOERS_NATS_URL); empty: an embedded server in the data folder")
-	f.StringVar(&s.dataDir, "data", envOr("KOERS_DATA", "./koers-data"), "data folder: embedded NATS store and the seal key (env KOERS_DATA)")
+	f.StringVar(&s.dataDir, "data", envOr("KOERS_DATA", "./koers-data"), "data folder: embedded NATS store and the seal key file (env KOERS_DATA)")
 	f.StringVar(&s.databaseURL, "database-url", envOr("KOERS_DATABASE_URL", ""), "PostgreSQL for the read models (env KOERS_DATABASE_URL); empty: libpq conventions (PGHOST, PGUSER, …), database koers, created if missing")
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
-	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's seal key, created on first use (env KOERS_SEAL_KEY_FILE); default <data>/seal.key")
+	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's private Ed25519 seal key that writers need (env KOERS_SEAL_KEY_FILE); created by init only; default <data>/seal.key")
 	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "UTC"), "time zone of date-only effective times (env KOERS_TIMEZONE)")
 
 	replicas, err := strconv.Atoi(envOr("KOERS_REPLICAS", "1"))
@@ -62,12 +65,13 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s),
-		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s))
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s))
 	return root
 }
 
 func initCmd(s *settings) *cobra.Command {
-	var rootActor, effective string
+	var rootActor, effective, rootKeyFile string
+	var requireSigs bool
 	cmd := &cobra.Command{
 		Use:   "init --root ACTOR",
 		Short: "Create the ledger and its root mandate, held by ACTOR",
@@ -77,12 +81,16 @@ func initCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--effective: %w", err)
 			}
-			a, err := openApp(cmd.Context(), *s)
+			opts, err := rootKeyOptions(cmd, rootActor, rootKeyFile, requireSigs)
+			if err != nil {
+				return err
+			}
+			a, err := openApp(cmd.Context(), *s.creating())
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			res, err := a.handler.Init(cmd.Context(), rootActor, eff)
+			res, err := a.handler.Init(cmd.Context(), rootActor, eff, opts...)
 			if err != nil {
 				return err
 			}
@@ -96,6 +104,8 @@ func initCmd(s *settings) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&rootActor, "root", "", "the actor who holds the root mandate (required)")
 	cmd.Flags().StringVar(&effective, "effective", "", "effective date of the genesis (date or RFC 3339), for the record; the root mandate is in force from the ledger's creation whatever this date, and decisions may be backdated before it; default now")
+	cmd.Flags().BoolVar(&requireSigs, "require-signatures", false, "refuse every decision that does not carry its actor's signature (the root's key is registered in the genesis, made if missing)")
+	cmd.Flags().StringVar(&rootKeyFile, "key", "", "the root actor's signing key, registered in the genesis (default: the root's key in the user's configuration folder, if any)")
 	_ = cmd.MarkFlagRequired("root")
 	return cmd
 }
@@ -110,7 +120,7 @@ type applySummary struct {
 }
 
 func applyCmd(s *settings) *cobra.Command {
-	var file, expires string
+	var file, expires, keyFile string
 	var keepGoing, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
@@ -151,7 +161,7 @@ starting with # are skipped.`,
 				return err
 			}
 			defer a.Close()
-			sum, err := applyLines(cmd, a.handler, in, keepGoing, ledger.Expires(ttl))
+			sum, err := applyLines(cmd, a.handler, in, keepGoing, newSigner(keyFile), ledger.Expires(ttl))
 			if asJSON {
 				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
 			} else {
@@ -169,6 +179,7 @@ starting with # are skipped.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "file of JSON lines, - for standard input")
 	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "report a refused line and go on with the next")
+	cmd.Flags().StringVar(&keyFile, "key", "", keyHelp)
 	cmd.Flags().StringVar(&expires, "expires", "", expiresHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
@@ -182,8 +193,11 @@ func verifyCmd(s *settings) *cobra.Command {
 		Use:   "verify [--digest D --at SEQ]",
 		Short: "Check every event's hash, seal and chain; print the stream digest",
 		Long: `Walk the whole log and check every event: well-formed, its hash matches its
-content, sealed with the ledger's key (else a forgery), chained to the previous
-event on its aggregate, no sequence missing. Prints the digest of the stream at
+content, sealed with the ledger's key in force where its decision starts (else a
+forgery), chained to the previous event on its aggregate, no sequence missing,
+every signed decision's signature valid under the key its actor had registered
+when it was recorded, no unsigned decision where the ledger required signatures.
+It needs no secret: the public keys are in the log. Prints the digest of the stream at
 --at (default: the last sequence); keep it elsewhere and pass it back with
 --digest and --at to prove later that nothing up to there changed.
 Exit code 0 only when everything checks.`,
@@ -192,7 +206,7 @@ Exit code 0 only when everything checks.`,
 			if digest != "" && at == 0 {
 				return errors.New("--digest needs --at: the sequence the digest was taken at")
 			}
-			a, err := openApp(cmd.Context(), *s)
+			a, err := openApp(cmd.Context(), *s.reading())
 			if err != nil {
 				return err
 			}
@@ -225,6 +239,10 @@ func printReport(w io.Writer, r *eventstore.Report, asJSON bool) {
 	fmt.Fprintf(tw, "digest at %d\t%s\n", r.DigestAt, r.Digest)
 	fmt.Fprintf(tw, "problems\t%d\n", len(r.Problems)+r.MoreProblems)
 	tw.Flush()
+	if len(r.Keys) > 0 {
+		fmt.Fprintln(w)
+		printKeys(w, r.Keys)
+	}
 	if len(r.Problems) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nSEQ\tSUBJECT\tPROBLEM")
@@ -266,6 +284,8 @@ func asExitCoder(err error, target *exitCoder) bool { return errors.As(err, targ
 // wrong advice, such as asking someone else when the actor holds the root.
 func withHint(err error) error {
 	switch {
+	case errors.As(err, new(*domain.DecisionReusedError)):
+		return err
 	case errors.Is(err, domain.ErrConflict):
 		return fmt.Errorf("%w; another decision changed the same aggregates: submit it again", err)
 	}
@@ -275,4 +295,45 @@ func withHint(err error) error {
 // oneLine keeps a refusal on one line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(withHint(err).Error()), " ")
+}
+
+const keyHelp = "the signing key of the decisions' actor (default: each actor's key in the user's configuration folder, <config>/koers/keys/<actor>.key, when it exists)"
+
+// rootKeyOptions registers the root actor's key in the genesis when it has
+// one (made when signatures are required and it has none).
+func rootKeyOptions(cmd *cobra.Command, root, file string, require bool) ([]ledger.InitOption, error) {
+	path := file
+	if path == "" {
+		p, err := actorKeyPath(root)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	key, missing, err := readActorKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if missing && file != "" {
+		return nil, fmt.Errorf("--key %s: no such file", file)
+	}
+	if missing && !require {
+		return nil, nil
+	}
+	if missing {
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		if err := writeKeyFile(path, seed); err != nil {
+			return nil, err
+		}
+		key = ed25519.NewKeyFromSeed(seed)
+		fmt.Fprintf(cmd.ErrOrStderr(), "signing key of %s written to %s (keep it private; back it up)\n", root, path)
+	}
+	opts := []ledger.InitOption{ledger.RootKey(hex.EncodeToString(key.Public().(ed25519.PublicKey)))}
+	if require {
+		opts = append(opts, ledger.RequireSignatures())
+	}
+	return opts, nil
 }
