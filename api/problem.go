@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"koers/domain"
 	"koers/ledger"
@@ -94,6 +95,7 @@ func problemFor(err error) *problem {
 	var (
 		param    *ParameterError
 		mismatch *ledger.VersionMismatchError
+		reused   *domain.DecisionReusedError
 		tooLarge *http.MaxBytesError
 		field    *domain.FieldError
 		bad      *malformedError
