@@ -281,6 +281,61 @@ func (e *DecisionReusedError) Error() string {
 
 func (e *DecisionReusedError) Unwrap() error { return ErrConflict }
 
+// actionTag starts the canonical encoding of an action on a proposal.
+const actionTag = "koers-action-v1"
+
+// CanonicalAction is the byte string a member signs to approve, reject or
+// withdraw a proposal: the ASCII tag "koers-action-v1" followed by the
+// proposal id, the action (approve, reject, withdraw), the member and the
+// reason, each as its length in bytes (unsigned 64-bit big-endian) and
+// then its bytes.
+func CanonicalAction(a Action) []byte {
+	var b bytes.Buffer
+	b.WriteString(actionTag)
+	for _, s := range []string{a.Proposal, a.Kind, a.By, a.Reason} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		b.Write(n[:])
+		b.WriteString(s)
+	}
+	return b.Bytes()
+}
+
+func verifyAction(a Action, key string) bool {
+	pub, err := ParsePublicKey(key)
+	return err == nil && len(a.Signature) == ed25519.SignatureSize && ed25519.Verify(pub, CanonicalAction(a), a.Signature)
+}
+
+// checkActionSignature judges an action's signature like a decision's and
+// returns the key that verified it ("" for an unsigned action).
+func (k *work) checkActionSignature(a Action) (string, error) {
+	id := a.Kind + " of proposal " + a.Proposal
+	pol, err := k.get(LedgerPolicyRef)
+	if err != nil {
+		return "", err
+	}
+	if len(a.Signature) == 0 {
+		if pol.Ledger != nil && pol.Ledger.RequireSignatures {
+			return "", &SignatureRequiredError{ID: id, Actor: a.By}
+		}
+		return "", nil
+	}
+	act, err := k.get(ref(KindActor, a.By))
+	if err != nil {
+		return "", err
+	}
+	var keys []string
+	if act.Actor != nil {
+		keys = act.Actor.Active()
+	}
+	for _, key := range keys {
+		if verifyAction(a, key) {
+			return key, nil
+		}
+	}
+	return "", &SignatureError{ID: id, Actor: a.By, Keys: len(keys)}
+}
+
 // checkSignature judges the decision's signature against the keys
 // registered for its actor and the ledger's policy, and remembers the key
 // that verified it.
@@ -463,6 +518,8 @@ func (s *SignatureAudit) Observe(r Recorded) string {
 		}
 		s.actors[p.Actor] = a.Actor
 		return ""
+	case EventProposalApproved, EventProposalRejected, EventProposalWithdrawn, EventProposalDecided, EventProposalRefused:
+		return s.observeAction(r)
 	case EventDecisionRecorded:
 	default:
 		return ""
@@ -482,15 +539,66 @@ func (s *SignatureAudit) Observe(r Recorded) string {
 	if err != nil {
 		return err.Error()
 	}
-	a := s.actors[rec.By]
-	if a == nil || a.find(rec.SignedWith) < 0 {
-		return fmt.Sprintf("decision %s is signed with key %s, which was not registered for %s when it was recorded", rec.ID, shortKey(rec.SignedWith), rec.By)
-	}
-	if a.Keys[a.find(rec.SignedWith)].Revoked != 0 {
-		return fmt.Sprintf("decision %s is signed with key %s of %s, revoked at sequence %d before it was recorded", rec.ID, shortKey(rec.SignedWith), rec.By, a.Keys[a.find(rec.SignedWith)].Revoked)
+	what := "decision " + rec.ID
+	if problem := s.registered(what, rec.By, rec.SignedWith); problem != "" {
+		return problem
 	}
 	if !VerifySignature(d, rec.SignedWith) {
-		return fmt.Sprintf("decision %s: its signature does not verify under key %s of %s", rec.ID, shortKey(rec.SignedWith), rec.By)
+		return fmt.Sprintf("%s: its signature does not verify under key %s of %s", what, shortKey(rec.SignedWith), rec.By)
+	}
+	return ""
+}
+
+// registered says what is wrong with key as by's key now ("" if nothing).
+func (s *SignatureAudit) registered(what, by, key string) string {
+	a := s.actors[by]
+	if a == nil || a.find(key) < 0 {
+		return fmt.Sprintf("%s is signed with key %s, which was not registered for %s when it was recorded", what, shortKey(key), by)
+	}
+	if rev := a.Keys[a.find(key)].Revoked; rev != 0 {
+		return fmt.Sprintf("%s is signed with key %s of %s, revoked at sequence %d before it was recorded", what, shortKey(key), by, rev)
+	}
+	return ""
+}
+
+// observeAction checks the signature of an action on a proposal.
+func (s *SignatureAudit) observeAction(r Recorded) string {
+	v, err := decodeData(r.Event)
+	if err != nil {
+		return err.Error()
+	}
+	var a Action
+	var key string
+	switch p := v.(type) {
+	case *ProposalVote:
+		a = Action{Proposal: p.ID, By: p.By, Reason: p.Reason}
+		a.Signature, _ = hex.DecodeString(p.Signature)
+		key = p.SignedWith
+	case *ProposalOutcome:
+		a = Action{Proposal: p.ID, By: p.By, Reason: p.ApprovalReason}
+		a.Signature, _ = hex.DecodeString(p.ApprovalSignature)
+		key = p.ApprovalSignedWith
+	}
+	switch r.Type {
+	case EventProposalRejected:
+		a.Kind = ActionReject
+	case EventProposalWithdrawn:
+		a.Kind = ActionWithdraw
+	default:
+		a.Kind = ActionApprove
+	}
+	what := a.Kind + " of proposal " + a.Proposal + " by " + a.By
+	if key == "" {
+		if s.required {
+			return what + " is not signed, but the ledger required signatures when it was recorded"
+		}
+		return ""
+	}
+	if problem := s.registered(what, a.By, key); problem != "" {
+		return problem
+	}
+	if !verifyAction(a, key) {
+		return fmt.Sprintf("%s: its signature does not verify under key %s", what, shortKey(key))
 	}
 	return ""
 }

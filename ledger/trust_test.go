@@ -217,3 +217,43 @@ func TestKeyRotationKeepsOldEventsVerifying(t *testing.T) {
 		t.Fatal("a rotation outside the root mandate")
 	}
 }
+
+// Under the policy a board's members sign their approvals too; verify
+// checks them with the keys registered then.
+func TestSignedApprovalsUnderThePolicy(t *testing.T) {
+	l := ledgertest.New(t)
+	ctx := context.Background()
+	h := l.Handler
+	keys := map[string]ed25519.PrivateKey{}
+	var reg []string
+	for _, p := range []string{"p-root", "p-ada", "p-bo"} {
+		pub, priv := newKey(t)
+		keys[p] = priv
+		reg = append(reg, fmt.Sprintf(`{"kind":"actor.register-key","actor":%q,"public_key":%q}`, p, pub))
+	}
+	l.Submit(t, `{"id":"org","by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[`+strings.Join(reg, ",")+`,
+		{"kind":"team.form","id":"t-1","name":"T","type":"platform"},{"kind":"person.join","id":"p-ada","name":"Ada","team":"t-1"},{"kind":"person.join","id":"p-bo","name":"Bo","team":"t-1"},
+		{"kind":"board.form","id":"b","name":"Board","members":["p-ada","p-bo"],"quorum":2},
+		{"kind":"mandate.grant","id":"m-b","holder":"board:b","kinds":["valuestream.*"],"scope":"*"}]}`)
+	l.Submit(t, sign(t, h, `{"id":"policy","by":"p-root","authority":"root","reason":"sign","effective":"2026-01-01","changes":[{"kind":"ledger.require-signatures"}]}`, keys["p-root"]))
+
+	prop := `{"id":"vs","by":"p-ada","authority":"m-b","reason":"r","effective":"2026-01-01","changes":[{"kind":"valuestream.define","id":"payments","name":"Payments"}]}`
+	if res, err := h.Submit(ctx, []byte(sign(t, h, prop, keys["p-ada"]))); err != nil || res.State != domain.ProposalPending {
+		t.Fatalf("propose: %+v %v", res, err)
+	}
+	approve := domain.Action{Proposal: "vs", Kind: domain.ActionApprove, By: "p-bo", Reason: "yes"}
+	if _, err := h.Act(ctx, approve); !errors.Is(err, domain.ErrUnauthorized) {
+		t.Fatalf("an unsigned approval under the policy: %v", err)
+	}
+	wrong := approve
+	wrong.Signature = ed25519.Sign(keys["p-ada"], domain.CanonicalAction(approve))
+	if _, err := h.Act(ctx, wrong); !errors.Is(err, domain.ErrUnauthorized) {
+		t.Fatalf("an approval signed with another member's key: %v", err)
+	}
+	approve.Signature = ed25519.Sign(keys["p-bo"], domain.CanonicalAction(approve))
+	res, err := h.Act(ctx, approve)
+	if err != nil || res.State != domain.ProposalDecided {
+		t.Fatalf("signed approval: %+v %v", res, err)
+	}
+	verifyOK(t, readOnly(t, l))
+}

@@ -60,7 +60,9 @@ type signer struct {
 	cache map[string]ed25519.PrivateKey
 }
 
-func newSigner(file string) *signer { return &signer{file: file, cache: map[string]ed25519.PrivateKey{}} }
+func newSigner(file string) *signer {
+	return &signer{file: file, cache: map[string]ed25519.PrivateKey{}}
+}
 
 func (s *signer) keyFor(actor string) (ed25519.PrivateKey, error) {
 	if k, ok := s.cache[actor]; ok {
