@@ -85,11 +85,18 @@ type keyring struct {
 	own *LedgerKey
 
 	cacheMu sync.Mutex
-	cache   map[string]struct{}
+	cache   map[sealID]struct{}
+}
+
+// sealID is a verified seal: the key, the decision's root and the signature.
+type sealID struct {
+	kid  string
+	root [sha256.Size]byte
+	sig  string
 }
 
 func newKeyring(priv ed25519.PrivateKey) *keyring {
-	k := &keyring{next: 1, cache: make(map[string]struct{})}
+	k := &keyring{next: 1, cache: make(map[sealID]struct{})}
 	if priv != nil {
 		pub := priv.Public().(ed25519.PublicKey)
 		k.own = &LedgerKey{ID: KeyID(pub), Key: hex.EncodeToString(pub), From: 0, pub: pub}
@@ -135,20 +142,20 @@ func (k *keyring) byID(id string) *LedgerKey {
 	return nil
 }
 
-func (k *keyring) verified(kid string, root []byte, sig string) bool {
+func (k *keyring) verified(id sealID) bool {
 	k.cacheMu.Lock()
 	defer k.cacheMu.Unlock()
-	_, ok := k.cache[kid+string(root)+sig]
+	_, ok := k.cache[id]
 	return ok
 }
 
-func (k *keyring) remember(kid string, root []byte, sig string) {
+func (k *keyring) remember(id sealID) {
 	k.cacheMu.Lock()
 	defer k.cacheMu.Unlock()
 	if len(k.cache) >= sigCacheMax {
 		clear(k.cache) // bounded; a miss costs one verification
 	}
-	k.cache[kid+string(root)+sig] = struct{}{}
+	k.cache[id] = struct{}{}
 }
 
 // Keys returns the ledger's keys as the store knows them, oldest first
@@ -278,14 +285,15 @@ func (s *Store) sealReason(env *envelope, seq uint64) string {
 	if !ok {
 		return "seal path does not fit the event's place in its decision (forgery)"
 	}
-	if s.keys.verified(key.ID, root, env.Sig) {
+	id := sealID{kid: key.ID, root: root, sig: env.Sig}
+	if s.keys.verified(id) {
 		return ""
 	}
 	sig, err := hex.DecodeString(env.Sig)
-	if err != nil || !ed25519.Verify(key.pub, sealMessage(root), sig) {
+	if err != nil || !ed25519.Verify(key.pub, sealMessage(root[:]), sig) {
 		return "seal does not verify under the ledger's key: not written by the ledger's writer (forgery)"
 	}
-	s.keys.remember(key.ID, root, env.Sig)
+	s.keys.remember(id)
 	return ""
 }
 
@@ -295,7 +303,7 @@ func sealValid(pub ed25519.PublicKey, env *envelope) bool {
 		return false
 	}
 	sig, err := hex.DecodeString(env.Sig)
-	return err == nil && ed25519.Verify(pub, sealMessage(root), sig)
+	return err == nil && ed25519.Verify(pub, sealMessage(root[:]), sig)
 }
 
 func sealMessage(root []byte) []byte {
@@ -304,21 +312,24 @@ func sealMessage(root []byte) []byte {
 
 // sealRoot recomputes the decision's Merkle root from the event's hash and
 // its inclusion path.
-func (e *envelope) sealRoot() ([]byte, bool) {
-	h, err := hex.DecodeString(e.Hash)
-	if err != nil {
-		return nil, false
+func (e *envelope) sealRoot() ([sha256.Size]byte, bool) {
+	var h [sha256.Size]byte
+	if len(e.Hash) != 2*sha256.Size || len(e.Path) > 64 {
+		return h, false
+	}
+	if _, err := hex.Decode(h[:], []byte(e.Hash)); err != nil {
+		return h, false
 	}
 	path := make([][sha256.Size]byte, len(e.Path))
 	for i, p := range e.Path {
-		b, err := hex.DecodeString(p)
-		if err != nil || len(b) != sha256.Size {
-			return nil, false
+		if len(p) != 2*sha256.Size {
+			return h, false
 		}
-		copy(path[i][:], b)
+		if _, err := hex.Decode(path[i][:], []byte(p)); err != nil {
+			return h, false
+		}
 	}
-	root, ok := rootFromPath(leafHash(h), e.Index, e.Count, path)
-	return root[:], ok
+	return rootFromPath(leafHash(h[:]), e.Index, e.Count, path)
 }
 
 // seal signs the events of one decision: each gets the key id, the
@@ -349,15 +360,20 @@ func seal(priv ed25519.PrivateKey, envs []*envelope) error {
 // || right), split at the largest power of two below the size.
 
 func leafHash(h []byte) [sha256.Size]byte {
+	if len(h) == sha256.Size {
+		var b [1 + sha256.Size]byte // on the stack: this runs for every event read
+		copy(b[1:], h)
+		return sha256.Sum256(b[:])
+	}
 	return sha256.Sum256(append([]byte{0}, h...))
 }
 
 func nodeHash(l, r [sha256.Size]byte) [sha256.Size]byte {
-	b := make([]byte, 0, 1+2*sha256.Size)
-	b = append(b, 1)
-	b = append(b, l[:]...)
-	b = append(b, r[:]...)
-	return sha256.Sum256(b)
+	var b [1 + 2*sha256.Size]byte
+	b[0] = 1
+	copy(b[1:], l[:])
+	copy(b[1+sha256.Size:], r[:])
+	return sha256.Sum256(b[:])
 }
 
 // split is the largest power of two smaller than n (n > 1).
