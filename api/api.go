@@ -77,7 +77,9 @@ type Config struct {
 	// CheckTimeout bounds each health check and each lag read of a scrape.
 	// Default 2s, at most 1m.
 	CheckTimeout time.Duration
-	// Logger receives the errors answered 500. Default slog.Default().
+	// Logger receives the errors answered 5xx (level error) and those
+	// answered 4xx whose cause is a storage engine's message, which no
+	// answer carries (level info). Default slog.Default().
 	Logger *slog.Logger
 	// Tokens, when set, authenticate callers (see [Tokens]). Nil: anyone who
 	// reaches the server may call it as any actor; keep it on loopback.
@@ -244,8 +246,11 @@ func (s *server) wrap(h func(*server, http.ResponseWriter, *http.Request) error)
 		}
 		if err != nil {
 			p := problemFor(err)
-			if p.Status >= 500 {
+			switch {
+			case p.Status >= 500:
 				s.cfg.Logger.ErrorContext(r.Context(), "api", "method", r.Method, "path", r.URL.Path, "error", err)
+			case p.logCause:
+				s.cfg.Logger.InfoContext(r.Context(), "api", "method", r.Method, "path", r.URL.Path, "status", p.Status, "error", err)
 			}
 			writeProblem(w, p)
 		}

@@ -48,6 +48,14 @@ func TestWithTokensCallersAreWhoTheirTokenSays(t *testing.T) {
 	if p["field"] != "by" || !strings.Contains(p["detail"].(string), `"p-0001"`) {
 		t.Fatalf("a decision in someone else's name: %v", p)
 	}
+	// A body that is no decision at all is refused as such, whoever sends
+	// it: it names no actor to compare with the token's.
+	for _, body := range []string{`null`, `[]`, `"p-0001"`} {
+		p = e.post(t, body, "Authorization", "Bearer annesannesannesannes").problem(t, http.StatusUnprocessableEntity)
+		if !strings.Contains(p["detail"].(string), "want a JSON object") {
+			t.Fatalf("body %s: %v", body, p)
+		}
+	}
 	e.record(t, structure, "Authorization", "Bearer rootrootrootrootroot")
 	e.do(t, "GET", "/v1/org", nil).problem(t, http.StatusUnauthorized)
 	if r := e.do(t, "GET", "/v1/org", nil, "Authorization", "Bearer annesannesannesannes"); r.status != http.StatusOK {

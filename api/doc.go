@@ -25,9 +25,11 @@
 //	GET  /healthz                       200 when NATS and PostgreSQL answer, 503 naming which does not
 //
 // Times in parameters are a date (2026-07-01, the start of that day in
-// [Config].Location) or an RFC 3339 time. An unknown or malformed
-// parameter is answered 400 with the parameter named in the problem's
-// "parameter" member.
+// [Config].Location) or an RFC 3339 time, in the years 1900-9999 in UTC
+// (domain.MinTime to MaxTime, after any offset); quarters run from 1900-Q1
+// to 9999-Q3. An unknown or malformed parameter is answered 400 with the
+// parameter named in the problem's "parameter" member; a time or quarter
+// outside the years is answered 422, type out-of-range, naming it too.
 //
 // # Paging
 //
@@ -55,7 +57,9 @@
 //	412            an If-Match version is stale: "aggregate", "expected" and "current" say which
 //	413            the body is larger than [Config].MaxBodyBytes
 //	415            a Content-Type other than application/json
-//	422            invalid decision (domain.ErrInvalid); "field" names the offending field when known;
+//	422            invalid decision (domain.ErrInvalid): also null or any other body that is not a JSON
+//	               object, invalid UTF-8, a time outside 1900-9999, an amount not in its canonical form
+//	               (the detail gives it); "field" names the offending field when known;
 //	               or more events than one atomic append holds (domain.ErrTooLarge, type too-many-events: split it)
 //	503            the log or the read models did not answer (domain.ErrUnavailable, or a timeout): try again
 //	202 Accepted   the decision is under a board's mandate: recorded as a proposal, "state": "pending",
@@ -106,5 +110,7 @@
 // [Config].Collectors adds (the feed's, the Go runtime's).
 //
 // Every error is an application/problem+json document (RFC 9457) with a
-// one-line detail.
+// one-line detail in the API's own words: no answer carries what NATS or
+// PostgreSQL said (a conflict says to submit again); such causes go to
+// [Config].Logger.
 package api

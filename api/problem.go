@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"koers/domain"
+	"koers/eventstore"
 	"koers/ledger"
+	"koers/projections"
 )
 
 // problemTypePrefix makes a problem's short type a URI (RFC 9457 §3.1.1).
@@ -36,10 +38,17 @@ type problem struct {
 	FirstRecordedAt string  `json:"first_recorded_at,omitempty"`
 	// Result is the check of each dependency, for /healthz.
 	Checks map[string]string `json:"checks,omitempty"`
+
+	// logCause asks for the error to be logged although the status is
+	// below 500: its detail is in our words, the engine's are in the log.
+	logCause bool
 }
 
 // maxDetailLen bounds a problem's detail, which is one line.
 const maxDetailLen = 500
+
+// retryAfterSeconds is what a 503 asks the client to wait.
+const retryAfterSeconds = "5"
 
 func writeProblem(w http.ResponseWriter, p *problem) {
 	if !strings.HasPrefix(p.Type, problemTypePrefix) {
@@ -49,8 +58,13 @@ func writeProblem(w http.ResponseWriter, p *problem) {
 		p.Title = http.StatusText(p.Status)
 	}
 	p.Detail = oneLine(p.Detail)
-	if p.Status == http.StatusUnauthorized {
+	switch p.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="koers"`)
+	case http.StatusServiceUnavailable:
+		// A store that is not answering: come back a little later, not in
+		// a tight loop.
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -71,9 +85,14 @@ func oneLine(s string) string {
 type ParameterError struct {
 	Name    string
 	Problem string
+	Err     error
 }
 
 func (e *ParameterError) Error() string { return e.Name + ": " + e.Problem }
+
+// Unwrap is the error behind Problem, when there is one (a
+// *domain.TimeRangeError for a time outside the ledger's years).
+func (e *ParameterError) Unwrap() error { return e.Err }
 
 // malformedError is a request body that is not JSON.
 type malformedError struct{ err error }
@@ -90,8 +109,40 @@ func (e *mediaTypeError) Error() string {
 // problemFor maps an error to its problem: typed errors first, then the
 // domain's sentinels. Every error the handlers return is mapped on
 // purpose (problem_test.go holds the table); what is left is a 500 whose
-// cause goes to the server log, never to the client.
+// cause goes to the server log, never to the client. No answer carries a
+// storage engine's words (a NATS or PostgreSQL message): where an error
+// holds them, the detail is ours and the error goes to the log.
 func problemFor(err error) *problem {
+	p := mapProblem(err)
+	if p.Status < 500 && engineError(err) {
+		p.Detail = engineDetail(p)
+		p.logCause = true
+	}
+	return p
+}
+
+// engineError reports whether err carries a storage engine's own message.
+func engineError(err error) bool {
+	return errors.Is(err, eventstore.ErrServer) || errors.Is(err, projections.ErrDatabase)
+}
+
+// engineDetail is the detail of a problem whose error carries an engine's
+// message, in the problem's own terms.
+func engineDetail(p *problem) string {
+	switch p.Type {
+	case "conflict":
+		return conflictDetail
+	case "refused":
+		return "the ledger's state does not allow this decision; the server log has the cause"
+	case "not-found":
+		return "not found"
+	}
+	return http.StatusText(p.Status) + "; the server log has the cause"
+}
+
+const conflictDetail = "the aggregates the decision changes kept changing while it was taken: submit it again"
+
+func mapProblem(err error) *problem {
 	var (
 		param    *ParameterError
 		mismatch *ledger.VersionMismatchError
@@ -109,6 +160,10 @@ func problemFor(err error) *problem {
 	case errors.As(err, &imperson):
 		return &problem{Type: "forbidden", Status: http.StatusForbidden, Detail: err.Error(), Field: "by"}
 	case errors.As(err, &param):
+		var outside *domain.TimeRangeError
+		if errors.As(err, &outside) {
+			return &problem{Type: "out-of-range", Status: http.StatusUnprocessableEntity, Detail: param.Error(), Parameter: param.Name}
+		}
 		return &problem{Type: "bad-parameter", Status: http.StatusBadRequest, Detail: err.Error(), Parameter: param.Name}
 	case errors.As(err, &bad):
 		return &problem{Type: "malformed", Status: http.StatusBadRequest, Detail: err.Error()}
@@ -144,8 +199,9 @@ func problemFor(err error) *problem {
 		return &problem{Type: "id-reused", Status: http.StatusConflict, Detail: err.Error(), Field: "id",
 			FirstSequence: &seq, FirstRecordedAt: reused.RecordedAt.UTC().Format(time.RFC3339Nano)}
 	case errors.Is(err, domain.ErrConflict):
-		return &problem{Type: "conflict", Status: http.StatusConflict,
-			Detail: err.Error() + "; the aggregates kept changing while the decision was taken: submit it again"}
+		// What the log server said about the versions is for the server
+		// log; the client learns what to do.
+		return &problem{Type: "conflict", Status: http.StatusConflict, Detail: conflictDetail, logCause: true}
 	case errors.Is(err, domain.ErrRefused):
 		return &problem{Type: "refused", Status: http.StatusConflict, Detail: err.Error()}
 	case errors.Is(err, domain.ErrNotFound):

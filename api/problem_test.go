@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"koers/domain"
@@ -39,6 +40,8 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 		{"FieldError", wrap(&domain.FieldError{Field: "effective", Err: errors.New("not a date")}), http.StatusUnprocessableEntity, "invalid"},
 		{"PrecisionError", wrap(&domain.PrecisionError{Value: "1.001", Currency: "EUR", Decimals: 2}), http.StatusUnprocessableEntity, "invalid"},
 		{"UnknownCurrencyError", wrap(&domain.UnknownCurrencyError{Currency: "XXX"}), http.StatusUnprocessableEntity, "invalid"},
+		{"NonCanonicalError", wrap(&domain.FieldError{Field: "amount", Err: &domain.NonCanonicalError{Value: "+5", Canonical: "5"}}), http.StatusUnprocessableEntity, "invalid"},
+		{"TimeRangeError", wrap(&domain.FieldError{Field: "effective", Err: &domain.TimeRangeError{Value: "10000-01-01"}}), http.StatusUnprocessableEntity, "invalid"},
 		{"ChangeError of a FieldError", wrap(&domain.ChangeError{Index: 1, Kind: "budget.open", Err: &domain.FieldError{Field: "amount", Err: errors.New("lots")}}),
 			http.StatusUnprocessableEntity, "invalid"},
 		// A reference to what does not exist, inside a decision, is a
@@ -78,6 +81,8 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 
 		// The API's own errors.
 		{"ParameterError", &ParameterError{Name: "as_of", Problem: "not a time"}, http.StatusBadRequest, "bad-parameter"},
+		{"ParameterError of a TimeRangeError", &ParameterError{Name: "as_of", Problem: "outside", Err: &domain.TimeRangeError{Value: "0001-01-01"}},
+			http.StatusUnprocessableEntity, "out-of-range"},
 		{"malformedError", &malformedError{err: errors.New("unexpected EOF")}, http.StatusBadRequest, "malformed"},
 		{"mediaTypeError", &mediaTypeError{got: "text/plain"}, http.StatusUnsupportedMediaType, "unsupported-media-type"},
 		{"MaxBytesError", wrap(&http.MaxBytesError{Limit: 1 << 20}), http.StatusRequestEntityTooLarge, "too-large"},
@@ -100,5 +105,34 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 				t.Fatalf("a %d tells the client the cause %q", p.Status, p.Detail)
 			}
 		})
+	}
+}
+
+// TestNoEngineWordsInAnswers: an error that carries what NATS or
+// PostgreSQL said is answered in the API's own words; the cause is logged.
+func TestNoEngineWordsInAnswers(t *testing.T) {
+	server := &eventstore.ServerError{Op: "append decision d-1", Code: 10071, Message: "wrong last sequence: 41"}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		engine string
+	}{
+		{"conflict as the event store words it", fmt.Errorf("append decision d-1: %w (the server said: wrong last sequence: 41)", domain.ErrConflict),
+			http.StatusConflict, "wrong last sequence"},
+		{"conflict wrapping a server error", errors.Join(domain.ErrConflict, server), http.StatusConflict, "wrong last sequence"},
+		{"refusal wrapping a server error", &domain.HolderError{Holder: "p-1", Problem: "cannot be looked up", Err: server}, http.StatusConflict, "wrong last sequence"},
+		{"not found wrapping a database error", errors.Join(domain.ErrNotFound, &projections.DatabaseError{Code: "42P01", Message: `relation "facts" does not exist`}),
+			http.StatusNotFound, "relation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := problemFor(tc.err)
+			if p.Status != tc.status || strings.Contains(p.Detail, tc.engine) || !p.logCause {
+				t.Fatalf("%v: %d %q (logged %v), want %d without %q, logged", tc.err, p.Status, p.Detail, p.logCause, tc.status, tc.engine)
+			}
+		})
+	}
+	if p := problemFor(&domain.HolderError{Holder: "p-1", Problem: "left"}); !strings.Contains(p.Detail, `holder "p-1" left`) {
+		t.Fatalf("a refusal in the domain's words lost them: %q", p.Detail)
 	}
 }

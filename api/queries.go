@@ -68,8 +68,8 @@ func (p *params) time(name string) time.Time {
 		return time.Time{}
 	}
 	t, err := domain.ParseEffective(v, p.loc)
-	if err != nil {
-		p.fail(name, "%v", err)
+	if err != nil && p.err == nil {
+		p.err = &ParameterError{Name: name, Problem: err.Error(), Err: err}
 	}
 	return t
 }
@@ -256,9 +256,9 @@ func (s *server) getTransition(w http.ResponseWriter, r *http.Request) error {
 	if fromQ == "" {
 		p.fail("from", "is required (a quarter such as 2026-Q1)")
 	} else if first, _, err = projections.ParseQuarter(fromQ); err != nil {
-		p.fail("from", "%v", err)
+		p.err = &ParameterError{Name: "from", Problem: err.Error(), Err: err}
 	} else if last, _, err = projections.ParseQuarter(toQ); err != nil {
-		p.fail("to", "%v", err)
+		p.err = &ParameterError{Name: "to", Problem: err.Error(), Err: err}
 	} else if last.Before(first) {
 		p.fail("to", "%s is before from %s", toQ, fromQ)
 	}

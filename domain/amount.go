@@ -35,13 +35,29 @@ type Decimal struct {
 	exp  int
 }
 
-// ParseDecimal parses an optionally signed decimal string: digits, an
-// optional '.' and digits. No exponents, no thousands separators, at most 17
-// significant digits.
+// ParseDecimal parses a decimal string in its one canonical form: an
+// optional '-', digits without leading zeros, an optional '.' and digits.
+// No '+', no exponents, no thousands separators, at most 17 significant
+// digits. A number written otherwise ("+5", "007", "-0") is refused with a
+// [*NonCanonicalError] that gives the canonical form: one amount has one
+// spelling, in the log and in every hash over it.
 func ParseDecimal(s string) (Decimal, error) {
+	d, err := parseDecimal(s)
+	if err != nil {
+		return Decimal{}, err
+	}
+	if c := d.String(); c != s {
+		return Decimal{}, &NonCanonicalError{Value: truncate(s, 40), Canonical: c}
+	}
+	return d, nil
+}
+
+// parseDecimal reads any decimal spelling ParseDecimal would read with its
+// sign, leading zeros and all.
+func parseDecimal(s string) (Decimal, error) {
 	orig := s
 	if s == "" {
-		return Decimal{}, fmt.Errorf("amount is empty: %w", ErrInvalid)
+		return Decimal{}, fmt.Errorf("amount is empty (want e.g. 125000.00): %w", ErrInvalid)
 	}
 	neg := false
 	switch s[0] {
@@ -52,24 +68,24 @@ func ParseDecimal(s string) (Decimal, error) {
 	}
 	intPart, frac, hasDot := strings.Cut(s, ".")
 	if intPart == "" || (hasDot && frac == "") {
-		return Decimal{}, fmt.Errorf("%q is not a decimal number (want e.g. 125000.00): %w", orig, ErrInvalid)
+		return Decimal{}, fmt.Errorf("%q is not a decimal number (want e.g. 125000.00): %w", truncate(orig, 40), ErrInvalid)
 	}
 	digits := intPart + frac
 	for i := 0; i < len(digits); i++ {
 		if digits[i] < '0' || digits[i] > '9' {
-			return Decimal{}, fmt.Errorf("%q is not a decimal number (want e.g. 125000.00): %w", orig, ErrInvalid)
+			return Decimal{}, fmt.Errorf("%q is not a decimal number (want e.g. 125000.00): %w", truncate(orig, 40), ErrInvalid)
 		}
 	}
 	sig := strings.TrimLeft(digits, "0")
 	if len(sig) > maxDecimalDigits || len(frac) > maxDecimalDigits {
-		return Decimal{}, fmt.Errorf("%q has more than %d digits: %w", orig, maxDecimalDigits, ErrInvalid)
+		return Decimal{}, fmt.Errorf("%q has more than %d digits: %w", truncate(orig, 40), maxDecimalDigits, ErrInvalid)
 	}
 	coef := int64(0)
 	if sig != "" {
 		var err error
 		coef, err = strconv.ParseInt(sig, 10, 64)
 		if err != nil {
-			return Decimal{}, fmt.Errorf("%q: %w", orig, ErrInvalid)
+			return Decimal{}, fmt.Errorf("%q: %w", truncate(orig, 40), ErrInvalid)
 		}
 	}
 	if neg {
@@ -168,6 +184,26 @@ func (d Decimal) Minor(cur Currency) (Amount, error) {
 		c *= 10
 	}
 	return Amount(c), nil
+}
+
+// Exact converts an amount of a decision to minor units of cur, as
+// [Decimal.Minor] does, but refuses more decimals than cur has even when
+// they are zeros: "5.000" EUR is refused like "12.345", with a
+// [*PrecisionError] that gives the canonical form ("5.00"). Minor, used on
+// the log's payloads, still reads what earlier builds accepted.
+func (d Decimal) Exact(cur Currency) (Amount, error) {
+	dec, ok := cur.Decimals()
+	if !ok {
+		return 0, &UnknownCurrencyError{Currency: string(cur)}
+	}
+	if d.exp > dec {
+		e := &PrecisionError{Value: d.String(), Currency: string(cur), Decimals: dec}
+		if c, err := d.Minor(cur); err == nil {
+			e.Canonical = c.Format(cur)
+		}
+		return 0, e
+	}
+	return d.Minor(cur)
 }
 
 // MarshalJSON writes d as a JSON string, keeping its precision.

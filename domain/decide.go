@@ -366,7 +366,11 @@ func (k *work) emit(r Ref, typ string, payload any) error {
 	k.cur[r] = a
 	k.events = append(k.events, ev)
 	if typ != EventDecisionRecorded {
-		k.effects = append(k.effects, Effect{Aggregate: r.String(), Type: typ, Data: ev.Data})
+		e := Effect{Aggregate: r.String(), Type: typ, Data: ev.Data}
+		if ev.SchemaVersion != 1 {
+			e.SchemaVersion = ev.SchemaVersion // version 1 stays implicit, as in records before versions
+		}
+		k.effects = append(k.effects, e)
 	}
 	return nil
 }
@@ -441,7 +445,7 @@ func (k *work) apply(c Change) error {
 		if _, err := k.active(ref(KindTeam, c.Team)); err != nil {
 			return err
 		}
-		if err := k.emit(ref(KindPerson, c.ID), EventPersonJoined, PersonJoined{ID: c.ID, Name: c.Name, Team: c.Team}); err != nil {
+		if err := k.emit(ref(KindPerson, c.ID), EventPersonJoined, PersonJoined{ID: c.ID, Name: c.Name, Team: c.Team, Role: c.Role}); err != nil {
 			return err
 		}
 		return k.emit(ref(KindTeam, c.Team), EventTeamMemberAdded, TeamMember{Team: c.Team, Person: c.ID})
@@ -482,7 +486,7 @@ func (k *work) apply(c Change) error {
 		if err := k.absent(r); err != nil {
 			return err
 		}
-		amt, err := c.Amount.Minor(c.Currency)
+		amt, err := c.Amount.Exact(c.Currency)
 		if err != nil {
 			return &FieldError{Field: "amount", Err: err}
 		}
@@ -694,7 +698,7 @@ func (k *work) budgetAmount(period string, d Decimal) (Aggregate, Amount, error)
 	if err != nil {
 		return b, 0, err
 	}
-	amt, err := d.Minor(b.Budget.Currency)
+	amt, err := d.Exact(b.Budget.Currency)
 	if err != nil {
 		return b, 0, &FieldError{Field: "amount", Err: err}
 	}

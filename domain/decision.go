@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -102,6 +103,7 @@ type Change struct {
 	Team        string
 	Type        string // team type
 	Person      string
+	Role        string // person.join: the person's role in the team, optional
 	To          string // a team (person.move) or an account (funding.*)
 	From        string // an account (funding.*)
 	Project     string
@@ -211,7 +213,7 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeTeamAssign:        {req("team", fID), req("product", fID)},
 	ChangeTeamUnassign:      {req("team", fID), req("product", fID)},
 	ChangeTeamDisband:       {req("team", fID)},
-	ChangePersonJoin:        {req("id", fID), req("name", fName), req("team", fID)},
+	ChangePersonJoin:        {req("id", fID), req("name", fName), req("team", fID), opt("role", fName)},
 	ChangePersonMove:        {req("person", fID), req("to", fID)},
 	ChangePersonLeave:       {req("person", fID)},
 	ChangeProjectStart:      {req("id", fID), req("name", fName), opt("valuestream", fID)},
@@ -281,6 +283,8 @@ func (c *Change) str(name string) *string {
 		return &c.Type
 	case "person":
 		return &c.Person
+	case "role":
+		return &c.Role
 	case "to":
 		return &c.To
 	case "from":
@@ -424,6 +428,14 @@ func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
 	if len(data) > MaxDecisionBytes {
 		return Decision{}, fmt.Errorf("decision is %d bytes, at most %d: %w", len(data), MaxDecisionBytes, ErrInvalid)
 	}
+	// encoding/json reads invalid UTF-8 into U+FFFD without a word; the
+	// ledger keeps text as it was sent or refuses it.
+	if !utf8.Valid(data) {
+		return Decision{}, fmt.Errorf("decision: invalid UTF-8 at byte %d: %w", invalidUTF8At(data), ErrInvalid)
+	}
+	if kind := jsonKind(data); kind != "an object" {
+		return Decision{}, fmt.Errorf("decision: want a JSON object, got %s: %w", kind, ErrInvalid)
+	}
 	// encoding/json matches struct fields case-insensitively; the contract
 	// is exact, so check the names first.
 	var top map[string]json.RawMessage
@@ -519,12 +531,90 @@ func ParseEffective(s string, loc *time.Location) (time.Time, error) {
 		t, err = time.Parse(time.RFC3339Nano, s)
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a date (2026-07-01) nor an RFC 3339 time", truncate(s, 40))
+		return time.Time{}, fmt.Errorf("%q is neither a date (2026-07-01) nor an RFC 3339 time: %w", truncate(s, 40), ErrInvalid)
 	}
-	if t.Year() < 1900 || t.Year() > 9999 {
-		return time.Time{}, fmt.Errorf("%q is outside the years 1900-9999", s)
+	// The bound holds in UTC: 9999-12-31T23:59:59-14:00 is in the year
+	// 10000 there, which neither PostgreSQL's answers nor RFC 3339 can carry.
+	t = t.UTC()
+	if t.Before(MinTime) || t.After(MaxTime) {
+		return time.Time{}, &TimeRangeError{Value: truncate(s, 40)}
 	}
-	return t.UTC(), nil
+	return t, nil
+}
+
+// The times the ledger accepts, in UTC: valid times, validity ends and the
+// times of queries. Quarters run from 1900-Q1 to 9999-Q3 (the last whose
+// end is still in the range).
+var (
+	MinTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// jsonKind names the JSON value data starts with, for messages: "an
+// object", "an array", "a string", "a number", "true", "false", "null" or
+// "nothing".
+func jsonKind(data []byte) string {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	if len(data) == 0 {
+		return "nothing"
+	}
+	switch c := data[0]; {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	case bytes.HasPrefix(data, []byte("null")):
+		return "null"
+	case bytes.HasPrefix(data, []byte("true")):
+		return "true"
+	case bytes.HasPrefix(data, []byte("false")):
+		return "false"
+	}
+	return "something else"
+}
+
+// invalidUTF8At is the offset of the first byte of data that is not valid UTF-8.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
+}
+
+// jsonTypeName names a Go type in JSON's words, so that no Go type name
+// reaches a message.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.String {
+			return "a list of strings"
+		}
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another value"
 }
 
 func jsonProblem(err error) string {
@@ -535,9 +625,9 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
 	case errors.As(err, &te):
 		if te.Field != "" {
-			return fmt.Sprintf("%s: want %s, got %s", te.Field, te.Type, te.Value)
+			return fmt.Sprintf("%s: want %s, got %s", truncate(te.Field, 40), jsonTypeName(te.Type), te.Value)
 		}
-		return fmt.Sprintf("want %s, got %s", te.Type, te.Value)
+		return fmt.Sprintf("want %s, got %s", jsonTypeName(te.Type), te.Value)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "empty or truncated JSON"
 	}
@@ -559,6 +649,11 @@ func checkText(s string, maxLen int, required bool) error {
 	}
 	if !utf8.ValidString(s) {
 		return errors.New("is not valid UTF-8")
+	}
+	if strings.ContainsRune(s, utf8.RuneError) {
+		// What JSON decoding makes of a lone surrogate escape ("\ud800"):
+		// the text as sent was not Unicode.
+		return errors.New("contains U+FFFD: send text as valid UTF-8, without lone surrogate escapes")
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' {
@@ -617,7 +712,7 @@ func decodeChange(data []byte, path string, loc *time.Location) (Change, error) 
 	if c.Kind == ChangeBudgetOpen {
 		// The only change that names its currency; the others are checked
 		// against their period's currency by Decide.
-		if _, err := c.Amount.Minor(c.Currency); err != nil {
+		if _, err := c.Amount.Exact(c.Currency); err != nil {
 			return Change{}, &FieldError{Field: path + ".amount", Err: err}
 		}
 	}

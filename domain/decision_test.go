@@ -102,7 +102,21 @@ func TestDecodeDecisionRefusals(t *testing.T) {
 	for _, tc := range []struct{ name, in, msg string }{
 		{"not JSON", `{"by":]`, "malformed JSON at byte 7"},
 		{"truncated", `{"by":`, "empty or truncated JSON"},
-		{"empty", ``, "empty or truncated"},
+		{"empty", ``, "want a JSON object, got nothing"},
+		{"null", `null`, "want a JSON object, got null"},
+		{"array", `[{"by":"p-1"}]`, "want a JSON object, got an array"},
+		{"string", `"decision"`, "want a JSON object, got a string"},
+		{"list for a string", `{"by":["p-1"],"authority":"root","reason":"r","changes":[]}`, "by: want a string, got array"},
+		{"object for the changes", `{"by":"p-1","authority":"root","reason":"r","changes":{}}`, "changes: want a list, got object"},
+		{"invalid UTF-8 in the reason", "{\"by\":\"p-1\",\"authority\":\"root\",\"reason\":\"caf\xe9\",\"changes\":[{\"kind\":\"team.disband\",\"team\":\"t\"}]}", "invalid UTF-8 at byte 44"},
+		{"lone surrogate in a name", wrap(`{"kind":"team.form","id":"t","name":"a\ud800b","type":"platform"}`), "changes[0].name: contains U+FFFD"},
+		{"effective past 9999 in UTC", `{"by":"p-1","authority":"root","reason":"r","effective":"9999-12-31T23:59:59-14:00","changes":[{"kind":"team.disband","team":"t"}]}`, `effective: "9999-12-31T23:59:59-14:00" is outside the years 1900-9999 (in UTC)`},
+		{"effective before 1900 in UTC", `{"by":"p-1","authority":"root","reason":"r","effective":"1900-01-01T00:30:00+01:00","changes":[{"kind":"team.disband","team":"t"}]}`, `is outside the years 1900-9999`},
+		{"valid_until past 9999", wrap(`{"kind":"mandate.grant","id":"m","holder":"p","kinds":["*"],"scope":"*","valid_until":"10000-01-01"}`), `changes[0].valid_until: "10000-01-01" is neither a date`},
+		{"amount with a plus sign", wrap(`{"kind":"funding.shift","period":"2026","from":"pool","to":"product:x","amount":"+5"}`), `changes[0].amount: "+5" is not written canonically: write "5"`},
+		{"amount with leading zeros", wrap(`{"kind":"funding.release","period":"2026","from":"product:x","amount":"007.50"}`), `write "7.50"`},
+		{"amount with zeros past EUR's decimals", wrap(`{"kind":"budget.open","period":"2026","amount":"5.000","currency":"EUR"}`), `changes[0].amount: "5.000" has more decimals than EUR allows (2): write "5.00"`},
+		{"KPI value negative zero", wrap(`{"kind":"kpi.record","product":"x","kpi":"nps","value":"-0.0"}`), `write "0.0"`},
 		{"trailing data", wrap(`{"kind":"team.disband","team":"t"}`) + `{}`, "data after the JSON object"},
 		{"unknown top-level field", `{"by":"p-1","authority":"root","reason":"r","kind":"x","changes":[]}`, "kind: unknown field"},
 		{"field name in another case", `{"BY":"p-1","authority":"root","reason":"r","changes":[{"kind":"team.disband","team":"t"}]}`, `BY: unknown field`},
@@ -184,8 +198,8 @@ func TestDecimalAndAmount(t *testing.T) {
 		{"125000", "125000", "EUR", 12500000, ""},
 		{"0.5", "0.5", "EUR", 50, ""},
 		{"-1.25", "-1.25", "USD", -125, ""},
-		{"+3", "3", "JPY", 3, ""},
-		{"12.00", "12.00", "JPY", 12, ""},
+		{"3", "3", "JPY", 3, ""},
+		{"12.00", "12.00", "JPY", 12, ""}, // Minor reads what the log holds; Exact refuses it in a decision
 		{"12.50", "12.50", "JPY", 0, `"12.50" has more decimals than JPY allows (0)`},
 		{"1.2345", "1.2345", "KWD", 0, "more decimals than KWD allows (3)"},
 		{"0.001", "0.001", "BHD", 1, ""},
@@ -212,7 +226,7 @@ func TestDecimalAndAmount(t *testing.T) {
 			t.Errorf("%d %s does not round trip", m, tc.cur)
 		}
 	}
-	for _, bad := range []string{"", "-", ".5", "5.", "1,000", "1e3", "0x10", " 1", "1.2.3", "--1"} {
+	for _, bad := range []string{"", "-", ".5", "5.", "1,000", "1e3", "0x10", " 1", "1.2.3", "--1", "+3", "03", "-0", "00.5", "+-1"} {
 		if _, err := ParseDecimal(bad); err == nil {
 			t.Errorf("ParseDecimal(%q) accepted", bad)
 		}
@@ -223,6 +237,60 @@ func TestDecimalAndAmount(t *testing.T) {
 	if MustDecimal("1.50").Cmp(MustDecimal("1.5")) != 0 || MustDecimal("100000.01").Cmp(MustDecimal("100000")) != 1 ||
 		MustDecimal("-2").Cmp(MustDecimal("1.999")) != -1 {
 		t.Error("Cmp")
+	}
+}
+
+func TestExactRefusesExtraDecimals(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		cur Currency
+		err string
+	}{
+		{"5.00", "EUR", ""},
+		{"5", "EUR", ""},
+		{"5.5", "EUR", ""},
+		{"5.000", "EUR", `"5.000" has more decimals than EUR allows (2): write "5.00"`},
+		{"12.345", "EUR", `"12.345" has more decimals than EUR allows (2)`},
+		{"12.00", "JPY", `write "12"`},
+		{"1.0", "XYZ", "unknown currency"},
+	} {
+		_, err := MustDecimal(tc.in).Exact(tc.cur)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s %s: %v", tc.in, tc.cur, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalid)):
+			t.Errorf("%s %s: %v, want %q", tc.in, tc.cur, err, tc.err)
+		}
+	}
+	if err := (&PrecisionError{Value: "12.345", Currency: "EUR", Decimals: 2}).Error(); strings.Contains(err, "write") {
+		t.Errorf("%s: an amount with significant extra decimals has no canonical form", err)
+	}
+}
+
+func TestParseEffectiveBounds(t *testing.T) {
+	plus14 := time.FixedZone("+14", 14*3600)
+	for _, tc := range []struct {
+		in  string
+		loc *time.Location
+		ok  bool
+	}{
+		{"1900-01-01", nil, true},
+		{"1900-01-01", plus14, false}, // 1899-12-31T10:00Z
+		{"9999-12-31", nil, true},
+		{"9999-12-31T23:59:59Z", nil, true},
+		{"9999-12-31T23:59:59-14:00", nil, false},
+		{"9999-12-31T09:59:59-14:00", nil, true},
+		{"1899-12-31T23:00:00-01:00", nil, true},
+		{"0001-01-01", nil, false},
+	} {
+		_, err := ParseEffective(tc.in, tc.loc)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseEffective(%q, %v) = %v, want ok %v", tc.in, tc.loc, err, tc.ok)
+		}
+		var re *TimeRangeError
+		if err != nil && !tc.ok && strings.HasPrefix(tc.in, "9999") && !errors.As(err, &re) {
+			t.Errorf("%q: %v, want a *TimeRangeError", tc.in, err)
+		}
 	}
 }
 

@@ -242,8 +242,13 @@
 //
 // # Events
 //
-// Every event has SchemaVersion 1 and a JSON payload; DecodeEventData
-// returns a pointer to the payload struct. Field names are the JSON names.
+// Every event has a JSON payload at a schema version; events are written at
+// their type's CurrentVersion (1, unless the table says otherwise), and
+// older versions are brought to it by registered upcasters (Upcast, which
+// every reader of the log calls; see upcast.go). DecodeEventData upcasts
+// and returns a pointer to the payload struct. An event of a version no
+// upcaster reaches is a *SchemaVersionError (ErrSchemaVersion). Field
+// names are the JSON names.
 //
 //	valuestream:<id>
 //	  valuestream.defined          ValueStreamDefined{id, name}
@@ -269,7 +274,7 @@
 //	  team.disbanded               Lifecycle{id}
 //	  team.reformed                Lifecycle{id}                       (retraction of a disband)
 //	person:<id>
-//	  person.joined                PersonJoined{id, name, team}
+//	  person.joined                PersonJoined{id, name, team, role?}  (version 2: role added)
 //	  person.moved                 PersonMoved{id, from, to}           (teams)
 //	  person.left                  PersonTeam{id, team}
 //	  person.rejoined              PersonTeam{id, team}                (retraction of a leave)

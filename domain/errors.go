@@ -65,16 +65,52 @@ func (e *FieldError) Unwrap() []error {
 }
 
 // PrecisionError is an amount with more decimals than its currency has.
+// Canonical is the same amount written with the currency's decimals, when
+// the extra ones are zeros ("5.000" EUR is "5.00"); empty when the amount
+// cannot be written in the currency at all ("12.345" EUR).
 type PrecisionError struct {
-	Value    string
-	Currency string
-	Decimals int
+	Value     string
+	Currency  string
+	Decimals  int
+	Canonical string
 }
 
 func (e *PrecisionError) Error() string {
-	return fmt.Sprintf("%q has more decimals than %s allows (%d)", e.Value, e.Currency, e.Decimals)
+	s := fmt.Sprintf("%q has more decimals than %s allows (%d)", e.Value, e.Currency, e.Decimals)
+	if e.Canonical != "" {
+		s += fmt.Sprintf(": write %q", e.Canonical)
+	}
+	return s
 }
 func (e *PrecisionError) Unwrap() error { return ErrInvalid }
+
+// NonCanonicalError is a number not written in its one canonical form:
+// a '+' sign, leading zeros, or a negative zero. Canonical is how to write it.
+type NonCanonicalError struct {
+	Value     string
+	Canonical string
+}
+
+func (e *NonCanonicalError) Error() string {
+	return fmt.Sprintf("%q is not written canonically: write %q (no + sign, no leading zeros)", e.Value, e.Canonical)
+}
+func (e *NonCanonicalError) Unwrap() error { return ErrInvalid }
+
+// TimeRangeError is a time outside the years the ledger accepts,
+// [MinTime] to [MaxTime] (checked in UTC, after any zone offset), or a
+// quarter (Quarter true) that does not lie within them.
+type TimeRangeError struct {
+	Value   string
+	Quarter bool
+}
+
+func (e *TimeRangeError) Error() string {
+	if e.Quarter {
+		return fmt.Sprintf("quarter %q is outside 1900-Q1 to 9999-Q3 (a quarter ends within the years 1900-9999)", e.Value)
+	}
+	return fmt.Sprintf("%q is outside the years 1900-9999 (in UTC)", e.Value)
+}
+func (e *TimeRangeError) Unwrap() error { return ErrInvalid }
 
 // UnknownCurrencyError is a currency code the ledger has no exponent for.
 type UnknownCurrencyError struct{ Currency string }

@@ -7,7 +7,7 @@ import (
 )
 
 // The event types. Each event's Data is the JSON of the payload struct named
-// in the package documentation; all are at SchemaVersion 1.
+// in the package documentation, at the type's CurrentVersion.
 const (
 	EventValueStreamDefined     = "valuestream.defined"
 	EventValueStreamRetired     = "valuestream.retired"
@@ -65,9 +65,6 @@ const (
 	EventProposalDecided         = "proposal.decided"
 	EventProposalRefused         = "proposal.refused"
 )
-
-// SchemaVersion is the payload version every event type is written at.
-const SchemaVersion = 1
 
 // ValueStreamDefined is the payload of valuestream.defined.
 type ValueStreamDefined struct {
@@ -151,11 +148,14 @@ type TeamMember struct {
 	Person string `json:"person"`
 }
 
-// PersonJoined is the payload of person.joined.
+// PersonJoined is the payload of person.joined, at schema version 2:
+// Role, optional, was added in version 2 (upcast.go reads version 1).
 type PersonJoined struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Team string `json:"team"`
+	// Role is the person's role in the team ("developer"), if given.
+	Role string `json:"role,omitempty"`
 }
 
 // PersonMoved is the payload of person.moved.
@@ -264,6 +264,17 @@ type Effect struct {
 	Aggregate string          `json:"aggregate"` // kind:id
 	Type      string          `json:"type"`
 	Data      json.RawMessage `json:"data"`
+	// SchemaVersion of Data; absent (0) is version 1, as every effect was
+	// before event payloads had versions above 1.
+	SchemaVersion int `json:"schema_version,omitempty"`
+}
+
+// Version is the schema version of the effect's Data.
+func (e Effect) Version() int {
+	if e.SchemaVersion == 0 {
+		return 1
+	}
+	return e.SchemaVersion
 }
 
 // DecisionRecorded is the payload of decision.recorded, the one event on
@@ -448,7 +459,9 @@ var eventSpecs = map[string]eventSpec{
 func EventTypes() []string { return sortedKeys(eventSpecs) }
 
 // DecodeEventData decodes e's payload into its typed struct (a pointer, e.g.
-// *FundingMoved for funding.shifted), for projections.
+// *FundingMoved for funding.shifted), for projections. A payload of an
+// older schema version is upcast first (see Upcast); one that cannot be is
+// a *SchemaVersionError.
 func DecodeEventData(e Recorded) (any, error) { return decodeData(e.Event) }
 
 func decodeData(e Event) (any, error) {
@@ -456,8 +469,9 @@ func decodeData(e Event) (any, error) {
 	if !ok || s.kind != e.Aggregate.Kind {
 		return nil, &UnknownEventError{Type: e.Type, Aggregate: e.Aggregate}
 	}
-	if e.SchemaVersion != SchemaVersion {
-		return nil, fmt.Errorf("event %s on %s: schema version %d, this build reads %d", e.Type, e.Aggregate, e.SchemaVersion, SchemaVersion)
+	e, err := Upcast(e)
+	if err != nil {
+		return nil, err
 	}
 	v := s.new()
 	if err := json.Unmarshal(e.Data, v); err != nil {
@@ -471,5 +485,5 @@ func newEvent(ref Ref, typ string, payload any) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("encode %s: %w", typ, err)
 	}
-	return Event{Aggregate: ref, Type: typ, SchemaVersion: SchemaVersion, Data: data}, nil
+	return Event{Aggregate: ref, Type: typ, SchemaVersion: CurrentVersion(typ), Data: data}, nil
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestFundingConservesTotals takes random funding decisions (allocations,
@@ -160,6 +162,9 @@ func FuzzDecodeDecision(f *testing.F) {
 	f.Add([]byte(`{"changes":[{"kind":null}]}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"by":"p-1","authority":"root","reason":"r","changes":[{"kind":"funding.shift","period":"2026","from":"pool","to":"product:a","amount":"99999999999999999"}]}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"by":"p-1","authority":"root","reason":"caf\xe9","effective":"9999-12-31T23:59:59-14:00","changes":[{"kind":"budget.open","period":"2026","amount":"+5.000","currency":"EUR"}]}`))
+	f.Add([]byte(`{"by":"p-1","authority":"root","reason":"\ud800","changes":[{"kind":"team.form","id":"t","name":"\udfff","type":"platform"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := DecodeDecision(data, testOpts)
 		if err != nil {
@@ -170,6 +175,30 @@ func FuzzDecodeDecision(f *testing.F) {
 		}
 		if len(d.Changes) == 0 || len(d.Changes) > MaxChanges || ValidID(d.ID) != nil {
 			t.Fatalf("accepted an out-of-bounds decision: %+v", d)
+		}
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted invalid UTF-8: %q", data)
+		}
+		if d.Effective.Before(MinTime) || d.Effective.After(MaxTime) || d.Effective.Location() != time.UTC {
+			t.Fatalf("accepted effective %v outside %v..%v in UTC", d.Effective, MinTime, MaxTime)
+		}
+		for _, text := range append([]string{d.Reason}, d.Refs...) {
+			if strings.ContainsRune(text, utf8.RuneError) {
+				t.Fatalf("accepted text with U+FFFD: %q", text)
+			}
+		}
+		for _, c := range d.Changes {
+			if strings.ContainsRune(c.Name+c.Unit, utf8.RuneError) {
+				t.Fatalf("accepted a change with U+FFFD: %+v", c)
+			}
+			if !c.ValidUntil.IsZero() && (c.ValidUntil.Before(MinTime) || c.ValidUntil.After(MaxTime)) {
+				t.Fatalf("accepted valid_until %v", c.ValidUntil)
+			}
+			if c.Kind == ChangeBudgetOpen {
+				if dec, _ := c.Currency.Decimals(); c.Amount.exp > dec {
+					t.Fatalf("accepted %s %s with more decimals than the currency", c.Amount, c.Currency)
+				}
+			}
 		}
 		b, err := json.Marshal(d)
 		if err != nil {
@@ -182,6 +211,55 @@ func FuzzDecodeDecision(f *testing.F) {
 		b2, _ := json.Marshal(d2)
 		if string(b) != string(b2) {
 			t.Fatalf("encoding is not stable:\n%s\n%s", b, b2)
+		}
+	})
+}
+
+// FuzzParseDecimal: an accepted number is written in its canonical form
+// (it renders back to what was sent), is within the digits bound, and a
+// refused one names the canonical form when it has one.
+func FuzzParseDecimal(f *testing.F) {
+	for _, s := range []string{"0", "5", "5.00", "-1.25", "+5", "007", "-0", "0.000", "12.345", "99999999999999999", "1e3", ".5", "5.", "--1", "9223372036854775808"} {
+		f.Add(s, "EUR")
+	}
+	f.Add("12.00", "JPY")
+	f.Add("0.001", "BHD")
+	f.Fuzz(func(t *testing.T, s, cur string) {
+		d, err := ParseDecimal(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%q: error %v does not wrap ErrInvalid", s, err)
+			}
+			var nc *NonCanonicalError
+			if errors.As(err, &nc) {
+				back, err := ParseDecimal(nc.Canonical)
+				if err != nil || back.Cmp(MustDecimal(nc.Canonical)) != 0 {
+					t.Fatalf("%q: the canonical form %q it suggests is refused: %v", s, nc.Canonical, err)
+				}
+			}
+			return
+		}
+		if d.String() != s {
+			t.Fatalf("accepted %q, which renders %q", s, d.String())
+		}
+		if len(strings.TrimLeft(strings.NewReplacer("-", "", ".", "").Replace(s), "0")) > maxDecimalDigits {
+			t.Fatalf("accepted %q with more than %d significant digits", s, maxDecimalDigits)
+		}
+		a, err := d.Exact(Currency(cur))
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%q %s: error %v does not wrap ErrInvalid", s, cur, err)
+			}
+			var pe *PrecisionError
+			if errors.As(err, &pe) && pe.Canonical != "" {
+				if c, err := MustDecimal(pe.Canonical).Exact(Currency(cur)); err != nil || d.Cmp(MustDecimal(pe.Canonical)) != 0 || c == 0 && !d.IsZero() {
+					t.Fatalf("%q %s: the suggested %q is refused or another amount: %v", s, cur, pe.Canonical, err)
+				}
+			}
+			return
+		}
+		if a.Decimal(Currency(cur)).Cmp(d) != 0 {
+			t.Fatalf("%q %s: %d minor units are another amount", s, cur, a)
 		}
 	})
 }

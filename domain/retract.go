@@ -66,7 +66,7 @@ func stale(r Ref, format string, args ...any) error {
 
 // undo emits the compensation of one recorded effect.
 func (k *work) undo(r Ref, e Effect) error {
-	v, err := decodeData(Event{Aggregate: r, Type: e.Type, SchemaVersion: SchemaVersion, Data: e.Data})
+	v, err := decodeData(Event{Aggregate: r, Type: e.Type, SchemaVersion: e.Version(), Data: e.Data})
 	if err != nil {
 		return err
 	}

@@ -111,6 +111,14 @@
 // the decision was recorded, and that no decision was unsigned where the
 // ledger's policy required signatures.
 //
+// # Schema versions
+//
+// Events are stored as written, at the schema version they were written at
+// (sv). [Store.Load] returns them upcast to their type's current version
+// (domain.Upcast) after checking hashes and seals over what is stored;
+// [Store.Read] returns them as stored, for readers that upcast themselves
+// (the projector, the feeds) or need the stored bytes (verify, identity).
+//
 // # Digest
 //
 // [Store.Verify] also returns a digest of the stream up to a sequence: a

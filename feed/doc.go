@@ -40,8 +40,14 @@
 //	 "koerseffective":"2026-07-01T00:00:00Z",valid time of the decision
 //	 "koersseq":"1234",                      stream sequence (decimal string:
 //	                                         CloudEvents integers are 32-bit)
-//	 "koersschema":1,                        schema version of data
+//	 "koersschema":1,                        schema version of data: the type's
+//	                                         current one (older events are upcast)
 //	 "data":{"id":"p-0042","from":"t-lending","to":"t-payments-core"}}
+//
+// The target URL is shown, logged and stored masked: user info, query
+// values (but a few harmless ones), any fragment and token-looking path
+// segments read xxxxx, and driver errors quoting the URL are masked the
+// same way (see redact in secrets.go).
 //
 // # Guarantees
 //

@@ -105,11 +105,16 @@ func Open(ctx context.Context, log Log, databaseURL string, cfg Config) (*Feed, 
 		Backoff:    consumer.Backoff{Initial: cfg.RetryInitial, Max: cfg.BackoffMax, Attempts: cfg.Attempts},
 		// A feed waits out whatever stops it (the target, its database,
 		// the log), within the back-off's attempts: nothing it could skip.
-		Retry: func(error) bool { return true },
+		// Reading again cannot help with an event of an unknown schema
+		// version: a build that knows it can.
+		Retry: func(err error) bool {
+			var unreadable *UnreadableEventError
+			return !errors.As(err, &unreadable)
+		},
 		OnRetry: func(err error, attempt int, wait time.Duration) {
 			f.m.retries.Inc()
 			f.cfg.Logger.Warn("feed interrupted: reading again from the checkpoint", "feed", f.cfg.Name, "target", f.target.redacted,
-				"checkpoint", f.delivered.Load(), "err", err, "attempt", attempt+1, "retry_in", wait)
+				"checkpoint", f.delivered.Load(), "err", f.target.scrub(err), "attempt", attempt+1, "retry_in", wait)
 		},
 	})
 	if err != nil {
@@ -122,7 +127,8 @@ func Open(ctx context.Context, log Log, databaseURL string, cfg Config) (*Feed, 
 // Name is the feed's name.
 func (f *Feed) Name() string { return f.cfg.Name }
 
-// Target is the feed's target URL without its password.
+// Target is the feed's target URL with its credential-like parts masked
+// (see the package documentation): what may be shown and logged.
 func (f *Feed) Target() string { return f.target.redacted }
 
 // Checkpoint is the last stream sequence the target confirmed.
@@ -153,12 +159,16 @@ func (f *Feed) Close() error {
 // capped back-off, counted in the retries metric, and the log read again
 // from the checkpoint; nothing is skipped. After Config.Attempts
 // interruptions in a row without progress it returns a
-// [*consumer.GaveUpError].
+// [*consumer.GaveUpError]. An event of a schema version this build cannot
+// upcast stops it at once with an [*UnreadableEventError], after what
+// comes before it was delivered.
 func (f *Feed) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.watchLag(ctx) }()
 	defer wg.Wait()
+	defer cancel() // before the wait: the lag watcher ends with ctx
 	if err := f.cons.Run(ctx); err != nil {
 		return fmt.Errorf("feed %s: %w", f.cfg.Name, err)
 	}
@@ -172,6 +182,8 @@ func (f *Feed) Run(ctx context.Context) error {
 func (f *Feed) handle(ctx context.Context, b consumer.Batch) error {
 	msgs := make([]*message.Message, 0, b.Messages)
 	var rejected []uint64
+	var unreadable error // an event this build cannot upcast: delivered up to it, then stop
+units:
 	for _, u := range b.Units {
 		for _, m := range u.Messages {
 			if m.Rejected != nil {
@@ -179,8 +191,30 @@ func (f *Feed) handle(ctx context.Context, b consumer.Batch) error {
 				rejected = append(rejected, m.Rejected.Sequence)
 				continue
 			}
-			msgs = append(msgs, f.message(m.Event))
+			// Published at the current schema version of its type.
+			ev, err := domain.Upcast(m.Event.Event)
+			if err != nil {
+				unreadable = &UnreadableEventError{Feed: f.cfg.Name, Sequence: m.Event.Sequence, Err: err}
+				rejected = keepBefore(rejected, m.Event.Sequence)
+				break units
+			}
+			rec := m.Event
+			rec.Event = ev
+			msgs = append(msgs, f.message(rec))
 		}
+	}
+	if unreadable != nil {
+		done, poisoned, err := f.deliver(ctx, msgs)
+		if done > 0 {
+			through, _ := strconv.ParseUint(msgs[done-1].Metadata.Get(seqKey), 10, 64)
+			if serr := f.commit(ctx, through, done-poisoned, poisoned, countUpTo(rejected, through)); serr != nil {
+				return errors.Join(err, serr)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return unreadable
 	}
 	done, poisoned, err := f.deliver(ctx, msgs)
 	if err != nil {
@@ -215,6 +249,17 @@ func (f *Feed) commit(ctx context.Context, through uint64, delivered, poisoned, 
 
 // seqKey is the metadata key of a message's stream sequence.
 const seqKey = "koers_seq"
+
+// keepBefore keeps the sequences before seq.
+func keepBefore(seqs []uint64, seq uint64) []uint64 {
+	out := seqs[:0]
+	for _, s := range seqs {
+		if s < seq {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 func countUpTo(seqs []uint64, through uint64) int {
 	n := 0
@@ -268,7 +313,7 @@ func (f *Feed) deliver(ctx context.Context, batch []*message.Message) (done, poi
 		pub, err := f.target.open(octx, f.cfg.Name)
 		cancel()
 		if err != nil {
-			return 0, 0, fmt.Errorf("connect to %s: %w", f.target.redacted, err)
+			return 0, 0, f.target.scrub(fmt.Errorf("connect to %s: %w", f.target.redacted, err))
 		}
 		f.pub = pub
 	}
@@ -289,7 +334,7 @@ func (f *Feed) deliver(ctx context.Context, batch []*message.Message) (done, poi
 				_ = f.pub.Close()
 				f.pub = nil
 			}
-			return r.next, poisoned, fmt.Errorf("publish event %s to %s: %w", msg.UUID, f.target.redacted, err)
+			return r.next, poisoned, f.target.scrub(fmt.Errorf("publish event %s to %s: %w", msg.UUID, f.target.redacted, err))
 		}
 		if r.poisoned {
 			f.cfg.Logger.Error("feed target refused an event: moved to the poison queue", "feed", f.cfg.Name, "event", msg.UUID, "seq", msg.Metadata.Get(seqKey))
@@ -338,7 +383,9 @@ func (f *Feed) publishChunk(msg *message.Message) ([]*message.Message, error) {
 		r.poisoned = true
 		msg.Metadata.Set("koers_feed", f.cfg.Name)
 		msg.Metadata.Set("koers_target", f.target.redacted)
-		return nil, err
+		// The poison queue stores the reason: in our words where the
+		// driver quoted the URL.
+		return nil, f.target.scrub(err)
 	}
 	if r.ctx.Err() == nil {
 		f.m.retries.Inc()

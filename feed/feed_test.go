@@ -1,12 +1,17 @@
 package feed_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,7 +231,14 @@ func TestStatusAndMetrics(t *testing.T) {
 	}
 	_, url := webhook(t, nil)
 	name := uniqueName(t, "status")
-	r := start(t, l, dbURL, fastRetries(feed.Config{Name: name, Target: url + "?token=x", Metrics: m}))
+	// A token as the user name, in the path and in the query: shown and
+	// stored masked (issue 13).
+	secretURL := strings.Replace(url, "http://", "http://tok_ABCDEF@", 1) + "/T000/SECRETPATH1?token=x"
+	wantTarget := strings.Replace(url, "http://", "http://xxxxx@", 1) + "/T000/xxxxx?token=xxxxx"
+	r := start(t, l, dbURL, fastRetries(feed.Config{Name: name, Target: secretURL, Metrics: m}))
+	if r.f.Target() != wantTarget {
+		t.Errorf("Target() = %s, want %s", r.f.Target(), wantTarget)
+	}
 	last := caughtUp(t, l, r)
 	r.stop()
 	l.Submit(t, `{"id":"later","by":"p-root","authority":"root","reason":"more","effective":"2026-02-01","changes":[
@@ -245,8 +257,17 @@ func TestStatusAndMetrics(t *testing.T) {
 	if s == nil {
 		t.Fatalf("feed %s not in status %+v", name, st)
 	}
-	if s.Checkpoint != last || s.LastSequence <= last || s.Lag != s.LastSequence-last || s.Target != url+"?token=xxxxx" || s.Source != "/koers/KOERS" {
+	if s.Checkpoint != last || s.LastSequence <= last || s.Lag != s.LastSequence-last || s.Target != wantTarget || s.Source != "/koers/KOERS" {
 		t.Errorf("status %+v (checkpoint %d before the last decision)", *s, last)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var stored string
+	if err := conn.QueryRow(ctx, `SELECT target FROM koers_feed.checkpoint WHERE name = $1`, name).Scan(&stored); err != nil || stored != wantTarget {
+		t.Errorf("checkpoint table holds target %q (%v), want %s", stored, err, wantTarget)
 	}
 	families, err := reg.Gather()
 	if err != nil {
@@ -283,4 +304,52 @@ func TestKilledAtAnyMomentItLosesNothing(t *testing.T) {
 	got := rc.arrived(t)
 	d := check(t, "/koers/KOERS", want, got, forged)
 	t.Logf("%d events, %d messages, %d duplicates after 8 kills", len(want), len(got), d)
+}
+
+// TestLogsNeverShowTheTargetsSecrets: a target that cannot be reached is
+// logged, with the driver's error, masked.
+func TestLogsNeverShowTheTargetsSecrets(t *testing.T) {
+	l := ledgertest.New(t)
+	l.Submit(t, smallHistory)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var logs syncBuffer
+	cfg := fastRetries(feed.Config{Name: uniqueName(t, "secret"), Target: "http://tok_ABCDEF:pa55word@" + addr + "/hooks/T000/SECRETPATH1?token=t0ken",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r := start(t, l, pgtest.Package(t), cfg)
+	waitFor(t, 20*time.Second, "a retry logged", func() bool {
+		return strings.Count(logs.String(), "level=WARN") >= 2
+	})
+	r.stop()
+	out := logs.String()
+	for _, secret := range []string{"tok_ABCDEF", "pa55word", "SECRETPATH1", "t0ken"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log shows %s:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "xxxxx@"+addr+"/hooks/T000/xxxxx") {
+		t.Fatalf("the log does not name the target masked:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a logger writes to from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

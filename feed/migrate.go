@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"hash/crc64"
@@ -35,17 +36,17 @@ var migrateLockID = int64(crc64.Checksum([]byte("koers-migrate-feed:"+feedSchema
 func createSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("feed schema: %w", err)
+		return fmt.Errorf("feed schema: %w", translate(err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLockID); err != nil {
-		return fmt.Errorf("feed schema: lock: %w", err)
+		return fmt.Errorf("feed schema: lock: %w", translate(err))
 	}
 	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+feedSchema); err != nil {
-		return fmt.Errorf("feed schema: %w", err)
+		return fmt.Errorf("feed schema: %w", translate(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("feed schema: %w", err)
+		return fmt.Errorf("feed schema: %w", translate(err))
 	}
 	return nil
 }
@@ -59,24 +60,70 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return fmt.Errorf("feed migrations: %w", err)
+		return fmt.Errorf("feed migrations: %w", translate(err))
 	}
 	// Wait up to 300 × 1 s for another process's migration.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrateLockID), lock.WithLockTimeout(1, 300))
 	if err != nil {
-		return fmt.Errorf("feed migration lock: %w", err)
+		return fmt.Errorf("feed migration lock: %w", translate(err))
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
+		goose.WithGoMigrations(goose.NewGoMigration(2, &goose.GoFunc{RunTx: maskStoredTargets}, nil)),
 		goose.WithTableName(feedVersionTable),
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return fmt.Errorf("feed migrations: %w", err)
+		return fmt.Errorf("feed migrations: %w", translate(err))
 	}
 	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("feed schema: migrate: %w", err)
+		return fmt.Errorf("feed schema: migrate: %w", translate(err))
+	}
+	return nil
+}
+
+// maxStoredTargets bounds the rows migration 2 reads: feeds are a few per
+// ledger.
+const maxStoredTargets = 100_000
+
+// maskStoredTargets is migration 2: the targets that earlier builds stored
+// with only their password masked (a token in the user name, the path or
+// the query was kept) are stored as redact shows them now, in the
+// checkpoints and in the poison queue's metadata. Without it, a feed
+// registered before would no longer match its own target.
+func maskStoredTargets(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name, target FROM koers_feed.checkpoint ORDER BY name LIMIT $1`, maxStoredTargets)
+	if err != nil {
+		return fmt.Errorf("mask stored targets: %w", err)
+	}
+	type row struct{ name, target string }
+	var todo []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.name, &r.target); err != nil {
+			rows.Close()
+			return fmt.Errorf("mask stored targets: %w", err)
+		}
+		todo = append(todo, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("mask stored targets: %w", err)
+	}
+	for _, r := range todo {
+		masked := redactStored(r.target)
+		if masked == r.target {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE koers_feed.checkpoint SET target = $2 WHERE name = $1`, r.name, masked); err != nil {
+			return fmt.Errorf("mask stored target of feed %s: %w", r.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE koers_feed.poison
+			SET metadata = jsonb_set(metadata::jsonb, '{koers_target}', to_jsonb($2::text))::json
+			WHERE metadata->>'koers_target' = $1`, r.target, masked); err != nil {
+			return fmt.Errorf("mask stored target of feed %s: %w", r.name, err)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"koers/internal/pgtest"
 	"koers/projections"
@@ -74,8 +75,8 @@ func TestADatabaseOfTheUnversionedSchemaUpgradesInPlace(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		pool.Close()
-		if got := versions(t, conn, feedVersionTable); len(got) != 1 || got[0] != 1 {
-			t.Fatalf("round %d: feed versions %v, want [1]", round, got)
+		if got := versions(t, conn, feedVersionTable); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+			t.Fatalf("round %d: feed versions %v, want [1 2]", round, got)
 		}
 	}
 	cps, err := list(ctx, conn)
@@ -96,8 +97,8 @@ func TestADatabaseOfTheUnversionedSchemaUpgradesInPlace(t *testing.T) {
 	if got := versions(t, conn, projections.DefaultSchema+".goose_db_version"); len(got) < 4 || got[0] != 1 {
 		t.Fatalf("read-model versions %v, want 1, 2, 3, 4, …", got)
 	}
-	if got := versions(t, conn, feedVersionTable); len(got) != 1 || got[0] != 1 {
-		t.Fatalf("feed versions after the read models migrated: %v, want [1]", got)
+	if got := versions(t, conn, feedVersionTable); len(got) != 2 || got[0] != 1 {
+		t.Fatalf("feed versions after the read models migrated: %v, want [1 2]", got)
 	}
 }
 
@@ -127,7 +128,17 @@ func TestFeedsStartingAtOnceMigrateOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if got := versions(t, conn, feedVersionTable); len(got) != 1 || got[0] != 1 {
-		t.Fatalf("feed versions %v, want [1] once", got)
+	if got := versions(t, conn, feedVersionTable); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("feed versions %v, want [1 2] once", got)
 	}
+}
+
+func mustPool(tb testing.TB, dbURL string) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := openPool(context.Background(), dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
 }

@@ -22,7 +22,7 @@ type Status struct {
 func ReadStatus(ctx context.Context, log Log, databaseURL string) ([]Status, error) {
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("feed database: %w", err)
+		return nil, fmt.Errorf("feed database: %w", translate(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	cps, err := list(ctx, conn)

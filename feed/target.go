@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -18,17 +17,19 @@ import (
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
+
+	"koers/internal/pgerr"
 )
 
 // target is one parsed --to URL: how to open a Watermill publisher for it.
 type target struct {
 	kind     string // "amqp", "redis", "postgres", "http"
 	raw      string
-	redacted string
+	redacted string   // what is shown and stored: see redact
+	secrets  []string // the parts redact masks, for scrub
 	// atomic: one Publish of many messages is all or nothing (one INSERT),
 	// so a round publishes the whole batch at once.
 	atomic bool
@@ -38,12 +39,17 @@ type target struct {
 func parseTarget(raw string) (*target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
+		// url.Error quotes the whole URL, secrets and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("target: not a URL: %w", err)
 	}
 	if u.Host == "" && u.Scheme != "" {
-		return nil, fmt.Errorf("target %s: no host", u.Redacted())
+		return nil, fmt.Errorf("target %s: no host", redact(u))
 	}
-	t := &target{raw: raw, redacted: redact(u)}
+	t := &target{raw: raw, redacted: redact(u), secrets: secretsOf(u)}
 	switch strings.ToLower(u.Scheme) {
 	case "amqp", "amqps":
 		t.kind, t.open = "amqp", func(ctx context.Context, topic string) (message.Publisher, error) { return openAMQP(raw, topic) }
@@ -54,7 +60,7 @@ func parseTarget(raw string) (*target, error) {
 	case "http", "https":
 		t.kind, t.open = "http", func(context.Context, string) (message.Publisher, error) { return openHTTP(raw) }
 	default:
-		return nil, fmt.Errorf("target %s: scheme %q: want amqp, amqps, redis, rediss, postgres, postgresql, http or https", u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("target %s: scheme %.20q: want amqp, amqps, redis, rediss, postgres, postgresql, http or https", redact(u), u.Scheme)
 	}
 	return t, nil
 }
@@ -256,11 +262,7 @@ func permanent(err error) bool {
 	if errors.As(err, &se) {
 		return se.Permanent()
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return strings.HasPrefix(pe.Code, "22") // data exception: this row cannot go in
-	}
-	return false
+	return strings.HasPrefix(pgerr.Code(err), "22") // data exception: this row cannot go in
 }
 
 // DefaultName is the feed name used when none is given: the kind of the
@@ -272,26 +274,4 @@ func DefaultName(targetURL string) string {
 		return ""
 	}
 	return t.kind
-}
-
-// secretParam matches query parameters that usually carry a credential.
-var secretParam = regexp.MustCompile(`(?i)token|secret|key|pass|sig|auth|cred`)
-
-// redact is the URL without its password and with the values of
-// credential-like query parameters masked: what logs, the checkpoint table
-// and status show.
-func redact(u *url.URL) string {
-	c := *u
-	q := c.Query()
-	masked := false
-	for k := range q {
-		if secretParam.MatchString(k) {
-			q.Set(k, "xxxxx")
-			masked = true
-		}
-	}
-	if masked {
-		c.RawQuery = q.Encode()
-	}
-	return c.Redacted()
 }

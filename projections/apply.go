@@ -304,7 +304,11 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	case *domain.TeamMember:
 		return nil // membership is the person's team
 	case *domain.PersonJoined:
-		return a.sets(domain.KindPerson, p.ID, "name", p.Name, "team", p.Team, "status", statusActive)
+		kv := []any{"name", p.Name, "team", p.Team, "status", statusActive}
+		if p.Role != "" { // schema version 2; a v1 event, upcast, has none
+			kv = append(kv, "role", p.Role)
+		}
+		return a.sets(domain.KindPerson, p.ID, kv...)
 	case *domain.PersonMoved:
 		return a.set(domain.KindPerson, p.ID, "team", str(p.To))
 	case *domain.PersonTeam:

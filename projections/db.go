@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jackc/puddle/v2"
@@ -20,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"koers/domain"
+	"koers/internal/pgerr"
 )
 
 //go:embed migrations/*.sql
@@ -206,19 +206,14 @@ func (e *DatabaseError) Unwrap() []error {
 	return []error{ErrDatabase}
 }
 
-// translate turns an error carrying a *pgconn.PgError, or a failure to
-// connect, into a *DatabaseError; any other error passes unchanged
-// (context errors stay matchable with errors.Is).
+// translate turns an error of the driver (a server's error, a failure to
+// connect, a connection that broke) into a *DatabaseError; any other error
+// passes unchanged (context errors stay matchable with errors.Is).
 func translate(err error) error {
-	var pg *pgconn.PgError
-	if err != nil && errors.As(err, &pg) {
-		return &DatabaseError{Code: pg.Code, Message: err.Error()}
+	if err == nil || !pgerr.Driver(err) {
+		return err
 	}
-	var conn *pgconn.ConnectError
-	if err != nil && errors.As(err, &conn) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return &DatabaseError{Message: err.Error()}
-	}
-	return err
+	return &DatabaseError{Code: pgerr.Code(err), Message: err.Error()}
 }
 
 // withTx runs fn in a transaction and commits when fn returns nil.

@@ -17,10 +17,14 @@
 //
 // [Projector.Lag] is the stream's last sequence minus the checkpoint.
 //
-// Nothing is skipped silently. A genuine event (hashed and sealed with the
-// ledger's key) of a type or schema version this build does not know stops
-// the projector with an [*UnreadableEventError] naming its sequence; the
-// batch holding it is not applied. A message the log cannot vouch for,
+// Nothing is skipped silently. Events of an older schema version are
+// upcast to the current one (domain.Upcast, through
+// domain.DecodeEventData) and projected as such. A genuine event (hashed
+// and sealed with the ledger's key) of a type this build does not know, or
+// of a schema version no upcaster brings to the current one, stops the
+// projector with an [*UnreadableEventError] naming its sequence (wrapping
+// domain.ErrSchemaVersion for a version); the batch holding it is not
+// applied. A message the log cannot vouch for,
 // an envelope version this build does not know included (its hash and seal
 // cannot be checked, so it may be anyone's), is recorded in
 // rejected_messages with the log's reason and the projector goes on: a

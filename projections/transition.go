@@ -62,11 +62,17 @@ func ParseQuarter(q string) (from, to time.Time, err error) {
 	y, n, ok := strings.Cut(q, "-Q")
 	year, yerr := strconv.Atoi(y)
 	num, nerr := strconv.Atoi(n)
-	if !ok || yerr != nil || nerr != nil || num < 1 || num > 4 || year < 1 || year > 9999 {
-		return time.Time{}, time.Time{}, fmt.Errorf("quarter %q: want YYYY-Qn: %w", q, domain.ErrInvalid)
+	if !ok || yerr != nil || nerr != nil || num < 1 || num > 4 || len(y) != 4 || len(n) != 1 {
+		return time.Time{}, time.Time{}, fmt.Errorf("quarter %.40q: want YYYY-Qn: %w", q, domain.ErrInvalid)
 	}
 	from = time.Date(year, time.Month(3*(num-1)+1), 1, 0, 0, 0, 0, time.UTC)
-	return from, from.AddDate(0, 3, 0), nil
+	to = from.AddDate(0, 3, 0)
+	// A quarter lies within the ledger's times, end included: 9999-Q4
+	// ends in the year 10000.
+	if from.Before(domain.MinTime) || to.After(domain.MaxTime) {
+		return time.Time{}, time.Time{}, &domain.TimeRangeError{Value: q, Quarter: true}
+	}
+	return from, to, nil
 }
 
 // Transition returns the transition metrics of a quarter as known at

@@ -17,6 +17,7 @@ import (
 
 	"koers/eventstore"
 	"koers/internal/pgserver"
+	"koers/internal/secretfile"
 	"koers/ledger"
 	"koers/projections"
 )
@@ -157,12 +158,12 @@ func (e *SealKeyMissingError) Error() string {
 // readSealKey reads the ledger's seal key: the Ed25519 seed as 64 hex
 // digits.
 func readSealKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.Read(path, "seal key")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &SealKeyMissingError{Path: path}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read seal key %s: %w", path, err)
+		return nil, err
 	}
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(key) != eventstore.MinSealKeyBytes {

@@ -20,6 +20,8 @@ import (
 
 func demoCmd(s *settings) *cobra.Command {
 	var seed int64
+	var serveAfter bool
+	var listen string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Record three years of a mid-size organisation moving from projects to products, then tour it",
@@ -30,7 +32,8 @@ changes, team moves, joiners and leavers, retractions and backdated
 corrections, from 2024 to late 2026. Then bring the read models up to date and
 show a short tour: the organisation today and three years ago, the latest
 decisions, funding, the transition report, and a verify of the whole log.
-Running it again records nothing new.`,
+Running it again records nothing new. With --serve it then serves the web app
+and the API, as koers serve does, until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := sample.Options{Seed: seed}
@@ -38,7 +41,7 @@ Running it again records nothing new.`,
 			if err != nil {
 				return err
 			}
-			return withApp(cmd, s.creating(), func(a *app) error {
+			err = withApp(cmd, s.creating(), func(a *app) error {
 				out := cmd.OutOrStdout()
 				start := time.Now()
 				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
@@ -80,11 +83,18 @@ Running it again records nothing new.`,
 				if db, err = a.upToDate(cmd.Context()); err != nil {
 					return err
 				}
-				return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1))
+				return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1), serveAfter, listen)
 			})
+			if err != nil || !serveAfter {
+				return err
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "koers: no --tokens: whoever reaches this address may record decisions in any actor's name")
+			return serve(cmd.Context(), *s, listen, nil, nil, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the generated history (another seed, another organisation; use another --data and --ledger)")
+	cmd.Flags().BoolVar(&serveAfter, "serve", false, "then serve the web app and the API (as koers serve) until interrupted")
+	cmd.Flags().StringVar(&listen, "listen", envOr("KOERS_LISTEN", "127.0.0.1:8080"), "with --serve: the address to serve on (env KOERS_LISTEN)")
 	return cmd
 }
 
@@ -135,7 +145,7 @@ func numberedLines(lines []string, bar interface{ Add(int) error }) iter.Seq2[nu
 func heading(w io.Writer, s string) { fmt.Fprintf(w, "\n== %s ==\n\n", s) }
 
 // tour shows what the ledger answers; then is a day early in its history.
-func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time) error {
+func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, serving bool, listen string) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	now := time.Now().UTC()
 	for _, at := range []time.Time{{}, then} {
@@ -208,6 +218,16 @@ Try next:
   koers funding %s --account valuestream:payments
   koers verify --at %d --digest %s
 `, period, r.DigestAt, r.Digest)
+	if serving {
+		fmt.Fprintf(w, "\nThe web app is starting: open http://%s/ in a browser (Ctrl-C stops it).\n", listen)
+		return nil
+	}
+	fmt.Fprintf(w, `
+Look at it in a browser: run
+  koers serve                             (or koers demo --serve)
+and open http://%s/ — the organisation through time, the decision trail,
+funding flows and the transition as charts.
+`, listen)
 	return nil
 }
 

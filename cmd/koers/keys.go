@@ -17,6 +17,7 @@ import (
 
 	"koers/domain"
 	"koers/eventstore"
+	"koers/internal/secretfile"
 	"koers/ledger"
 )
 
@@ -39,12 +40,12 @@ func actorKeyPath(actor string) (string, error) {
 // readActorKey reads a private key file (hex seed); missing reports
 // whether the file does not exist.
 func readActorKey(path string) (key ed25519.PrivateKey, missing bool, err error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.Read(path, "signing key")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, true, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read key %s: %w", path, err)
+		return nil, false, err
 	}
 	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(seed) != ed25519.SeedSize {

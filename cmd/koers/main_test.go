@@ -113,6 +113,24 @@ func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "seal key") {
 		t.Fatalf("bad seal key: exit %d %s", code, errOut)
 	}
+	// Secrets that others may read are refused, with the command that
+	// fixes it (issue 13).
+	exposed := t.TempDir()
+	key := filepath.Join(exposed, "seal.key")
+	os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	os.Chmod(key, 0o644)
+	code, _, errOut = koers(t, exposed, "", "verify")
+	if code != 1 || !strings.Contains(errOut, "seal key "+key+" has mode 0644") || !strings.Contains(errOut, "chmod 600 "+key) ||
+		strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("seal key readable by others: exit %d %s", code, errOut)
+	}
+	tokens := filepath.Join(exposed, "tokens")
+	os.WriteFile(tokens, []byte("p-root rootrootrootrootroot\n"), 0o600)
+	os.Chmod(tokens, 0o640)
+	code, _, errOut = koers(t, exposed, "", "serve", "--listen", "127.0.0.1:0", "--tokens", tokens)
+	if code != 1 || !strings.Contains(errOut, "tokens file "+tokens+" has mode 0640") || !strings.Contains(errOut, "chmod 600 "+tokens) {
+		t.Fatalf("tokens file readable by the group: exit %d %s", code, errOut)
+	}
 	code, _, errOut = koers(t, t.TempDir(), "", "--timezone", "Mars/Olympus", "verify")
 	if code != 1 || !strings.Contains(errOut, "Mars/Olympus") {
 		t.Fatalf("bad time zone: exit %d %s", code, errOut)

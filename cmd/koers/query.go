@@ -180,7 +180,7 @@ func orgCmd(s *settings) *cobra.Command {
 	var pf pageFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "org [--as-of DATE] [--known-at DATE] [--limit N] [--cursor C]",
+		Use: "org [--as-of DATE] [--known-at DATE] [--limit N] [--cursor C]",
 		Long: `The organisation as of --as-of, as known at --known-at (both default now),
 one page at a time: a page holds --limit entries, counted over value streams
 (with their products), teams (with their members), projects and people in
@@ -459,7 +459,7 @@ func fundingCmd(s *settings) *cobra.Command {
 		Long: `The balances of a budget period's accounts by account, or with --account the
 journal of one account oldest first, as of --as-of and as known at --known-at
 (both default now), one page at a time.`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			period := args[0]
 			if err := domain.ValidID(period); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -18,8 +18,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"koers/api"
+	"koers/consumer"
+	"koers/domain"
 	"koers/feed"
+	"koers/internal/secretfile"
 	"koers/projections"
+	"koers/web"
 )
 
 // Bounds of the HTTP server: a slow or hostile client holds a connection
@@ -35,37 +39,42 @@ const (
 	serveShutdownTimeout = 15 * time.Second
 )
 
-// The projector is started again when it fails (NATS or PostgreSQL went
-// away for a moment), after a pause that doubles from the first to the
-// longest; after projectorRestartsMax failures in a row, each run shorter
-// than projectorHealthyRun, serve gives up.
+// The projector is started again when it fails, after a pause from the
+// one backoff policy of the log's readers (projectorBackoff). While the
+// read models' PostgreSQL or the log is unavailable it is started again
+// for as long as it takes: the log is the source of truth, decisions are
+// still accepted, and the projector catches up when the store returns.
+// Any other failure (another ledger's read models, an unreadable event) is
+// not cured by waiting: after projectorRestartsMax of those in a row, each
+// run shorter than projectorHealthyRun, serve gives up.
 const (
-	projectorRestartsMax  = 10
-	projectorPauseFirst   = time.Second
-	projectorPauseLongest = 30 * time.Second
-	projectorHealthyRun   = time.Minute
+	projectorRestartsMax = 10
+	projectorHealthyRun  = time.Minute
 )
+
+var projectorBackoff = consumer.Backoff{Initial: time.Second, Max: 30 * time.Second}
 
 func serveCmd(s *settings) *cobra.Command {
 	var listen, tokens string
 	var feeds []string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080]",
-		Short: "Serve the HTTP JSON API and keep the read models up to date",
-		Long: `Serve the HTTP JSON API (GET /v1/openapi.json describes it), Prometheus metrics
-on /metrics and a health check on /healthz, and run the projector following the
-log so that the read models stay current. Stops cleanly on SIGINT or SIGTERM:
+		Short: "Serve the web app and the HTTP JSON API, and keep the read models up to date",
+		Long: `Serve the web app at / (the organisation through time, the decision trail,
+funding, the transition), the HTTP JSON API (GET /v1/openapi.json describes it),
+Prometheus metrics on /metrics and a health check on /healthz, and run the
+projector following the log so that the read models stay current. With
+--tokens, the web app asks for a token once and keeps a session cookie. Stops cleanly on SIGINT or SIGTERM:
 requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var tok *api.Tokens
 			if tokens != "" {
-				f, err := os.Open(tokens)
+				b, err := secretfile.Read(tokens, "tokens file")
 				if err != nil {
 					return fmt.Errorf("--tokens: %w", err)
 				}
-				tok, err = api.ParseTokens(f)
-				f.Close()
+				tok, err = api.ParseTokens(bytes.NewReader(b))
 				if err != nil {
 					return fmt.Errorf("--tokens %s: %w", tokens, err)
 				}
@@ -133,11 +142,19 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	if err != nil {
 		return err
 	}
+	var webTokens web.Tokens
+	if tokens != nil {
+		webTokens = tokens
+	}
+	webApp, err := web.New(web.Config{ReadModels: db, Tokens: webTokens, Location: loc, Logger: logger})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
-	srv := newHTTPServer(handler, logger)
+	srv := newHTTPServer(withWebApp(handler, webApp), logger)
 
 	// The parts run side by side; the first to fail stops the others, and
 	// the API gets serveShutdownTimeout to finish the requests in flight.
@@ -169,6 +186,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 		return nil
 	})
 	fmt.Fprintf(stdout, "serving ledger %s on http://%s (read models in schema %s)\n", s.ledger, ln.Addr(), db.Schema())
+	fmt.Fprintf(stdout, "the web app: open http://%s/ in a browser\n", ln.Addr())
 	for _, f := range feeds {
 		fmt.Fprintf(stdout, "feeding %s to %s from sequence %d\n", f.Name(), f.Target(), f.Checkpoint()+1)
 	}
@@ -194,11 +212,22 @@ func openFeeds(ctx context.Context, a *app, specs []string, metrics *feed.Metric
 		f, err := feed.Open(ctx, a.store, dbURL, feed.Config{Name: name, Target: target, Ledger: a.settings.ledger,
 			Metrics: metrics, Logger: logger.With("feed", name)})
 		if err != nil {
-			return feeds, fmt.Errorf("--feed %s: %w", spec, err)
+			return feeds, fmt.Errorf("--feed %s: %w", name, err) // not spec: the URL may hold a secret
 		}
 		feeds = append(feeds, f)
 	}
 	return feeds, nil
+}
+
+// withWebApp serves the API's paths (/v1/, /metrics, /healthz) with the
+// API and everything else with the web app.
+func withWebApp(apiHandler, webApp http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiHandler)
+	mux.Handle("/metrics", apiHandler)
+	mux.Handle("/healthz", apiHandler)
+	mux.Handle("/", webApp)
+	return mux
 }
 
 // newHTTPServer bounds what a slow or hostile client can hold.
@@ -214,12 +243,12 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-// runProjector runs the projector until ctx ends, starting it again after a
-// failure, a bounded number of times in a row.
+// runProjector runs the projector until ctx ends, starting it again after
+// a failure: for ever while a store is unavailable, a bounded number of
+// times in a row for anything else.
 func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Logger) error {
-	pause := projectorPauseFirst
 	var lastErr error
-	for failures := 0; failures < projectorRestartsMax; {
+	for failures, other := 0, 0; other < projectorRestartsMax; {
 		start := time.Now()
 		err := p.Run(ctx)
 		if ctx.Err() != nil {
@@ -229,14 +258,19 @@ func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Lo
 			err = errors.New("stopped without a reason")
 		}
 		if time.Since(start) >= projectorHealthyRun {
-			failures, pause = 0, projectorPauseFirst
+			failures, other = 0, 0
 		}
-		failures++
 		lastErr = err
-		if failures == projectorRestartsMax {
-			break
+		if !errors.Is(err, domain.ErrUnavailable) {
+			other++
+			if other == projectorRestartsMax {
+				break
+			}
 		}
-		logger.Warn("projector failed, starting it again", "error", err, "failures", failures, "pause", pause)
+		pause := projectorBackoff.Wait(min(failures, 16))
+		failures++
+		logger.Warn("projector failed, starting it again", "error", err, "failures", failures, "pause", pause.Round(time.Millisecond),
+			"store_unavailable", errors.Is(err, domain.ErrUnavailable))
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
@@ -244,7 +278,6 @@ func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Lo
 			return nil
 		case <-t.C:
 		}
-		pause = min(2*pause, projectorPauseLongest)
 	}
 	return fmt.Errorf("projector: failed %d times in a row, the last time: %w", projectorRestartsMax, lastErr)
 }

@@ -55,6 +55,12 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The web app at /, beside the API.
+	resp, err = client.Get(base + "/")
+	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("the web app at /: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	body := `{"id":"form","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-1","name":"One","type":"platform"}]}`
 	resp, err = client.Post(base+"/v1/decisions", "application/json", strings.NewReader(body))
 	if err != nil || resp.StatusCode != http.StatusCreated {

@@ -6,12 +6,14 @@ package ledgertest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"koers/domain"
 	"koers/eventstore"
 	"koers/ledger"
 )
@@ -79,4 +81,48 @@ func (l *Ledger) Submit(tb testing.TB, decision string) ledger.Result {
 		tb.Fatalf("decision %s: %v", decision, err)
 	}
 	return res
+}
+
+// PersonJoinedV1 is a person.joined payload as schema version 1 wrote it
+// (before role).
+func PersonJoinedV1(person, name, team string) []byte {
+	b, _ := json.Marshal(map[string]string{"id": person, "name": name, "team": team})
+	return b
+}
+
+// AppendPersonJoinV1 records, through the real store, a person.join
+// decision as a build of schema version 1 wrote it: person.joined at
+// version 1 (no role) and a decision record whose effects carry no
+// versions. It is how tests get a log written with the old version; it
+// returns the sequences of the three events.
+func (l *Ledger) AppendPersonJoinV1(tb testing.TB, decisionID, person, name, team string, effective time.Time) []uint64 {
+	tb.Helper()
+	ctx := context.Background()
+	teamRef := domain.Ref{Kind: domain.KindTeam, ID: team}
+	h, err := l.Store.Load(ctx, teamRef)
+	if err != nil {
+		tb.Fatalf("ledgertest: load %s: %v", teamRef, err)
+	}
+	joined := PersonJoinedV1(person, name, team)
+	member, _ := json.Marshal(domain.TeamMember{Team: team, Person: person})
+	change := domain.Change{Kind: domain.ChangePersonJoin, ID: person, Name: name, Team: team}
+	rec, err := json.Marshal(domain.DecisionRecorded{ID: decisionID, By: RootActor, Authority: domain.RootMandate, Reason: "hired (schema version 1)",
+		Effective: effective, Changes: []domain.Change{change}, Effects: []domain.Effect{
+			{Aggregate: "person:" + person, Type: domain.EventPersonJoined, Data: joined},
+			{Aggregate: teamRef.String(), Type: domain.EventTeamMemberAdded, Data: member},
+		}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	personRef, decisionRef := domain.Ref{Kind: domain.KindPerson, ID: person}, domain.Ref{Kind: domain.KindDecision, ID: decisionID}
+	meta := domain.Meta{DecisionID: decisionID, By: RootActor, Authority: domain.RootMandate, Reason: "hired (schema version 1)", Effective: effective}
+	res, err := l.Store.Append(ctx, meta, []domain.Event{
+		{Aggregate: personRef, Type: domain.EventPersonJoined, SchemaVersion: 1, Data: joined},
+		{Aggregate: teamRef, Type: domain.EventTeamMemberAdded, SchemaVersion: 1, Data: member},
+		{Aggregate: decisionRef, Type: domain.EventDecisionRecorded, SchemaVersion: 1, Data: rec},
+	}, map[domain.Ref]uint64{personRef: 0, teamRef: h.Version, decisionRef: 0})
+	if err != nil {
+		tb.Fatalf("ledgertest: append a version 1 person.join: %v", err)
+	}
+	return res.Sequences
 }

@@ -157,3 +157,29 @@ func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return lines[len(lines)-1]
 }
+
+// StopPrivate stops the private cluster under dataDir (fast shutdown:
+// sessions are cut, nothing committed is lost), as the user that runs it.
+// A cluster that is not running is no error.
+func StopPrivate(ctx context.Context, dataDir string) error {
+	bin, ok := postgresBinDir()
+	if !ok {
+		return errors.New("no PostgreSQL binaries found (install postgresql)")
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	cluster := filepath.Join(abs, "postgres")
+	if _, err := os.Stat(filepath.Join(cluster, "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	runAs, err := postgresUser()
+	if err != nil {
+		return err
+	}
+	if out, err := pgCommand(ctx, runAs, filepath.Join(bin, "pg_ctl"), "-D", cluster, "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput(); err != nil {
+		return fmt.Errorf("stop private PostgreSQL in %s: %w: %s", cluster, err, lastLine(out))
+	}
+	return nil
+}
