@@ -494,6 +494,17 @@ type SignatureAudit struct {
 	required bool
 }
 
+// Audited reports whether events of type typ matter to a SignatureAudit
+// (the others need not be given to it).
+func Audited(typ string) bool {
+	switch typ {
+	case EventActorKeyRegistered, EventActorKeyRevoked, EventLedgerSignaturesRequired, EventDecisionRecorded,
+		EventProposalApproved, EventProposalRejected, EventProposalWithdrawn, EventProposalDecided, EventProposalRefused:
+		return true
+	}
+	return false
+}
+
 // NewSignatureAudit starts an audit at the beginning of the log.
 func NewSignatureAudit() *SignatureAudit {
 	return &SignatureAudit{actors: map[string]*ActorState{}}

@@ -119,7 +119,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 				short(env.Prev), short(chains[m.subject]))
 		}
 		chains[m.subject] = env.Hash
-		if ref, ok := s.refOf(m.subject); ok {
+		if ref, ok := s.refOf(m.subject); ok && domain.Audited(env.Type) {
 			if problem := audit.Observe(env.recorded(ref, m.seq, m.at)); problem != "" {
 				r.add(m.seq, m.subject, "%s", problem)
 			}
