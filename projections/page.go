@@ -59,12 +59,12 @@ func (e *PageError) Unwrap() error { return domain.ErrInvalid }
 
 // cursor is what a page's Next carries, as base64url JSON.
 type cursor struct {
-	V     int       `json:"v"`           // cursorVersion
-	List  string    `json:"l"`           // the list: org, history, balances, journal, measurements
-	Query string    `json:"q"`           // queryHash of the list's parameters
-	Seq   int64     `json:"s"`           // the known sequence of the first page
+	V     int       `json:"v"`          // cursorVersion
+	List  string    `json:"l"`          // the list: org, history, balances, journal, measurements
+	Query string    `json:"q"`          // queryHash of the list's parameters
+	Seq   int64     `json:"s"`          // the known sequence of the first page
 	AsOf  time.Time `json:"a,omitzero"` // the valid time of the first page
-	Key   []string  `json:"k"`           // the last item's sort key
+	Key   []string  `json:"k"`          // the last item's sort key
 }
 
 const cursorVersion = 1

@@ -214,7 +214,9 @@ func text(t *testing.T, b *browser, sel string) string {
 	return val(t, b, chromedp.Text(chromedp.CSS(sel)))
 }
 
-func visible(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
+func visible(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(sel))
+}
 
 // check fails the test on any console error so far, and on any request to
 // another host than the app's.
