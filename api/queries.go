@@ -149,12 +149,7 @@ func (s *server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return pageParam(err)
 	}
-	out := historyOut{Kind: string(ref.Kind), ID: ref.ID, Facts: make([]factOut, len(hist.Facts)), Next: hist.Next}
-	for i, f := range hist.Facts {
-		out.Facts[i] = factOut{Attribute: f.Attribute, Value: f.Value, Unset: f.Unset, ValidFrom: f.ValidFrom, ValidTo: f.ValidTo,
-			RecordedSequence: f.RecordedSeq, RecordedAt: f.RecordedAt, SupersededSequence: f.SupersededSeq, Decision: f.Decision}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, historyOutOf(ref, hist))
 }
 
 func (s *server) getAudit(w http.ResponseWriter, r *http.Request) error {
@@ -193,11 +188,7 @@ func (s *server) getAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := auditOut{Decisions: make([]decisionLogOut, len(page.Decisions)), Next: page.Next}
-	for i, d := range page.Decisions {
-		out.Decisions[i] = decisionOut(d)
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, auditOutOf(page))
 }
 
 func (s *server) getFunding(w http.ResponseWriter, r *http.Request) error {
@@ -217,31 +208,18 @@ func (s *server) getFunding(w http.ResponseWriter, r *http.Request) error {
 	if p.err != nil {
 		return p.err
 	}
-	out := fundingOut{Period: period, AsOf: optTime(at.AsOf), KnownAt: optTime(at.KnownAt)}
 	if account != "" {
 		journal, err := s.cfg.ReadModels.Journal(r.Context(), period, account, at, page)
 		if err != nil {
 			return pageParam(err)
 		}
-		out.Account, out.Next = account, journal.Next
-		out.Journal = make([]journalLineOut, len(journal.Lines))
-		for i, l := range journal.Lines {
-			out.Journal[i] = journalLineOut{Sequence: l.Sequence, Line: l.Line, Decision: l.Decision, EventType: l.EventType,
-				Account: l.Account, Currency: string(l.Currency), Amount: l.Minor.Format(l.Currency), Minor: int64(l.Minor),
-				Effective: l.Effective, RecordedAt: l.RecordedAt}
-		}
-		return writeJSON(w, http.StatusOK, out)
+		return writeJSON(w, http.StatusOK, journalOutOf(period, account, at, journal))
 	}
 	bs, err := s.cfg.ReadModels.Balances(r.Context(), period, at, page)
 	if err != nil {
 		return pageParam(err)
 	}
-	out.Next = bs.Next
-	out.Balances = make([]balanceOut, len(bs.Balances))
-	for i, b := range bs.Balances {
-		out.Balances[i] = balanceOut{Account: b.Account, Currency: string(b.Currency), Amount: b.Amount(), Minor: int64(b.Minor)}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, balancesOutOf(period, at, bs))
 }
 
 func (s *server) getTransition(w http.ResponseWriter, r *http.Request) error {
@@ -272,15 +250,15 @@ func (s *server) getTransition(w http.ResponseWriter, r *http.Request) error {
 		}
 		quarters = append(quarters, fmt.Sprintf("%d-Q%d", q.Year(), (int(q.Month())-1)/3+1))
 	}
-	out := transitionReportOut{From: fromQ, To: toQ, KnownAt: optTime(knownAt), Quarters: make([]transitionOut, 0, len(quarters))}
+	ts := make([]projections.Transition, 0, len(quarters))
 	for _, q := range quarters {
 		t, err := s.cfg.ReadModels.Transition(r.Context(), q, knownAt)
 		if err != nil {
 			return err
 		}
-		out.Quarters = append(out.Quarters, transitionOutOf(t))
+		ts = append(ts, t)
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, transitionReportOutOf(fromQ, toQ, knownAt, ts))
 }
 
 func optTime(t time.Time) *time.Time {
@@ -505,6 +483,13 @@ type journalLineOut struct {
 	Minor      int64     `json:"minor"`
 	Effective  time.Time `json:"effective"`
 	RecordedAt time.Time `json:"recorded_at"`
+	// CounterAccount is the other side of the movement ("pool", or
+	// several joined by ", ").
+	CounterAccount string `json:"counter_account"`
+	// Balance is the account's balance after the line, with BalanceMinor
+	// its minor units.
+	Balance      string `json:"balance"`
+	BalanceMinor int64  `json:"balance_minor"`
 }
 
 type transitionReportOut struct {

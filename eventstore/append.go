@@ -190,6 +190,29 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 		prev[subj] = heads[subj].hash
 	}
 
+	msgs, hashes, err := s.encode(meta, events, subjects, prev)
+	if err != nil {
+		return batch{}, err
+	}
+	// Expected versions go on the first event of each subject only: the
+	// server refuses an expectation on a subject the batch already wrote.
+	seen := make(map[string]bool, len(distinct))
+	for i, msg := range msgs {
+		if !seen[subjects[i]] {
+			seen[subjects[i]] = true
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[events[i].Aggregate], 10))
+		}
+	}
+	msgs[0].Header.Set(jetstream.MsgIDHeader, meta.DecisionID)
+	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+	return batch{msgs: msgs, subjects: subjects, hashes: hashes}, nil
+}
+
+// encode builds the messages of one decision's events, sealed and chained:
+// prev holds the hash of the last genuine event on each subject (absent: the
+// subject's chain starts empty) and is moved on past every event encoded.
+// Shared by single and bulk appends, so that both seal and chain alike.
+func (s *Store) encode(meta domain.Meta, events []domain.Event, subjects []string, prev map[string]string) ([]*nats.Msg, []string, error) {
 	dm := decisionMeta{
 		ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
 		Refs: meta.Refs, Effective: meta.Effective.UTC(),
@@ -199,7 +222,7 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 	for i, ev := range events {
 		data, err := compactData(ev.Data)
 		if err != nil {
-			return batch{}, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
+			return nil, nil, fmt.Errorf("append decision %s: event %d: %w", meta.DecisionID, i, err)
 		}
 		sv := ev.SchemaVersion
 		if sv == 0 {
@@ -216,30 +239,19 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 		envs[i] = env
 	}
 	if err := seal(s.priv, envs); err != nil {
-		return batch{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+		return nil, nil, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
 	}
 	msgs := make([]*nats.Msg, len(events))
 	for i, env := range envs {
 		body, err := env.marshal()
 		if err != nil {
-			return batch{}, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
+			return nil, nil, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
 		}
 		msg := nats.NewMsg(subjects[i])
 		msg.Data = body
 		msgs[i] = msg
 	}
-	// Expected versions go on the first event of each subject only: the
-	// server refuses an expectation on a subject the batch already wrote.
-	seen := make(map[string]bool, len(distinct))
-	for i, msg := range msgs {
-		if !seen[subjects[i]] {
-			seen[subjects[i]] = true
-			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[events[i].Aggregate], 10))
-		}
-	}
-	msgs[0].Header.Set(jetstream.MsgIDHeader, meta.DecisionID)
-	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
-	return batch{msgs: msgs, subjects: subjects, hashes: hashes}, nil
+	return msgs, hashes, nil
 }
 
 // remember puts the new heads of the written subjects in the cache.

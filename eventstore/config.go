@@ -45,6 +45,11 @@ type Config struct {
 	// CacheSubjects is how many subject heads (last sequence and hash) the
 	// store remembers between a load and an append. Default 65536.
 	CacheSubjects int
+	// Existing makes [Open] open only a stream that exists: a missing one
+	// is a [*StreamNotFoundError] and nothing is created, so that a query
+	// pointed at the wrong server or name never leaves an empty ledger
+	// behind. Default false: Open creates a missing stream.
+	Existing bool
 }
 
 // WithDefaults returns a copy with every zero field set to its default.

@@ -26,6 +26,18 @@ func (e *StreamSettingError) Error() string {
 	return fmt.Sprintf("stream %s: setting %s is %s, want %s", e.Stream, e.Setting, e.Have, e.Want)
 }
 
+// StreamNotFoundError is returned by [Open] with Config.Existing when the
+// server has no stream of that name. It wraps domain.ErrNotFound.
+type StreamNotFoundError struct {
+	Stream string
+}
+
+func (e *StreamNotFoundError) Error() string {
+	return fmt.Sprintf("no stream %s on the NATS server", e.Stream)
+}
+
+func (e *StreamNotFoundError) Unwrap() error { return domain.ErrNotFound }
+
 // BatchTooLargeError is returned by [Store.Append] before anything is sent
 // when a decision has more events than one atomic batch may hold. It wraps
 // domain.ErrTooLarge.

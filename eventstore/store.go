@@ -24,8 +24,8 @@ type Store struct {
 	group  *grouper
 }
 
-// Open creates the ledger's stream, or checks an existing one, and returns
-// a Store on it. An existing stream with a setting that would weaken
+// Open creates the ledger's stream (unless cfg.Existing), or checks an
+// existing one, and returns a Store on it. An existing stream with a setting that would weaken
 // immutability (or lacks one Koers needs) is a [*StreamSettingError]; Open
 // never changes an existing stream.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
@@ -57,6 +57,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	}
 	stream, err := js.Stream(ctx, cfg.Stream)
 	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && cfg.Existing:
+		return nil, &StreamNotFoundError{Stream: cfg.Stream}
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		stream, err = js.CreateStream(ctx, want)
 		if err != nil {
@@ -97,6 +99,21 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		}
 	}
 	return s, nil
+}
+
+// Exists reports whether the server has a stream of that name, creating
+// nothing.
+func Exists(ctx context.Context, js jetstream.JetStream, stream string) (bool, error) {
+	ctx, cancel := withTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := js.Stream(ctx, stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, nil
+	case err != nil:
+		return false, serverError("stream "+stream, err)
+	}
+	return true, nil
 }
 
 // checkStream compares an existing stream's settings with what the ledger
@@ -176,6 +193,17 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 		return 0, logError(ctx, "stream "+s.cfg.Stream+" last sequence", err)
 	}
 	return info.State.LastSeq, nil
+}
+
+// Replicas returns the stream's replicas as the server has them.
+func (s *Store) Replicas(ctx context.Context) (int, error) {
+	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, serverError("stream "+s.cfg.Stream+" info", err)
+	}
+	return info.Config.Replicas, nil
 }
 
 // withTimeout applies d only when ctx has no deadline of its own.

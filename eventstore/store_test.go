@@ -467,3 +467,21 @@ func TestDriverErrorsLeaveTheStoreTranslated(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenExistingCreatesNothing(t *testing.T) {
+	_, js := server(t, t.TempDir())
+	_, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey, Existing: true})
+	var nf *eventstore.StreamNotFoundError
+	if !errors.As(err, &nf) || nf.Stream != "KOERS" || !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("open an existing stream that is not there: %v, want a StreamNotFoundError wrapping domain.ErrNotFound", err)
+	}
+	if _, err := js.Stream(ctx(t), "KOERS"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("the stream after a refused open: %v, want none", err)
+	}
+	if _, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey, Existing: true}); err != nil {
+		t.Fatalf("open the stream once it exists: %v", err)
+	}
+}

@@ -217,7 +217,20 @@ func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Tim
 		return Result{}, err
 	}
 	if res, found, err := h.store.Lookup(ctx, d.ID); err != nil || found {
-		return toResult(res), err
+		if err != nil {
+			return Result{}, err
+		}
+		// The same genesis is answered as a duplicate only for the same
+		// root: asking for another root on an existing ledger is refused,
+		// never silently ignored.
+		root, err := h.loadOne(ctx, domain.Ref{Kind: domain.KindMandate, ID: domain.RootMandate})
+		if err != nil {
+			return Result{}, fmt.Errorf("init ledger: root mandate: %w", err)
+		}
+		if root.Mandate != nil && root.Mandate.Holder != rootActor {
+			return Result{}, &LedgerExistsError{Holder: root.Mandate.Holder, Want: rootActor}
+		}
+		return toResult(res), nil
 	}
 	expected := make(map[domain.Ref]uint64, len(events))
 	for _, e := range events {
@@ -243,6 +256,20 @@ func RootKey(key string) InitOption {
 func RequireSignatures() InitOption {
 	return func(o *domain.GenesisOptions) { o.RequireSignatures = true }
 }
+
+// LedgerExistsError is returned by [Handler.Init] when the ledger exists
+// already with its root mandate held by another actor than the one asked
+// for. It wraps domain.ErrRefused.
+type LedgerExistsError struct {
+	Holder string // who holds the root mandate
+	Want   string // the root asked for
+}
+
+func (e *LedgerExistsError) Error() string {
+	return fmt.Sprintf("the ledger exists already, its root mandate held by %s, not %s", e.Holder, e.Want)
+}
+
+func (e *LedgerExistsError) Unwrap() error { return domain.ErrRefused }
 
 // Handle decides and appends one decision. A decision whose id was recorded
 // before is answered with the first result (Duplicate set). A conflict is

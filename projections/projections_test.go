@@ -233,6 +233,10 @@ func TestProjectorBuildsTheOrganisationAsOfAnyValidTime(t *testing.T) {
 	if len(lines) != 2 || lines[0].Minor != 25000000 || lines[1].Minor != -10000000 || lines[1].Decision != "start-x" {
 		t.Fatalf("journal of payments: %+v", lines)
 	}
+	if lines[0].Counter != "pool" || lines[0].Balance != 25000000 || lines[1].Balance != 15000000 || lines[1].Counter != "product:pay-app" {
+		t.Fatalf("journal of payments: counter-accounts %q, %q and running balances %d, %d; want pool, product:pay-app, 250000.00 and 150000.00",
+			lines[0].Counter, lines[1].Counter, lines[0].Balance, lines[1].Balance)
+	}
 	ms, err := measurements(db.Measurements(ctx, "pay-app", At{}, Page{}))
 	if err != nil {
 		t.Fatal(err)

@@ -544,6 +544,12 @@ type JournalLine struct {
 	Minor      domain.Amount // + into the account, - out of it
 	Effective  time.Time
 	RecordedAt time.Time
+	// Counter is the other side of the movement: the account(s) the
+	// amount came from or went to, joined by ", " when several.
+	Counter string
+	// Balance is the account's balance after this line, over the lines
+	// the same as of and known at select, whatever the page.
+	Balance domain.Amount
 }
 
 // JournalPage is one page of an account's journal.
@@ -580,18 +586,27 @@ func (db *DB) Journal(ctx context.Context, period, account string, at At, page P
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT seq, line, decision, event_type, period, account, currency, amount_minor, effective, recorded_at
-			FROM journal WHERE period = $1 AND account = $2 AND seq <= $3 AND effective <= $4 AND (seq, line) > ($5, $6)
+		// The running balance sums every selected line up to this one, the
+		// earlier pages' too; the counter-accounts are the lines of the same
+		// movement on the other side.
+		rows, err := tx.Query(ctx, `SELECT seq, line, decision, event_type, period, account, currency, amount_minor, effective, recorded_at,
+				coalesce((SELECT string_agg(c.account, ', ' ORDER BY c.line) FROM journal c
+					WHERE c.seq = j.seq AND c.account <> j.account AND sign(c.amount_minor) <> sign(j.amount_minor)), ''),
+				balance
+			FROM (SELECT *, sum(amount_minor) OVER (ORDER BY seq, line) AS balance
+				FROM journal WHERE period = $1 AND account = $2 AND seq <= $3 AND effective <= $4) j
+			WHERE (seq, line) > ($5, $6)
 			ORDER BY seq, line LIMIT $7`, period, account, k.seq, k.asOf, afterSeq, afterLine, pg.limit+1)
 		if err != nil {
 			return err
 		}
 		out.Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (JournalLine, error) {
 			var l JournalLine
-			var seq, m int64
+			var seq, m, bal int64
 			var cur string
-			err := row.Scan(&seq, &l.Line, &l.Decision, &l.EventType, &l.Period, &l.Account, &cur, &m, &l.Effective, &l.RecordedAt)
-			l.Sequence, l.Currency, l.Minor = uint64(seq), domain.Currency(cur), domain.Amount(m)
+			err := row.Scan(&seq, &l.Line, &l.Decision, &l.EventType, &l.Period, &l.Account, &cur, &m, &l.Effective, &l.RecordedAt,
+				&l.Counter, &bal)
+			l.Sequence, l.Currency, l.Minor, l.Balance = uint64(seq), domain.Currency(cur), domain.Amount(m), domain.Amount(bal)
 			return l, err
 		})
 		if err != nil {

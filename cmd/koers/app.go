@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -32,6 +33,8 @@ type settings struct {
 	replicas int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
+	// stderr receives notices, such as a private PostgreSQL started.
+	stderr io.Writer
 	// keys says what the command needs of the seal key file.
 	keys keyUse
 }
@@ -45,15 +48,13 @@ const (
 	keyWrite keyUse = iota
 	// keyRead: the command only reads and verifies; it needs no secret.
 	keyRead
-	// keyCreate: init and demo, which create the key when it is missing.
+	// keyCreate: init and demo (createApp), which create the key when it is
+	// missing.
 	keyCreate
 )
 
 // reading returns s for a command that only reads.
 func (s *settings) reading() *settings { r := *s; r.keys = keyRead; return &r }
-
-// creating returns s for a command that may create the ledger and its key.
-func (s *settings) creating() *settings { r := *s; r.keys = keyCreate; return &r }
 
 // sealKeyFile is the seal key's path.
 func (s settings) sealKeyFile() string {
@@ -67,6 +68,8 @@ func (s settings) sealKeyFile() string {
 // store and the command handler.
 type app struct {
 	settings settings
+	keyFile  string          // the seal key's file
+	keyPrint string          // its fingerprint: the key id of its public key (see sealKeyPrint)
 	dbURL    string          // resolved database URL, once asked for
 	db       *projections.DB // the read models, once opened
 	local    *eventstore.Local
@@ -75,27 +78,89 @@ type app struct {
 	handler  *ledger.Handler
 }
 
-func openApp(ctx context.Context, s settings) (*app, error) {
-	if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data folder %s: %w", s.dataDir, err)
+// openApp opens an existing ledger, for writing (s.keys keyWrite: the seal
+// key file must be there) or for reading (s.reading(): no key is read).
+// Where no ledger is, it refuses with a *noLedgerError and creates nothing
+// (no data folder, seal key or stream).
+func openApp(ctx context.Context, s settings) (*app, error) { return open(ctx, s, false) }
+
+// createApp opens the ledger, creating the data folder, the seal key and the
+// stream when they are missing (keyCreate): init and demo only. A new key
+// is written only once the ledger accepted it.
+func createApp(ctx context.Context, s settings) (*app, error) { return open(ctx, s, true) }
+
+// noLedgerError says where a command looked for a ledger and found none,
+// and what to do.
+type noLedgerError struct {
+	s   settings
+	why string
+}
+
+func (e *noLedgerError) Error() string {
+	where := "in data folder " + e.s.dataDir
+	if e.s.natsURL != "" {
+		where = "on " + e.s.where()
+	}
+	return fmt.Sprintf("no ledger %s %s: %s; create one with `koers init --root ACTOR`, or give --data (or --nats-url and --ledger) where a ledger is",
+		e.s.ledger, where, e.why)
+}
+
+// where names the ledger's place: the data folder, or the NATS URL.
+func (s settings) where() string {
+	if s.natsURL != "" {
+		return fmt.Sprintf("NATS %s (data folder %s)", s.natsURL, s.dataDir)
+	}
+	return "data folder " + s.dataDir
+}
+
+func open(ctx context.Context, s settings, create bool) (*app, error) {
+	// Only a command that may create the ledger may create its key; any
+	// other that asked for keyCreate is a writer.
+	switch {
+	case create:
+		s.keys = keyCreate
+	case s.keys == keyCreate:
+		s.keys = keyWrite
 	}
 	loc, err := time.LoadLocation(s.timezone)
 	if err != nil {
 		return nil, fmt.Errorf("time zone %q: %w", s.timezone, err)
 	}
+	// Where no ledger is, that is said first: a wrong folder is "no ledger
+	// here", never "seal key missing".
+	if create {
+		if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("data folder %s: %w", s.dataDir, err)
+		}
+	} else {
+		if _, err := os.Stat(s.dataDir); errors.Is(err, fs.ErrNotExist) {
+			return nil, &noLedgerError{s: s, why: "the folder does not exist"}
+		}
+	}
+	keyFile := s.sealKeyFile()
+	// A writer's key that is there but unfit (readable by others, not an
+	// Ed25519 seed) is reported before a missing NATS store: it is what to
+	// fix whatever else is missing. Readers read no key at all.
 	var key []byte
 	var writeKey func() error
+	var missingKey *SealKeyMissingError
 	switch s.keys {
 	case keyWrite:
-		if key, err = readSealKey(s.sealKeyFile()); err != nil {
+		key, err = readSealKey(keyFile)
+		if err != nil && !errors.As(err, &missingKey) {
 			return nil, err
 		}
 	case keyCreate:
-		if key, writeKey, err = loadOrNewSealKey(s.sealKeyFile()); err != nil {
+		if key, writeKey, err = loadOrNewSealKey(keyFile); err != nil {
 			return nil, err
 		}
 	}
-	a := &app{settings: s}
+	if !create && s.natsURL == "" {
+		if _, err := os.Stat(filepath.Join(s.dataDir, "nats")); errors.Is(err, fs.ErrNotExist) {
+			return nil, &noLedgerError{s: s, why: "the folder holds no NATS store"}
+		}
+	}
+	a := &app{settings: s, keyFile: keyFile}
 	// One embedded server per data folder, whichever process runs it.
 	a.local, err = eventstore.OpenLocal(eventstore.LocalOptions{DataDir: s.dataDir, NATSURL: s.natsURL})
 	if err != nil {
@@ -111,7 +176,24 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas})
+	if missingKey != nil {
+		// Which is missing, the ledger or only its key?
+		exists, err := eventstore.Exists(ctx, js, s.ledger)
+		a.Close()
+		switch {
+		case err != nil:
+			return nil, err
+		case !exists:
+			return nil, &noLedgerError{s: s, why: "no stream " + s.ledger + " and no seal key"}
+		}
+		return nil, missingKey
+	}
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Existing: !create})
+	var notFound *eventstore.StreamNotFoundError
+	if errors.As(err, &notFound) {
+		a.Close()
+		return nil, &noLedgerError{s: s, why: "no stream " + s.ledger}
+	}
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -124,12 +206,28 @@ func openApp(ctx context.Context, s settings) (*app, error) {
 			return nil, err
 		}
 	}
+	a.keyPrint = sealKeyPrint(a.store)
 	a.handler, err = ledger.New(a.store, ledger.Options{Location: loc})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// sealKeyPrint is the seal key's fingerprint for status: the id of the
+// writer's public key; for a reader, which holds no key, the id of the
+// ledger's key in force as the log records it, else that none is needed.
+func sealKeyPrint(st *eventstore.Store) string {
+	if pub := st.PublicKey(); pub != "" {
+		if b, err := hex.DecodeString(pub); err == nil {
+			return eventstore.KeyID(b)
+		}
+	}
+	if keys := st.Keys(); len(keys) > 0 {
+		return keys[len(keys)-1].ID
+	}
+	return "not needed to read"
 }
 
 // Close closes the connection and, if this process runs the data folder's
@@ -155,8 +253,11 @@ func (e *SealKeyMissingError) Error() string {
 	return fmt.Sprintf("seal key file %s is missing: writers need the ledger's private seal key (koers init created it); restore it from your backup or point --seal-key-file (KOERS_SEAL_KEY_FILE) at it; reading and verify need no key", e.Path)
 }
 
+func (e *SealKeyMissingError) Unwrap() error { return fs.ErrNotExist }
+
 // readSealKey reads the ledger's seal key: the Ed25519 seed as 64 hex
-// digits.
+// digits. A key file the group or others may read is refused with the
+// chmod that fixes it.
 func readSealKey(path string) ([]byte, error) {
 	b, err := secretfile.Read(path, "seal key")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -215,7 +316,13 @@ func (a *app) databaseURL(ctx context.Context) (string, error) {
 	if a.dbURL != "" {
 		return a.dbURL, nil
 	}
-	u, err := pgserver.Resolve(ctx, pgserver.Options{URL: a.settings.databaseURL, DataDir: a.settings.dataDir})
+	u, err := pgserver.Resolve(ctx, pgserver.Options{URL: a.settings.databaseURL, DataDir: a.settings.dataDir,
+		Started: func(c pgserver.PrivateCluster) {
+			if a.settings.stderr != nil {
+				fmt.Fprintf(a.settings.stderr, "koers: no PostgreSQL answered, so a private one now runs for the read models in %s; it keeps running after this command: stop it with\n  %s\n",
+					c.Dir, c.Stop)
+			}
+		}})
 	if err != nil {
 		return "", err
 	}

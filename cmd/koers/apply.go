@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -22,8 +24,8 @@ type numbered struct {
 }
 
 // applyLines records the decisions of a JSON-lines stream in order.
-func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, sg *signer, opts ...ledger.HandleOption) (applySummary, error) {
-	return submitEach(cmd, h, signed(h, sg, jsonLines(in)), keepGoing, opts...)
+func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, sg *signer, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
+	return submitEach(cmd, h, signed(h, sg, jsonLines(in)), keepGoing, bar, opts...)
 }
 
 // signed signs each decision with its actor's key, when there is one.
@@ -42,6 +44,25 @@ func signed(h *ledger.Handler, sg *signer, lines iter.Seq2[numbered, error]) ite
 			}
 		}
 	}
+}
+
+// countLines counts the decision lines of a regular file, for a progress
+// bar's total; -1 when it cannot tell.
+func countLines(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	var n int64
+	for l, err := range jsonLines(f) {
+		if err != nil {
+			return -1
+		}
+		_ = l
+		n++
+	}
+	return n
 }
 
 // jsonLines yields the non-blank, non-comment lines of in.
@@ -66,41 +87,86 @@ func jsonLines(in io.Reader) iter.Seq2[numbered, error] {
 	}
 }
 
-// submitEach records decisions in order, each atomic. A refused one stops
-// the run (nothing after it is submitted) unless keepGoing.
-func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, opts ...ledger.HandleOption) (applySummary, error) {
-	var sum applySummary
-	for d, err := range decisions {
-		if err != nil {
-			return sum, err
-		}
-		res, err := h.Submit(cmd.Context(), d.body, opts...)
-		if err != nil {
-			sum.Refused++
-			problem := fmt.Sprintf("line %d: %s", d.line, oneLine(err))
-			sum.Problems = append(sum.Problems, problem)
-			if !keepGoing || cmd.Context().Err() != nil {
-				return sum, fmt.Errorf("%s (nothing after line %d was applied)", problem, d.line)
+// inFlightMax bounds how long the decisions in flight when the command is
+// interrupted may take to finish.
+const inFlightMax = 30 * time.Second
+
+// interruptedError is what a long command answers to SIGINT or SIGTERM
+// once the decision (or batch) in flight is finished: how far it got, and
+// that the same command resumes, since what was recorded is recorded once.
+type interruptedError struct {
+	done int
+	what string // "decisions", "events"
+	next string // what running it again does
+}
+
+func (e interruptedError) Error() string {
+	return fmt.Sprintf("interrupted after %d %s; %s", e.done, e.what, e.next)
+}
+
+func (e interruptedError) ExitCode() int { return 130 }
+
+func interrupted(done int) error {
+	return interruptedError{done: done, what: "decisions", next: "run the same command again to resume"}
+}
+
+// submitEach records decisions in order, each atomic, many per atomic
+// batch (ledger.Handler.ApplyAll). A refused one stops the run (nothing
+// after it is applied) unless keepGoing. When the command's context ends
+// (SIGINT, SIGTERM), no further line is read, the decisions already taken
+// in are finished (within inFlightMax) and the run stops with an
+// interruptedError.
+func submitEach(cmd *cobra.Command, h *ledger.Handler, decisions iter.Seq2[numbered, error], keepGoing bool, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
+	ctx := cmd.Context()
+	var (
+		problems []string
+		lastLine int // the last refused line
+	)
+	lines := func(yield func(ledger.Line, error) bool) {
+		for d, err := range decisions {
+			if ctx.Err() != nil {
+				return
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), problem)
-			continue
-		}
-		if res.Proposal != nil {
-			// Under a board's mandate: recorded as a proposal, decided
-			// only when the board's quorum approves it.
-			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", d.line, proposalLine(res))
-			if !res.Duplicate {
-				sum.Proposed++
-				continue
+			if !yield(ledger.Line{Line: d.line, Body: d.body}, err) {
+				return
 			}
-		}
-		if res.Duplicate {
-			sum.Duplicates++
-		} else {
-			sum.Applied++
 		}
 	}
-	return sum, nil
+	report := func(r ledger.LineResult) {
+		if bar != nil {
+			_ = bar.Add(1)
+		}
+		switch {
+		case r.Err != nil:
+			problem := fmt.Sprintf("line %d: %s", r.Line, oneLine(r.Err))
+			problems = append(problems, problem)
+			lastLine = r.Line
+			if keepGoing {
+				fmt.Fprintln(cmd.ErrOrStderr(), problem)
+			}
+		case r.Result.Proposal != nil:
+			// Under a board's mandate: recorded as a proposal, decided
+			// only when the board's quorum approves it.
+			fmt.Fprintf(cmd.ErrOrStderr(), "line %d: %s\n", r.Line, proposalLine(r.Result))
+		}
+	}
+	// Not cut off by the interrupt: what is in flight finishes, bounded.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(inFlightMax, cancel)
+		context.AfterFunc(runCtx, func() { t.Stop() })
+	})
+	defer stop()
+	s, err := h.ApplyAll(runCtx, lines, ledger.BulkOptions{KeepGoing: keepGoing, Handle: opts, Report: report})
+	sum := applySummary{Applied: s.Applied, Proposed: s.Proposed, Duplicates: s.Duplicates, Refused: s.Refused, Problems: problems}
+	if errors.Is(err, ledger.ErrStopped) && len(problems) > 0 {
+		return sum, fmt.Errorf("%s (nothing after line %d was applied)", problems[len(problems)-1], lastLine)
+	}
+	if err == nil && ctx.Err() != nil {
+		return sum, interrupted(sum.Applied + sum.Duplicates + sum.Proposed)
+	}
+	return sum, err
 }
 
 // isTerminal reports whether w is an interactive terminal: progress bars
@@ -114,15 +180,17 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// newBar is a progress bar on w, shown only when w is a terminal.
-func newBar(w io.Writer, max int64, desc string, bytes bool) *progressbar.ProgressBar {
+// newBar is a progress bar on w counting unit (decisions, events), with
+// the rate and the time left, shown only when w is a terminal; max -1 when
+// the total is not known.
+func newBar(w io.Writer, max int64, desc, unit string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(max,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetVisibility(isTerminal(w)),
 		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(bytes),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(unit),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),

@@ -25,6 +25,8 @@ func benchCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure appends, rebuild, verify, queries and projection lag next to raw NATS and PostgreSQL",
+		Example: `  koers bench
+  koers bench --json > bench.json`,
 		Long: `Measure Koers against the raw operations it is built on, in one process and on
 the same data: appends (one writer and many) next to raw JetStream publishes and
 atomic batches, a rebuild of every read model next to a raw read and COPY of the
@@ -39,7 +41,7 @@ goes to stderr, the figures to stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			js, done, err := benchNATS(s)
+			js, url, done, err := benchNATS(s)
 			if err != nil {
 				return err
 			}
@@ -53,6 +55,7 @@ goes to stderr, the figures to stdout.`,
 				return err
 			}
 			cfg.JS = js
+			cfg.RebuildProcess = benchRebuildProcess(url)
 			cfg.Progress = benchProgress(cmd.ErrOrStderr())
 			rep, err := bench.Run(ctx, cfg)
 			cfg.Progress(bench.Progress{}) // the last bar ends
@@ -75,46 +78,51 @@ goes to stderr, the figures to stdout.`,
 	f.IntVar(&cfg.LagRate, "lag-rate", 1000, "decisions per second lag aims for")
 	f.DurationVar(&cfg.LagDuration, "lag-duration", 5*time.Second, "how long lag appends")
 	f.IntVar(&cfg.Queries, "queries", 300, "as_of queries timed")
+	f.IntVar(&cfg.ApplyBulk, "bulk-decisions", 100_000, "decisions apply_bulk applies")
 	f.DurationVar(&cfg.Projector.FlushInterval, "flush-interval", 0, "the projector's flush interval in rebuild and lag; 0: its default (100ms), as koers serve runs it")
 	return cmd
 }
 
 // benchNATS connects to --nats-url, or starts an embedded server in a
-// temporary folder that done removes.
-func benchNATS(s *settings) (jetstream.JetStream, func(), error) {
+// temporary folder that done removes. url is where another process reaches
+// the server (rebuild_rss_mib's child): the embedded server listens on a
+// random loopback port for it, while the bench itself stays connected
+// in-process, as koers serve is.
+func benchNATS(s *settings) (js jetstream.JetStream, url string, done func(), err error) {
 	var (
 		nc   *nats.Conn
-		err  error
 		stop = func() {}
 	)
 	if s.natsURL != "" {
+		url = s.natsURL
 		nc, err = nats.Connect(s.natsURL, nats.Name("koers-bench"), nats.Timeout(5*time.Second))
 		if err != nil {
-			return nil, nil, fmt.Errorf("connect to NATS: %w", err)
+			return nil, "", nil, fmt.Errorf("connect to NATS: %w", err)
 		}
 	} else {
 		dir, err := os.MkdirTemp("", "koers-bench-")
 		if err != nil {
-			return nil, nil, fmt.Errorf("bench: temporary folder: %w", err)
+			return nil, "", nil, fmt.Errorf("bench: temporary folder: %w", err)
 		}
-		srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir})
+		srv, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{Dir: dir, Port: -1})
 		if err != nil {
 			os.RemoveAll(dir)
-			return nil, nil, err
+			return nil, "", nil, err
 		}
 		stop = func() { srv.Shutdown(); os.RemoveAll(dir) }
-		if nc, err = srv.Connect(nats.Name("koers-bench")); err != nil {
+		url = srv.ClientURL()
+		if nc, err = nats.Connect("", nats.Name("koers-bench"), nats.InProcessServer(srv.Server())); err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("connect to NATS: %w", err)
+			return nil, "", nil, fmt.Errorf("connect to NATS: %w", err)
 		}
 	}
-	js, err := jetstream.New(nc)
+	js, err = jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		stop()
-		return nil, nil, fmt.Errorf("jetstream: %w", err)
+		return nil, "", nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return js, func() { nc.Close(); stop() }, nil
+	return js, url, func() { nc.Close(); stop() }, nil
 }
 
 // benchProgress shows a bar per step with a known total, and a line for
@@ -136,7 +144,7 @@ func benchProgress(w io.Writer) func(bench.Progress) {
 			}
 			fmt.Fprintf(w, "bench: %s\n", step)
 			if p.Total > 0 {
-				bar = newBar(w, p.Total, step, false)
+				bar = newBar(w, p.Total, step, "")
 			}
 		}
 		if bar != nil {

@@ -62,7 +62,7 @@ func TestBoardProposalsApprovedRefusedAndExpired(t *testing.T) {
 		t.Fatalf("approve: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = koers(t, data, "", "audit", "--kind", "funding.shift")
-	if code != 0 || !strings.Contains(out, "m-board → root") || !strings.Contains(out, "p-ada, p-bo") {
+	if code != 0 || !strings.Contains(out, "m-board → root") || !strings.Contains(out, "Ada (p-ada), Bo (p-bo)") {
 		t.Fatalf("audit: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, _ = koers(t, data, "", "funding", "2026", "--account", "product:pay-app")

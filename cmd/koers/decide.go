@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koers/api"
 	"koers/domain"
 	"koers/ledger"
 )
@@ -59,20 +60,42 @@ func decideCmd(s *settings) *cobra.Command {
 --decision-id names the decision (default: generated); it is the idempotency key,
 so repeating a call with the same --decision-id records it once.
 Amounts are decimal strings in the period's currency; --kinds takes a
-comma-separated list. Kinds and their fields:
+comma-separated list. koers decide KIND --help explains one kind's fields, with
+an example. Kinds and their fields:
 
 ` + kindUsage(),
+		Example: `  koers decide team.form --by p-root --authority root --reason 'new platform team' \
+    --id t-core --name Core --type platform
+  koers decide person.join --help`,
 		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return domain.ChangeKinds(), cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind := args[0]
-			fields, ok := domain.ChangeFields(kind)
-			if !ok {
-				return fmt.Errorf("unknown change kind %q; kinds: %s", kind, strings.Join(domain.ChangeKinds(), ", "))
+			if err := checkKind("change kind", kind); err != nil {
+				return err
 			}
-			change := map[string]any{"kind": kind}
+			fields, _ := domain.ChangeFields(kind)
 			allowed := map[string]bool{}
 			for _, f := range fields {
 				allowed[f.Name] = true
+			}
+			for name := range values {
+				if cmd.Flags().Changed(name) && !allowed[name] {
+					var own []string
+					for _, f := range fields {
+						own = append(own, f.Name)
+					}
+					return fmt.Errorf("--%s is not a field of %s%s; its fields: --%s (see koers decide %s --help)",
+						name, kind, didYouMean(name, own, "--"), strings.Join(own, ", --"), kind)
+				}
+			}
+			change := map[string]any{"kind": kind}
+			for _, f := range fields {
 				if !cmd.Flags().Changed(f.Name) {
 					if !f.Optional {
 						return fmt.Errorf("%s needs --%s", kind, f.Name)
@@ -84,11 +107,6 @@ comma-separated list. Kinds and their fields:
 					change[f.Name] = strings.Split(v, ",")
 				} else {
 					change[f.Name] = v
-				}
-			}
-			for name := range values {
-				if cmd.Flags().Changed(name) && !allowed[name] {
-					return fmt.Errorf("--%s is not a field of %s", name, kind)
 				}
 			}
 			d := map[string]any{"by": by, "authority": authority, "reason": reason, "changes": []any{change}}
@@ -133,8 +151,26 @@ comma-separated list. Kinds and their fields:
 	fl.StringVar(&expires, "expires", "", expiresHelp)
 	fl.StringVar(&keyFile, "key", "", "the actor's signing key (default: <config>/koers/keys/<actor>.key when it exists)")
 	for _, name := range allChangeFields() {
-		values[name] = fl.String(name, "", "change field "+name)
+		values[name] = fl.String(name, "", "change field "+name+": "+fieldHelp[name][0])
+		_ = cmd.RegisterFlagCompletionFunc(name, completeField(s, name))
 	}
+	_ = cmd.RegisterFlagCompletionFunc("by", completeField(s, "person"))
+	_ = cmd.RegisterFlagCompletionFunc("authority", completeField(s, "mandate"))
+	// decide KIND --help explains that kind.
+	defaultHelp := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if pos := c.Flags().Args(); len(pos) == 1 {
+			if _, ok := domain.ChangeFields(pos[0]); ok {
+				fmt.Fprint(c.OutOrStdout(), kindHelp(pos[0]))
+				return
+			}
+			if err := checkKind("change kind", pos[0]); err != nil {
+				fmt.Fprintln(c.OutOrStdout(), err)
+				fmt.Fprintln(c.OutOrStdout())
+			}
+		}
+		defaultHelp(c, args)
+	})
 	for _, r := range []string{"by", "authority", "reason"} {
 		_ = cmd.MarkFlagRequired(r)
 	}
@@ -154,7 +190,7 @@ func seqRange(seqs []uint64) string {
 
 func printResult(cmd *cobra.Command, res ledger.Result, asJSON bool) error {
 	if asJSON {
-		return printJSON(cmd.OutOrStdout(), res)
+		return printJSON(cmd.OutOrStdout(), api.ResultAnswer(res))
 	}
 	if res.Proposal != nil {
 		fmt.Fprintln(cmd.OutOrStdout(), proposalLine(res))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"koers/domain"
@@ -25,6 +27,8 @@ func demoCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Record three years of a mid-size organisation moving from projects to products, then tour it",
+		Example: `  koers --data ./demo-data demo
+  koers --data ./demo-seed7 --ledger DEMO7 demo --seed 7`,
 		Long: `Create the ledger and record a generated but realistic history: 8 value streams,
 60 teams, 500 people, 40 products (many converted from projects), yearly budgets
 with quarterly shifts by value-stream leads under limited mandates, owner
@@ -41,20 +45,31 @@ and the API, as koers serve does, until interrupted.`,
 			if err != nil {
 				return err
 			}
-			err = withApp(cmd, s.creating(), func(a *app) error {
-				out := cmd.OutOrStdout()
-				start := time.Now()
-				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
+			// The ledger is closed before serving: serve opens its own.
+			err = func() error {
+				a, err := createApp(cmd.Context(), *s)
 				if err != nil {
 					return err
+				}
+				defer a.Close()
+				out := cmd.OutOrStdout()
+				start := time.Now()
+				// Checked before anything is written: the demo records only
+				// into a ledger of its own, new or made by the same demo.
+				if err := demoOwns(cmd.Context(), a, lines[0]); err != nil {
+					return err
+				}
+				res, err := a.handler.Init(cmd.Context(), sample.Root, sample.Genesis(opts))
+				if err != nil {
+					return fmt.Errorf("%w; the demo records only into a new ledger or its own: give another --data or --ledger", err)
 				}
 				if res.Duplicate {
 					fmt.Fprintf(out, "ledger %s exists in %s\n", s.ledger, s.dataDir)
 				} else {
 					fmt.Fprintf(out, "ledger %s created in %s (root mandate held by %s)\n", s.ledger, s.dataDir, sample.Root)
 				}
-				bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", false)
-				sum, err := recordSample(cmd, a.handler, numberedLines(lines, bar))
+				bar := newBar(cmd.ErrOrStderr(), int64(len(lines)), "recording decisions", "decisions")
+				sum, err := recordSample(cmd, a.handler, numberedLines(lines), bar)
 				_ = bar.Finish()
 				if err != nil {
 					return err
@@ -84,7 +99,7 @@ and the API, as koers serve does, until interrupted.`,
 					return err
 				}
 				return tour(cmd, a, db, sample.Genesis(opts).AddDate(0, 2, -1), serveAfter, listen)
-			})
+			}()
 			if err != nil || !serveAfter {
 				return err
 			}
@@ -98,23 +113,67 @@ and the API, as koers serve does, until interrupted.`,
 	return cmd
 }
 
+// demoOwns refuses a ledger the demo did not make: one with decisions
+// but not the demo's first (another seed, or a ledger of its own). The
+// root is checked by Init, before it writes.
+func demoOwns(ctx context.Context, a *app, first string) error {
+	var d struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(first), &d); err != nil {
+		return fmt.Errorf("sample: %w", err)
+	}
+	last, err := a.store.LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	genesis, found, err := a.store.Lookup(ctx, domain.GenesisDecision)
+	if err != nil {
+		return err
+	}
+	if last == 0 || found && len(genesis.Sequences) > 0 && last == genesis.Sequences[len(genesis.Sequences)-1] {
+		return nil // new, or only created
+	}
+	if _, found, err = a.store.Lookup(ctx, d.ID); err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("ledger %s in %s holds %d messages but not the demo's first decision %s (another --seed, or not a demo ledger): nothing written; give the demo another --data or --ledger",
+			a.settings.ledger, a.settings.where(), last, d.ID)
+	}
+	return nil
+}
+
 // recordSample records the sample history. Decisions under the portfolio
 // board's mandate become proposals, which the board's second member
 // approves at once (the chair proposed them): the sample is minutes of
 // meetings where the quorum was there.
-func recordSample(cmd *cobra.Command, h *ledger.Handler, lines iter.Seq2[numbered, error]) (applySummary, error) {
+//
+// SIGINT or SIGTERM stops it after the decision in flight (and its
+// approval) with an interruptedError: the demo run again resumes.
+func recordSample(cmd *cobra.Command, h *ledger.Handler, lines iter.Seq2[numbered, error], bar *progressbar.ProgressBar) (applySummary, error) {
 	var sum applySummary
+	ctx := cmd.Context()
 	for d, err := range lines {
+		if ctx.Err() != nil {
+			return sum, interrupted(sum.Applied + sum.Duplicates)
+		}
 		if err != nil {
 			return sum, err
 		}
-		res, err := h.Submit(cmd.Context(), d.body)
+		// Not cut off by the interrupt: the decision in flight finishes.
+		subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightMax)
+		res, err := h.Submit(subCtx, d.body)
+		cancel()
+		_ = bar.Add(1)
 		if err != nil {
 			return sum, fmt.Errorf("sample decision %d: %w", d.line, err)
 		}
 		if res.Proposal != nil && res.State == domain.ProposalPending {
-			res, err = h.Act(cmd.Context(), domain.Action{Proposal: res.Proposal.ID, Kind: domain.ActionApprove, By: sample.Approver,
+			subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightMax)
+			res, err = h.Act(subCtx, domain.Action{Proposal: res.Proposal.ID, Kind: domain.ActionApprove, By: sample.Approver,
 				Reason: "approved in the board meeting"})
+			cancel()
 			if err != nil {
 				return sum, fmt.Errorf("sample decision %d: %w", d.line, err)
 			}
@@ -128,13 +187,15 @@ func recordSample(cmd *cobra.Command, h *ledger.Handler, lines iter.Seq2[numbere
 			sum.Applied++
 		}
 	}
+	if ctx.Err() != nil {
+		return sum, interrupted(sum.Applied + sum.Duplicates)
+	}
 	return sum, nil
 }
 
-func numberedLines(lines []string, bar interface{ Add(int) error }) iter.Seq2[numbered, error] {
+func numberedLines(lines []string) iter.Seq2[numbered, error] {
 	return func(yield func(numbered, error) bool) {
 		for i, l := range lines {
-			_ = bar.Add(1)
 			if !yield(numbered{line: i + 1, body: []byte(l)}, nil) {
 				return
 			}
@@ -148,6 +209,10 @@ func heading(w io.Writer, s string) { fmt.Fprintf(w, "\n== %s ==\n\n", s) }
 func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, serving bool, listen string) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	now := time.Now().UTC()
+	sh, err := newShow(ctx, &a.settings, nil, nil)
+	if err != nil {
+		return err
+	}
 	for _, at := range []time.Time{{}, then} {
 		// The demo's organisation (8 value streams, 60 teams, some dozens of
 		// projects and people in no product team) fits in one page.
@@ -155,7 +220,7 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, servin
 		if err != nil {
 			return err
 		}
-		heading(w, "The organisation as of "+whenOrNow(at))
+		heading(w, "The organisation as of "+sh.whenOrNow(at))
 		printOrgSummary(w, org)
 	}
 
@@ -164,7 +229,10 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, servin
 	if err != nil {
 		return err
 	}
-	if err := printAudit(w, projections.AuditPage{Decisions: page.Decisions}, "table"); err != nil {
+	if sh, err = newShow(ctx, &a.settings, db, actorRefs(page.Decisions)); err != nil {
+		return err
+	}
+	if err := printAudit(w, projections.AuditPage{Decisions: page.Decisions}, "table", sh); err != nil {
 		return err
 	}
 
@@ -362,7 +430,11 @@ func tourProposals(cmd *cobra.Command, a *app) error {
 		return err
 	}
 	fmt.Fprintln(w, "$ koers proposals --limit 4")
-	printProposals(w, projections.ProposalPage{Proposals: page.Proposals})
+	sh, err := newShow(ctx, &a.settings, nil, nil)
+	if err != nil {
+		return err
+	}
+	printProposals(w, projections.ProposalPage{Proposals: page.Proposals}, sh)
 	return nil
 }
 

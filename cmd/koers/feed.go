@@ -24,6 +24,8 @@ func feedCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "feed --to URL [--name NAME] [--from-seq N]",
 		Short: "Send every event to a broker, Redis stream, SQL table or webhook as CloudEvents, until interrupted",
+		Example: `  koers feed --to amqp://guest:guest@localhost:5672/ --name finance
+  koers feed --to https://bi.example.org/koers-events --name bi`,
 		Long: `Read the ledger's stream from the feed's checkpoint and publish every event, in
 order, as a CloudEvents 1.0 JSON message to the target:
 
@@ -93,7 +95,9 @@ func feedStatusCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [--json]",
 		Short: "Show each feed's target, checkpoint, the stream's last sequence and the lag",
-		Args:  cobra.NoArgs,
+		Example: `  koers feed status
+  koers feed status --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			a, err := openApp(ctx, *s.reading())

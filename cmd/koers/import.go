@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -12,7 +13,7 @@ import (
 )
 
 func importCmd(s *settings) *cobra.Command {
-	var by, authority, reason, effective, kind string
+	var by, authority, reason, effective, kind, keyFile string
 	var keepGoing, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv... --by ACTOR --authority MANDATE --reason TEXT",
@@ -29,11 +30,22 @@ teams.csv, products.csv, valuestreams.csv). Columns, in any order:
 
 Import value streams and teams before people and products, which refer to them.
 A refused row stops the import with its line number, nothing after it recorded,
-unless --keep-going.`,
+unless --keep-going. The delimiter (comma, semicolon or tab) is detected from
+the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
+130): running the same command again resumes.`,
+		Example: `  koers import valuestreams.csv teams.csv people.csv products.csv \
+    --by p-ada --authority root --reason "bootstrap from the HR sheet of 2026-07"
+  koers import hr-export.csv --sheet people --by p-ada --authority root --reason bootstrap`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSheet(kind); err != nil {
+				return err
+			}
 			return withApp(cmd, s, func(a *app) error {
+				bar := newBar(cmd.ErrOrStderr(), -1, "importing", "decisions")
+				defer bar.Finish()
 				var total applySummary
+				sg := newSigner(keyFile)
 				for _, path := range args {
 					sheetName, err := sheets.Name(path, kind)
 					if err != nil {
@@ -44,12 +56,18 @@ unless --keep-going.`,
 						return err
 					}
 					meta := sheets.Meta{By: by, Authority: authority, Reason: reason, Effective: effective}
-					sum, err := submitEach(cmd, a.handler, sheetRows(sheets.Decisions(f, sheetName, meta)), keepGoing)
+					sum, err := submitEach(cmd, a.handler, signed(a.handler, sg, sheetRows(sheets.Decisions(f, sheetName, meta))), keepGoing, bar)
 					f.Close()
 					total.Applied += sum.Applied
 					total.Duplicates += sum.Duplicates
 					total.Refused += sum.Refused
+					total.Proposed += sum.Proposed
 					total.Problems = append(total.Problems, sum.Problems...)
+					var intr interruptedError
+					if errors.As(err, &intr) {
+						intr.done = total.Applied + total.Duplicates + total.Proposed
+						return intr
+					}
 					if err != nil {
 						return fmt.Errorf("%s: %w", path, err)
 					}
@@ -72,7 +90,11 @@ unless --keep-going.`,
 	fl.StringVar(&effective, "effective", "", "since when the structure holds (date or RFC 3339; default now)")
 	fl.StringVar(&kind, "sheet", "", "the sheet kind of every file: "+strings.Join(sheets.Kinds(), ", "))
 	fl.BoolVar(&keepGoing, "keep-going", false, "report a refused row and go on")
+	fl.StringVar(&keyFile, "key", "", "the signing key of --by (default: its key in the user's configuration folder, <config>/koers/keys/<actor>.key, when it exists)")
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	_ = cmd.RegisterFlagCompletionFunc("sheet", fixedCompletions(sheets.Kinds()...))
+	_ = cmd.RegisterFlagCompletionFunc("by", completeField(s, "person"))
+	_ = cmd.RegisterFlagCompletionFunc("authority", completeField(s, "mandate"))
 	for _, r := range []string{"by", "authority", "reason"} {
 		_ = cmd.MarkFlagRequired(r)
 	}

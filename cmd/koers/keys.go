@@ -121,6 +121,9 @@ func keysCmd(s *settings) *cobra.Command {
 		Long: `The ledger's writers seal every decision with the ledger's Ed25519 key (the
 seal key file); its public part is recorded in the log, so anyone can verify.
 Actors sign their decisions with keys of their own, registered in the ledger.`,
+		Example: `  koers keys list
+  koers keys new --actor p-ada --by p-ceo | koers apply -f -
+  koers keys rotate --by p-ceo --reason "yearly rotation"`,
 	}
 	cmd.AddCommand(keysNewCmd(), keysRotateCmd(s), keysListCmd(s))
 	return cmd
@@ -131,6 +134,8 @@ func keysNewCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new --actor ID",
 		Short: "Make an actor's signing key pair and print the decision that registers it",
+		Example: `  koers keys new --actor p-ada
+  koers keys new --actor p-ada --by p-ceo | koers apply -f -   # p-ceo registers it`,
 		Long: `Make an Ed25519 key pair for an actor. The private key goes to the user's
 configuration folder (` + "`<config>/koers/keys/<actor>.key`" + `, mode 0600), where
 decide, apply and approve find it and sign that actor's decisions. The
@@ -183,7 +188,8 @@ old key is kept next to it as <file>.retired-<id>. Events sealed before keep
 verifying under the old key; from the rotation on only the new key seals.
 Give the new key file to every writer and restart them: a writer with the old
 key stops writing within a second of the rotation.`,
-		Args: cobra.NoArgs,
+		Example: `  koers keys rotate --by p-ceo --reason "yearly rotation"`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := s.sealKeyFile()
 			next := path + ".next"
@@ -254,9 +260,10 @@ func readSeedOrNew(path string) ([]byte, error) {
 func keysListCmd(s *settings) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "The ledger's public seal keys as the log records them",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Short:   "The ledger's public seal keys as the log records them",
+		Example: "  koers keys list\n  koers keys list --json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withApp(cmd, s.reading(), func(a *app) error {
 				keys := a.store.Keys()

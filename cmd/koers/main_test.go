@@ -108,6 +108,9 @@ func TestVerifyComparesAKeptDigest(t *testing.T) {
 
 func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 	data := t.TempDir()
+	if code, _, errOut := koers(t, data, "", "init", "--root", "p-root"); code != 0 {
+		t.Fatal(errOut)
+	}
 	os.WriteFile(filepath.Join(data, "seal.key"), []byte("nothex"), 0o600)
 	code, _, errOut := koers(t, data, "", "apply", "-f", "-")
 	if code != 1 || !strings.Contains(errOut, "seal key") {
@@ -164,10 +167,10 @@ func TestInitDecideThenQuery(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"org"}, []string{"payments", "pay-app", "p-1", "t-core (1)"}},
-		{[]string{"org", "--as-of", "2025-01-15"}, []string{"payments      -        -"}},
+		{[]string{"org"}, []string{"Payments (payments)", "Pay app (pay-app)", "Ada (p-1)", "Core (t-core) (1)"}},
+		{[]string{"org", "--as-of", "2025-01-15"}, []string{"Payments (payments)  -        -"}},
 		{[]string{"audit", "--kind", "product.launch"}, []string{"launch-pay-app", "one owner"}},
-		{[]string{"audit", "--format", "csv"}, []string{"id,actor,mandate", "launch-pay-app,p-root,root"}},
+		{[]string{"audit", "--format", "csv"}, []string{"id,actor,actor_name,mandate", "launch-pay-app,p-root,,root"}},
 		{[]string{"funding", "2025"}, []string{"product:pay-app", "250.50 EUR", "pool", "749.50 EUR"}},
 		{[]string{"funding", "2025", "--account", "product:pay-app"}, []string{"funding.allocated", "250.50"}},
 		{[]string{"history", "person", "p-1"}, []string{"team", "t-core"}},
@@ -217,7 +220,7 @@ func TestImportBootstrapsFromSpreadsheets(t *testing.T) {
 	if code, out, _ := koers(t, data, "", args...); code != 0 || !strings.Contains(out, "imported 0, already recorded 5") {
 		t.Fatalf("second import: exit %d\n%s", code, out)
 	}
-	if _, out, _ := koers(t, data, "", "org"); !strings.Contains(out, "shop") || !strings.Contains(out, "t-shop (2)") {
+	if _, out, _ := koers(t, data, "", "org"); !strings.Contains(out, "shop") || !strings.Contains(out, "Shop (t-shop) (2)") {
 		t.Fatalf("org after import:\n%s", out)
 	}
 	bad := filepath.Join(dir, "people.csv")

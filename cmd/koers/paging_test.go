@@ -46,7 +46,7 @@ func TestQueriesPageWithLimitAndCursor(t *testing.T) {
 			t.Fatalf("org page %d: the counts are not the whole organisation's:\n%s", page, out)
 		}
 		for _, id := range []string{"lending", "payments", "t-core"} {
-			if regexp.MustCompile(`(?m)^` + id + `\s`).MatchString(out) {
+			if regexp.MustCompile(`(?m)^\S+ \(` + id + `\)\s`).MatchString(out) {
 				seen = append(seen, id)
 			}
 		}

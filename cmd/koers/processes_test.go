@@ -304,8 +304,9 @@ wait:
 	code, out, errOut = p.run(t, "", "audit", "--format", "json", "--limit", "1000")
 	var audit struct {
 		Decisions []struct {
-			ID                      string
-			FirstSequence, Sequence uint64
+			ID            string `json:"id"`
+			FirstSequence uint64 `json:"first_sequence"`
+			Sequence      uint64 `json:"sequence"`
 		}
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &audit) != nil {

@@ -65,9 +65,10 @@ func actCmd(s *settings, kind, use, short string) *cobra.Command {
 	var by, reason, keyFile string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:     use,
+		Short:   short,
+		Example: "  koers " + kind + " p-2026-07-reorg --by p-0002 --reason 'as discussed in the board'",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if kind == domain.ActionReject && reason == "" {
 				return errors.New("reject needs --reason")
@@ -144,7 +145,9 @@ func proposalsCmd(s *settings) *cobra.Command {
 	var f projections.ProposalFilter
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "proposals [--state pending|decided|refused|rejected|expired|withdrawn] [--json]",
+		Use: "proposals [--state pending|decided|refused|rejected|expired|withdrawn] [--json]",
+		Example: `  koers proposals --state pending
+  koers proposals --json`,
 		Short: "Decisions under boards' mandates: waiting for approvals, or what became of them, newest first",
 		Long: `Proposals, newest first. A proposal is pending until its board's quorum of members
 approved it (then decided, or refused when the decision no longer fitted), a member
@@ -166,7 +169,11 @@ of the next action on it, and shown here once past.`,
 				if asJSON {
 					return printJSON(cmd.OutOrStdout(), page)
 				}
-				printProposals(cmd.OutOrStdout(), page)
+				sh, err := newShow(cmd.Context(), s, nil, nil)
+				if err != nil {
+					return err
+				}
+				printProposals(cmd.OutOrStdout(), page, sh)
 				return nil
 			})
 		},
@@ -179,7 +186,7 @@ of the next action on it, and shown here once past.`,
 	return cmd
 }
 
-func printProposals(w io.Writer, page projections.ProposalPage) {
+func printProposals(w io.Writer, page projections.ProposalPage, sh show) {
 	tw := table(w)
 	fmt.Fprintln(tw, "PROPOSAL\tSTATE\tBOARD\tMANDATE\tPROPOSED BY\tAPPROVED BY\tWAITS FOR\tEXPIRES\tCHANGES\tREASON")
 	for _, p := range page.Proposals {
@@ -201,7 +208,7 @@ func printProposals(w io.Writer, page projections.ProposalPage) {
 			reason = p.State + ": " + p.Reason
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.State, p.Board, p.Mandate, p.ProposedBy, strings.Join(by, ", "),
-			waits, p.Expires.UTC().Format(time.DateTime), changeKinds(d.Changes), clip(reason, 80))
+			waits, sh.clock(p.Expires), changeKinds(d.Changes), clip(reason, 80))
 	}
 	tw.Flush()
 	if page.Next != 0 {
@@ -214,7 +221,9 @@ func mandatesCmd(s *settings) *cobra.Command {
 	var tf timeFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "mandates [--holder PERSON|board:ID] [--as-of] [--known-at] [--json]",
+		Use: "mandates [--holder PERSON|board:ID] [--as-of] [--known-at] [--json]",
+		Example: `  koers mandates
+  koers mandates --holder board:portfolio --as-of 2026-03-31`,
 		Short: "Who may decide what: every mandate's kinds, scope, limits, headroom, grant chain and state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -234,7 +243,11 @@ func mandatesCmd(s *settings) *cobra.Command {
 					}
 					return printJSON(cmd.OutOrStdout(), ms)
 				}
-				printMandates(cmd.OutOrStdout(), ms, at)
+				sh, err := newShow(cmd.Context(), s, nil, nil)
+				if err != nil {
+					return err
+				}
+				printMandates(cmd.OutOrStdout(), ms, at, sh)
 				return nil
 			})
 		},
@@ -257,8 +270,8 @@ func chainText(chain []domain.ChainLink) string {
 	return strings.Join(parts, " → ")
 }
 
-func printMandates(w io.Writer, ms []projections.Mandate, at projections.At) {
-	fmt.Fprintf(w, "Mandates as of %s, as known at %s\n\n", whenOrNow(at.AsOf), whenOrNow(at.KnownAt))
+func printMandates(w io.Writer, ms []projections.Mandate, at projections.At, sh show) {
+	fmt.Fprintf(w, "Mandates as of %s, as known at %s\n\n", sh.whenOrNow(at.AsOf), sh.whenOrNow(at.KnownAt))
 	tw := table(w)
 	fmt.Fprintln(tw, "MANDATE\tHOLDER\tSTATE\tKINDS\tSCOPE\tLIMIT\tPERIOD LIMIT (LEFT)\tVALID UNTIL\tCHAIN")
 	for _, m := range ms {
@@ -276,7 +289,7 @@ func printMandates(w io.Writer, ms []projections.Mandate, at projections.At) {
 		}
 		until := "-"
 		if m.ValidUntil != nil {
-			until = day(*m.ValidUntil)
+			until = sh.day(*m.ValidUntil)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, holder, state, strings.Join(m.Kinds, ","), m.Scope, orDash(m.Limit),
 			period, until, orDash(chainText(above(m.Chain))))

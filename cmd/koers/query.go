@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"koers/api"
 	"koers/domain"
 	"koers/projections"
 )
@@ -62,7 +62,7 @@ func (a *app) sameLedger(ctx context.Context, db *projections.DB) error {
 }
 
 func mismatchError(m *projections.LedgerMismatchError) error {
-	return fmt.Errorf("the read models in this database were built from ledger %s, not from this one, %s: run `koers rebuild` to rebuild them for this ledger, or give another --database-url",
+	return fmt.Errorf("the read models in this database were built from ledger %s, not from this one, %s: run `koers rebuild` with the same --data and --database-url to replace them with this ledger's, or give another --database-url",
 		m.Have, m.Want)
 }
 
@@ -158,34 +158,25 @@ func orDash(s string) string {
 	return s
 }
 
-func day(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	if t.Equal(t.Truncate(24 * time.Hour)) {
-		return t.UTC().Format(time.DateOnly)
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func whenOrNow(t time.Time) string {
-	if t.IsZero() {
-		return "now"
-	}
-	return day(t)
+func (f *formatFlag) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.format, "format", "table", "table, json or csv")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON, the HTTP API's shape (same as --format json)")
 }
 
 func orgCmd(s *settings) *cobra.Command {
 	var tf timeFlags
 	var pf pageFlags
-	var asJSON bool
+	var ff formatFlag
 	cmd := &cobra.Command{
-		Use: "org [--as-of DATE] [--known-at DATE] [--limit N] [--cursor C]",
+		Use: "org [--as-of DATE] [--known-at DATE] [--limit N] [--cursor C] [--format table|json|csv]",
 		Long: `The organisation as of --as-of, as known at --known-at (both default now),
 one page at a time: a page holds --limit entries, counted over value streams
 (with their products), teams (with their members), projects and people in
 teams that serve no product, in that order; the counts below it are of the
 whole organisation.`,
+		Example: `  koers org
+  koers org --as-of 2025-06-30 --known-at 2025-07-01
+  koers org --format csv > org.csv`,
 		Short: "The organisation: value streams, products and owners, teams and members, projects",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -197,39 +188,59 @@ whole organisation.`,
 			if err != nil {
 				return err
 			}
+			format, err := ff.value()
+			if err != nil {
+				return err
+			}
 			return withReadModels(cmd, s, func(db *projections.DB) error {
 				org, err := db.Organisation(cmd.Context(), at, page)
 				if err != nil {
 					return flagError(err)
 				}
-				if asJSON {
-					return printJSON(cmd.OutOrStdout(), org)
+				if format == "json" {
+					return printJSON(cmd.OutOrStdout(), api.OrgAnswer(org))
 				}
-				printOrg(cmd.OutOrStdout(), org, at)
+				var refs []domain.Ref
+				for _, vs := range org.ValueStreams {
+					for _, p := range vs.Products {
+						if p.Owner != "" {
+							refs = append(refs, domain.Ref{Kind: domain.KindPerson, ID: p.Owner})
+						}
+					}
+				}
+				sh, err := newShow(cmd.Context(), s, db, refs)
+				if err != nil {
+					return err
+				}
+				if format == "csv" {
+					return printOrgCSV(cmd.OutOrStdout(), org, sh)
+				}
+				printOrg(cmd.OutOrStdout(), org, at, sh)
 				return nil
 			})
 		},
 	}
 	tf.add(cmd)
 	pf.add(cmd, "entries")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	ff.add(cmd)
 	return cmd
 }
 
-func printOrg(w io.Writer, org projections.Organisation, at projections.At) {
-	fmt.Fprintf(w, "Organisation as of %s, as known at %s (through sequence %d)\n\n", whenOrNow(at.AsOf), whenOrNow(at.KnownAt), org.Sequence)
+func printOrg(w io.Writer, org projections.Organisation, at projections.At, sh show) {
+	fmt.Fprintf(w, "Organisation as of %s, as known at %s (through sequence %d)\n\n", sh.whenOrNow(at.AsOf), sh.whenOrNow(at.KnownAt), org.Sequence)
 	tw := table(w)
-	fmt.Fprintln(tw, "VALUE STREAM\tPRODUCT\tOWNER\tTEAMS")
+	fmt.Fprintln(tw, "VALUE STREAM\tPRODUCT\tOWNER\tTEAMS (MEMBERS)")
 	for _, vs := range org.ValueStreams {
+		vsName := named(vs.Name, vs.ID)
 		if len(vs.Products) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\n", vs.ID)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\n", vsName)
 		}
 		for _, p := range vs.Products {
 			var teams []string
 			for _, t := range p.Teams {
-				teams = append(teams, fmt.Sprintf("%s (%d)", t.ID, len(t.Members)))
+				teams = append(teams, fmt.Sprintf("%s (%d)", named(t.Name, t.ID), len(t.Members)))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", vs.ID, p.ID, orDash(p.Owner), orDash(strings.Join(teams, ", ")))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", vsName, named(p.Name, p.ID), sh.name(domain.KindPerson, p.Owner), orDash(strings.Join(teams, ", ")))
 		}
 	}
 	tw.Flush()
@@ -237,7 +248,7 @@ func printOrg(w io.Writer, org projections.Organisation, at projections.At) {
 	tw = table(w)
 	fmt.Fprintln(tw, "TEAM\tTYPE\tPRODUCTS\tMEMBERS")
 	for _, t := range org.Teams {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.ID, t.Type, orDash(strings.Join(t.Products, ", ")), len(t.Members))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", named(t.Name, t.ID), t.Type, orDash(strings.Join(t.Products, ", ")), len(t.Members))
 	}
 	tw.Flush()
 	if len(org.Projects) > 0 {
@@ -245,7 +256,7 @@ func printOrg(w io.Writer, org projections.Organisation, at projections.At) {
 		tw = table(w)
 		fmt.Fprintln(tw, "PROJECT\tVALUE STREAM\tSTATUS")
 		for _, p := range org.Projects {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.ID, orDash(p.ValueStream), p.Status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", named(p.Name, p.ID), orDash(p.ValueStream), p.Status)
 		}
 		tw.Flush()
 	}
@@ -255,20 +266,69 @@ func printOrg(w io.Writer, org projections.Organisation, at projections.At) {
 	printMore(w, org.Next)
 }
 
+// named is "Pay app (pay-app)", or the id alone.
+func named(name, id string) string {
+	if name == "" || name == id {
+		return id
+	}
+	return name + " (" + id + ")"
+}
+
+func printOrgCSV(w io.Writer, org projections.Organisation, sh show) error {
+	var rows [][]string
+	person := func(p projections.Person, team string) {
+		rows = append(rows, []string{"person", p.ID, p.Name, p.Status, team, "", "", "", ""})
+	}
+	for _, vs := range org.ValueStreams {
+		rows = append(rows, []string{"valuestream", vs.ID, vs.Name, vs.Status, "", "", "", "", ""})
+		for _, p := range vs.Products {
+			var teams []string
+			for _, t := range p.Teams {
+				teams = append(teams, t.ID)
+			}
+			owner := sh.names[domain.Ref{Kind: domain.KindPerson, ID: p.Owner}]
+			rows = append(rows, []string{"product", p.ID, p.Name, p.Status, vs.ID, p.Owner, owner, strings.Join(teams, " "), ""})
+		}
+	}
+	for _, t := range org.Teams {
+		rows = append(rows, []string{"team", t.ID, t.Name, t.Status, "", "", "", strings.Join(t.Products, " "), fmt.Sprint(len(t.Members))})
+		for _, m := range t.Members {
+			person(m, t.ID)
+		}
+	}
+	for _, p := range org.Projects {
+		rows = append(rows, []string{"project", p.ID, p.Name, p.Status, p.ValueStream, "", "", p.Product, ""})
+	}
+	for _, p := range org.Unassigned {
+		person(p, p.Team)
+	}
+	// products: a team's products, a product's teams, a project's product.
+	return writeCSV(w, []string{"kind", "id", "name", "status", "in", "owner", "owner_name", "products_or_teams", "members"}, rows)
+}
+
 func historyCmd(s *settings) *cobra.Command {
 	var knownAt string
 	var pf pageFlags
-	var all, asJSON bool
+	var ff formatFlag
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "history KIND ID [--known-at DATE] [--all] [--limit N] [--cursor C]",
+		Use:   "history KIND ID [--known-at DATE] [--all] [--limit N] [--cursor C] [--format table|json|csv]",
 		Short: "The history of one value stream, product, team, person, project, mandate or budget",
 		Long: `The valid-time history of every attribute of one aggregate, as known at --known-at
 (default now). --all also shows beliefs that were later superseded (retracted or
 corrected), with the sequence that superseded them. One page at a time, by
-attribute and valid time.
-KIND is one of valuestream, product, team, person, project, mandate, budget.`,
-		Args: cobra.ExactArgs(2),
+attribute and valid time. SEQ is the stream sequence that recorded a belief,
+RECORDED AT when.
+KIND is one of ` + strings.Join(historyKinds, ", ") + `.`,
+		Example: `  koers history person p-0042
+  koers history product payments-app --all
+  koers history team t-core --known-at 2025-06-30 --format csv`,
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeHistory(s),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkHistoryKind(args[0]); err != nil {
+				return err
+			}
 			ref, err := domain.ParseRef(args[0] + ":" + args[1])
 			if err != nil {
 				return err
@@ -281,34 +341,75 @@ KIND is one of valuestream, product, team, person, project, mandate, budget.`,
 			if err != nil {
 				return err
 			}
+			format, err := ff.value()
+			if err != nil {
+				return err
+			}
 			return withReadModels(cmd, s, func(db *projections.DB) error {
 				hist, err := db.History(cmd.Context(), ref, projections.HistoryOptions{KnownAt: ka, All: all}, page)
 				if err != nil {
 					return flagError(err)
 				}
-				if asJSON {
-					return printJSON(cmd.OutOrStdout(), hist)
+				w := cmd.OutOrStdout()
+				if format == "json" {
+					return printJSON(w, api.HistoryAnswer(ref, hist))
 				}
-				tw := table(cmd.OutOrStdout())
-				fmt.Fprintln(tw, "ATTRIBUTE\tVALUE\tVALID FROM\tVALID TO\tRECORDED\tDECISION\tSUPERSEDED")
+				var refs []domain.Ref
 				for _, f := range hist.Facts {
-					to, val, sup := "-", f.Value, "-"
-					if f.ValidTo != nil {
-						to = day(*f.ValidTo)
+					if k, ok := refOfAttribute(f.Attribute); ok && f.Value != "" {
+						refs = append(refs, domain.Ref{Kind: k, ID: f.Value})
 					}
+				}
+				sh, err := newShow(cmd.Context(), s, db, refs)
+				if err != nil {
+					return err
+				}
+				value := func(f projections.Fact) string {
 					if f.Unset {
-						val = "(none)"
+						return "(none)"
+					}
+					if k, ok := refOfAttribute(f.Attribute); ok {
+						return sh.name(k, f.Value)
+					}
+					return f.Value
+				}
+				if format == "csv" {
+					var rows [][]string
+					for _, f := range hist.Facts {
+						to, sup := "", ""
+						if f.ValidTo != nil {
+							to = sh.stamp(*f.ValidTo)
+						}
+						if f.SupersededSeq != 0 {
+							sup = strconv.FormatUint(f.SupersededSeq, 10)
+						}
+						name := ""
+						if k, ok := refOfAttribute(f.Attribute); ok {
+							name = sh.names[domain.Ref{Kind: k, ID: f.Value}]
+						}
+						rows = append(rows, []string{f.Attribute, f.Value, name, strconv.FormatBool(f.Unset), sh.stamp(f.ValidFrom), to,
+							strconv.FormatUint(f.RecordedSeq, 10), sh.stamp(f.RecordedAt), f.Decision, sup})
+					}
+					return writeCSV(w, []string{"attribute", "value", "value_name", "unset", "valid_from", "valid_to",
+						"recorded_sequence", "recorded_at", "decision", "superseded_sequence"}, rows)
+				}
+				tw := table(w)
+				fmt.Fprintln(tw, "ATTRIBUTE\tVALUE\tVALID FROM\tVALID TO\tSEQ\tRECORDED AT\tDECISION\tSUPERSEDED AT SEQ")
+				for _, f := range hist.Facts {
+					to, sup := "-", "-"
+					if f.ValidTo != nil {
+						to = sh.day(*f.ValidTo)
 					}
 					if f.SupersededSeq != 0 {
-						sup = "at " + strconv.FormatUint(f.SupersededSeq, 10)
+						sup = strconv.FormatUint(f.SupersededSeq, 10)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d %s\t%s\t%s\n", f.Attribute, val, day(f.ValidFrom), to,
-						f.RecordedSeq, f.RecordedAt.UTC().Format(time.DateTime), f.Decision, sup)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", f.Attribute, value(f), sh.day(f.ValidFrom), to,
+						f.RecordedSeq, sh.clock(f.RecordedAt), f.Decision, sup)
 				}
 				if err := tw.Flush(); err != nil {
 					return err
 				}
-				printMore(cmd.OutOrStdout(), hist.Next)
+				printMore(w, hist.Next)
 				return nil
 			})
 		},
@@ -316,17 +417,25 @@ KIND is one of valuestream, product, team, person, project, mandate, budget.`,
 	cmd.Flags().StringVar(&knownAt, "known-at", "", "recorded time: the beliefs held then (default now)")
 	cmd.Flags().BoolVar(&all, "all", false, "also show superseded beliefs")
 	pf.add(cmd, "beliefs")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	ff.add(cmd)
 	return cmd
 }
 
 func auditCmd(s *settings) *cobra.Command {
 	var f projections.AuditFilter
-	var from, to, axis, format string
+	var from, to, axis string
+	var ff formatFlag
 	cmd := &cobra.Command{
-		Use:   "audit [--by ACTOR] [--authority MANDATE] [--kind CHANGE] [--subject KIND:ID] [--from] [--to]",
+		Use:   "audit [--by ACTOR] [--authority MANDATE] [--kind CHANGE] [--subject KIND:ID] [--from] [--to] [--format table|json|csv]",
 		Short: "Who decided what, when, on whose authority and why: the decision log, newest first",
-		Args:  cobra.NoArgs,
+		Long: `The decision log, newest first: when each decision was recorded (SEQ is its
+last stream sequence), when it takes effect, who took it under which mandate,
+its changes, reason and refs; a retracted decision names the decision that
+retracted it, and a retraction the decision it retracts.`,
+		Example: `  koers audit --kind decision.retract
+  koers audit --by p-0001 --from 2026-01-01 --to 2026-04-01
+  koers audit --subject product:payments-app --format csv > audit.csv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if f.From, err = parseOptionalTime(from, s.timezone); err != nil {
@@ -348,8 +457,14 @@ func auditCmd(s *settings) *cobra.Command {
 					return fmt.Errorf("--subject: %w", err)
 				}
 			}
-			if format != "table" && format != "json" && format != "csv" {
-				return fmt.Errorf("--format %q: want table, json or csv", format)
+			if f.ChangeKind != "" {
+				if err := checkKind("--kind", f.ChangeKind); err != nil {
+					return err
+				}
+			}
+			format, err := ff.value()
+			if err != nil {
+				return err
 			}
 			if f.Limit < 1 || f.Limit > projections.MaxAuditLimit {
 				return fmt.Errorf("--limit %d: want 1 to %d", f.Limit, projections.MaxAuditLimit)
@@ -359,7 +474,13 @@ func auditCmd(s *settings) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printAudit(cmd.OutOrStdout(), page, format)
+				var sh show
+				if format != "json" {
+					if sh, err = newShow(cmd.Context(), s, db, actorRefs(page.Decisions)); err != nil {
+						return err
+					}
+				}
+				return printAudit(cmd.OutOrStdout(), page, format, sh)
 			})
 		},
 	}
@@ -373,30 +494,45 @@ func auditCmd(s *settings) *cobra.Command {
 	fl.StringVar(&axis, "axis", "recorded", "which time --from and --to are on: recorded or effective")
 	fl.IntVar(&f.Limit, "limit", 50, fmt.Sprintf("decisions per page (at most %d)", projections.MaxAuditLimit))
 	fl.Uint64Var(&f.Before, "before", 0, "page cursor: decisions recorded before this sequence (printed as next)")
-	fl.StringVar(&format, "format", "table", "table, json or csv")
+	ff.add(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("kind", completeKinds)
+	_ = cmd.RegisterFlagCompletionFunc("axis", fixedCompletions("recorded", "effective"))
 	return cmd
 }
 
-func printAudit(w io.Writer, page projections.AuditPage, format string) error {
+func actorRefs(ds []projections.Decision) []domain.Ref {
+	var refs []domain.Ref
+	for _, d := range ds {
+		refs = append(refs, domain.Ref{Kind: domain.KindPerson, ID: d.Actor})
+		for _, a := range d.Approvers {
+			refs = append(refs, domain.Ref{Kind: domain.KindPerson, ID: a})
+		}
+	}
+	return refs
+}
+
+func printAudit(w io.Writer, page projections.AuditPage, format string, sh show) error {
 	switch format {
 	case "json":
-		return printJSON(w, page)
+		return printJSON(w, api.AuditAnswer(page))
 	case "csv":
-		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"id", "actor", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by",
-			"authority_chain", "approvers"})
+		var rows [][]string
 		for _, d := range page.Decisions {
-			_ = cw.Write([]string{d.ID, d.Actor, d.Mandate, d.Reason, d.Effective.UTC().Format(time.RFC3339), d.RecordedAt.UTC().Format(time.RFC3339Nano),
+			rows = append(rows, []string{d.ID, d.Actor, sh.names[domain.Ref{Kind: domain.KindPerson, ID: d.Actor}], d.Mandate, d.Reason,
+				sh.stamp(d.Effective), sh.stamp(d.RecordedAt),
 				strconv.FormatUint(d.FirstSequence, 10), strconv.FormatUint(d.Sequence, 10), string(d.Changes),
 				strings.Join(d.Refs, " "), d.Retracts, d.RetractedBy, chainText(d.AuthorityChain), strings.Join(d.Approvers, " ")})
 		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, []string{"id", "actor", "actor_name", "mandate", "reason", "effective", "recorded_at", "first_seq", "seq", "changes", "refs", "retracts", "retracted_by",
+			"authority_chain", "approvers"}, rows)
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "RECORDED\tEFFECTIVE\tDECISION\tBY\tAUTHORITY (CHAIN)\tAPPROVED BY\tCHANGES\tREASON")
+	fmt.Fprintln(tw, "SEQ\tRECORDED AT\tEFFECTIVE\tDECISION\tBY\tAUTHORITY (CHAIN)\tAPPROVED BY\tCHANGES\tREASON\tREFS")
 	for _, d := range page.Decisions {
 		id := d.ID
+		if d.Retracts != "" {
+			id += " (retracts " + d.Retracts + ")"
+		}
 		if d.RetractedBy != "" {
 			id += " (retracted by " + d.RetractedBy + ")"
 		}
@@ -404,8 +540,13 @@ func printAudit(w io.Writer, page projections.AuditPage, format string) error {
 		if len(d.AuthorityChain) > 1 {
 			authority = chainMandates(d.AuthorityChain)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.RecordedAt.UTC().Format(time.DateTime), day(d.Effective), id, d.Actor, authority,
-			orDash(strings.Join(d.Approvers, ", ")), changeKinds(d.Changes), clip(d.Reason, 60))
+		approvers := make([]string, len(d.Approvers))
+		for i, a := range d.Approvers {
+			approvers[i] = sh.name(domain.KindPerson, a)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Sequence, sh.clock(d.RecordedAt), sh.day(d.Effective), id,
+			sh.name(domain.KindPerson, d.Actor), authority, orDash(strings.Join(approvers, ", ")), changeKinds(d.Changes), clip(d.Reason, 60),
+			orDash(clip(strings.Join(d.Refs, " "), 60)))
 	}
 	tw.Flush()
 	if page.Next != 0 {
@@ -451,21 +592,27 @@ func clip(s string, n int) string {
 func fundingCmd(s *settings) *cobra.Command {
 	var tf timeFlags
 	var pf pageFlags
+	var ff formatFlag
 	var account string
-	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "funding PERIOD [--account ACCOUNT] [--limit N] [--cursor C]",
+		Use:   "funding PERIOD [--account ACCOUNT] [--limit N] [--cursor C] [--format table|json|csv]",
 		Short: "Balances of a budget period, or the journal of one account",
 		Long: `The balances of a budget period's accounts by account, or with --account the
-journal of one account oldest first, as of --as-of and as known at --known-at
-(both default now), one page at a time.`,
-		Args: cobra.ExactArgs(1),
+journal of one account oldest first, each movement with its counter-account and
+the running balance, as of --as-of and as known at --known-at (both default
+now), one page at a time. The account budget:PERIOD is where the period's total
+comes from: its balance is minus the total.`,
+		Example: `  koers funding 2026
+  koers funding 2026 --account valuestream:payments
+  koers funding 2026 --as-of 2026-03-31 --format csv`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePeriods(s),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			period := args[0]
 			if err := domain.ValidID(period); err != nil {
 				return fmt.Errorf("period: %w", err)
 			}
-			if account != "" {
+			if account != "" && account != "budget:"+period {
 				if _, err := domain.ParseAccount(account); err != nil {
 					return fmt.Errorf("--account: %w", err)
 				}
@@ -478,6 +625,10 @@ journal of one account oldest first, as of --as-of and as known at --known-at
 			if err != nil {
 				return err
 			}
+			format, err := ff.value()
+			if err != nil {
+				return err
+			}
 			return withReadModels(cmd, s, func(db *projections.DB) error {
 				w := cmd.OutOrStdout()
 				if account != "" {
@@ -485,13 +636,43 @@ journal of one account oldest first, as of --as-of and as known at --known-at
 					if err != nil {
 						return flagError(err)
 					}
-					if asJSON {
-						return printJSON(w, journal)
+					if format == "json" {
+						return printJSON(w, api.JournalAnswer(period, account, at, journal))
 					}
-					tw := table(w)
-					fmt.Fprintln(tw, "SEQ\tEFFECTIVE\tDECISION\tEVENT\tAMOUNT")
+					var refs []domain.Ref
 					for _, l := range journal.Lines {
-						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s %s\n", l.Sequence, day(l.Effective), l.Decision, l.EventType, l.Minor.Format(l.Currency), l.Currency)
+						for _, c := range strings.Split(l.Counter, ", ") {
+							if r, ok := accountRef(c); ok {
+								refs = append(refs, r)
+							}
+						}
+					}
+					if r, ok := accountRef(account); ok {
+						refs = append(refs, r)
+					}
+					sh, err := newShow(cmd.Context(), s, db, refs)
+					if err != nil {
+						return err
+					}
+					if format == "csv" {
+						var rows [][]string
+						for _, l := range journal.Lines {
+							rows = append(rows, []string{strconv.FormatUint(l.Sequence, 10), strconv.Itoa(l.Line), sh.stamp(l.Effective), sh.stamp(l.RecordedAt),
+								l.Decision, l.EventType, l.Account, l.Counter, string(l.Currency), l.Minor.Format(l.Currency), l.Balance.Format(l.Currency)})
+						}
+						return writeCSV(w, []string{"sequence", "line", "effective", "recorded_at", "decision", "event_type", "account",
+							"counter_account", "currency", "amount", "balance"}, rows)
+					}
+					fmt.Fprintf(w, "Journal of %s in budget %s as of %s, as known at %s\n\n", sh.account(account), period, sh.whenOrNow(at.AsOf), sh.whenOrNow(at.KnownAt))
+					tw := table(w)
+					fmt.Fprintln(tw, "SEQ\tEFFECTIVE\tDECISION\tEVENT\tCOUNTER-ACCOUNT\tAMOUNT\tBALANCE")
+					for _, l := range journal.Lines {
+						var counters []string
+						for _, c := range strings.Split(l.Counter, ", ") {
+							counters = append(counters, sh.account(c))
+						}
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s %s\t%s %s\n", l.Sequence, sh.day(l.Effective), l.Decision, l.EventType,
+							orDash(clip(strings.Join(counters, ", "), 60)), l.Minor.Format(l.Currency), l.Currency, l.Balance.Format(l.Currency), l.Currency)
 					}
 					if err := tw.Flush(); err != nil {
 						return err
@@ -503,29 +684,39 @@ journal of one account oldest first, as of --as-of and as known at --known-at
 				if err != nil {
 					return flagError(err)
 				}
-				bal := balances.Balances
-				if asJSON {
-					type row struct {
-						Account, Currency, Amount string
-						Minor                     int64
-					}
-					out := struct {
-						Balances []row
-						Next     string
-					}{Balances: make([]row, len(bal)), Next: balances.Next}
-					for i, b := range bal {
-						out.Balances[i] = row{b.Account, string(b.Currency), b.Amount(), int64(b.Minor)}
-					}
-					return printJSON(w, out)
+				if format == "json" {
+					return printJSON(w, api.BalancesAnswer(period, at, balances))
 				}
-				fmt.Fprintf(w, "Budget %s as of %s, as known at %s\n\n", period, whenOrNow(at.AsOf), whenOrNow(at.KnownAt))
+				var refs []domain.Ref
+				for _, b := range balances.Balances {
+					if r, ok := accountRef(b.Account); ok {
+						refs = append(refs, r)
+					}
+				}
+				sh, err := newShow(cmd.Context(), s, db, refs)
+				if err != nil {
+					return err
+				}
+				if format == "csv" {
+					var rows [][]string
+					for _, b := range balances.Balances {
+						name := ""
+						if r, ok := accountRef(b.Account); ok {
+							name = sh.names[r]
+						}
+						rows = append(rows, []string{b.Account, name, string(b.Currency), b.Amount(), strconv.FormatInt(int64(b.Minor), 10)})
+					}
+					return writeCSV(w, []string{"account", "name", "currency", "amount", "minor"}, rows)
+				}
+				fmt.Fprintf(w, "Budget %s as of %s, as known at %s\n\n", period, sh.whenOrNow(at.AsOf), sh.whenOrNow(at.KnownAt))
 				tw := table(w)
 				fmt.Fprintln(tw, "ACCOUNT\tBALANCE")
-				for _, b := range bal {
+				for _, b := range balances.Balances {
+					acc := sh.account(b.Account)
 					if strings.HasPrefix(b.Account, "budget:") {
-						continue // the period's source account: minus the total
+						acc += " (where the total comes from)"
 					}
-					fmt.Fprintf(tw, "%s\t%s %s\n", b.Account, b.Amount(), b.Currency)
+					fmt.Fprintf(tw, "%s\t%s %s\n", acc, b.Amount(), b.Currency)
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -537,21 +728,27 @@ journal of one account oldest first, as of --as-of and as known at --known-at
 	}
 	tf.add(cmd)
 	pf.add(cmd, "accounts or journal lines")
+	ff.add(cmd)
 	cmd.Flags().StringVar(&account, "account", "", "show this account's journal instead, e.g. valuestream:payments")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
 func reportCmd(s *settings) *cobra.Command {
-	report := &cobra.Command{Use: "report", Short: "Reports"}
+	report := &cobra.Command{Use: "report", Short: "Reports", Example: "  koers report transition --from 2025-Q1"}
 	var from, to, knownAt string
 	var asJSON bool
 	tr := &cobra.Command{
 		Use:   "transition [--from 2026-Q1] [--to 2026-Q4]",
 		Short: "Per quarter: funding on products vs projects, ownership, team stability, conversions",
-		Args:  cobra.NoArgs,
+		Example: `  koers report transition
+  koers report transition --from 2024-Q1 --to 2026-Q4 --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			quarters, err := quarterRange(from, to, time.Now())
+			loc, err := s.location()
+			if err != nil {
+				return err
+			}
+			quarters, err := quarterRange(from, to, time.Now().In(loc))
 			if err != nil {
 				return err
 			}
@@ -569,17 +766,17 @@ func reportCmd(s *settings) *cobra.Command {
 					out = append(out, t)
 				}
 				if asJSON {
-					return printJSON(cmd.OutOrStdout(), out)
+					return printJSON(cmd.OutOrStdout(), api.TransitionAnswer(quarters[0], quarters[len(quarters)-1], ka, out))
 				}
 				printTransition(cmd.OutOrStdout(), out)
 				return nil
 			})
 		},
 	}
-	tr.Flags().StringVar(&from, "from", "", "first quarter, e.g. 2025-Q1 (default: four quarters before --to)")
+	tr.Flags().StringVar(&from, "from", "", "first quarter, e.g. 2025-Q1 (default: the quarter three before --to, so four quarters in all)")
 	tr.Flags().StringVar(&to, "to", "", "last quarter (default: the current one)")
 	tr.Flags().StringVar(&knownAt, "known-at", "", "recorded time: what the ledger knew then (default now)")
-	tr.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	tr.Flags().BoolVar(&asJSON, "json", false, "print JSON, the HTTP API's shape")
 	report.AddCommand(tr)
 	return report
 }
@@ -590,7 +787,7 @@ const maxQuarters = 40
 func quarterRange(from, to string, now time.Time) ([]string, error) {
 	q := func(t time.Time) string { return fmt.Sprintf("%d-Q%d", t.Year(), (int(t.Month())-1)/3+1) }
 	if to == "" {
-		to = q(now.UTC())
+		to = q(now)
 	}
 	toStart, _, err := projections.ParseQuarter(to)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"koers/domain"
@@ -34,7 +33,7 @@ func envOr(name, def string) string {
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	var s settings
+	s := settings{stderr: stderr}
 	root := &cobra.Command{
 		Use:   "koers",
 		Short: "Koers records who decided what, when, on whose authority and why",
@@ -54,8 +53,8 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.StringVar(&s.dataDir, "data", envOr("KOERS_DATA", "./koers-data"), "data folder: embedded NATS store and the seal key file (env KOERS_DATA)")
 	f.StringVar(&s.databaseURL, "database-url", envOr("KOERS_DATABASE_URL", ""), "PostgreSQL for the read models (env KOERS_DATABASE_URL); empty: libpq conventions (PGHOST, PGUSER, …), database koers, created if missing")
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
-	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's private Ed25519 seal key that writers need (env KOERS_SEAL_KEY_FILE); created by init only; default <data>/seal.key")
-	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "UTC"), "time zone of date-only effective times (env KOERS_TIMEZONE)")
+	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's private Ed25519 seal key that writers need (env KOERS_SEAL_KEY_FILE); created by init and demo only, never read by queries or verify; default <data>/seal.key")
+	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "Local"), "time zone of the dates you give and the times shown, e.g. Europe/Amsterdam (env KOERS_TIMEZONE); Local: the machine's zone")
 
 	replicas, err := strconv.Atoi(envOr("KOERS_REPLICAS", "1"))
 	if err != nil {
@@ -64,8 +63,14 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.IntVar(&s.replicas, "replicas", replicas, "stream replicas when the ledger is created: 1 on one server, 3 on a cluster (env KOERS_REPLICAS)")
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s),
-		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s),
-		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s))
+		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s), benchRebuildCmd(),
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s), statusCmd(&s), versionCmd())
+	root.SetFlagErrorFunc(unknownFlag)
+	_ = root.RegisterFlagCompletionFunc("timezone", fixedCompletions("Local", "UTC", "Europe/Amsterdam", "Europe/London", "America/New_York"))
+	root.Example = `  koers init --root p-ada
+  koers decide team.form --by p-ada --authority root --reason 'new team' --id t-core --name Core --type platform
+  koers org
+  koers status`
 	return root
 }
 
@@ -75,7 +80,13 @@ func initCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init --root ACTOR",
 		Short: "Create the ledger and its root mandate, held by ACTOR",
-		Args:  cobra.NoArgs,
+		Long: `Create the ledger (the data folder, its seal key and the stream) and record its
+genesis: the root mandate, held by ACTOR. Running it again with the same root
+changes nothing; with another root it is refused. Every other command but demo
+works on an existing ledger only.`,
+		Example: `  koers init --root p-ada
+  koers --data /srv/koers init --root p-ada --effective 2026-01-01`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			eff, err := parseOptionalTime(effective, s.timezone)
 			if err != nil {
@@ -85,12 +96,16 @@ func initCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := openApp(cmd.Context(), *s.creating())
+			a, err := createApp(cmd.Context(), *s)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
 			res, err := a.handler.Init(cmd.Context(), rootActor, eff, opts...)
+			var exists *ledger.LedgerExistsError
+			if errors.As(err, &exists) {
+				return fmt.Errorf("ledger %s in %s: %w; nothing written (for another ledger give another --data or --ledger)", s.ledger, s.where(), err)
+			}
 			if err != nil {
 				return err
 			}
@@ -99,6 +114,8 @@ func initCmd(s *settings) *cobra.Command {
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ledger %s created: root mandate %q held by %s (sequences %s)\n", s.ledger, domain.RootMandate, rootActor, seqRange(res.Sequences))
+			fmt.Fprintf(cmd.OutOrStdout(), "seal key %s (private: writers need it, back it up); public key %s, key id %s, recorded in the log\n",
+				a.keyFile, a.store.PublicKey(), a.keyPrint)
 			return nil
 		},
 	}
@@ -129,10 +146,14 @@ func applyCmd(s *settings) *cobra.Command {
 Each decision is atomic and idempotent by its id, so applying a file twice changes
 nothing the second time. A refused line stops the run with its line number and
 nothing after it is applied, unless --keep-going is given. Blank lines and lines
-starting with # are skipped.`,
+starting with # are skipped. SIGINT or SIGTERM stops it after the decision in
+flight (exit 130): running the same command again resumes.`,
+		Example: `  koers apply -f decisions.jsonl
+  cat decisions.jsonl | koers apply -f - --keep-going --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var in io.Reader
+			total := int64(-1)
 			switch file {
 			case "":
 				return errors.New("-f FILE is required (- for standard input)")
@@ -145,11 +166,8 @@ starting with # are skipped.`,
 				}
 				defer fh.Close()
 				in = fh
-				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
-					bar := newBar(cmd.ErrOrStderr(), fi.Size(), "applying", true)
-					defer bar.Finish()
-					r := progressbar.NewReader(fh, bar)
-					in = &r
+				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() && isTerminal(cmd.ErrOrStderr()) {
+					total = countLines(file)
 				}
 			}
 			ttl, err := parseTTL(expires)
@@ -161,9 +179,11 @@ starting with # are skipped.`,
 				return err
 			}
 			defer a.Close()
-			sum, err := applyLines(cmd, a.handler, in, keepGoing, newSigner(keyFile), ledger.Expires(ttl))
+			bar := newBar(cmd.ErrOrStderr(), total, "applying", "decisions")
+			sum, err := applyLines(cmd, a.handler, in, keepGoing, newSigner(keyFile), bar, ledger.Expires(ttl))
+			_ = bar.Finish()
 			if asJSON {
-				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
+				_ = printJSON(cmd.OutOrStdout(), sum)
 			} else {
 				proposed := ""
 				if sum.Proposed > 0 {
@@ -201,6 +221,8 @@ It needs no secret: the public keys are in the log. Prints the digest of the str
 --at (default: the last sequence); keep it elsewhere and pass it back with
 --digest and --at to prove later that nothing up to there changed.
 Exit code 0 only when everything checks.`,
+		Example: `  koers verify
+  koers verify --at 1200 --digest 3f9a…   # the digest kept at sequence 1200`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if digest != "" && at == 0 {

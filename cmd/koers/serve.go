@@ -60,6 +60,8 @@ func serveCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080]",
 		Short: "Serve the web app and the HTTP JSON API, and keep the read models up to date",
+		Example: `  koers serve --listen 127.0.0.1:8080 --tokens tokens.txt
+  koers serve --feed bi=https://bi.example.org/koers-events`,
 		Long: `Serve the web app at / (the organisation through time, the decision trail,
 funding, the transition), the HTTP JSON API (GET /v1/openapi.json describes it),
 Prometheus metrics on /metrics and a health check on /healthz, and run the

@@ -51,24 +51,33 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	for k := 0; k <= r.cfg.Writers; k++ {
-		s := &moveSet{k: k, team: make([]int, setPeople), effective: r.gen.nextEffective()}
-		d := domain.Decision{ID: fmt.Sprintf("bench-set-%d", k), By: sample.Root, Authority: domain.RootMandate,
-			Reason: "a move set for the bench", Effective: s.effective}
-		for j := range setTeams {
-			d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangeTeamForm, ID: setTeam(k, j),
-				Name: "Bench team " + strconv.Itoa(j), Type: "stream-aligned"})
-		}
-		for i := range setPeople {
-			s.team[i] = i % setTeams
-			d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangePersonJoin, ID: setPerson(k, i),
-				Name: "Bench person " + strconv.Itoa(i), Team: setTeam(k, s.team[i])})
-		}
-		if err := r.gen.handle(ctx, d); err != nil {
+		s, err := r.newMoveSet(ctx, k)
+		if err != nil {
 			return err
 		}
 		r.sets = append(r.sets, s)
 	}
 	return nil
+}
+
+// newMoveSet records the teams and people of move set k.
+func (r *run) newMoveSet(ctx context.Context, k int) (*moveSet, error) {
+	s := &moveSet{k: k, team: make([]int, setPeople), effective: r.gen.nextEffective()}
+	d := domain.Decision{ID: fmt.Sprintf("bench-set-%d", k), By: sample.Root, Authority: domain.RootMandate,
+		Reason: "a move set for the bench", Effective: s.effective}
+	for j := range setTeams {
+		d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangeTeamForm, ID: setTeam(k, j),
+			Name: "Bench team " + strconv.Itoa(j), Type: "stream-aligned"})
+	}
+	for i := range setPeople {
+		s.team[i] = i % setTeams
+		d.Changes = append(d.Changes, domain.Change{Kind: domain.ChangePersonJoin, ID: setPerson(k, i),
+			Name: "Bench person " + strconv.Itoa(i), Team: setTeam(k, s.team[i])})
+	}
+	if err := r.gen.handle(ctx, d); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // next returns the set's next decision: one person moves to the next team.
@@ -219,6 +228,48 @@ func (r *run) measureAppendConcurrent(ctx context.Context, rep *Report) error {
 		return err
 	}
 	rep.Figures[KeyAppendConcurrentRawBatch] = throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
+	return nil
+}
+
+// writers64 is how many writers append_concurrent_64 runs.
+const writers64 = 64
+
+// measureAppendConcurrent64 is measureAppendConcurrent with 64 writers,
+// each on move sets of its own, next to raw atomic batches of the same
+// shape from 64 writers.
+func (r *run) measureAppendConcurrent64(ctx context.Context, rep *Report) error {
+	r.progress(Progress{Step: "append: koers, 64 writers (move sets)"})
+	sets := make([]*moveSet, writers64)
+	for w := range sets {
+		s, err := r.newMoveSet(ctx, 100+w)
+		if err != nil {
+			return err
+		}
+		sets[w] = s
+	}
+	r.progress(Progress{Step: "append: koers, 64 writers"})
+	n, el, err := timed(ctx, writers64, r.cfg.AppendDuration, func(ctx context.Context, w int) error {
+		_, err := r.handler.Submit(ctx, sets[w].next())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	koers := float64(n) / el.Seconds()
+	first, err := r.handler.Submit(ctx, sets[0].next())
+	if err != nil {
+		return err
+	}
+	sh, err := r.shapeOf(ctx, first.Sequences)
+	if err != nil {
+		return err
+	}
+	r.progress(Progress{Step: "append: raw atomic batch, 64 writers"})
+	rawBatch, err := r.rawBatch(ctx, sh, writers64)
+	if err != nil {
+		return err
+	}
+	rep.Figures[KeyAppendConcurrent64] = throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
 	// The raw messages are done with: deleting them frees what the server
 	// holds of them before the memory of the rebuild is measured.
 	if err := r.cfg.JS.DeleteStream(ctx, r.rawName); err != nil {
@@ -291,7 +342,7 @@ func (r *run) rawBatch(ctx context.Context, sh shape, writers int) (float64, err
 		}
 		msgs[0].Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw-b%d-%d-%d", runID, w, st.n))
 		msgs[0].Header.Set(jetstream.ExpectedStreamHeader, r.rawName)
-		ack, err := jetstreamext.PublishMsgBatch(ctx, r.cfg.JS, msgs)
+		ack, err := publishBatchRetrying(ctx, r.cfg.JS, msgs)
 		if err != nil {
 			return fmt.Errorf("raw atomic batch: %w", err)
 		}
@@ -311,4 +362,32 @@ func (r *run) rawBatch(ctx context.Context, sh shape, writers int) (float64, err
 func (r *run) nextRawRun() int {
 	r.rawRuns++
 	return r.rawRuns
+}
+
+// errCodeTooManyInflight is the server's answer to an atomic batch while
+// too many others of the stream are in flight (50 on nats-server 2.12):
+// 64 raw writers meet it, and a raw writer would simply try again.
+const errCodeTooManyInflight = 10210
+
+// maxInflightRetries bounds the retries of one raw batch.
+const maxInflightRetries = 1000
+
+// publishBatchRetrying publishes an atomic batch, trying again after a
+// short pause while the server has too many batches in flight.
+func publishBatchRetrying(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) (*jetstreamext.BatchAck, error) {
+	for attempt := 0; ; attempt++ {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, js, msgs)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeTooManyInflight || attempt >= maxInflightRetries {
+			return ack, err
+		}
+		for _, m := range msgs {
+			m.Reply = ""
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Microsecond):
+		}
+	}
 }

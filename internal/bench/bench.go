@@ -26,14 +26,24 @@ const (
 	// KeyAppendConcurrentRawBatch is append_concurrent next to raw atomic
 	// batches of the same shape from as many writers.
 	KeyAppendConcurrentRawBatch = "append_concurrent_raw_batch"
-	KeyRebuild                  = "rebuild"
-	KeyVerify                   = "verify"
-	KeyAsOf                     = "as_of"
-	KeyLag                      = "lag"
+	// KeyApplyBulk is `koers apply -f` of generated decisions (the
+	// handler's bulk path) next to raw atomic batches of the same messages.
+	KeyApplyBulk = "apply_bulk"
+	// KeyAppendConcurrent64 is append_concurrent with 64 writers, next to
+	// raw atomic batches of the same shape from 64 writers.
+	KeyAppendConcurrent64 = "append_concurrent_64"
+	KeyRebuild            = "rebuild"
+	// KeyRebuildRSS is the peak resident set size of a rebuild of the
+	// whole history in a process of its own (`koers rebuild`), in MiB.
+	KeyRebuildRSS = "rebuild_rss_mib"
+	KeyVerify     = "verify"
+	KeyAsOf       = "as_of"
+	KeyLag        = "lag"
 )
 
 // Keys lists every figure a complete [Report] holds, in measuring order.
-var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyAppendConcurrentRawBatch, KeyRebuild, KeyVerify, KeyAsOf, KeyLag}
+var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyAppendConcurrentRawBatch, KeyAppendConcurrent64,
+	KeyApplyBulk, KeyRebuild, KeyRebuildRSS, KeyVerify, KeyAsOf, KeyLag}
 
 // Config configures [Run]. Zero fields take the default in their doc.
 type Config struct {
@@ -54,6 +64,14 @@ type Config struct {
 	LagRate int
 	// LagDuration is how long decisions are appended in lag. Default 5s.
 	LagDuration time.Duration
+	// ApplyBulk is how many generated decisions apply_bulk applies.
+	// Default 100,000.
+	ApplyBulk int
+	// RebuildProcess, if set, rebuilds the bench's read models in a
+	// process of its own and returns that process's peak resident set
+	// size (rebuild_rss_mib). Without it rebuild_rss_mib is the peak of
+	// the in-process rebuild, in the bench's process.
+	RebuildProcess func(ctx context.Context, job RebuildJob) (peakRSSBytes uint64, err error)
 	// Queries is how many as_of queries are timed. Default 300.
 	Queries int
 	// Projector configures the projector of rebuild and lag. Default: the
@@ -94,6 +112,9 @@ func (c Config) WithDefaults() Config {
 	if c.Queries == 0 {
 		c.Queries = 300
 	}
+	if c.ApplyBulk == 0 {
+		c.ApplyBulk = 100_000
+	}
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
@@ -123,6 +144,9 @@ func (c Config) validate() error {
 	if c.LagDuration < 10*time.Millisecond || c.LagDuration > time.Hour {
 		errs = append(errs, fmt.Errorf("lag duration %s: want 10ms to 1h", c.LagDuration))
 	}
+	if c.ApplyBulk < 100 || c.ApplyBulk > 10_000_000 {
+		errs = append(errs, fmt.Errorf("apply bulk %d: want 100 to 10000000 decisions", c.ApplyBulk))
+	}
 	if c.Queries < 1 || c.Queries > 1_000_000 {
 		errs = append(errs, fmt.Errorf("queries %d: want 1 to 1000000", c.Queries))
 	}
@@ -130,6 +154,17 @@ func (c Config) validate() error {
 		return fmt.Errorf("bench config: %w", err)
 	}
 	return nil
+}
+
+// RebuildJob names what [Config.RebuildProcess] rebuilds: the bench's
+// stream (with its subject prefix and seal key) into its read models.
+type RebuildJob struct {
+	Stream, Prefix string
+	SealKey        []byte
+	DatabaseURL    string
+	Schema         string
+	// ReportingSchema holds the reporting views of Schema.
+	ReportingSchema string
 }
 
 // Figure is one measurement and its raw baseline.
@@ -216,7 +251,8 @@ type run struct {
 	db       *projections.DB
 	gen      *generator
 	sets     []*moveSet // sets[0]: append; sets[1:]: the concurrent writers
-	rawRuns  int        // raw measurements so far
+	sealKey  []byte
+	rawRuns  int // raw measurements so far
 	progress func(Progress)
 }
 
@@ -272,8 +308,11 @@ func (r *run) all(ctx context.Context) (Report, error) {
 	}{
 		{"append", r.measureAppend},
 		{"append_concurrent", r.measureAppendConcurrent},
+		{"append_concurrent_64", r.measureAppendConcurrent64},
+		{"apply_bulk", r.measureApplyBulk},
 		{"history", r.history},
 		{"rebuild", r.measureRebuild},
+		{"rebuild_rss_mib", r.measureRebuildRSS},
 		{"verify", r.measureVerify},
 		{"as_of", r.measureAsOf},
 		{"lag", r.measureLag},
@@ -293,6 +332,7 @@ func (r *run) open(ctx context.Context) error {
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("seal key: %w", err)
 	}
+	r.sealKey = key
 	var err error
 	r.store, err = eventstore.Open(ctx, r.cfg.JS, eventstore.Config{Stream: r.stream, Prefix: r.prefix, SealKey: key})
 	if err != nil {

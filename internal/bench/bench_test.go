@@ -22,7 +22,7 @@ func TestRun(t *testing.T) {
 	ctx := context.Background()
 	var steps []string
 	rep, err := bench.Run(ctx, bench.Config{
-		JS: l.JS, DatabaseURL: dbURL, Events: 3000, Writers: 4,
+		JS: l.JS, DatabaseURL: dbURL, Events: 3000, Writers: 4, ApplyBulk: 2000,
 		AppendDuration: 300 * time.Millisecond, LagRate: 200, LagDuration: 500 * time.Millisecond, Queries: 20,
 		Progress: func(p bench.Progress) {
 			if len(steps) == 0 || steps[len(steps)-1] != p.Step {
@@ -34,7 +34,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("steps: %q", steps)
-	withRaw := map[string]bool{bench.KeyAppend: true, bench.KeyAppendRawBatch: true, bench.KeyAppendConcurrent: true, bench.KeyAppendConcurrentRawBatch: true,
+	withRaw := map[string]bool{bench.KeyAppend: true, bench.KeyApplyBulk: true, bench.KeyAppendConcurrent64: true, bench.KeyAppendRawBatch: true, bench.KeyAppendConcurrent: true, bench.KeyAppendConcurrentRawBatch: true,
 		bench.KeyRebuild: true, bench.KeyVerify: true}
 	for _, k := range bench.Keys {
 		f, ok := rep.Figures[k]

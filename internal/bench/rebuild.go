@@ -198,3 +198,27 @@ func (r *run) rawReadCopy(ctx context.Context, last uint64) (int64, error) {
 	}
 	return n, nil
 }
+
+// measureRebuildRSS rebuilds the read models once more in a process of its
+// own (Config.RebuildProcess) and takes that process's peak resident set
+// size: the bench's own process holds the embedded NATS server and the
+// generator's state, which a `koers rebuild` does not.
+func (r *run) measureRebuildRSS(ctx context.Context, rep *Report) error {
+	last, err := r.store.LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	if r.cfg.RebuildProcess == nil {
+		rep.Figures[KeyRebuildRSS] = Figure{Koers: float64(rep.RebuildPeakRSSBytes) / (1 << 20), Unit: "MiB (in the bench's process)", Count: int64(last)}
+		return nil
+	}
+	r.progress(Progress{Step: "rebuild: koers rebuild in a process of its own"})
+	start := time.Now()
+	peak, err := r.cfg.RebuildProcess(ctx, RebuildJob{Stream: r.stream, Prefix: r.prefix, SealKey: r.sealKey,
+		DatabaseURL: r.cfg.DatabaseURL, Schema: r.schema, ReportingSchema: r.schema + "_reporting"})
+	if err != nil {
+		return fmt.Errorf("rebuild in a process of its own: %w", err)
+	}
+	rep.Figures[KeyRebuildRSS] = Figure{Koers: float64(peak) / (1 << 20), Unit: "MiB", Count: int64(last), Seconds: time.Since(start).Seconds()}
+	return nil
+}

@@ -48,3 +48,9 @@ func sincePeakRSS() uint64 {
 	}
 	return 0
 }
+
+// OwnPeakRSS is this process's own peak resident set size (VmHWM), in
+// bytes; 0 when the system does not say. Unlike a child's rusage, which
+// on Linux starts from its parent's peak at fork, it counts only what the
+// process itself used since exec.
+func OwnPeakRSS() uint64 { return sincePeakRSS() }

@@ -30,6 +30,10 @@ type Options struct {
 	URL string
 	// DataDir holds the private cluster (postgres/, postgres-socket/).
 	DataDir string
+	// Started, when set, is told when Resolve started the private cluster
+	// (not when it found it running): it keeps running after the process,
+	// and people should know.
+	Started func(PrivateCluster)
 }
 
 // Resolve returns the connection string of the read models' database,
@@ -47,12 +51,15 @@ func Resolve(ctx context.Context, o Options) (string, error) {
 	if errors.Is(err, ErrNoServer) && o.URL == "" && o.DataDir != "" {
 		// Nothing answers where libpq would look: a private cluster in
 		// the data folder, when PostgreSQL is installed.
-		private, perr := Private(ctx, o.DataDir)
+		private, started, perr := startPrivate(ctx, o.DataDir)
 		if perr != nil {
 			return "", fmt.Errorf("%w; and no private PostgreSQL either: %v", err, perr)
 		}
 		if cfg, err = pgx.ParseConfig(private); err != nil {
 			return "", err
+		}
+		if started && o.Started != nil {
+			o.Started(Cluster(o.DataDir))
 		}
 		if err := EnsureDatabase(ctx, cfg); err != nil {
 			return "", err

@@ -20,7 +20,7 @@ import (
 // when no server answers and PostgreSQL's binaries are installed. It
 // listens on a Unix socket in the data folder only (no TCP port), trusts its
 // local users, and keeps running after the command, so the next one finds
-// it: stop it with `pg_ctl -D <data>/postgres stop`.
+// it: stop it with the command [Cluster] tells (`koers status` prints it).
 
 const privatePort = 5432 // names the socket file only: the socket folder is private
 
@@ -47,6 +47,62 @@ func versionOf(binDir string) int {
 // Private starts (or finds running) the private cluster under dataDir and
 // returns its connection string for database koers.
 func Private(ctx context.Context, dataDir string) (string, error) {
+	conn, _, err := startPrivate(ctx, dataDir)
+	return conn, err
+}
+
+// PrivateCluster describes the private cluster of a data folder.
+type PrivateCluster struct {
+	Dir     string // the cluster's folder, absolute
+	Exists  bool   // initialised
+	Running bool   // its server answers
+	// Stop is the shell command that stops it, as the user who runs it
+	// (the postgres system user when Koers runs as root).
+	Stop string
+}
+
+// Cluster tells whether the data folder has a private cluster, whether it
+// runs, and how to stop it.
+func Cluster(dataDir string) PrivateCluster {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	c := PrivateCluster{Dir: filepath.Join(abs, "postgres")}
+	if _, err := os.Stat(filepath.Join(c.Dir, "PG_VERSION")); err == nil {
+		c.Exists = true
+	}
+	pgCtl := "pg_ctl"
+	if bin, ok := postgresBinDir(); ok {
+		pgCtl = filepath.Join(bin, "pg_ctl")
+	}
+	c.Stop = pgCtl + " -D " + c.Dir + " stop"
+	if u, err := postgresUser(); err == nil && u != nil {
+		// PostgreSQL refuses root: the cluster is the postgres user's.
+		c.Stop = "runuser -u " + u.Username + " -- " + c.Stop
+	}
+	if c.Exists {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		admin := fmt.Sprintf("host=%s port=%d user=koers dbname=postgres", filepath.Join(abs, "postgres-socket"), privatePort)
+		c.Running = pingPostgres(ctx, admin) == nil
+	}
+	return c
+}
+
+// startPrivate is Private, also telling whether it started the server.
+func startPrivate(ctx context.Context, dataDir string) (string, bool, error) {
+	conn, err := private(ctx, dataDir)
+	if errors.Is(err, errRunning) {
+		return conn, false, nil
+	}
+	return conn, err == nil, err
+}
+
+// errRunning: the cluster was running already.
+var errRunning = errors.New("running already")
+
+func private(ctx context.Context, dataDir string) (string, error) {
 	bin, ok := postgresBinDir()
 	if !ok {
 		return "", errors.New("no PostgreSQL binaries found (install postgresql)")
@@ -101,7 +157,7 @@ func Private(ctx context.Context, dataDir string) (string, error) {
 	}
 	admin := fmt.Sprintf("host=%s port=%d user=koers dbname=postgres", sock, privatePort)
 	if pingPostgres(ctx, admin) == nil {
-		return conn, nil // running already, from an earlier command
+		return conn, errRunning // from an earlier command
 	}
 	opts := fmt.Sprintf("-k %s -p %d -c listen_addresses=''", sock, privatePort)
 	logFile := filepath.Join(cluster, "server.log")

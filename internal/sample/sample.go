@@ -155,6 +155,11 @@ func History(o Options) ([]string, error) {
 func (g *gen) decide(date time.Time, by, authority, reason string, refs []string, changes ...map[string]any) string {
 	g.n++
 	id := fmt.Sprintf("%s-%04d", date.Format("2006-01"), g.n)
+	if g.o.Seed != 0 {
+		// Another seed is another organisation: its ids never pass for
+		// the decisions of another seed's ledger.
+		id = fmt.Sprintf("s%d-%s", g.o.Seed, id)
+	}
 	d := map[string]any{"id": id, "by": by, "authority": authority, "reason": reason,
 		"effective": date.Format(time.DateOnly), "changes": changes}
 	if len(refs) > 0 {

@@ -4,6 +4,8 @@
 package sheets
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -13,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"koers/domain"
 )
 
 // A sheet is one kind of spreadsheet import understands: its columns and
@@ -49,7 +53,9 @@ var sheets = map[string]sheet{
 		optional: []string{"teams"},
 		changes: func(r map[string]string) []map[string]any {
 			cs := []map[string]any{{"kind": "product.launch", "id": r["id"], "name": r["name"], "valuestream": r["valuestream"], "owner": r["owner"]}}
-			for _, t := range strings.Split(r["teams"], ";") {
+			// Teams are separated by ; or , (whichever the file's own
+			// delimiter is not, or either inside quotes).
+			for _, t := range strings.FieldsFunc(r["teams"], func(c rune) bool { return c == ';' || c == ',' }) {
 				if t = strings.TrimSpace(t); t != "" {
 					cs = append(cs, map[string]any{"kind": "team.assign", "team": t, "product": r["id"]})
 				}
@@ -95,6 +101,82 @@ func Name(path, override string) (string, error) {
 	return name, nil
 }
 
+// CellError is a value a sheet cannot take, named by its line, column
+// and value. It wraps domain.ErrInvalid.
+type CellError struct {
+	Line   int
+	Column string
+	Value  string
+	Err    error
+}
+
+func (e *CellError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("line %d, column %s: %v", e.Line, e.Column, e.Err)
+	}
+	return fmt.Sprintf("line %d, column %s, value %.60q: %v", e.Line, e.Column, e.Value, e.Err)
+}
+
+func (e *CellError) Unwrap() []error { return []error{e.Err, domain.ErrInvalid} }
+
+// idColumns hold ids: checked here, so that a bad one is reported as the
+// cell it is in, not through the decision id made from it.
+var idColumns = map[string]bool{"id": true, "team": true, "valuestream": true, "owner": true}
+
+func checkRow(sh sheet, row map[string]string, line int, col map[string]int) error {
+	for _, name := range sh.required {
+		if row[name] == "" {
+			return &CellError{Line: line, Column: name, Err: errors.New("empty; the column is required")}
+		}
+	}
+	for name, v := range row {
+		if !idColumns[name] || v == "" {
+			continue
+		}
+		if err := domain.ValidID(v); err != nil {
+			if lower := strings.ToLower(v); lower != v && domain.ValidID(lower) == nil {
+				err = fmt.Errorf("%w (ids are lower case: %s)", err, lower)
+			}
+			return &CellError{Line: line, Column: name, Value: v, Err: err}
+		}
+	}
+	if teams := row["teams"]; teams != "" {
+		for _, t := range strings.FieldsFunc(teams, func(c rune) bool { return c == ';' || c == ',' }) {
+			if err := domain.ValidID(strings.TrimSpace(t)); err != nil {
+				return &CellError{Line: line, Column: "teams", Value: strings.TrimSpace(t), Err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// delimiter tells the file's delimiter from its first line: comma,
+// semicolon (Excel in locales with a decimal comma) or tab, whichever
+// occurs most outside quotes; a comma when none does.
+func delimiter(br *bufio.Reader) rune {
+	head, _ := br.Peek(64 << 10)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	counts := map[rune]int{}
+	quoted := false
+	for _, c := range string(head) {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ',' || c == ';' || c == '\t'):
+			counts[c]++
+		}
+	}
+	best := ','
+	for _, c := range []rune{';', '\t'} {
+		if counts[c] > counts[best] {
+			best = c
+		}
+	}
+	return best
+}
+
 // ErrUnknownSheet is returned for a sheet name Decisions does not know.
 var ErrUnknownSheet = errors.New("unknown sheet")
 
@@ -109,7 +191,9 @@ func Decisions(in io.Reader, name string, meta Meta) iter.Seq2[Row, error] {
 			yield(Row{}, fmt.Errorf("%w %q", ErrUnknownSheet, name))
 			return
 		}
-		r := csv.NewReader(in)
+		br := bufio.NewReader(in)
+		r := csv.NewReader(br)
+		r.Comma = delimiter(br)
 		r.TrimLeadingSpace = true
 		r.ReuseRecord = false
 		header, err := r.Read()
@@ -125,7 +209,12 @@ func Decisions(in io.Reader, name string, meta Meta) iter.Seq2[Row, error] {
 		for i, h := range header {
 			h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 			if !slices.Contains(sh.required, h) && !slices.Contains(sh.optional, h) {
-				yield(Row{}, fmt.Errorf("line 1: unknown column %q for %s (want %s)", h, name, strings.Join(append(slices.Clone(sh.required), sh.optional...), ", ")))
+				want := append(slices.Clone(sh.required), sh.optional...)
+				hint := ""
+				if strings.ContainsAny(h, ";,\t") {
+					hint = "; is the delimiter one of , ; or tab throughout the header?"
+				}
+				yield(Row{}, fmt.Errorf("line 1: unknown column %q for %s (want %s)%s", h, name, strings.Join(want, ", "), hint))
 				return
 			}
 			if _, dup := col[h]; dup {
@@ -159,6 +248,10 @@ func Decisions(in io.Reader, name string, meta Meta) iter.Seq2[Row, error] {
 			row := map[string]string{}
 			for name, i := range col {
 				row[name] = strings.TrimSpace(rec[i])
+			}
+			if err := checkRow(sh, row, line, col); err != nil {
+				yield(Row{}, err)
+				return
 			}
 			d := map[string]any{"id": "import-" + name + "-" + row["id"], "by": meta.By, "authority": meta.Authority,
 				"reason": meta.Reason, "changes": sh.changes(row)}

@@ -104,3 +104,40 @@ func FuzzDecisions(f *testing.F) {
 		}
 	})
 }
+
+func TestTheDelimiterIsDetected(t *testing.T) {
+	for name, csv := range map[string]string{
+		"comma":     "id,name,team\np-1,Ada Jansen,t-core\n",
+		"semicolon": "id;name;team\np-1;Ada Jansen;t-core\n",
+		"tab":       "id\tname\tteam\np-1\tAda Jansen\tt-core\n",
+		"quoted":    "\"id\";\"name, full\";team\np-1;\"Jansen, Ada\";t-core\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "quoted" {
+				csv = strings.Replace(csv, `"name, full"`, "name", 1)
+			}
+			got, err := collect(t, "people", csv)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("%d decisions, %v", len(got), err)
+			}
+			ch := got[0]["changes"].([]any)[0].(map[string]any)
+			if ch["id"] != "p-1" || ch["team"] != "t-core" || !strings.Contains(ch["name"].(string), "Ada") {
+				t.Fatalf("change %v", ch)
+			}
+		})
+	}
+}
+
+func TestABadCellIsNamedByLineColumnAndValue(t *testing.T) {
+	for _, c := range []struct{ csv, want string }{
+		{"id;name;team\np-1;Ada;t-core\nP-2;Bob;t-core\n", `line 3, column id, value "P-2"`},
+		{"id,name,team\np-1,,t-core\n", "line 2, column name: empty"},
+		{"id,name,team\np-1,Ada,t core\n", `line 2, column team, value "t core"`},
+	} {
+		_, err := collect(t, "people", c.csv)
+		var cell *CellError
+		if !errors.As(err, &cell) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want a CellError naming %s", c.csv, err, c.want)
+		}
+	}
+}
