@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -212,6 +214,14 @@ func notFound(mux *http.ServeMux) http.Handler {
 		methods[rt.Method] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A path with an empty, "." or ".." segment names no resource: the
+		// mux would redirect it to its cleaned form, another resource
+		// (/v1/proposals//approve to the proposal "approve").
+		if p := r.URL.Path; p != "/" && path.Clean(p) != strings.TrimSuffix(p, "/") {
+			writeProblem(w, &problem{Type: "not-found", Status: http.StatusNotFound,
+				Detail: fmt.Sprintf("no route %s %.200q: a path without empty, . or .. segments (see /v1/openapi.json)", r.Method, r.URL.Path)})
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
@@ -223,6 +233,9 @@ func notFound(mux *http.ServeMux) http.Handler {
 			if _, pattern := mux.Handler(probe); pattern != "" {
 				allow = append(allow, m)
 			}
+		}
+		if slices.Contains(allow, http.MethodGet) {
+			allow = append(allow, http.MethodHead) // RFC 9110: GET routes answer HEAD too
 		}
 		if len(allow) > 0 {
 			sort.Strings(allow)

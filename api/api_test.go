@@ -166,7 +166,9 @@ func (e *env) do(tb testing.TB, method, path string, body io.Reader, header ...s
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	r := response{status: res.StatusCode, header: res.Header, body: b}
+	checkAnswer(tb, method, req.URL.Path, r)
+	return r
 }
 
 func (e *env) get(tb testing.TB, path string) response {

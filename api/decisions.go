@@ -42,11 +42,8 @@ func (s *server) postDecision(w http.ResponseWriter, r *http.Request) error {
 	if p.err != nil {
 		return p.err
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &mediaTypeError{got: ct}
-		}
+	if err := jsonBody(r); err != nil {
+		return err
 	}
 	expect, err := parseIfMatch(r.Header.Values("If-Match"))
 	if err != nil {
@@ -93,6 +90,18 @@ func (s *server) postDecision(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", "/v1/decisions/"+res.DecisionID)
 	return writeJSON(w, status, out)
+}
+
+// jsonBody refuses a request whose body is not declared JSON: a body
+// without Content-Type is refused too (415), so that a form or a file sent
+// by mistake is never read as a decision.
+func jsonBody(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return &mediaTypeError{got: ct}
+	}
+	return nil
 }
 
 // parseIfMatch reads If-Match entity tags "kind:id@version", comma

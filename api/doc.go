@@ -10,7 +10,7 @@
 //	GET  /v1/decisions/{id}             one decision of the log (once projected)
 //	GET  /v1/aggregates/{kind}/{id}     an aggregate's version, with ETag "kind:id@version"
 //	GET  /v1/org                        as_of, known_at, limit, cursor
-//	GET  /v1/history/{kind}/{id}        known_at, all, limit, cursor
+//	GET  /v1/history/{kind}/{id}        known_at, all, limit, cursor (kinds with attributes: not decision or proposal)
 //	GET  /v1/audit                      by, authority, kind, subject, from, to, axis, before, limit
 //	GET  /v1/funding/{period}           as_of, known_at, account (the account's journal instead of balances), limit, cursor
 //	GET  /v1/reports/transition         from, to (quarters, 2026-Q1), known_at
@@ -23,6 +23,26 @@
 //	GET  /v1/openapi.json               the OpenAPI 3.1 document of all of this
 //	GET  /metrics                       Prometheus
 //	GET  /healthz                       200 when NATS and PostgreSQL answer, 503 naming which does not
+//
+// HEAD is answered like GET without a body (RFC 9110); any other method a
+// path does not serve is answered 405 with Allow.
+//
+// # The contract
+//
+// api/openapi.json, written by hand, is the one source of truth of the
+// contract: clients are generated from it, and the code is held to it by
+// tests rather than the document generated from the code, so that a route
+// added anywhere fails `go test ./api` until the document says it all.
+// Every answer the package's tests receive (TestContractWalk drives every
+// operation to its answers, errors included) must be declared for its
+// operation and status and validate against the schema declared for it
+// (JSON Schema 2020-12, required enforced; contract_test.go says what to
+// add where when it does not); TestSchemasMatchTheGoTypes keeps each answer
+// schema's properties and required lists to the Go type's JSON members (a
+// member without omitempty is required); TestProblemTypesAreDeclared keeps
+// every problem type in the document's enum; TestContractExamples validates
+// the examples. .ci/run lints the document with Redocly's recommended rules
+// (api/lint).
 //
 // Times in parameters are a date (2026-07-01, the start of that day in
 // [Config].Location) or an RFC 3339 time, in the years 1900-9999 in UTC
@@ -56,7 +76,7 @@
 //	               the aggregates kept changing while it was decided (domain.ErrConflict: submit again)
 //	412            an If-Match version is stale: "aggregate", "expected" and "current" say which
 //	413            the body is larger than [Config].MaxBodyBytes
-//	415            a Content-Type other than application/json
+//	415            no Content-Type, or one other than application/json (every request body)
 //	422            invalid decision (domain.ErrInvalid): also null or any other body that is not a JSON
 //	               object, invalid UTF-8, a time outside 1900-9999, an amount not in its canonical form
 //	               (the detail gives it); "field" names the offending field when known;
@@ -97,7 +117,9 @@
 // lines), every /v1 route needs Authorization: Bearer <token>: 401 without a
 // known token, and a decision must be taken by the token's actor, 403
 // otherwise, so that the mandate check holds for the real caller. /healthz,
-// /metrics and /v1/openapi.json stay open. Without tokens anyone who reaches
+// /metrics and /v1/openapi.json stay open: load balancers, Prometheus and
+// client generators call them without a token, and none of them says
+// anything of the ledger's contents. Without tokens anyone who reaches
 // the server may act as any actor: keep it on loopback.
 //
 // # Metrics

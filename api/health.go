@@ -2,11 +2,12 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
+
+	"koers/domain"
 )
 
 // health is the answer of /healthz when every dependency answers.
@@ -30,6 +31,11 @@ func (s *server) getHealth(w http.ResponseWriter, r *http.Request) error {
 			_, err := s.cfg.ReadModels.Checkpoint(ctx)
 			return err
 		},
+	}
+	// A log that lost history stops the ledger's writes: the service is
+	// not healthy, whatever still answers.
+	if ic, ok := s.cfg.Log.(domain.IntegrityChecker); ok {
+		checks["integrity"] = func(context.Context) error { return ic.Halted() }
 	}
 	results := make(map[string]string, len(checks))
 	var mu sync.Mutex
@@ -62,6 +68,28 @@ func (s *server) getHealth(w http.ResponseWriter, r *http.Request) error {
 	}
 	sort.Strings(failed)
 	writeProblem(w, &problem{Type: "unhealthy", Status: http.StatusServiceUnavailable,
-		Detail: fmt.Sprintf("%s not answering", strings.Join(failed, " and ")), Checks: results})
+		Detail: healthDetail(failed), Checks: results})
 	return nil
+}
+
+// healthDetail says what failed: stores not answering, or the log's
+// integrity.
+func healthDetail(failed []string) string {
+	var stores []string
+	integrity := false
+	for _, f := range failed {
+		if f == "integrity" {
+			integrity = true
+		} else {
+			stores = append(stores, f)
+		}
+	}
+	var parts []string
+	if len(stores) > 0 {
+		parts = append(parts, strings.Join(stores, " and ")+" not answering")
+	}
+	if integrity {
+		parts = append(parts, "the ledger lost integrity: writes stopped")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -103,7 +103,10 @@ func (e *malformedError) Error() string { return "malformed JSON: " + e.err.Erro
 type mediaTypeError struct{ got string }
 
 func (e *mediaTypeError) Error() string {
-	return fmt.Sprintf("content type %q: want application/json", e.got)
+	if e.got == "" {
+		return "no Content-Type: send the body with Content-Type: application/json"
+	}
+	return fmt.Sprintf("content type %.80q: want application/json", e.got)
 }
 
 // problemFor maps an error to its problem: typed errors first, then the

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -57,18 +58,18 @@ func (s *server) act(w http.ResponseWriter, r *http.Request, kind string) error 
 	if err := domain.ValidID(id); err != nil {
 		return &ParameterError{Name: "id", Problem: err.Error()}
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return &mediaTypeError{got: ct}
+	if err := jsonBody(r); err != nil {
+		return err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBytes))
 	if err != nil {
 		return fmt.Errorf("read action: %w", err)
 	}
 	var b actionBody
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return &malformedError{err: err}
+		return actionBodyError(body, err)
 	}
 	if caller, ok := r.Context().Value(callerKey{}).(string); ok && b.By != caller {
 		return &impersonationError{caller: caller, by: b.By}
@@ -97,6 +98,27 @@ func (s *server) act(w http.ResponseWriter, r *http.Request, kind string) error 
 		w.Header().Set("Location", "/v1/decisions/"+res.DecisionID)
 	}
 	return writeJSON(w, http.StatusOK, actionResult{ID: id, State: res.State, Sequences: seqs, Proposal: res.Proposal})
+}
+
+// actionBodyError says in the API's words, never in encoding/json's (which
+// name Go types), what is wrong with an action's body: 400 when it is not
+// JSON, 422 when it is JSON but not {"by", "reason"}.
+func actionBodyError(body []byte, err error) error {
+	if !json.Valid(body) {
+		var v any
+		return &malformedError{err: json.Unmarshal(body, &v)}
+	}
+	var te *json.UnmarshalTypeError
+	msg := `want a JSON object {"by", "reason"}`
+	switch {
+	case errors.As(err, &te) && te.Field != "":
+		msg = fmt.Sprintf("%.40s: want a string, got %s", te.Field, te.Value)
+	case errors.As(err, &te):
+		msg = fmt.Sprintf("want a JSON object, got %s", te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		msg = fmt.Sprintf("unknown member %.60s: want by and reason only", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return fmt.Errorf("action: %s: %w", msg, domain.ErrInvalid)
 }
 
 // proposalNotFound is an action on a proposal that does not exist: 404,

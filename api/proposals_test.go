@@ -70,7 +70,7 @@ func TestProposalsThroughTheAPI(t *testing.T) {
 	e.act(t, "d-shift", "approve", `{"by":"p-0001"}`).problem(t, http.StatusForbidden)
 	e.act(t, "d-shift", "reject", `{"by":"p-0002"}`).problem(t, http.StatusUnprocessableEntity)
 	e.act(t, "d-ghost", "approve", `{"by":"p-0002"}`).problem(t, http.StatusNotFound)
-	e.act(t, "d-shift", "approve", `{"by":"p-0002","extra":1}`).problem(t, http.StatusBadRequest)
+	e.act(t, "d-shift", "approve", `{"by":"p-0002","extra":1}`).problem(t, http.StatusUnprocessableEntity) // JSON, but not an action: as for a decision
 
 	r = e.act(t, "d-shift", "approve", `{"by":"p-0002","reason":"agreed"}`)
 	var a actionAnswer

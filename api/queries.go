@@ -134,10 +134,20 @@ func (s *server) getOrg(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, orgOut(org))
 }
 
+// noHistory are the aggregate kinds without attributes, and where their
+// state is read instead.
+var noHistory = map[domain.AggregateKind]string{
+	domain.KindDecision: "GET /v1/decisions/{id}",
+	domain.KindProposal: "GET /v1/proposals/{id}",
+}
+
 func (s *server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	ref, err := pathRef(r)
 	if err != nil {
 		return err
+	}
+	if instead, ok := noHistory[ref.Kind]; ok {
+		return &ParameterError{Name: "kind", Problem: fmt.Sprintf("a %s has no attribute history: read it at %s", ref.Kind, instead)}
 	}
 	p := newParams(r, s.cfg.Location, "known_at", "all", "limit", "cursor")
 	opts := projections.HistoryOptions{KnownAt: p.time("known_at"), All: p.bool("all")}

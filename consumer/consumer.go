@@ -342,9 +342,10 @@ func (c *Consumer) read(ctx context.Context, from, until uint64, out chan<- read
 
 // judge is the one place where a message read from the log is judged: a
 // genuine event, a message the log rejected (passed on, so that handlers
-// record or skip it), or the end of the read (any other error). Checks of
-// a message's place in the log (a replayed message, an anchor that does
-// not match) belong here, turning such a message into a rejected one.
+// record or skip it), or the end of the read (any other error). A message's
+// place in its aggregate's chain is the log's to check, since only the log
+// knows the hashes that chain its events: a replayed or otherwise
+// misplaced message comes here already rejected, like a forgery.
 func (c *Consumer) judge(rec domain.Recorded, err error) (Message, error) {
 	if err == nil {
 		return Message{Event: rec}, nil

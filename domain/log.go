@@ -119,3 +119,38 @@ type AppendResult struct {
 	// nothing new was written and Sequences are those of the first append.
 	Duplicate bool
 }
+
+// Anchor is a position in the log and the digest of everything up to it:
+// an auditor who keeps one can later prove that no message up to there was
+// changed, removed or inserted. The log defines the digest.
+type Anchor struct {
+	// Sequence is the last message the digest covers (0: none).
+	Sequence uint64 `json:"seq"`
+	// Digest is the log's digest up to and including Sequence.
+	Digest string `json:"digest"`
+	// Prev is the digest up to Sequence-1, so that a check of the message
+	// at Sequence alone needs nothing else.
+	Prev string `json:"prev"`
+}
+
+// Anchorer is a log that computes anchors: Anchor extends from (the zero
+// Anchor: the beginning) with the messages after it up to sequence to.
+type Anchorer interface {
+	Anchor(ctx context.Context, from Anchor, to uint64) (Anchor, error)
+}
+
+// ErrIntegrity is wrapped by the errors of a log that lost history or
+// protection behind its writers' back (removed, shortened, an anchored
+// message gone or changed, a setting weakened). Nothing more is written to
+// it, and read models stop following it, until an operator has looked.
+var ErrIntegrity = errors.New("ledger integrity")
+
+// IntegrityChecker is a log that checks its own extent and settings.
+type IntegrityChecker interface {
+	// CheckIntegrity checks the log now, and against anchors kept
+	// earlier; an error wrapping ErrIntegrity is a problem found (and
+	// stops the log's writes), any other a check that could not be made.
+	CheckIntegrity(ctx context.Context, anchors ...Anchor) error
+	// Halted is the integrity problem found so far, nil while none was.
+	Halted() error
+}

@@ -29,6 +29,9 @@ import (
 // carries the decision with others is on its way: such a decision may
 // still land, and appending it again with the same id answers which.
 func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (AppendResult, error) {
+	if err := s.Halted(); err != nil {
+		return AppendResult{}, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+	}
 	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 
@@ -50,6 +53,7 @@ func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Ev
 			res.Duplicate = ack.Duplicate
 			if !res.Duplicate {
 				s.remember(b, res.Sequences)
+				s.wrote(res.Sequences)
 			}
 			return res, nil
 		}
@@ -59,6 +63,7 @@ func (s *Store) Append(ctx context.Context, meta domain.Meta, events []domain.Ev
 		if pubErr == nil {
 			res.Sequences = seqs
 			s.remember(b, res.Sequences)
+			s.wrote(res.Sequences)
 			return res, nil
 		}
 	}
@@ -288,13 +293,13 @@ func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects 
 		if err != nil || m == nil {
 			return AppendResult{}, false, err
 		}
-		if env, reason := s.check(m.Subject, m.Data, m.Sequence); reason == "" {
+		if env, reason := s.check(m.Subject, m.Data, m.Sequence); reason == "" && env.Prev == "" {
 			match(env, m.Sequence)
 		}
 		return found, ok, nil
 	}
 	for _, subj := range slices.Compact(slices.Sorted(slices.Values(subjects))) {
-		if _, err := s.scan(ctx, subj, head{}, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
+		if _, err := s.scan(ctx, subj, head{}, 0, func(env *envelope, m *jetstream.RawStreamMsg) { match(env, m.Sequence) }); err != nil {
 			return AppendResult{}, false, err
 		}
 		if ok {

@@ -92,6 +92,9 @@ func (s *Store) LoadMany(ctx context.Context, refs []domain.Ref) ([]History, err
 // The batch goes to the server as it is, not through group commit: a bulk
 // appender fills its batches itself.
 func (s *Store) AppendMany(ctx context.Context, decisions []domain.Decided, expected map[domain.Ref]uint64) ([]AppendResult, error) {
+	if err := s.Halted(); err != nil {
+		return nil, fmt.Errorf("append %d decisions: %w", len(decisions), err)
+	}
 	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	total := 0
@@ -233,6 +236,7 @@ func (s *Store) AppendMany(ctx context.Context, decisions []domain.Decided, expe
 	}
 	seqs := batchSequences(ack.Sequence, len(msgs))
 	s.remember(all, seqs)
+	s.wrote(seqs)
 	out := make([]AppendResult, len(decisions))
 	for di, d := range decisions {
 		n := len(d.Events)

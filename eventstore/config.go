@@ -42,6 +42,11 @@ type Config struct {
 	// LoadBatch is how many messages one direct-get request returns when
 	// loading an aggregate. Default 256.
 	LoadBatch int
+	// Inspect opens an existing stream whatever its settings, for
+	// verification: a setting that weakens immutability does not fail
+	// [Open] but stops the store's writes, and [Store.Verify] reports it.
+	// Default false: [Open] refuses such a stream.
+	Inspect bool
 	// CacheSubjects is how many subject heads (last sequence and hash) the
 	// store remembers between a load and an append. Default 65536.
 	CacheSubjects int

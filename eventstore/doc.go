@@ -111,6 +111,16 @@
 // the decision was recorded, and that no decision was unsigned where the
 // ledger's policy required signatures.
 //
+// A seal alone does not make an event genuine: a verbatim copy of a genuine
+// message, published again by anyone with publish rights (a replay), has a
+// valid seal too. An event is genuine only at its place: its prev is the
+// hash of the last genuine event on its subject. Load, Read and Verify
+// apply that one rule and treat a message out of place like a forgery:
+// never an event, the chain going on from the last genuine event, the
+// message's sequence still the subject's version. A replay therefore never
+// blocks the aggregate it lands on. Verify also checks that every event id
+// occurs once.
+//
 // # Schema versions
 //
 // Events are stored as written, at the schema version they were written at
@@ -133,6 +143,43 @@
 // An auditor writes down (sequence, digest) somewhere else; verifying later
 // with that pair proves that no message up to that sequence was changed,
 // removed or inserted, including its recorded time.
+//
+// # Anchors
+//
+// An anchor is (sequence, digest, prev): the digest up to sequence and the
+// digest up to sequence-1, so that the one message at sequence can be
+// checked alone ([Store.Check] does, cheaply, against the read models'
+// last anchor; [Store.Verify] checks the whole stream against every anchor
+// it is given). [Store.Anchor] extends an anchor with the messages after
+// it. A signed anchor, as `koers anchor` writes it, is the JSON object
+//
+//	{"format":"koers-anchor-v1","ledger":"KOERS","seq":1234,
+//	 "digest":"<hex>","prev":"<hex>","taken":"<RFC 3339>",
+//	 "sig_alg":"ed25519","key":"<key id>","signature":"<hex>"}
+//
+// whose signature is Ed25519 by the writer's ledger key (the key in force
+// when it signs; key is its [KeyID]) over the tag "koers-anchor-sig-v1"
+// and the fields format, sig_alg, key, ledger, seq (decimal), digest, prev
+// and taken (RFC 3339 with nanoseconds, UTC), each written as its length
+// (unsigned 64-bit big-endian) and its bytes. It is checked with the
+// public key the log records under that id, so checking needs no secret;
+// a key superseded before seq does not sign for it, and an anchor of the
+// HMAC seal (sig_alg "hmac-sha256-seal") is refused with a clear message.
+// [Store.SignAnchor] and
+// [Store.CheckAnchorSignature] are the one place that signs and checks.
+//
+// # Integrity of the stream
+//
+// [Open] with [Config].Existing (every command but init and demo) creates
+// nothing: a missing stream is a [*StreamNotFoundError]. With
+// [Config].Inspect (verify) it opens a stream whose settings were weakened,
+// to report them. A store stops writing for good (an
+// [*IntegrityError] from Append) once it finds that its stream lost
+// history or protection: at Open, and at every [Store.Check] (which
+// [Store.Watch] runs at an interval): a setting weakened, a stream that no
+// longer starts at 1, holds fewer messages than its sequences span, ends
+// before a sequence it reached or an anchor, or no longer holds the
+// anchored message unchanged.
 //
 // # Errors
 //

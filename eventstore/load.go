@@ -16,10 +16,10 @@ import (
 // at its type's current schema version (domain.Upcast; an event no
 // upcaster can bring there is an error wrapping domain.ErrSchemaVersion). It asks
 // the server for the subject's messages directly, in batches, without
-// creating a consumer. Messages that are not genuine events (forgeries) are
-// skipped, but still count for the version; a broken hash chain among
-// genuine events is an error, since only a holder of the seal key could have
-// caused it.
+// creating a consumer. Messages that are not genuine events (forgeries, and
+// sealed events out of place such as replays: see place.go) are skipped and
+// the chain goes on from the last genuine event; they still count for the
+// version, which is the subject's last sequence, so that appends succeed.
 func (s *Store) Load(ctx context.Context, ref domain.Ref) (History, error) {
 	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -45,7 +45,7 @@ func (s *Store) LoadAfter(ctx context.Context, ref domain.Ref, c Cursor) (Histor
 
 func (s *Store) loadFrom(ctx context.Context, ref domain.Ref, subj string, from head) (History, error) {
 	var h History
-	hd, err := s.scan(ctx, subj, from, func(env *envelope, m *jetstream.RawStreamMsg) {
+	hd, err := s.scan(ctx, subj, from, 0, func(env *envelope, m *jetstream.RawStreamMsg) {
 		h.Events = append(h.Events, env.recorded(ref, m.Sequence, m.Time))
 	})
 	if err != nil {
@@ -67,27 +67,29 @@ func (s *Store) loadFrom(ctx context.Context, ref domain.Ref, subj string, from 
 // and a single get needs no subscription of its own.
 const probeMessages = 4
 
-// scan walks every message on one subject in order, checks it, calls fn for
-// each genuine event and returns the subject's head.
-func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
+// scan walks the messages on one subject in order after from, up to
+// sequence until (0: to the end), calls fn for each genuine event and
+// returns the subject's head there. A message that is not a genuine event
+// at its place is passed over: never returned, Verify reports it.
+func (s *Store) scan(ctx context.Context, subj string, from head, until uint64, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
 	hd := from
 	next := from.seq + 1
-	accept := func(m *jetstream.RawStreamMsg) error {
+	// accept takes the next message and says whether the walk goes on.
+	accept := func(m *jetstream.RawStreamMsg) bool {
+		if until > 0 && m.Sequence > until {
+			return false
+		}
 		next = m.Sequence + 1
 		hd.seq = m.Sequence
 		env, reason := s.check(m.Subject, m.Data, m.Sequence)
-		if reason != "" {
-			return nil // not a genuine event: never returned, Verify reports it
-		}
-		if env.Prev != hd.hash {
-			return fmt.Errorf("hash chain broken at sequence %d: prev %s, last genuine event %s (run verify)",
-				m.Sequence, short(env.Prev), short(hd.hash))
+		if reason != "" || env.Prev != hd.hash {
+			return true
 		}
 		hd.hash = env.Hash
 		if fn != nil {
 			fn(env, m)
 		}
-		return nil
+		return true
 	}
 	for range probeMessages {
 		m, err := s.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj))
@@ -98,8 +100,9 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 		if err != nil {
 			return head{}, serverError("get next message", err)
 		}
-		if err := accept(m); err != nil {
-			return head{}, err
+		if !accept(m) {
+			s.cache.put(subj, hd)
+			return hd, nil
 		}
 	}
 	// Bounded by the subject's length: every round moves next past the
@@ -110,7 +113,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 		if err != nil {
 			return head{}, serverError("get batch", err)
 		}
-		n := 0
+		n, more := 0, true
 		for m, err := range msgs {
 			if errors.Is(err, jetstreamext.ErrNoMessages) {
 				break
@@ -119,11 +122,11 @@ func (s *Store) scan(ctx context.Context, subj string, from head, fn func(*envel
 				return head{}, serverError("get batch", err)
 			}
 			n++
-			if err := accept(m); err != nil {
-				return head{}, err
+			if more = accept(m); !more {
+				break
 			}
 		}
-		if n < s.cfg.LoadBatch {
+		if !more || n < s.cfg.LoadBatch {
 			break
 		}
 	}
@@ -170,28 +173,12 @@ func (s *Store) heads(ctx context.Context, subjects []string) (map[string]head, 
 	if len(misses) == 0 {
 		return out, nil
 	}
-	var rescan []string
-	// One direct get per subject: a request on the connection's shared
-	// reply subscription, cheaper than a batch get's own subscription.
+	// The last message on a subject may be sealed and still not genuine
+	// (a replay of an earlier event): only a walk of the subject finds the
+	// last genuine event. The ledger loads what it appends to, which fills
+	// the cache, so a miss is rare: a subject new to this process.
 	for _, subj := range misses {
-		m, err := s.stream.GetLastMsgForSubject(ctx, subj)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, serverError("last message on "+subj, err)
-		}
-		env, reason := s.check(m.Subject, m.Data, m.Sequence)
-		if reason != "" {
-			rescan = append(rescan, m.Subject)
-			continue
-		}
-		out[m.Subject] = head{seq: m.Sequence, hash: env.Hash}
-	}
-	// The last message is not genuine: the chain goes on from the last
-	// genuine event, which only a walk of the subject finds.
-	for _, subj := range rescan {
-		h, err := s.scan(ctx, subj, head{}, nil)
+		h, err := s.scan(ctx, subj, head{}, 0, nil)
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", subj, err)
 		}

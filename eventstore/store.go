@@ -22,10 +22,13 @@ type Store struct {
 	keys   *keyring
 	cache  *headCache
 	group  *grouper
+	watch  watchState
 }
 
-// Open creates the ledger's stream (unless cfg.Existing), or checks an
-// existing one, and returns a Store on it. An existing stream with a setting that would weaken
+// Open checks the ledger's stream, or creates it unless cfg.Existing says
+// not to (only `koers init` and the demo create: a missing stream is
+// otherwise a [*StreamNotFoundError]), and returns a Store on it. An
+// existing stream with a setting that would weaken
 // immutability (or lacks one Koers needs) is a [*StreamSettingError]; Open
 // never changes an existing stream.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
@@ -36,25 +39,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	ctx, cancel := withTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
-	want := jetstream.StreamConfig{
-		Name:               cfg.Stream,
-		Description:        "Koers ledger: immutable decisions and their events",
-		Subjects:           []string{cfg.Prefix + ".>"},
-		Retention:          jetstream.LimitsPolicy,
-		MaxMsgs:            -1,
-		MaxBytes:           -1,
-		MaxAge:             0,
-		MaxMsgsPerSubject:  -1,
-		Storage:            jetstream.FileStorage,
-		Replicas:           cfg.Replicas,
-		Duplicates:         cfg.DuplicateWindow,
-		DenyDelete:         true,
-		DenyPurge:          true,
-		AllowRollup:        false,
-		AllowDirect:        true,
-		AllowAtomicPublish: true,
-		Discard:            jetstream.DiscardNew,
-	}
+	want := cfg.want()
 	stream, err := js.Stream(ctx, cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound) && cfg.Existing:
@@ -76,7 +61,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	case err != nil:
 		return nil, serverError("open stream "+cfg.Stream, err)
 	default:
-		if err := checkStream(stream.CachedInfo().Config, want); err != nil {
+		if err := checkStream(stream.CachedInfo().Config, want); err != nil && !cfg.Inspect {
 			return nil, err
 		}
 	}
@@ -86,19 +71,55 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 			return nil, fmt.Errorf("eventstore config: %w", err)
 		}
 	}
-	s := &Store{js: js, stream: stream, cfg: cfg, priv: priv, keys: newKeyring(priv), cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}
-	if err := s.checkLegacy(ctx); err != nil {
+	st := &Store{js: js, stream: stream, cfg: cfg, priv: priv, keys: newKeyring(priv), cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}
+	if err := st.checkLegacy(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.refreshKeys(ctx); err != nil {
+	if err := st.refreshKeys(ctx); err != nil {
 		return nil, err
 	}
 	if priv != nil {
-		if err := s.checkWriter(ctx); err != nil {
+		if err := st.checkWriter(ctx); err != nil {
 			return nil, err
 		}
 	}
-	return s, nil
+	// A stream that lost messages (trimmed, a store file cut) opens for
+	// reading and verifying, but not for writing: see [Store.Check].
+	problems := st.stateProblems(stream.CachedInfo().State)
+	if err := checkStream(stream.CachedInfo().Config, want); err != nil {
+		for _, e := range unjoin(err) {
+			problems = append(problems, "setting weakened: "+e.Error())
+		}
+	}
+	if len(problems) > 0 {
+		st.halt(problems)
+	}
+	return st, nil
+}
+
+// want is the stream a ledger needs.
+func (s *Store) want() jetstream.StreamConfig { return s.cfg.want() }
+
+func (cfg Config) want() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               cfg.Stream,
+		Description:        "Koers ledger: immutable decisions and their events",
+		Subjects:           []string{cfg.Prefix + ".>"},
+		Retention:          jetstream.LimitsPolicy,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		MaxMsgsPerSubject:  -1,
+		Storage:            jetstream.FileStorage,
+		Replicas:           cfg.Replicas,
+		Duplicates:         cfg.DuplicateWindow,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowRollup:        false,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		Discard:            jetstream.DiscardNew,
+	}
 }
 
 // Exists reports whether the server has a stream of that name, creating

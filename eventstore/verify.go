@@ -2,7 +2,12 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"hash/maphash"
+	"maps"
+	"slices"
+	"strings"
 
 	"koers/domain"
 )
@@ -18,7 +23,15 @@ type VerifyOptions struct {
 	// Expect, when set, is a digest an auditor kept for sequence At; a
 	// different digest is reported as a problem.
 	Expect string
+	// Anchors kept earlier (an auditor's files, the read models'): the
+	// stream must reach each one and have the same digest there, else the
+	// stream is shorter or different and that is a problem. At most
+	// [MaxAnchors].
+	Anchors []domain.Anchor
 }
+
+// MaxAnchors bounds [VerifyOptions].Anchors.
+const MaxAnchors = 1_000_000
 
 // Problem is one thing wrong in the log.
 type Problem struct {
@@ -62,8 +75,9 @@ func (r *Report) add(seq uint64, subject, format string, args ...any) {
 // recorded and that no decision is unsigned where the ledger required
 // signatures, that it sits
 // on the subject it names, that it chains to the previous genuine event on
-// that subject, that the events of one decision are consecutive, and that no
-// sequence is missing. It returns every problem found and the stream digest
+// that subject (else it is out of place, a replay when its id was seen
+// before), that its event id occurs once, that the events of one decision
+// are consecutive, and that no sequence is missing. It returns every problem found and the stream digest
 // at opts.At. A problem in the log is not an error: err is only for failing
 // to read.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error) {
@@ -76,22 +90,63 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	// The stream's settings and extent first: a weakened setting or a
+	// stream that no longer starts at 1 is a problem even where every
+	// message left checks.
+	var settings []string
+	state, err := s.Check(ctx)
+	if err != nil {
+		var ie *IntegrityError
+		if !errors.As(err, &ie) {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		settings = ie.Problems
+	}
+	if len(opts.Anchors) > MaxAnchors {
+		return nil, fmt.Errorf("verify: %d anchors: at most %d: %w", len(opts.Anchors), MaxAnchors, domain.ErrInvalid)
+	}
 	r := &Report{Keys: s.Keys(), LastSequence: last, Problems: []Problem{}}
+	for _, p := range settings {
+		if !strings.Contains(p, "were removed") { // missing sequences are reported where they are
+			r.add(0, "", "%s", p)
+		}
+	}
 	at := opts.At
 	if at == 0 {
 		at = last
 	}
-	if at > last {
-		return nil, fmt.Errorf("verify: digest at %d: the stream ends at %d", at, last)
+	anchors := make(map[uint64][]domain.Anchor, len(opts.Anchors))
+	for _, a := range opts.Anchors {
+		if a.Sequence > last {
+			r.add(a.Sequence, "", "the stream ends at %d, but an anchor was taken at %d (digest %s): history was removed", last, a.Sequence, short(a.Digest))
+			continue
+		}
+		if a.Sequence > 0 && !slices.ContainsFunc(anchors[a.Sequence], func(b domain.Anchor) bool { return b.Digest == a.Digest }) {
+			anchors[a.Sequence] = append(anchors[a.Sequence], a)
+		}
 	}
-	if last == 0 {
+	if at > last {
+		// The sequence the auditor's digest was taken at is gone: the
+		// stream is shorter than it was, a problem like any other.
+		r.add(at, "", "the stream ends at %d, but the digest was taken at %d: history was removed", last, at)
+		at = last
+		opts.Expect = ""
+	}
+	if last == 0 || state.Messages == 0 {
+		if last > 0 {
+			r.add(last, "", "sequences 1 to %d are missing (deleted from the stream)", last)
+		}
+		for _, seq := range slices.Sorted(maps.Keys(anchors)) {
+			r.add(seq, "", "message %d, where an anchor was taken, is missing: the log up to there has changed", seq)
+		}
 		r.Digest = newDigest().hex()
 		r.compare(opts)
 		return r, nil
 	}
 
 	d := newDigest()
-	chains := make(map[string]string) // subject -> hash of its last genuine event
+	ch := newChains(nil)
+	ids := make(map[uint64]uint64) // a hash of each genuine event's id -> its sequence
 	audit := domain.NewSignatureAudit()
 	var prevSeq uint64
 	var run struct { // the decision whose events are being read
@@ -109,16 +164,30 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 		if m.seq == at {
 			r.DigestAt, r.Digest = at, d.hex()
 		}
+		for _, a := range anchors[m.seq] {
+			if got := d.hex(); got != a.Digest {
+				r.add(m.seq, m.subject, "digest at %d is %s, the anchor says %s: the log up to there has changed", m.seq, short(got), short(a.Digest))
+			}
+		}
+		delete(anchors, m.seq)
 		env, reason := m.env, m.reason
 		if reason != "" {
 			r.add(m.seq, m.subject, "%s", reason)
 			return nil
 		}
-		if env.Prev != chains[m.subject] {
-			r.add(m.seq, m.subject, "hash chain broken: prev is %q, the last genuine event on the subject has %q",
-				short(env.Prev), short(chains[m.subject]))
+		idKey := idHash(env.ID)
+		if reason, _ = ch.place(m.subject, env); reason != "" {
+			if first, seen := ids[idKey]; seen {
+				reason = fmt.Sprintf("replay of event %s (genuine at sequence %d), ignored like a forgery", env.ID, first)
+			}
+			r.add(m.seq, m.subject, "%s", reason)
+			return nil
 		}
-		chains[m.subject] = env.Hash
+		if first, seen := ids[idKey]; seen {
+			r.add(m.seq, m.subject, "event id %s occurs again (first at sequence %d): written with the seal key", env.ID, first)
+		} else {
+			ids[idKey] = m.seq
+		}
 		if ref, ok := s.refOf(m.subject); ok && domain.Audited(env.Type) {
 			if problem := audit.Observe(env.recorded(ref, m.seq, m.at)); problem != "" {
 				r.add(m.seq, m.subject, "%s", problem)
@@ -141,12 +210,27 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	if run.id != "" && run.index+1 < run.count {
 		r.add(prevSeq, "", "decision %s ended after %d of its %d events", run.id, run.index+1, run.count)
 	}
+	if r.DigestAt == 0 {
+		// The sequence asked for is gone: the digest is the one at the
+		// last message there is.
+		r.DigestAt, r.Digest = prevSeq, d.hex()
+	}
 	if prevSeq < last {
 		r.add(last, "", "sequences %d to %d are missing (deleted from the stream)", prevSeq+1, last)
+	}
+	for _, seq := range slices.Sorted(maps.Keys(anchors)) {
+		r.add(seq, "", "message %d, where an anchor was taken, is missing: the log up to there has changed", seq)
 	}
 	r.compare(opts)
 	return r, nil
 }
+
+// idSeed keys the set of event ids Verify has seen: 64-bit hashes keep
+// the set small on a long log, and a collision (about one in 10^7 on a log
+// of a million events) would only report a repeated id that is not one.
+var idSeed = maphash.MakeSeed()
+
+func idHash(id string) uint64 { return maphash.String(idSeed, id) }
 
 func (r *Report) compare(opts VerifyOptions) {
 	if opts.Expect != "" && opts.Expect != r.Digest {

@@ -30,6 +30,12 @@ type ProjectorOptions struct {
 	// OnCommit, if set, is called after each committed batch with the new
 	// checkpoint, from the projector's goroutine.
 	OnCommit func(checkpoint uint64)
+	// AnchorEvery and AnchorInterval: the projector records an anchor of
+	// the log in the read models when this many events or this much time
+	// passed since the last one (see anchors.go). Defaults 10,000 events
+	// (1 to 10,000,000) and 1 minute (1s to 1h).
+	AnchorEvery    uint64
+	AnchorInterval time.Duration
 }
 
 // WithDefaults returns o with every zero field set to its default.
@@ -43,6 +49,12 @@ func (o ProjectorOptions) WithDefaults() ProjectorOptions {
 	if o.FlushInterval == 0 {
 		o.FlushInterval = 100 * time.Millisecond
 	}
+	if o.AnchorEvery == 0 {
+		o.AnchorEvery = 10_000
+	}
+	if o.AnchorInterval == 0 {
+		o.AnchorInterval = time.Minute
+	}
 	return o
 }
 
@@ -54,6 +66,10 @@ func (o ProjectorOptions) validate() error {
 		return fmt.Errorf("projector: batch bytes %d: want 1 to 256 MiB", o.BatchBytes)
 	case o.FlushInterval < time.Millisecond || o.FlushInterval > time.Minute:
 		return fmt.Errorf("projector: flush interval %s: want 1ms to 1m", o.FlushInterval)
+	case o.AnchorEvery < 1 || o.AnchorEvery > 10_000_000:
+		return fmt.Errorf("projector: anchor every %d events: want 1 to 10000000", o.AnchorEvery)
+	case o.AnchorInterval < time.Second || o.AnchorInterval > time.Hour:
+		return fmt.Errorf("projector: anchor interval %s: want 1s to 1h", o.AnchorInterval)
 	}
 	return nil
 }
@@ -69,6 +85,8 @@ type Projector struct {
 	cons *consumer.Consumer
 	// ident is the source's ledger identity, once known.
 	ident LedgerIdentity
+	// anchor is the last anchor recorded, once loaded.
+	anchor anchoring
 }
 
 // NewProjector returns a projector from src into db.
@@ -150,8 +168,19 @@ func (p *Projector) Run(ctx context.Context) error {
 
 // CatchUp applies the log from the checkpoint up to the stream's last
 // sequence when it is called, and returns.
+//
+// It ends with an anchor at the checkpoint (when the checkpoint moved
+// since the last one), so that read models brought up to date by a
+// command remember the log as they saw it.
 func (p *Projector) CatchUp(ctx context.Context) error {
-	return p.cons.CatchUp(ctx)
+	if err := p.cons.CatchUp(ctx); err != nil {
+		return err
+	}
+	cp, err := p.db.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	return p.anchorAt(ctx, cp, true)
 }
 
 // checkpoint is where the consumer starts a pass: the read models'
@@ -163,6 +192,10 @@ func (p *Projector) checkpoint(ctx context.Context) (uint64, error) {
 	}
 	if p.ident.IsZero() {
 		if p.ident, err = IdentityOf(ctx, p.src); err != nil {
+			// A genesis that cannot be read may be history removed.
+			if ierr := p.checkIntegrity(ctx); ierr != nil {
+				return 0, ierr
+			}
 			return 0, fmt.Errorf("projector: %w", err)
 		}
 	}
@@ -173,13 +206,24 @@ func (p *Projector) checkpoint(ctx context.Context) (uint64, error) {
 	} else if !have.IsZero() && !p.ident.IsZero() && !have.Same(p.ident) {
 		return 0, fmt.Errorf("projector: %w", &LedgerMismatchError{Have: have, Want: p.ident})
 	}
+	// A log that lost history, or no longer matches what these read
+	// models saw of it, is never read on: they keep the evidence.
+	if err := p.checkIntegrity(ctx); err != nil {
+		return 0, err
+	}
 	return cp, nil
 }
 
 // handle applies one batch and moves the checkpoint with it.
 func (p *Projector) handle(ctx context.Context, b consumer.Batch) error {
+	if err := p.halted(); err != nil {
+		return err
+	}
 	last, err := p.db.apply(ctx, b.Units, p.ident)
 	if err != nil {
+		return err
+	}
+	if err := p.anchorAt(ctx, last, false); err != nil {
 		return err
 	}
 	if p.opts.OnCommit != nil {

@@ -33,6 +33,9 @@ type settings struct {
 	replicas int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
+	// inspect opens a stream with weakened settings (for verify, which
+	// reports them); every other command refuses it.
+	inspect bool
 	// stderr receives notices, such as a private PostgreSQL started.
 	stderr io.Writer
 	// keys says what the command needs of the seal key file.
@@ -188,7 +191,7 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		}
 		return nil, missingKey
 	}
-	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Existing: !create})
+	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Existing: !create, Inspect: s.inspect})
 	var notFound *eventstore.StreamNotFoundError
 	if errors.As(err, &notFound) {
 		a.Close()

@@ -104,7 +104,7 @@ and the API, as koers serve does, until interrupted.`,
 				return err
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "koers: no --tokens: whoever reaches this address may record decisions in any actor's name")
-			return serve(cmd.Context(), *s, listen, nil, nil, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(cmd.Context(), *s, listen, nil, nil, serveWatchInterval, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the generated history (another seed, another organisation; use another --data and --ledger)")

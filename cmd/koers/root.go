@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"koers/domain"
 	"koers/eventstore"
 	"koers/ledger"
+	"koers/projections"
 )
 
 // maxLineBytes bounds one decision line in `apply`: the decoder's own limit
@@ -62,7 +64,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	}
 	f.IntVar(&s.replicas, "replicas", replicas, "stream replicas when the ledger is created: 1 on one server, 3 on a cluster (env KOERS_REPLICAS)")
 
-	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), demoCmd(&s),
+	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), anchorCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s), benchRebuildCmd(),
 		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s), statusCmd(&s), versionCmd())
 	root.SetFlagErrorFunc(unknownFlag)
@@ -208,36 +210,93 @@ flight (exit 130): running the same command again resumes.`,
 func verifyCmd(s *settings) *cobra.Command {
 	var digest string
 	var at uint64
-	var asJSON bool
+	var asJSON, noReadModels bool
+	var anchorFiles []string
 	cmd := &cobra.Command{
-		Use:   "verify [--digest D --at SEQ]",
-		Short: "Check every event's hash, seal and chain; print the stream digest",
+		Use:   "verify [--digest D --at SEQ] [--anchor FILE]...",
+		Short: "Check every event's hash, seal, chain and place, and the stream against every anchor kept",
 		Long: `Walk the whole log and check every event: well-formed, its hash matches its
 content, sealed with the ledger's key in force where its decision starts (else a
-forgery), chained to the previous event on its aggregate, no sequence missing,
-every signed decision's signature valid under the key its actor had registered
-when it was recorded, no unsigned decision where the ledger required signatures.
-It needs no secret: the public keys are in the log. Prints the digest of the stream at
---at (default: the last sequence); keep it elsewhere and pass it back with
---digest and --at to prove later that nothing up to there changed.
-Exit code 0 only when everything checks.`,
+forgery), chained to the previous genuine event on its aggregate (else out of
+place: a replay), its id once, no sequence missing, every signed decision's
+signature valid under the key its actor had registered when it was recorded, no
+unsigned decision where the ledger required signatures; and the stream's
+settings. Then check the stream against every anchor: the read models' (unless
+--no-read-models) and each --anchor FILE written by koers anchor, whose
+signature is checked with the ledger's public key from the log. A stream
+shorter than an anchor, or with another digest there, is a problem. It needs no
+secret: the public keys are in the log. Prints the digest of the stream at --at
+(default: the last sequence); --digest with --at compares with a digest kept
+earlier.
+Exit code 0 when everything checks, 2 for every integrity problem (including a
+missing ledger), 1 when the check itself could not be made.`,
 		Example: `  koers verify
-  koers verify --at 1200 --digest 3f9a…   # the digest kept at sequence 1200`,
+  koers verify --at 1200 --digest 3f9a…   # the digest kept at sequence 1200
+  koers verify --anchor /audit/koers-2026-07-01.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if digest != "" && at == 0 {
 				return errors.New("--digest needs --at: the sequence the digest was taken at")
 			}
-			a, err := openApp(cmd.Context(), *s.reading())
+			var files []eventstore.SignedAnchor
+			for _, f := range anchorFiles {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return fmt.Errorf("--anchor: %w", err)
+				}
+				sa, err := eventstore.ParseSignedAnchor(b)
+				if err != nil {
+					return exitError{code: 2, err: fmt.Errorf("--anchor %s: %w", f, err)}
+				}
+				files = append(files, sa)
+			}
+			inspecting := *s.reading()
+			inspecting.inspect = true
+			a, err := openApp(cmd.Context(), inspecting)
+			var none *noLedgerError
+			if errors.As(err, &none) {
+				// No ledger where one was known to be (its stream
+				// removed): an integrity problem. Where none ever was
+				// (a wrong --data or --ledger), a mistake to correct.
+				if evidence := ledgerWasHere(cmd.Context(), *s, files, noReadModels); evidence != "" {
+					return exitError{code: 2, err: fmt.Errorf("%w; but %s: it was removed", err, evidence)}
+				}
+				return err
+			}
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			r, err := a.store.Verify(cmd.Context(), eventstore.VerifyOptions{At: at, Expect: digest})
+			var anchors []domain.Anchor
+			var signatureProblems []eventstore.Problem // found before the walk
+			for i, sa := range files {
+				if err := a.store.CheckAnchorSignature(cmd.Context(), sa); err != nil {
+					signatureProblems = append(signatureProblems, eventstore.Problem{Sequence: sa.Sequence, What: fmt.Sprintf("anchor %s: %v", anchorFiles[i], err)})
+				}
+				if sa.Ledger != s.ledger {
+					signatureProblems = append(signatureProblems, eventstore.Problem{Sequence: sa.Sequence, What: fmt.Sprintf("anchor %s is of ledger %s, not %s", anchorFiles[i], sa.Ledger, s.ledger)})
+				}
+				anchors = append(anchors, sa.Anchor())
+			}
+			if !noReadModels {
+				known, problem, err := readModelAnchors(cmd.Context(), a)
+				if err != nil {
+					return fmt.Errorf("%w (--no-read-models checks without them)", err)
+				}
+				if problem != "" {
+					signatureProblems = append(signatureProblems, eventstore.Problem{What: problem})
+				}
+				anchors = append(anchors, known...)
+			}
+			r, err := a.store.Verify(cmd.Context(), eventstore.VerifyOptions{At: at, Expect: digest, Anchors: anchors})
 			if err != nil {
 				return err
 			}
+			r.Problems = append(signatureProblems, r.Problems...)
 			printReport(cmd.OutOrStdout(), r, asJSON)
+			if len(anchors) > 0 && !asJSON {
+				fmt.Fprintf(cmd.OutOrStdout(), "checked against %d anchors\n", len(anchors))
+			}
 			if !r.OK() {
 				return exitError{code: 2, err: fmt.Errorf("verify found %d problems", len(r.Problems)+r.MoreProblems)}
 			}
@@ -246,7 +305,125 @@ Exit code 0 only when everything checks.`,
 	}
 	cmd.Flags().StringVar(&digest, "digest", "", "a digest kept earlier, to compare with")
 	cmd.Flags().Uint64Var(&at, "at", 0, "the sequence to take the digest at (default: the last)")
+	cmd.Flags().StringArrayVar(&anchorFiles, "anchor", nil, "an anchor file written by koers anchor, to check the stream against (repeatable)")
+	cmd.Flags().BoolVar(&noReadModels, "no-read-models", false, "do not check against the read models' anchors (no PostgreSQL needed)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// ledgerWasHere says what shows that the ledger s names existed (an
+// anchor file of it, or read models built from it), "" when nothing does.
+func ledgerWasHere(ctx context.Context, s settings, files []eventstore.SignedAnchor, noReadModels bool) string {
+	for _, sa := range files {
+		if sa.Ledger == s.ledger {
+			return fmt.Sprintf("an anchor file says ledger %s held %d messages", s.ledger, sa.Sequence)
+		}
+	}
+	if noReadModels {
+		return ""
+	}
+	if _, err := os.Stat(s.dataDir); err != nil {
+		return ""
+	}
+	look := &app{settings: s}
+	defer look.Close()
+	db, err := look.readModels(ctx)
+	if err != nil {
+		return ""
+	}
+	have, err := db.LedgerIdentity(ctx)
+	if err != nil || have.IsZero() || have.Stream != s.ledger {
+		return ""
+	}
+	cp, _ := db.Checkpoint(ctx)
+	return fmt.Sprintf("the read models were built from ledger %s, up to sequence %d", have, cp)
+}
+
+// readModelAnchors returns every anchor the read models recorded, page by
+// page, at most eventstore.MaxAnchors, and a problem when they were built
+// from another ledger than the stream holds now.
+func readModelAnchors(ctx context.Context, a *app) ([]domain.Anchor, string, error) {
+	db, err := a.readModels(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	// Read models of another ledger: this stream replaced the one they
+	// saw (removed and created again), which their anchors then show. A
+	// log whose genesis cannot be read is checked all the same: verify
+	// reports what is missing.
+	var problem string
+	if have, err := db.LedgerIdentity(ctx); err != nil {
+		return nil, "", err
+	} else if want, err := projections.IdentityOf(ctx, a.store); err == nil && !have.IsZero() && !want.IsZero() && !have.Same(want) {
+		problem = fmt.Sprintf("the read models were built from ledger %s, but the stream now holds ledger %s: the stream was replaced (or use the read models of this ledger: --database-url)", have, want)
+	}
+	var out []domain.Anchor
+	var after uint64
+	for len(out) < eventstore.MaxAnchors {
+		page, err := db.Anchors(ctx, after, projections.MaxAnchorsPage)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, page...)
+		if len(page) < projections.MaxAnchorsPage {
+			break
+		}
+		after = page[len(page)-1].Sequence
+	}
+	return out, problem, nil
+}
+
+func anchorCmd(s *settings) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "anchor [-o FILE]",
+		Short: "Write a signed anchor of the stream (its last sequence and digest) for an auditor to keep elsewhere",
+		Long: `Compute the stream digest up to the last sequence and write it, signed with
+the ledger's Ed25519 key (the key in force; its id is in the file), as JSON (format in the eventstore package doc). Keep the file
+somewhere the ledger's operators cannot change it; koers verify --anchor FILE
+later proves that nothing up to that sequence was changed, removed or inserted;
+it checks the signature with the public key the log records, needing no secret.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withApp(cmd, s, func(a *app) error {
+				last, err := a.store.LastSequence(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if last == 0 {
+					return errors.New("the ledger is empty: nothing to anchor")
+				}
+				an, err := a.store.Anchor(cmd.Context(), domain.Anchor{}, last)
+				if errors.Is(err, domain.ErrIntegrity) {
+					return exitError{code: 2, err: err}
+				}
+				if err != nil {
+					return err
+				}
+				sa, err := a.store.SignAnchor(cmd.Context(), an, time.Now())
+				if err != nil {
+					return err
+				}
+				b, err := json.MarshalIndent(sa, "", "  ")
+				if err != nil {
+					return err
+				}
+				b = append(b, '\n')
+				if file == "" || file == "-" {
+					_, err = cmd.OutOrStdout().Write(b)
+					return err
+				}
+				if err := os.WriteFile(file, b, 0o644); err != nil {
+					return fmt.Errorf("-o: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "anchor of ledger %s at sequence %d written to %s\n", s.ledger, an.Sequence, file)
+				return nil
+			})
+		},
+	}
+	cmd.Example = `  koers anchor -o /audit/koers-$(date +%F).json
+  koers verify --anchor /audit/koers-2026-07-01.json`
+	cmd.Flags().StringVarP(&file, "output", "o", "", "file to write the anchor to (default: standard output)")
 	return cmd
 }
 

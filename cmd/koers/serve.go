@@ -20,6 +20,7 @@ import (
 	"koers/api"
 	"koers/consumer"
 	"koers/domain"
+	"koers/eventstore"
 	"koers/feed"
 	"koers/internal/secretfile"
 	"koers/projections"
@@ -54,9 +55,14 @@ const (
 
 var projectorBackoff = consumer.Backoff{Initial: time.Second, Max: 30 * time.Second}
 
+// serveWatchInterval is how often serve checks the stream's settings,
+// extent and the read models' last anchor by default.
+const serveWatchInterval = 10 * time.Second
+
 func serveCmd(s *settings) *cobra.Command {
 	var listen, tokens string
 	var feeds []string
+	var watch time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080]",
 		Short: "Serve the web app and the HTTP JSON API, and keep the read models up to date",
@@ -83,17 +89,18 @@ requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 			} else {
 				fmt.Fprintln(cmd.ErrOrStderr(), "koers: no --tokens: whoever reaches this address may record decisions in any actor's name")
 			}
-			return serve(cmd.Context(), *s, listen, tok, feeds, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(cmd.Context(), *s, listen, tok, feeds, watch, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", envOr("KOERS_LISTEN", "127.0.0.1:8080"), "address to serve on (env KOERS_LISTEN); :0 picks a free port")
+	cmd.Flags().DurationVar(&watch, "watch-interval", serveWatchInterval, "how often to check the stream's settings, extent and the read models' last anchor (100ms to 10m); a problem stops writes")
 	cmd.Flags().StringArrayVar(&feeds, "feed", nil, "also run a downstream feed: [NAME=]URL, as koers feed --to URL (repeatable)")
 	cmd.Flags().StringVar(&tokens, "tokens", envOr("KOERS_TOKENS_FILE", ""), "file of \"<actor> <token>\" lines (env KOERS_TOKENS_FILE): callers must send Authorization: Bearer <token> and decide in their own name")
 	return cmd
 }
 
 // serve runs the API and the projector until ctx ends or one of them fails.
-func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, feedSpecs []string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, feedSpecs []string, watch time.Duration, stdout, stderr io.Writer) error {
 	loc, err := time.LoadLocation(s.timezone)
 	if err != nil {
 		return fmt.Errorf("time zone %q: %w", s.timezone, err)
@@ -134,6 +141,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 		Registerer: reg,
 		Collectors: []prometheus.Collector{
 			feedMetrics,
+			integrityMetric(a.store),
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		},
@@ -162,6 +170,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	// the API gets serveShutdownTimeout to finish the requests in flight.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runProjector(gctx, proj, logger) })
+	g.Go(func() error { return watchStream(gctx, a.store, db, watch, logger) })
 	for _, f := range feeds {
 		g.Go(func() error {
 			if err := f.Run(gctx); err != nil {
@@ -256,6 +265,13 @@ func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Lo
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, domain.ErrIntegrity) {
+			// Not to be retried: the read models keep what they saw, the
+			// API answers 503 on /healthz, and an operator looks.
+			logger.Error("projector stopped: the ledger lost integrity; run koers verify", "error", err)
+			<-ctx.Done()
+			return nil
+		}
 		if err == nil {
 			err = errors.New("stopped without a reason")
 		}
@@ -282,4 +298,49 @@ func runProjector(ctx context.Context, p *projections.Projector, logger *slog.Lo
 		}
 	}
 	return fmt.Errorf("projector: failed %d times in a row, the last time: %w", projectorRestartsMax, lastErr)
+}
+
+// integrityMetric is koers_integrity_problems: how many integrity problems
+// the store found in its stream (0 while none; writes stop at the first).
+func integrityMetric(st *eventstore.Store) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "koers", Name: "integrity_problems",
+		Help: "Integrity problems found in the ledger's stream (removed, shortened, an anchored message gone or changed, a setting weakened); writes stop at the first."},
+		func() float64 {
+			var ie *eventstore.IntegrityError
+			if errors.As(st.Halted(), &ie) {
+				return float64(len(ie.Problems))
+			}
+			return 0
+		})
+}
+
+// watchStream checks the stream every interval against what a ledger's
+// must be and against the read models' last anchor, until ctx ends. A
+// problem stops the store's writes; it is logged once, and again when it
+// changes.
+func watchStream(ctx context.Context, st *eventstore.Store, db *projections.DB, interval time.Duration, logger *slog.Logger) error {
+	var reported string
+	return st.Watch(ctx, eventstore.WatchOptions{
+		Interval: interval,
+		Anchors: func(ctx context.Context) ([]domain.Anchor, error) {
+			a, ok, err := db.LastAnchor(ctx)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return []domain.Anchor{a}, nil
+		},
+		OnCheck: func(err error) {
+			var ie *eventstore.IntegrityError
+			switch {
+			case errors.As(err, &ie):
+				if msg := ie.Error(); msg != reported {
+					reported = msg
+					logger.Error("ledger integrity lost: writes stopped, /healthz answers 503; run koers verify",
+						"ledger", ie.Stream, "problems", strings.Join(ie.Problems, "; "))
+				}
+			case err != nil:
+				logger.Warn("could not check the ledger's stream", "error", err)
+			}
+		},
+	})
 }
