@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"koers/api"
+	"koers/domain"
 	"koers/eventstore"
 	"koers/internal/ledgertest"
 	"koers/internal/pgtest"
@@ -712,5 +715,40 @@ func checkOpenAPI(t testing.TB, e *env) {
 	// The document served is the one checked.
 	if r := e.get(t, "/v1/openapi.json"); r.status != http.StatusOK || !bytes.Equal(r.body, api.OpenAPI()) {
 		t.Fatalf("openapi.json: %d", r.status)
+	}
+}
+
+// A client signs its decision itself; an id recorded before with other
+// content is a 409 naming that recording, the same content a duplicate.
+func TestClientSignedDecisionsAndIDsKeptByContent(t *testing.T) {
+	e := newEnv(t)
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, fmt.Sprintf(`{"id":"reg","by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[{"kind":"actor.register-key","actor":"p-root","public_key":%q}]}`, hex.EncodeToString(pub)))
+	d := `{"id":"vs","by":"p-root","authority":"root","reason":"r","effective":"2026-01-01","changes":[{"kind":"valuestream.define","id":"payments","name":"Payments"}]}`
+	dec, err := e.ledger.Handler.Decode([]byte(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := domain.CanonicalDecision(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := hex.EncodeToString(ed25519.Sign(priv, msg))
+	signed := strings.Replace(d, `"changes"`, `"signature":"`+sig+`","changes"`, 1)
+	bad := strings.Replace(d, `"changes"`, `"signature":"`+strings.Repeat("0", 128)+`","changes"`, 1)
+	if r := e.post(t, bad); r.status != http.StatusForbidden {
+		t.Fatalf("a wrong signature: %d %s", r.status, r.body)
+	}
+	first := e.record(t, signed)
+	if r := e.post(t, d); r.status != http.StatusOK || !strings.Contains(string(r.body), `"duplicate":true`) {
+		t.Fatalf("the same content unsigned: %d %s", r.status, r.body)
+	}
+	r := e.post(t, strings.Replace(d, `"Payments"`, `"Payments 2"`, 1))
+	p := r.problem(t, http.StatusConflict)
+	if p["type"] != "urn:koers:problem:id-reused" || p["first_sequence"] != float64(first.Sequences[len(first.Sequences)-1]) || p["first_recorded_at"] == "" {
+		t.Fatalf("other content under the same id: %s", r.body)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"koers/domain"
 	"koers/eventstore"
@@ -31,6 +32,10 @@ type problem struct {
 	Aggregate string  `json:"aggregate,omitempty"`
 	Expected  *uint64 `json:"expected,omitempty"`
 	Current   *uint64 `json:"current,omitempty"`
+	// FirstSequence and FirstRecordedAt name the first recording of a
+	// decision id submitted again with other content.
+	FirstSequence   *uint64 `json:"first_sequence,omitempty"`
+	FirstRecordedAt string  `json:"first_recorded_at,omitempty"`
 	// Result is the check of each dependency, for /healthz.
 	Checks map[string]string `json:"checks,omitempty"`
 
@@ -144,6 +149,7 @@ func mapProblem(err error) *problem {
 	var (
 		param    *ParameterError
 		mismatch *ledger.VersionMismatchError
+		reused   *domain.DecisionReusedError
 		tooLarge *http.MaxBytesError
 		field    *domain.FieldError
 		bad      *malformedError
@@ -195,6 +201,10 @@ func mapProblem(err error) *problem {
 			}
 		}
 		return p
+	case errors.As(err, &reused):
+		seq := reused.Sequence
+		return &problem{Type: "id-reused", Status: http.StatusConflict, Detail: err.Error(), Field: "id",
+			FirstSequence: &seq, FirstRecordedAt: reused.RecordedAt.UTC().Format(time.RFC3339Nano)}
 	case errors.Is(err, domain.ErrConflict):
 		// What the log server said about the versions is for the server
 		// log; the client learns what to do.

@@ -62,6 +62,9 @@ func TestEveryErrorMapsToAStatusOnPurpose(t *testing.T) {
 		{"AuthorityError", wrap(&domain.AuthorityError{Mandate: "m", Actor: "p-1", Problem: "kind"}), http.StatusForbidden, "unauthorized"},
 		{"EscalationError", wrap(&domain.EscalationError{Grantor: "m", Problem: "scope"}), http.StatusForbidden, "unauthorized"},
 		{"TooManyEventsError", wrap(&domain.TooManyEventsError{Events: 1001, Max: 1000}), http.StatusUnprocessableEntity, "too-many-events"},
+		{"DecisionReusedError", wrap(&domain.DecisionReusedError{ID: "d-1", Sequence: 7}), http.StatusConflict, "id-reused"},
+		{"SignatureError", wrap(&domain.SignatureError{ID: "d-1", Actor: "p-1", Keys: 1}), http.StatusForbidden, "unauthorized"},
+		{"SignatureRequiredError", wrap(&domain.SignatureRequiredError{ID: "d-1", Actor: "p-1"}), http.StatusForbidden, "unauthorized"},
 
 		// The command handler's and the event store's typed errors.
 		{"VersionMismatchError", wrap(&ledger.VersionMismatchError{Ref: ref, Expected: 3, Current: 4}), http.StatusPreconditionFailed, "stale-version"},

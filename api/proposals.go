@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,8 +23,9 @@ const maxActionBytes = 16 << 10
 // actionBody is the body of POST /v1/proposals/{id}/approve, /reject and
 // /withdraw.
 type actionBody struct {
-	By     string `json:"by"`
-	Reason string `json:"reason"`
+	By        string `json:"by"`
+	Reason    string `json:"reason"`
+	Signature string `json:"signature"`
 }
 
 // actionResult answers an action: the proposal after it, and the
@@ -71,7 +74,15 @@ func (s *server) act(w http.ResponseWriter, r *http.Request, kind string) error 
 	if caller, ok := r.Context().Value(callerKey{}).(string); ok && b.By != caller {
 		return &impersonationError{caller: caller, by: b.By}
 	}
-	res, err := s.cfg.Ledger.Act(r.Context(), domain.Action{Proposal: id, Kind: kind, By: b.By, Reason: b.Reason})
+	a := domain.Action{Proposal: id, Kind: kind, By: b.By, Reason: b.Reason}
+	if b.Signature != "" {
+		sig, err := hex.DecodeString(b.Signature)
+		if err != nil || len(sig) != ed25519.SignatureSize {
+			return &domain.FieldError{Field: "signature", Err: fmt.Errorf("want %d hex digits (an Ed25519 signature)", 2*ed25519.SignatureSize)}
+		}
+		a.Signature = sig
+	}
+	res, err := s.cfg.Ledger.Act(r.Context(), a)
 	var nf *domain.NotFoundError
 	if errors.As(err, &nf) && nf.Ref.Kind == domain.KindProposal {
 		return &proposalNotFound{err: err}

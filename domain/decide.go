@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -32,6 +33,12 @@ func Plan(d Decision) []Ref {
 	add(KindDecision, d.ID)
 	add(KindProposal, d.ID)
 	add(KindMandate, d.Authority)
+	// The ledger's policy says whether the decision must be signed, the
+	// actor's keys whether its signature holds.
+	add(KindLedger, LedgerPolicy)
+	if len(d.Signature) > 0 {
+		add(KindActor, d.By)
+	}
 	// The actor must hold the mandate, so the actor is the holder whose
 	// standing decides whether it is in force.
 	if r, ok := holderRef(d.By); ok {
@@ -54,6 +61,10 @@ func Plan(d Decision) []Ref {
 			if r, ok := holderRef(c.Holder); ok {
 				add(r.Kind, r.ID)
 			}
+		case ChangeActorRegisterKey, ChangeActorRevokeKey:
+			add(KindActor, c.Actor)
+		case ChangeLedgerRotateKey:
+			add(KindLedger, LedgerKeys)
 		case ChangeBoardForm:
 			add(KindBoard, c.ID)
 			for _, m := range c.Members {
@@ -144,10 +155,20 @@ func (k *work) decide() ([]Event, error) {
 	}
 	recRef := Ref{Kind: KindDecision, ID: d.ID}
 	if rec, _ := k.get(recRef); rec.Exists() {
+		first, err := rec.Decision.Record.DecisionOf()
+		if err != nil || !SameContent(first, d) {
+			return nil, &DecisionReusedError{ID: d.ID, Sequence: rec.Decision.Sequence, RecordedAt: rec.Decision.RecordedAt}
+		}
 		return nil, &DuplicateDecisionError{ID: d.ID}
 	}
 	if p, _ := k.get(ref(KindProposal, d.ID)); p.Exists() && k.mode != modeFromProposal {
+		if !SameContent(p.Proposal.Decision, d) {
+			return nil, &DecisionReusedError{ID: d.ID, Sequence: p.Proposal.OpenedSeq, RecordedAt: p.Proposal.ProposedAt, Proposal: true}
+		}
 		return nil, &DuplicateProposalError{ID: d.ID}
+	}
+	if err := k.checkSignature(); err != nil {
+		return nil, err
 	}
 	// A change that needs an aggregate not loaded does not end the pass:
 	// the later changes are still tried, so that one NeedError names what
@@ -199,7 +220,10 @@ func (k *work) decide() ([]Event, error) {
 	}
 	rec := DecisionRecorded{ID: d.ID, By: d.By, Authority: d.Authority, Reason: d.Reason, Refs: d.Refs,
 		Effective: d.Effective, Changes: d.Changes, Effects: k.effects, Retracts: k.retracts,
-		AuthorityChain: auth.record(), Approvers: k.approvers}
+		AuthorityChain: auth.record(), Approvers: k.approvers, SignedWith: k.signedWith, EffectiveOmitted: !d.EffectiveGiven}
+	if k.signedWith != "" {
+		rec.Signature = hex.EncodeToString(d.Signature)
+	}
 	if err := k.emit(recRef, EventDecisionRecorded, rec); err != nil {
 		return nil, err
 	}
@@ -241,6 +265,8 @@ type work struct {
 	// does; approvers the members whose approvals count (the actor first).
 	boardHolder *Aggregate
 	approvers   []string
+	// signedWith is the actor's key that verified the decision's signature.
+	signedWith string
 }
 
 func (k *work) eff() time.Time { return k.d.Effective }
@@ -521,6 +547,8 @@ func (k *work) apply(c Change) error {
 		return k.retract(c.Decision)
 	case ChangeBoardForm, ChangeBoardAddMember, ChangeBoardRemoveMember, ChangeBoardDisband:
 		return k.board(c)
+	case ChangeActorRegisterKey, ChangeActorRevokeKey, ChangeLedgerRotateKey, ChangeLedgerRequireSigs:
+		return k.trust(c)
 	}
 	return fmt.Errorf("change kind %q: %w", c.Kind, ErrInvalid)
 }

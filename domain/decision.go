@@ -2,6 +2,8 @@ package domain
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +48,14 @@ type Decision struct {
 	// taken under a board's mandate (set from its proposal; not part of the
 	// public format: approvals are recorded by `approve`, never claimed).
 	Approvers []string
+	// Signature is the actor's Ed25519 signature over the decision's
+	// canonical encoding ([CanonicalDecision]); nil when unsigned. It is not
+	// part of the decision's content.
+	Signature []byte
+	// EffectiveGiven tells whether the decision named its effective time
+	// (false: it took its recording time). A retry of a decision that named
+	// none matches its first recording whatever time that was.
+	EffectiveGiven bool
 }
 
 // Meta is the metadata every event of d carries.
@@ -65,7 +75,8 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		Refs      []string `json:"refs,omitempty"`
 		Effective string   `json:"effective"`
 		Changes   []Change `json:"changes"`
-	}{d.ID, d.By, d.Authority, d.Reason, d.Refs, d.Effective.Format(time.RFC3339Nano), d.Changes})
+		Signature string   `json:"signature,omitempty"`
+	}{d.ID, d.By, d.Authority, d.Reason, d.Refs, d.Effective.Format(time.RFC3339Nano), d.Changes, hex.EncodeToString(d.Signature)})
 }
 
 // UnmarshalJSON reads d in the public decision format, as written by
@@ -117,7 +128,9 @@ type Change struct {
 	Decision    string
 	Board       string
 	Members     []string
-	Quorum      int // 0: not given
+	Quorum      int    // 0: not given
+	Actor       string // actor.register-key, actor.revoke-key
+	Key         string // an Ed25519 public key, 64 lower-case hex digits
 }
 
 // The change kinds.
@@ -153,6 +166,10 @@ const (
 	ChangeBoardAddMember    = "board.add-member"
 	ChangeBoardRemoveMember = "board.remove-member"
 	ChangeBoardDisband      = "board.disband"
+	ChangeActorRegisterKey  = "actor.register-key"
+	ChangeActorRevokeKey    = "actor.revoke-key"
+	ChangeLedgerRotateKey   = "ledger.rotate-key"
+	ChangeLedgerRequireSigs = "ledger.require-signatures"
 )
 
 // Team types (Team Topologies).
@@ -180,6 +197,7 @@ const (
 	fCategory                   // one of KPICategories
 	fQuarter                    // a quarter: 2026-Q2
 	fNote                       // free text, up to MaxNameLen, may be empty
+	fKey                        // an Ed25519 public key as 64 lower-case hex digits
 )
 
 type fieldSpec struct {
@@ -228,6 +246,10 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeBoardAddMember:    {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
 	ChangeBoardRemoveMember: {req("board", fID), req("person", fID), opt("quorum", fQuorum)},
 	ChangeBoardDisband:      {req("board", fID)},
+	ChangeActorRegisterKey:  {req("actor", fID), req("public_key", fKey)},
+	ChangeActorRevokeKey:    {req("actor", fID), req("public_key", fKey)},
+	ChangeLedgerRotateKey:   {req("public_key", fKey)},
+	ChangeLedgerRequireSigs: {},
 }
 
 // ChangeKinds lists the public change kinds.
@@ -305,6 +327,10 @@ func (c *Change) str(name string) *string {
 		return &c.Decision
 	case "board":
 		return &c.Board
+	case "actor":
+		return &c.Actor
+	case "public_key":
+		return &c.Key
 	}
 	return nil
 }
@@ -400,7 +426,7 @@ type DecodeOptions struct {
 	NewID func() string
 }
 
-var decisionFields = []string{"id", "by", "authority", "reason", "refs", "effective", "changes"}
+var decisionFields = []string{"id", "by", "authority", "reason", "refs", "effective", "changes", "signature"}
 
 type rawDecision struct {
 	ID        *string           `json:"id"`
@@ -410,6 +436,7 @@ type rawDecision struct {
 	Refs      []string          `json:"refs"`
 	Effective *string           `json:"effective"`
 	Changes   []json.RawMessage `json:"changes"`
+	Signature *string           `json:"signature"`
 }
 
 // DecodeDecision parses and validates a decision in its public JSON format.
@@ -484,7 +511,14 @@ func DecodeDecision(data []byte, opts DecodeOptions) (Decision, error) {
 		if err != nil {
 			return Decision{}, &FieldError{Field: "effective", Err: err}
 		}
-		d.Effective = t
+		d.Effective, d.EffectiveGiven = t, true
+	}
+	if raw.Signature != nil {
+		sig, err := hex.DecodeString(*raw.Signature)
+		if err != nil || len(sig) != ed25519.SignatureSize {
+			return Decision{}, &FieldError{Field: "signature", Err: fmt.Errorf("want %d hex digits (an Ed25519 signature)", 2*ed25519.SignatureSize)}
+		}
+		d.Signature = sig
 	}
 	if len(raw.Changes) == 0 {
 		return Decision{}, &FieldError{Field: "changes", Err: errors.New("a decision needs at least one change")}
@@ -773,6 +807,10 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 		if err := ValidHolder(s); err != nil {
 			return fail(err)
 		}
+	case fKey:
+		if _, err := ParsePublicKey(s); err != nil {
+			return fail(err)
+		}
 	case fName:
 		if err := checkText(s, MaxNameLen, true); err != nil {
 			return fail(err)
@@ -843,7 +881,7 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 }
 
 // kindPrefixes are the families a kind pattern may name with ".*".
-var kindPrefixes = []string{"valuestream", "product", "team", "person", "project", "budget", "funding", "mandate", "kpi", "decision", "board"}
+var kindPrefixes = []string{"valuestream", "product", "team", "person", "project", "budget", "funding", "mandate", "kpi", "decision", "board", "actor", "ledger"}
 
 func validKindPattern(p string) error {
 	if p == "*" {

@@ -68,9 +68,50 @@
 //	board.add-member      board, person, [quorum]
 //	board.remove-member   board, person, [quorum]
 //	board.disband         board
+//	actor.register-key    actor, public_key (Ed25519, 64 hex digits)
+//	actor.revoke-key      actor, public_key
+//	ledger.rotate-key     public_key                    (root mandate only)
+//	ledger.require-signatures                           (root mandate only; no fields)
 //
 // Funding accounts are pool, valuestream:<id>, product:<id> and
 // project:<id>; one budget aggregate per period holds them all.
+//
+// # Signatures and idempotency
+//
+// A decision may carry "signature": its actor's Ed25519 signature (128 hex
+// digits) over CanonicalDecision, the ASCII tag "koers-decision-v1" followed
+// by these fields, each as its length in bytes (unsigned 64-bit big-endian)
+// and then its bytes:
+//
+//	id, by, authority, reason, number of refs (decimal), each ref,
+//	effective time (RFC 3339 with nanoseconds, UTC; empty when the decision
+//	names none and takes its recording time), number of changes (decimal),
+//	each change in its public JSON form (compact, "kind" first, then its
+//	fields in the order of the table above, optional ones only when set,
+//	amounts as written, valid_until in RFC 3339 UTC)
+//
+// Decide checks it against the keys registered for the actor (on actor:<id>,
+// by actor.register-key under a mandate that covers it, revoked by
+// actor.revoke-key) and refuses a signature that verifies under none of them
+// (*SignatureError). Once the ledger's policy requires signatures
+// (ledger.require-signatures under the root mandate, or the genesis with
+// GenesisOptions.RequireSignatures, which also registers the root's key), an
+// unsigned decision is refused (*SignatureRequiredError); both wrap
+// ErrUnauthorized. The record keeps the signature and the key that verified
+// it (decision.recorded: signature, signed_with), so that a verifier
+// (SignatureAudit) checks it later against the key registered then. Actions
+// on proposals are signed the same way over CanonicalAction (tag
+// "koers-action-v1", then proposal id, action, member, reason).
+//
+// The id is the idempotency key of the decision's content: by, authority,
+// reason, refs, effective time and changes, compared in their canonical
+// encoding (SameContent). The signature and approvers are not content, and a
+// decision submitted without an effective time matches whatever effective time
+// its first recording took. The same id with the same content again is a
+// *DuplicateDecisionError (the command handler answers with the first result);
+// with other content it is a *DecisionReusedError (wraps ErrConflict) naming
+// the first recording's sequence and recorded time, and nothing is written.
+// The same holds for an id recorded as a proposal.
 //
 // # Invariants
 //
@@ -300,6 +341,18 @@
 //	                                 changes (public format), effects [{aggregate, type, data}], retracts?,
 //	                                 authority_chain? [{mandate, holder}], approvers?}
 //	  decision.retracted           DecisionRetracted{id, by}           (by: the retracting decision)
+//	actor:<id>
+//	  actor.key-registered         ActorKey{actor, key}
+//	  actor.key-revoked            ActorKey{actor, key}
+//	ledger:keys
+//	  ledger.key-recorded          LedgerKey{key, previous?}           (the writer's seal key: genesis, rotations)
+//	ledger:policy
+//	  ledger.signatures-required   LedgerPolicySet{require_signatures}
+//
+// decision.recorded also carries signature?, signed_with? and
+// effective_omitted? (signed decisions); proposal.opened effective_omitted?;
+// proposal votes signature?, signed_with?, and proposal.decided/refused
+// approval_signature?, approval_signed_with?.
 //
 // Amounts in payloads are decimal strings in the period's currency
 // ("125000.00"); Decimal.Minor converts them to an Amount.

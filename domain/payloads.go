@@ -368,6 +368,14 @@ type DecisionRecorded struct {
 	// Approvers are the board members whose approvals decided it, when it
 	// was taken under a board's mandate (the proposer first).
 	Approvers []string `json:"approvers,omitempty"`
+	// Signature is the actor's signature over the decision's canonical
+	// encoding (hex) and SignedWith the registered key that verified it;
+	// both absent for an unsigned decision.
+	Signature  string `json:"signature,omitempty"`
+	SignedWith string `json:"signed_with,omitempty"`
+	// EffectiveOmitted: the decision named no effective time and took its
+	// recording time; its signature covers none.
+	EffectiveOmitted bool `json:"effective_omitted,omitempty"`
 }
 
 // ChainLink is one mandate of an authority chain and its holder then.
@@ -406,6 +414,9 @@ type ProposalOpened struct {
 	ProposedBy string    `json:"proposed_by"`
 	Expires    time.Time `json:"expires"`
 	Decision   Decision  `json:"decision"`
+	// EffectiveOmitted: the decision named no effective time (it took the
+	// proposal's recording time); its signature, if any, covers none.
+	EffectiveOmitted bool `json:"effective_omitted,omitempty"`
 }
 
 // ProposalVote is the payload of proposal.approved, proposal.rejected
@@ -414,6 +425,10 @@ type ProposalVote struct {
 	ID     string `json:"id"`
 	By     string `json:"by"`
 	Reason string `json:"reason,omitempty"`
+	// Signature (hex) is By's signature over the action's canonical
+	// encoding and SignedWith the registered key that verified it.
+	Signature  string `json:"signature,omitempty"`
+	SignedWith string `json:"signed_with,omitempty"`
 }
 
 // ProposalOutcome is the payload of proposal.decided (the decision's
@@ -428,6 +443,9 @@ type ProposalOutcome struct {
 	ApprovalReason string   `json:"approval_reason,omitempty"`
 	Approvers      []string `json:"approvers"`
 	Reason         string   `json:"reason,omitempty"`
+	// ApprovalSignature and ApprovalSignedWith as in ProposalVote.
+	ApprovalSignature  string `json:"approval_signature,omitempty"`
+	ApprovalSignedWith string `json:"approval_signed_with,omitempty"`
 }
 
 // DecisionRetracted is the payload of decision.retracted, on the retracted
@@ -512,6 +530,10 @@ var eventSpecs = map[string]eventSpec{
 	EventProposalWithdrawn:             spec[ProposalVote](KindProposal),
 	EventProposalDecided:               spec[ProposalOutcome](KindProposal),
 	EventProposalRefused:               spec[ProposalOutcome](KindProposal),
+	EventLedgerKeyRecorded:             spec[LedgerKey](KindLedger),
+	EventLedgerSignaturesRequired:      spec[LedgerPolicySet](KindLedger),
+	EventActorKeyRegistered:            spec[ActorKey](KindActor),
+	EventActorKeyRevoked:               spec[ActorKey](KindActor),
 }
 
 // EventTypes lists every event type the domain writes.

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +40,7 @@ type ProposalState struct {
 	Mandate    string
 	Proposer   string
 	ProposedAt time.Time // recorded time
+	OpenedSeq  uint64    // sequence of proposal.opened
 	Expires    time.Time
 	// Approvals, the proposer's first, in the order given.
 	Approvals []Approval
@@ -137,7 +139,7 @@ func Propose(w World, d Decision, now time.Time, ttl time.Duration) (Outcome, er
 	}
 	r := ref(KindProposal, d.ID)
 	opened := ProposalOpened{ID: d.ID, Board: b.Ref.ID, Mandate: d.Authority, Quorum: b.Board.Quorum, ProposedBy: d.By,
-		Expires: now.Add(ttl).UTC(), Decision: d}
+		Expires: now.Add(ttl).UTC(), Decision: d, EffectiveOmitted: !d.EffectiveGiven}
 	ev, err := newEvent(r, EventProposalOpened, opened)
 	if err != nil {
 		return Outcome{}, err
@@ -168,13 +170,19 @@ type Action struct {
 	Kind     string // ActionApprove, ActionReject, ActionWithdraw
 	By       string
 	Reason   string // required to reject
+	// Signature is the member's Ed25519 signature over [CanonicalAction];
+	// nil when unsigned.
+	Signature []byte
 }
 
 // PlanAction lists the aggregates Act needs first.
 func PlanAction(a Action) []Ref {
-	refs := []Ref{ref(KindProposal, a.Proposal)}
+	refs := []Ref{ref(KindProposal, a.Proposal), LedgerPolicyRef}
 	if ValidID(a.By) == nil {
 		refs = append(refs, ref(KindPerson, a.By))
+		if len(a.Signature) > 0 {
+			refs = append(refs, ref(KindActor, a.By))
+		}
 	}
 	return refs
 }
@@ -211,6 +219,14 @@ func Act(w World, a Action, now time.Time) (Outcome, error) {
 	if !pr.Exists() {
 		return Outcome{}, &NotFoundError{Ref: pr.Ref}
 	}
+	signedWith, err := k.checkActionSignature(a)
+	if err != nil {
+		return Outcome{}, err
+	}
+	sig := ""
+	if signedWith != "" {
+		sig = hex.EncodeToString(a.Signature)
+	}
 	p := pr.Proposal
 	if st := p.StateAt(now); st != ProposalPending {
 		return Outcome{}, &ProposalClosedError{ID: a.Proposal, State: st, Reason: p.Reason, At: closedAt(p, st)}
@@ -238,7 +254,7 @@ func Act(w World, a Action, now time.Time) (Outcome, error) {
 		return nil
 	}
 	vote := func(typ string) (Event, error) {
-		return newEvent(pr.Ref, typ, ProposalVote{ID: a.Proposal, By: a.By, Reason: a.Reason})
+		return newEvent(pr.Ref, typ, ProposalVote{ID: a.Proposal, By: a.By, Reason: a.Reason, Signature: sig, SignedWith: signedWith})
 	}
 	out := Outcome{Meta: actionMeta(a.By, p.Mandate, actionReason(a), now)}
 	if b.Board != nil {
@@ -300,7 +316,7 @@ func Act(w World, a Action, now time.Time) (Outcome, error) {
 			}
 		case err != nil:
 			refused, rerr := newEvent(pr.Ref, EventProposalRefused, ProposalOutcome{ID: a.Proposal, By: a.By, ApprovalReason: a.Reason,
-				Approvers: approvers, Reason: err.Error()})
+				Approvers: approvers, Reason: err.Error(), ApprovalSignature: sig, ApprovalSignedWith: signedWith})
 			if rerr != nil {
 				return Outcome{}, rerr
 			}
@@ -308,7 +324,7 @@ func Act(w World, a Action, now time.Time) (Outcome, error) {
 			out.Refusal = err
 		default:
 			decided, derr := newEvent(pr.Ref, EventProposalDecided, ProposalOutcome{ID: a.Proposal, By: a.By, ApprovalReason: a.Reason,
-				Approvers: approvers})
+				Approvers: approvers, ApprovalSignature: sig, ApprovalSignedWith: signedWith})
 			if derr != nil {
 				return Outcome{}, derr
 			}

@@ -26,6 +26,8 @@ type Aggregate struct {
 	Decision    *DecisionState
 	Board       *BoardState
 	Proposal    *ProposalState
+	Ledger      *LedgerState
+	Actor       *ActorState
 }
 
 // World is what the command handler loaded for a decision. A Ref absent from
@@ -36,7 +38,7 @@ type World map[Ref]Aggregate
 func (a Aggregate) Exists() bool {
 	return a.ValueStream != nil || a.Product != nil || a.Team != nil || a.Person != nil ||
 		a.Project != nil || a.Budget != nil || a.Mandate != nil || a.Decision != nil ||
-		a.Board != nil || a.Proposal != nil
+		a.Board != nil || a.Proposal != nil || a.Ledger != nil || a.Actor != nil
 }
 
 // Status is "active" or what ended it (retired, disbanded, left, closed,
@@ -230,6 +232,9 @@ func (m *MandateState) IsRoot() bool { return m.Grantor == "" }
 type DecisionState struct {
 	Record      DecisionRecorded
 	RetractedBy string
+	// Sequence and RecordedAt are the decision record's, as the log holds it.
+	Sequence   uint64
+	RecordedAt time.Time
 }
 
 // Fold replays history (the events of one aggregate, in log order) into its state.
@@ -257,6 +262,17 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 	v, err := decodeData(e.Event)
 	if err != nil {
 		return a, err
+	}
+	switch e.Type {
+	case EventLedgerKeyRecorded, EventLedgerSignaturesRequired, EventActorKeyRegistered, EventActorKeyRevoked:
+		if !a.Exists() {
+			a.Since = e.Meta.Effective
+		}
+		if err := evolveTrust(&a, e, v); err != nil {
+			return a, err
+		}
+		a.Version = e.Sequence
+		return a, nil
 	}
 	creates := false
 	switch e.Type {
@@ -289,7 +305,7 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		a.Mandate = &MandateState{Holder: p.Holder, Kinds: p.Kinds, Scope: p.Scope, Limit: p.Limit,
 			PeriodLimit: p.PeriodLimit, ValidUntil: p.ValidUntil, Grantor: p.Grantor, Chain: p.Chain}
 	case *DecisionRecorded:
-		a.Decision = &DecisionState{Record: *p}
+		a.Decision = &DecisionState{Record: *p, Sequence: e.Sequence, RecordedAt: e.RecordedAt}
 	case *BoardFormed:
 		a.Board = &BoardState{Name: p.Name, Members: sortedCopy(p.Members), Quorum: p.Quorum}
 	case *BoardMember:
@@ -298,9 +314,10 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 		b.Quorum = p.Quorum
 		a.Board = &b
 	case *ProposalOpened:
+		p.Decision.EffectiveGiven = !p.EffectiveOmitted
 		a.Proposal = &ProposalState{Decision: p.Decision, Board: p.Board, Mandate: p.Mandate, Proposer: p.ProposedBy,
 			ProposedAt: e.RecordedAt, Expires: p.Expires, Approvals: []Approval{{By: p.ProposedBy, At: e.RecordedAt}},
-			State: ProposalPending}
+			State: ProposalPending, OpenedSeq: e.Sequence}
 	case *ProposalVote:
 		evolveVote(&a, e, p)
 	case *ProposalOutcome:

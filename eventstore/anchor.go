@@ -2,12 +2,13 @@ package eventstore
 
 import (
 	"context"
-	"crypto/hmac"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -101,21 +102,26 @@ type SignedAnchor struct {
 	Digest    string    `json:"digest"`
 	Prev      string    `json:"prev"`
 	Taken     time.Time `json:"taken"`               // when the anchor was taken, by the writer's clock; informative
-	Algorithm string    `json:"sig_alg"`             // how Signature was made
-	Signature string    `json:"signature,omitempty"` // over the canonical encoding, see signAnchor
+	Algorithm string    `json:"sig_alg"`             // how Signature was made: "ed25519"
+	Key       string    `json:"key"`                 // the id of the ledger key that signed ([KeyID]), as the log records it
+	Signature string    `json:"signature,omitempty"` // over the canonical encoding, see anchorMessage
 }
 
 // anchorFormat is the Format of a [SignedAnchor].
 const anchorFormat = "koers-anchor-v1"
+
+// anchorTag starts the message an anchor's signature covers, so that no
+// anchor signature can pass for a seal or the other way round.
+const anchorTag = "koers-anchor-sig-v1"
 
 // Anchor returns the anchor a signed anchor holds.
 func (a SignedAnchor) Anchor() domain.Anchor {
 	return domain.Anchor{Sequence: a.Sequence, Digest: a.Digest, Prev: a.Prev}
 }
 
-// anchorMessage is the canonical encoding a signature covers: the format
-// tag and the fields in this order, each length-prefixed as in the event
-// hash.
+// anchorMessage is the canonical encoding a signature covers: a tag, the
+// format, the algorithm and key, and the fields in this order, each
+// length-prefixed as in the event hash.
 func (a SignedAnchor) anchorMessage() []byte {
 	var b []byte
 	field := func(s string) {
@@ -126,7 +132,10 @@ func (a SignedAnchor) anchorMessage() []byte {
 		b = append(b, n[:]...)
 		b = append(b, s...)
 	}
+	field(anchorTag)
 	field(anchorFormat)
+	field(a.Algorithm)
+	field(a.Key)
 	field(a.Ledger)
 	field(fmt.Sprint(a.Sequence))
 	field(a.Digest)
@@ -135,37 +144,62 @@ func (a SignedAnchor) anchorMessage() []byte {
 	return b
 }
 
-// anchorAlgorithm names the signing of anchors; it changes when the seal
-// does, and [Store.SignAnchor] and [Store.CheckAnchorSignature] are the one
-// place that knows how.
-const anchorAlgorithm = "hmac-sha256-seal"
+// anchorAlgorithm names the signing of anchors: the writer's Ed25519
+// ledger key, the one that seals. [Store.SignAnchor] and
+// [Store.CheckAnchorSignature] are the one place that knows how.
+const anchorAlgorithm = "ed25519"
 
-// SignAnchor signs an anchor taken at taken with the ledger's seal.
-func (s *Store) SignAnchor(a domain.Anchor, taken time.Time) SignedAnchor {
+// SignAnchor signs an anchor taken at taken with the writer's ledger key,
+// which must be the key in force (a store opened without a seal key is
+// [ErrReadOnly]; a superseded key is a [*KeyNotInForceError]).
+func (s *Store) SignAnchor(ctx context.Context, a domain.Anchor, taken time.Time) (SignedAnchor, error) {
+	if err := s.checkWriter(ctx); err != nil {
+		return SignedAnchor{}, fmt.Errorf("sign anchor at %d: %w", a.Sequence, err)
+	}
 	sa := SignedAnchor{Format: anchorFormat, Ledger: s.cfg.Stream, Sequence: a.Sequence, Digest: a.Digest, Prev: a.Prev,
-		Taken: taken.UTC(), Algorithm: anchorAlgorithm}
-	m := hmac.New(sha256.New, s.sealer.key)
-	m.Write(sa.anchorMessage())
-	sa.Signature = hex.EncodeToString(m.Sum(nil))
-	return sa
+		Taken: taken.UTC(), Algorithm: anchorAlgorithm, Key: KeyID(s.priv.Public().(ed25519.PublicKey))}
+	sa.Signature = hex.EncodeToString(ed25519.Sign(s.priv, sa.anchorMessage()))
+	return sa, nil
 }
 
-// CheckAnchorSignature reports whether sa was signed by this ledger's seal.
-func (s *Store) CheckAnchorSignature(sa SignedAnchor) error {
+// CheckAnchorSignature reports whether sa was signed by one of this
+// ledger's keys, as the log records them: it needs no secret. The key must
+// not have been superseded before the anchor's sequence (an anchor over
+// messages written under a later key is not that key's to sign).
+func (s *Store) CheckAnchorSignature(ctx context.Context, sa SignedAnchor) error {
 	if sa.Format != anchorFormat {
 		return fmt.Errorf("anchor format %q: want %s", sa.Format, anchorFormat)
 	}
 	if sa.Algorithm != anchorAlgorithm {
+		if strings.HasPrefix(sa.Algorithm, "hmac") {
+			return fmt.Errorf("anchor signed with %q, the shared-secret seal this ledger no longer uses: take a new anchor with `koers anchor` (signed with the ledger's Ed25519 key)", sa.Algorithm)
+		}
 		return fmt.Errorf("anchor signed with %q: this build checks %s", sa.Algorithm, anchorAlgorithm)
 	}
-	got, err := hex.DecodeString(sa.Signature)
+	if sa.Ledger != s.cfg.Stream {
+		return fmt.Errorf("anchor of ledger %q, not of %q", sa.Ledger, s.cfg.Stream)
+	}
+	if err := s.refreshKeys(ctx); err != nil {
+		return fmt.Errorf("anchor signature: %w", err)
+	}
+	var key *LedgerKey
+	for _, k := range s.Keys() {
+		if k.ID == sa.Key {
+			key = &k
+		}
+	}
+	if key == nil {
+		return fmt.Errorf("anchor signed with key %q, which the ledger's log does not record: not signed by this ledger's writer", sa.Key)
+	}
+	if cur, _ := s.keys.inForce(sa.Sequence); cur != nil && cur.ID != key.ID && cur.From > key.From {
+		return fmt.Errorf("anchor at %d signed with ledger key %s, superseded at sequence %d by key %s: not a valid signature for it", sa.Sequence, key.ID, cur.From, cur.ID)
+	}
+	sig, err := hex.DecodeString(sa.Signature)
 	if err != nil {
 		return errors.New("anchor signature is not hex")
 	}
-	m := hmac.New(sha256.New, s.sealer.key)
-	m.Write(sa.anchorMessage())
-	if !hmac.Equal(got, m.Sum(nil)) {
-		return errors.New("anchor signature does not match: not signed with this ledger's seal, or changed since")
+	if !ed25519.Verify(key.pub, sa.anchorMessage(), sig) {
+		return fmt.Errorf("anchor signature does not verify under ledger key %s: not signed by this ledger's writer, or changed since", key.ID)
 	}
 	return nil
 }

@@ -50,8 +50,11 @@ func TestAnchorsExtendTheDigestAndSignaturesCatchChanges(t *testing.T) {
 	}
 
 	// A signed anchor with any byte changed no longer checks.
-	sa := st.SignAnchor(a7, time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC))
-	if err := st.CheckAnchorSignature(sa); err != nil {
+	sa, err := st.SignAnchor(ctx(t), a7, time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CheckAnchorSignature(ctx(t), sa); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(sa)
@@ -65,7 +68,7 @@ func TestAnchorsExtendTheDigestAndSignaturesCatchChanges(t *testing.T) {
 		if got == sa {
 			continue // a change JSON does not see (the case of a key's letter)
 		}
-		if st.CheckAnchorSignature(got) == nil {
+		if st.CheckAnchorSignature(ctx(t), got) == nil {
 			t.Fatalf("byte %d changed (%q), the signature still checks", i, c)
 		}
 	}
@@ -124,5 +127,44 @@ func TestOpenOfAnExistingLedgerCreatesNothingAndWatchesTheStream(t *testing.T) {
 	insp, err := eventstore.Open(ctx(t), js, eventstore.Config{SealKey: testKey, Existing: true, Inspect: true})
 	if err != nil || insp.Halted() == nil {
 		t.Fatalf("inspect a trimmed stream: %v, halted %v", err, insp.Halted())
+	}
+}
+
+// An anchor is signed with the writer's Ed25519 key and checked with the
+// public key the log records: a reader without any secret checks it, and
+// neither another key's signature nor an HMAC anchor passes.
+func TestAnchorSignaturesNeedNoSecret(t *testing.T) {
+	st, js := newStore(t)
+	mustAppend(t, st, meta(domain.GenesisDecision), map[domain.Ref]uint64{domain.LedgerKeysRef: 0},
+		event(domain.LedgerKeysRef, domain.EventLedgerKeyRecorded, domain.LedgerKey{Key: st.PublicKey()}))
+	p := person("p-1")
+	last := mustAppend(t, st, meta("d-1"), map[domain.Ref]uint64{p: 0}, event(p, "person.renamed", nil)).Sequences[0]
+	a, err := st.Anchor(ctx(t), domain.Anchor{}, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := st.SignAnchor(ctx(t), a, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.Algorithm != "ed25519" || sa.Key == "" {
+		t.Fatalf("signed anchor %+v: want sig_alg ed25519 and the key id", sa)
+	}
+	ro := openStore(t, js, func(c *eventstore.Config) { c.SealKey = nil })
+	if err := ro.CheckAnchorSignature(ctx(t), sa); err != nil {
+		t.Fatalf("a reader without a key checks the anchor: %v", err)
+	}
+	if _, err := ro.SignAnchor(ctx(t), a, time.Now()); !errors.Is(err, eventstore.ErrReadOnly) {
+		t.Fatalf("a reader signs an anchor: %v", err)
+	}
+	hm := sa
+	hm.Algorithm = "hmac-sha256-seal"
+	if err := ro.CheckAnchorSignature(ctx(t), hm); err == nil || !strings.Contains(err.Error(), "koers anchor") {
+		t.Fatalf("an HMAC anchor: %v", err)
+	}
+	forged := sa
+	forged.Key = "0123456789abcdef"
+	if err := ro.CheckAnchorSignature(ctx(t), forged); err == nil {
+		t.Fatal("an anchor naming a key the log does not record checks")
 	}
 }

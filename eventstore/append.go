@@ -131,6 +131,9 @@ func (s *Store) prepare(ctx context.Context, meta domain.Meta, events []domain.E
 // only the first message of each subject carries the expected version
 // (the version before the whole group).
 func (s *Store) prepareGroup(ctx context.Context, decisions []domain.Decided, expected map[domain.Ref]uint64) (batch, error) {
+	if err := s.checkWriter(ctx); err != nil {
+		return batch{}, fmt.Errorf("append decision %s: %w", decisions[0].Meta.DecisionID, err)
+	}
 	total := 0
 	for _, d := range decisions {
 		meta, events := d.Meta, d.Events
@@ -171,6 +174,12 @@ func (s *Store) prepareGroup(ctx context.Context, decisions []domain.Decided, ex
 				distinct = append(distinct, subj)
 			}
 		}
+	}
+
+	if keysSubj, err := s.Subject(domain.LedgerKeysRef); err == nil && slices.Contains(distinct, keysSubj) {
+		// A key rotation: the next append asks the log which key is in
+		// force before it seals.
+		s.keys.markStale()
 	}
 
 	// The chain needs the hash of the last genuine event on every subject,
@@ -252,7 +261,7 @@ func (s *Store) encode(meta domain.Meta, events []domain.Event, subjects []strin
 		ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
 		Refs: meta.Refs, Effective: meta.Effective.UTC(),
 	}
-	msgs := make([]*nats.Msg, len(events))
+	envs := make([]*envelope, len(events))
 	hashes := make([]string, len(events))
 	for i, ev := range events {
 		data, err := compactData(ev.Data)
@@ -263,14 +272,21 @@ func (s *Store) encode(meta domain.Meta, events []domain.Event, subjects []strin
 		if sv == 0 {
 			sv = 1
 		}
-		env := envelope{
+		env := &envelope{
 			V: envelopeVersion, ID: meta.DecisionID + "/" + strconv.Itoa(i),
 			Type: ev.Type, SchemaVersion: sv, Subject: subjects[i], Decision: dm,
 			Index: i, Count: len(events), Data: data, Prev: prev[subjects[i]],
 		}
-		env.finish(s.sealer)
+		env.finish()
 		prev[subjects[i]] = env.Hash
 		hashes[i] = env.Hash
+		envs[i] = env
+	}
+	if err := seal(s.priv, envs); err != nil {
+		return nil, nil, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+	}
+	msgs := make([]*nats.Msg, len(events))
+	for i, env := range envs {
 		body, err := env.marshal()
 		if err != nil {
 			return nil, nil, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
@@ -360,7 +376,7 @@ func (s *Store) lookupDecision(ctx context.Context, decisionID string, subjects 
 		if err != nil || m == nil {
 			return AppendResult{}, false, err
 		}
-		if env, reason := s.check(m.Subject, m.Data); reason == "" && env.Prev == "" {
+		if env, reason := s.check(m.Subject, m.Data, m.Sequence); reason == "" && env.Prev == "" {
 			match(env, m.Sequence)
 		}
 		return found, ok, nil

@@ -87,37 +87,106 @@ func BenchmarkLoad100Events(b *testing.B) {
 	}
 }
 
+// BenchmarkVerifyAndRawRead: verify as an auditor runs it (a fresh store
+// without any key, so every decision's signature is checked once), next
+// to Koers' checked read (its store remembers the roots it verified) and
+// the raw ordered read both are built on, in the same run. "single" is a
+// log of one-event decisions (a signature per event), "decisions" one of
+// decisions of 100 events (a signature per 100 events).
 func BenchmarkVerifyAndRawRead(b *testing.B) {
-	st, _ := newStore(b)
 	const n = 2000
-	var v uint64
-	p := person("p-bench")
-	for i := range n {
-		v = mustAppend(b, st, meta("v-"+strconv.Itoa(i)), map[domain.Ref]uint64{p: v}, event(p, "person.renamed", map[string]int{"n": i})).Sequences[0]
-	}
-	b.Run("verify", func(b *testing.B) {
-		for b.Loop() {
-			if r := mustVerify(b, st, eventstore.VerifyOptions{}); !r.OK() {
-				b.Fatal(r.Problems)
-			}
+	for _, per := range []int{1, 100} {
+		name := "single"
+		if per > 1 {
+			name = "decisions"
 		}
-		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
-	})
-	b.Run("read", func(b *testing.B) {
-		for b.Loop() {
-			count := 0
-			for _, err := range st.Read(ctx(b), 1, domain.ReadOptions{Until: n}) {
-				if err != nil {
-					b.Fatal(err)
+		b.Run(name, func(b *testing.B) {
+			st, js := newStore(b)
+			mustAppend(b, st, meta(domain.GenesisDecision), map[domain.Ref]uint64{domain.LedgerKeysRef: 0},
+				event(domain.LedgerKeysRef, domain.EventLedgerKeyRecorded, domain.LedgerKey{Key: st.PublicKey()}))
+			versions := map[domain.Ref]uint64{}
+			for i := 0; i < n/per; i++ {
+				evs := make([]domain.Event, per)
+				exp := map[domain.Ref]uint64{}
+				for j := range evs {
+					p := person("p-" + strconv.Itoa(j))
+					evs[j] = event(p, "person.renamed", map[string]int{"n": i})
+					exp[p] = versions[p]
 				}
-				count++
+				res := mustAppend(b, st, meta("v-"+strconv.Itoa(i)), exp, evs...)
+				for j := range evs {
+					versions[person("p-"+strconv.Itoa(j))] = res.Sequences[j]
+				}
 			}
-			if count != n {
-				b.Fatal(count)
-			}
+			last := uint64(n + 1)
+			b.Run("verify", func(b *testing.B) {
+				for b.Loop() {
+					ro := openStore(b, js, func(c *eventstore.Config) { c.SealKey = nil })
+					if r := mustVerify(b, ro, eventstore.VerifyOptions{}); !r.OK() {
+						b.Fatal(r.Problems)
+					}
+				}
+				b.ReportMetric(float64(int(last)*b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+			b.Run("read", func(b *testing.B) {
+				for b.Loop() {
+					count := 0
+					for _, err := range st.Read(ctx(b), 1, domain.ReadOptions{Until: last}) {
+						if err != nil {
+							b.Fatal(err)
+						}
+						count++
+					}
+					if count != int(last) {
+						b.Fatal(count)
+					}
+				}
+				b.ReportMetric(float64(int(last)*b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+			b.Run("raw", func(b *testing.B) {
+				for b.Loop() {
+					if got := rawRead(b, js, last); got != int(last) {
+						b.Fatal(got)
+					}
+				}
+				b.ReportMetric(float64(int(last)*b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+		})
+	}
+}
+
+// rawRead reads the stream up to last through an ordered consumer and
+// nothing else, as the bench's raw baseline does.
+func rawRead(b *testing.B, js jetstream.JetStream, last uint64) int {
+	b.Helper()
+	stream, err := js.Stream(ctx(b), "KOERS")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cons, err := stream.OrderedConsumer(ctx(b), jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	n := 0
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
-	})
+		md, err := msg.Metadata()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+		if md.Sequence.Stream >= last {
+			return n
+		}
+	}
 }
 
 func rawEnvelopeSize(b *testing.B, st *eventstore.Store) []byte {

@@ -107,6 +107,11 @@ func (s *Store) AppendMany(ctx context.Context, decisions []domain.Decided, expe
 	case total > s.cfg.MaxBatch:
 		return nil, &BatchTooLargeError{Events: total, Max: s.cfg.MaxBatch}
 	}
+	// Sealed like a single append: only with the ledger's key in force.
+	if err := s.checkWriter(ctx); err != nil {
+		return nil, fmt.Errorf("append %d decisions: %w", len(decisions), err)
+	}
+	keysSubj, _ := s.Subject(domain.LedgerKeysRef)
 
 	// The subjects touched, in the order first touched, with the version
 	// expected of each.
@@ -133,6 +138,16 @@ func (s *Store) AppendMany(ctx context.Context, decisions []domain.Decided, expe
 				return nil, fmt.Errorf("append decision %s: event %d: type is missing", d.Meta.DecisionID, i)
 			}
 			subjectsOf[di][i] = subj
+			if subj == keysSubj {
+				// A key rotation: the decisions after it must be sealed
+				// with the new key, which this writer does not hold, so
+				// it ends its batch; the next append asks the log which
+				// key is in force.
+				if di != len(decisions)-1 {
+					return nil, fmt.Errorf("append decision %s: a ledger key rotation must be the last decision of its batch", d.Meta.DecisionID)
+				}
+				s.keys.markStale()
+			}
 			if _, seen := want[subj]; seen {
 				continue
 			}
@@ -186,6 +201,8 @@ func (s *Store) AppendMany(ctx context.Context, decisions []domain.Decided, expe
 	msgs := make([]*nats.Msg, 0, total)
 	all := batch{subjects: make([]string, 0, total), hashes: make([]string, 0, total)}
 	for di, d := range decisions {
+		// Every decision is sealed on its own: its own Merkle root over its
+		// events' hashes and its own signature, as a single append seals it.
 		dm, hashes, err := s.encode(d.Meta, d.Events, subjectsOf[di], prev)
 		if err != nil {
 			return nil, err

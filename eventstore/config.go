@@ -12,7 +12,7 @@ import (
 // atomic batch (its default limit).
 const MaxBatchServer = 1000
 
-// MinSealKeyBytes is the shortest seal key accepted.
+// MinSealKeyBytes is the size of a seal key: an Ed25519 seed.
 const MinSealKeyBytes = 32
 
 // Config configures a [Store]. Zero fields take the default in their doc.
@@ -31,9 +31,11 @@ type Config struct {
 	// MaxBatch is the most events one decision may append. Default and
 	// maximum [MaxBatchServer].
 	MaxBatch int
-	// SealKey is the secret that seals every event (HMAC-SHA256); at least
-	// [MinSealKeyBytes] bytes. Required: without it forgeries could not be
-	// told apart from genuine events.
+	// SealKey is the writer's Ed25519 private key that seals every
+	// decision: its 32-byte seed ([MinSealKeyBytes]) or the 64-byte private
+	// key. Empty: the store only reads and verifies (Append returns
+	// [ErrReadOnly]); checking needs no secret, only the public keys the
+	// log records. A writer's key must be the ledger's key in force.
 	SealKey []byte
 	// Timeout bounds every call whose context has no deadline. Default 5s.
 	Timeout time.Duration
@@ -101,8 +103,8 @@ func (c Config) validate() error {
 	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchServer {
 		errs = append(errs, fmt.Errorf("max batch %d: want 1 to %d", c.MaxBatch, MaxBatchServer))
 	}
-	if len(c.SealKey) < MinSealKeyBytes {
-		errs = append(errs, fmt.Errorf("seal key has %d bytes: want at least %d", len(c.SealKey), MinSealKeyBytes))
+	if n := len(c.SealKey); n != 0 && n != MinSealKeyBytes && n != 64 {
+		errs = append(errs, fmt.Errorf("seal key has %d bytes: want an Ed25519 seed of %d bytes or a 64-byte private key", n, MinSealKeyBytes))
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("timeout %s: want more than 0", c.Timeout))

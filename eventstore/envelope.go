@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,8 +18,10 @@ import (
 	"koers/domain"
 )
 
-// envelopeVersion is the "v" of envelopes this package writes and reads.
-const envelopeVersion = 1
+// envelopeVersion is the "v" of envelopes this package writes and reads;
+// version 1 was sealed with an HMAC under a shared key (see
+// [LegacyLedgerError]).
+const envelopeVersion = 2
 
 // hashTag starts the canonical encoding, so that a hash of an event can never
 // be mistaken for a hash of anything else.
@@ -39,7 +40,13 @@ type envelope struct {
 	Data          json.RawMessage `json:"data"`
 	Prev          string          `json:"prev"`
 	Hash          string          `json:"hash"`
-	Seal          string          `json:"seal"`
+	// Key, Sig and Path are the seal: the id of the ledger key that signed,
+	// the Ed25519 signature over the decision's Merkle root, and this
+	// event's inclusion path to that root (nearest sibling first; empty for
+	// a decision of one event).
+	Key  string   `json:"key"`
+	Sig  string   `json:"sig"`
+	Path []string `json:"path,omitempty"`
 }
 
 type decisionMeta struct {
@@ -90,33 +97,10 @@ func (e *envelope) canonicalHash() [sha256.Size]byte {
 	return sum
 }
 
-// sealer computes and checks seals. A nil sealer checks nothing (Verify
-// without the key still checks hashes and chains).
-type sealer struct {
-	key []byte
-}
-
-func (s *sealer) seal(hashHex string) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(hashHex))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func (s *sealer) valid(hashHex, seal string) bool {
-	got, err := hex.DecodeString(seal)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(hashHex))
-	return hmac.Equal(got, m.Sum(nil))
-}
-
-// finish sets Hash and Seal once every other field is final.
-func (e *envelope) finish(s *sealer) {
+// finish sets Hash once every other field but the seal is final.
+func (e *envelope) finish() {
 	sum := e.canonicalHash()
 	e.Hash = hex.EncodeToString(sum[:])
-	e.Seal = s.seal(e.Hash)
 }
 
 // marshal writes the envelope without HTML escaping, so that the data bytes
@@ -155,6 +139,8 @@ func decodeEnvelope(body []byte) (*envelope, error) {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	switch {
+	case e.V == 1:
+		return nil, fmt.Errorf("%w: envelope v1, sealed with a shared HMAC key by an earlier Koers (not accepted: see LegacyLedgerError)", errMalformed)
 	case e.V != envelopeVersion:
 		return nil, fmt.Errorf("%w: unknown envelope version %d", errMalformed, e.V)
 	case e.ID == "" || e.Type == "" || e.Subject == "" || e.Decision.ID == "":

@@ -81,7 +81,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, until uint64, 
 		}
 		next = m.Sequence + 1
 		hd.seq = m.Sequence
-		env, reason := s.check(m.Subject, m.Data)
+		env, reason := s.check(m.Subject, m.Data, m.Sequence)
 		if reason != "" || env.Prev != hd.hash {
 			return true
 		}
@@ -136,7 +136,7 @@ func (s *Store) scan(ctx context.Context, subj string, from head, until uint64, 
 
 // check decodes a stored message and says why it is not a genuine event
 // ("" when it is).
-func (s *Store) check(subject string, body []byte) (*envelope, string) {
+func (s *Store) check(subject string, body []byte, seq uint64) (*envelope, string) {
 	env, err := decodeEnvelope(body)
 	if err != nil {
 		return nil, err.Error()
@@ -144,11 +144,8 @@ func (s *Store) check(subject string, body []byte) (*envelope, string) {
 	if env.Subject != subject {
 		return nil, fmt.Sprintf("envelope names subject %s", env.Subject)
 	}
-	if env.Seal == "" {
-		return nil, "no seal: not written by a holder of the ledger's key (forgery)"
-	}
-	if !s.sealer.valid(env.Hash, env.Seal) {
-		return nil, "seal does not match: not written by a holder of the ledger's key (forgery)"
+	if reason := s.sealReason(env, seq); reason != "" {
+		return nil, reason
 	}
 	return env, ""
 }

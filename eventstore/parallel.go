@@ -38,7 +38,7 @@ func (s *Store) readChecked(ctx context.Context, from uint64, opts domain.ReadOp
 		go func() {
 			defer wg.Done()
 			for m := range jobs {
-				m.env, m.reason = s.check(m.subject, m.body)
+				m.env, m.reason = s.check(m.subject, m.body, m.seq)
 				close(m.done)
 			}
 		}()

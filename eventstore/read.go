@@ -144,8 +144,22 @@ func (s *Store) readRaw(ctx context.Context, from uint64, opts domain.ReadOption
 		}
 		// A bounded read also ends at the last message stored: messages
 		// removed from the end of a damaged stream are never waited for.
-		if opts.Until > 0 && (seq >= opts.Until || md.NumPending == 0) {
+		if opts.Until > 0 && seq >= opts.Until {
 			return nil
+		}
+		if opts.Until > 0 && md.NumPending == 0 {
+			// A consumer's count of what is pending can lag behind the
+			// stream on a cluster (a replica catching up after a leader
+			// change): whether a message is stored after seq decides.
+			cctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+			_, err := s.stream.GetMsg(cctx, seq+1, jetstream.WithGetMsgSubject(s.cfg.Prefix+".>"))
+			cancel()
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil
+			}
+			if err != nil {
+				return logError(ctx, op+": next message", err)
+			}
 		}
 	}
 }

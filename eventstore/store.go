@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,7 +18,8 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	cfg    Config
-	sealer *sealer
+	priv   ed25519.PrivateKey // nil: read-only
+	keys   *keyring
 	cache  *headCache
 	group  *grouper
 	watch  watchState
@@ -63,7 +65,24 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 			return nil, err
 		}
 	}
-	st := &Store{js: js, stream: stream, cfg: cfg, sealer: &sealer{key: slices.Clone(cfg.SealKey)}, cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}
+	var priv ed25519.PrivateKey
+	if len(cfg.SealKey) > 0 {
+		if priv, err = ParseSealKey(cfg.SealKey); err != nil {
+			return nil, fmt.Errorf("eventstore config: %w", err)
+		}
+	}
+	st := &Store{js: js, stream: stream, cfg: cfg, priv: priv, keys: newKeyring(priv), cache: newHeadCache(cfg.CacheSubjects), group: newGrouper()}
+	if err := st.checkLegacy(ctx); err != nil {
+		return nil, err
+	}
+	if err := st.refreshKeys(ctx); err != nil {
+		return nil, err
+	}
+	if priv != nil {
+		if err := st.checkWriter(ctx); err != nil {
+			return nil, err
+		}
+	}
 	// A stream that lost messages (trimmed, a store file cut) opens for
 	// reading and verifying, but not for writing: see [Store.Check].
 	problems := st.stateProblems(stream.CachedInfo().State)

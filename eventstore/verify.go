@@ -51,6 +51,9 @@ type Report struct {
 	Problems []Problem `json:"problems"`
 	// MoreProblems counts problems beyond [MaxProblems].
 	MoreProblems int `json:"more_problems,omitempty"`
+	// Keys are the ledger's public keys the seals were checked against,
+	// oldest first.
+	Keys []LedgerKey `json:"keys"`
 }
 
 // OK reports whether everything checked.
@@ -66,7 +69,11 @@ func (r *Report) add(seq uint64, subject, format string, args ...any) {
 
 // Verify walks the whole stream as it stands when the call starts and checks
 // every message: that it is a well-formed envelope whose hash matches its
-// content, that it carries a valid seal (else it is a forgery), that it sits
+// content, that it carries a valid seal by the ledger's key in force where
+// its decision starts (else it is a forgery), that every signed decision's
+// signature verifies under the key registered for its actor when it was
+// recorded and that no decision is unsigned where the ledger required
+// signatures, that it sits
 // on the subject it names, that it chains to the previous genuine event on
 // that subject (else it is out of place, a replay when its id was seen
 // before), that its event id occurs once, that the events of one decision
@@ -74,6 +81,11 @@ func (r *Report) add(seq uint64, subject, format string, args ...any) {
 // at opts.At. A problem in the log is not an error: err is only for failing
 // to read.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error) {
+	// The keys recorded up to the last message judge every seal by where
+	// it stands, not by what a writer holds now.
+	if err := s.refreshKeys(ctx); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	last, err := s.LastSequence(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
@@ -93,7 +105,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	if len(opts.Anchors) > MaxAnchors {
 		return nil, fmt.Errorf("verify: %d anchors: at most %d: %w", len(opts.Anchors), MaxAnchors, domain.ErrInvalid)
 	}
-	r := &Report{LastSequence: last, Problems: []Problem{}}
+	r := &Report{Keys: s.Keys(), LastSequence: last, Problems: []Problem{}}
 	for _, p := range settings {
 		if !strings.Contains(p, "were removed") { // missing sequences are reported where they are
 			r.add(0, "", "%s", p)
@@ -135,6 +147,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	d := newDigest()
 	ch := newChains(nil)
 	ids := make(map[uint64]uint64) // a hash of each genuine event's id -> its sequence
+	audit := domain.NewSignatureAudit()
 	var prevSeq uint64
 	var run struct { // the decision whose events are being read
 		id    string
@@ -174,6 +187,11 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 			r.add(m.seq, m.subject, "event id %s occurs again (first at sequence %d): written with the seal key", env.ID, first)
 		} else {
 			ids[idKey] = m.seq
+		}
+		if ref, ok := s.refOf(m.subject); ok && domain.Audited(env.Type) {
+			if problem := audit.Observe(env.recorded(ref, m.seq, m.at)); problem != "" {
+				r.add(m.seq, m.subject, "%s", problem)
+			}
 		}
 		switch {
 		case env.Index == 0:

@@ -92,6 +92,13 @@ var ErrStopped = errors.New("stopped at a refused line")
 // most MaxAttempts times. Decisions recorded before (same id) are counted
 // as duplicates and written again never, so a second run changes nothing.
 //
+// Each decision in a batch is held to what [Handler.Handle] holds one to:
+// the same domain decide checks that a reused id carries the same content
+// (else a *domain.DecisionReusedError) and the actor's signature under the
+// ledger's policy as the decisions before it leave it, and the store seals
+// each decision on its own (one signature over its own events' Merkle
+// root). A ledger key rotation ends its batch.
+//
 // Measured on this machine (koers bench apply_bulk): one decision per
 // atomic batch ran at ~200 decisions/s, since the server stages and syncs
 // each batch; filling batches makes throughput a matter of messages.
@@ -310,8 +317,30 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 		it.events = events
 		b.pending = append(b.pending, *it)
 		b.msgs += len(events)
+		if rotatesKey(events) {
+			// A ledger key rotation ends its batch: the decisions after
+			// it are sealed under the new key, which the log is asked
+			// for before the next append (a writer holding the old key
+			// is refused then, as on the single path).
+			if retry, err := b.flushOrRequeue(ctx, &queue, &i); err != nil || retry {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 	}
 	return nil
+}
+
+// rotatesKey tells whether a decision's events record a new ledger key.
+func rotatesKey(events []domain.Event) bool {
+	for _, e := range events {
+		if e.Aggregate == domain.LedgerKeysRef {
+			return true
+		}
+	}
+	return false
 }
 
 // flushOrRequeue flushes the pending batch. On a conflict it puts the

@@ -236,11 +236,20 @@ func (e *VersionMismatchError) Unwrap() error { return domain.ErrConflict }
 // judged when a decision is recorded, so the root holder may record
 // decisions effective before it. On a ledger that was started already it
 // returns the first result with Duplicate set.
-func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Time) (Result, error) {
+func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Time, opts ...InitOption) (Result, error) {
 	if effective.IsZero() {
 		effective = h.opts.Now()
 	}
-	d, events, err := domain.Genesis(rootActor, effective)
+	var o domain.GenesisOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	// The log's writer seals with its key: the genesis records its public
+	// part, so that anyone can check the seals with the log alone.
+	if ks, ok := h.store.(interface{ PublicKey() string }); ok && o.LedgerKey == "" {
+		o.LedgerKey = ks.PublicKey()
+	}
+	d, events, err := domain.GenesisWith(rootActor, effective, o)
 	if err != nil {
 		return Result{}, err
 	}
@@ -272,6 +281,20 @@ func (h *Handler) Init(ctx context.Context, rootActor string, effective time.Tim
 		return Result{}, fmt.Errorf("init ledger: %w", err)
 	}
 	return toResult(res), nil
+}
+
+// InitOption changes what the genesis records.
+type InitOption func(*domain.GenesisOptions)
+
+// RootKey registers the root actor's public key (hex) in the genesis.
+func RootKey(key string) InitOption {
+	return func(o *domain.GenesisOptions) { o.RootKey = key }
+}
+
+// RequireSignatures makes the ledger refuse unsigned decisions from its
+// start; it needs RootKey.
+func RequireSignatures() InitOption {
+	return func(o *domain.GenesisOptions) { o.RequireSignatures = true }
 }
 
 // LedgerExistsError is returned by [Handler.Init] when the ledger exists
@@ -368,6 +391,12 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 			}
 		} else {
 			res, err = h.appendGroup(ctx, d, events, members, expected)
+		}
+		if err == nil && res.Duplicate && attempt+1 < h.opts.MaxAttempts {
+			// Another append of this id got there first (a retry, or a
+			// rival with other content): decide again, so that its
+			// content is compared with what was recorded.
+			continue
 		}
 		if err == nil {
 			return toResult(res), nil

@@ -403,6 +403,10 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 		return a.decision(r, p, unitFirst)
 	case *domain.DecisionRetracted:
 		return a.w.exec(`UPDATE decisions SET retracted_by = $2, retracted_seq = $3 WHERE id = $1`, p.ID, p.By, int64(r.Sequence))
+	case *domain.LedgerKey, *domain.LedgerPolicySet, *domain.ActorKey:
+		// Keys and the signature policy matter to verifiers, which read
+		// them from the log; no read model shows them yet.
+		return nil
 	}
 	return fmt.Errorf("no projection for payload %T", v)
 }

@@ -60,7 +60,7 @@ func TestUnknownEventsStopTheProjectorAndUnknownEnvelopesAreRecorded(t *testing.
 	t.Run("unknown envelope version", func(t *testing.T) {
 		e := newLog(t)
 		e.play(t, bootstrap)
-		if err := e.nc.Publish("koers.person.p-v2", []byte(`{"v":2,"id":"x/0","type":"person.joined","sv":1}`)); err != nil {
+		if err := e.nc.Publish("koers.person.p-v2", []byte(`{"v":3,"id":"x/0","type":"person.joined","sv":1}`)); err != nil {
 			t.Fatal(err)
 		}
 		e.nc.Flush()
@@ -72,7 +72,7 @@ func TestUnknownEventsStopTheProjectorAndUnknownEnvelopesAreRecorded(t *testing.
 		err := db.withConn(ctx, func(c *pgx.Conn) error {
 			return c.QueryRow(ctx, `SELECT reason FROM rejected_messages WHERE subject = 'koers.person.p-v2'`).Scan(&reason)
 		})
-		if err != nil || !strings.Contains(reason, "unknown envelope version 2") {
+		if err != nil || !strings.Contains(reason, "unknown envelope version 3") {
 			t.Fatalf("rejected message: %q, %v; want it recorded with the log's reason", reason, err)
 		}
 		if _, err := db.Decision(ctx, "after"); err != nil {

@@ -38,6 +38,33 @@ type settings struct {
 	inspect bool
 	// stderr receives notices, such as a private PostgreSQL started.
 	stderr io.Writer
+	// keys says what the command needs of the seal key file.
+	keys keyUse
+}
+
+// keyUse is what a command needs of the ledger's seal key.
+type keyUse int
+
+const (
+	// keyWrite: the command writes; the key file must exist and hold the
+	// ledger's key in force.
+	keyWrite keyUse = iota
+	// keyRead: the command only reads and verifies; it needs no secret.
+	keyRead
+	// keyCreate: init and demo (createApp), which create the key when it is
+	// missing.
+	keyCreate
+)
+
+// reading returns s for a command that only reads.
+func (s *settings) reading() *settings { r := *s; r.keys = keyRead; return &r }
+
+// sealKeyFile is the seal key's path.
+func (s settings) sealKeyFile() string {
+	if s.keyFile != "" {
+		return s.keyFile
+	}
+	return filepath.Join(s.dataDir, "seal.key")
 }
 
 // app is one opened ledger: the NATS connection (and embedded server), the
@@ -45,7 +72,7 @@ type settings struct {
 type app struct {
 	settings settings
 	keyFile  string          // the seal key's file
-	keyPrint string          // its fingerprint
+	keyPrint string          // its fingerprint: the key id of its public key (see sealKeyPrint)
 	dbURL    string          // resolved database URL, once asked for
 	db       *projections.DB // the read models, once opened
 	local    *eventstore.Local
@@ -54,12 +81,15 @@ type app struct {
 	handler  *ledger.Handler
 }
 
-// openApp opens an existing ledger: where none is, it refuses with a
-// *noLedgerError and creates nothing (no data folder, seal key or stream).
+// openApp opens an existing ledger, for writing (s.keys keyWrite: the seal
+// key file must be there) or for reading (s.reading(): no key is read).
+// Where no ledger is, it refuses with a *noLedgerError and creates nothing
+// (no data folder, seal key or stream).
 func openApp(ctx context.Context, s settings) (*app, error) { return open(ctx, s, false) }
 
 // createApp opens the ledger, creating the data folder, the seal key and the
-// stream when they are missing: init and demo only.
+// stream when they are missing (keyCreate): init and demo only. A new key
+// is written only once the ledger accepted it.
 func createApp(ctx context.Context, s settings) (*app, error) { return open(ctx, s, true) }
 
 // noLedgerError says where a command looked for a ledger and found none,
@@ -87,10 +117,20 @@ func (s settings) where() string {
 }
 
 func open(ctx context.Context, s settings, create bool) (*app, error) {
+	// Only a command that may create the ledger may create its key; any
+	// other that asked for keyCreate is a writer.
+	switch {
+	case create:
+		s.keys = keyCreate
+	case s.keys == keyCreate:
+		s.keys = keyWrite
+	}
 	loc, err := time.LoadLocation(s.timezone)
 	if err != nil {
 		return nil, fmt.Errorf("time zone %q: %w", s.timezone, err)
 	}
+	// Where no ledger is, that is said first: a wrong folder is "no ledger
+	// here", never "seal key missing".
 	if create {
 		if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("data folder %s: %w", s.dataDir, err)
@@ -100,16 +140,23 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 			return nil, &noLedgerError{s: s, why: "the folder does not exist"}
 		}
 	}
-	keyFile := s.keyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(s.dataDir, "seal.key")
-	}
-	// A key that is there but unfit (readable by others, not hex) is
-	// reported first: it is what to fix whatever else is missing.
-	key, err := loadKey(keyFile, create)
-	missingKey := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !missingKey {
-		return nil, err
+	keyFile := s.sealKeyFile()
+	// A writer's key that is there but unfit (readable by others, not an
+	// Ed25519 seed) is reported before a missing NATS store: it is what to
+	// fix whatever else is missing. Readers read no key at all.
+	var key []byte
+	var writeKey func() error
+	var missingKey *SealKeyMissingError
+	switch s.keys {
+	case keyWrite:
+		key, err = readSealKey(keyFile)
+		if err != nil && !errors.As(err, &missingKey) {
+			return nil, err
+		}
+	case keyCreate:
+		if key, writeKey, err = loadOrNewSealKey(keyFile); err != nil {
+			return nil, err
+		}
 	}
 	if !create && s.natsURL == "" {
 		if _, err := os.Stat(filepath.Join(s.dataDir, "nats")); errors.Is(err, fs.ErrNotExist) {
@@ -117,9 +164,6 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		}
 	}
 	a := &app{settings: s, keyFile: keyFile}
-	if key != nil {
-		a.keyPrint = fingerprint(key)
-	}
 	// One embedded server per data folder, whichever process runs it.
 	a.local, err = eventstore.OpenLocal(eventstore.LocalOptions{DataDir: s.dataDir, NATSURL: s.natsURL})
 	if err != nil {
@@ -135,7 +179,7 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if missingKey {
+	if missingKey != nil {
 		// Which is missing, the ledger or only its key?
 		exists, err := eventstore.Exists(ctx, js, s.ledger)
 		a.Close()
@@ -145,7 +189,7 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		case !exists:
 			return nil, &noLedgerError{s: s, why: "no stream " + s.ledger + " and no seal key"}
 		}
-		return nil, fmt.Errorf("seal key %s is missing: ledger %s exists but cannot be sealed or checked without it; give --seal-key-file", keyFile, s.ledger)
+		return nil, missingKey
 	}
 	a.store, err = eventstore.Open(ctx, js, eventstore.Config{Stream: s.ledger, SealKey: key, Replicas: s.replicas, Existing: !create, Inspect: s.inspect})
 	var notFound *eventstore.StreamNotFoundError
@@ -157,12 +201,36 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		a.Close()
 		return nil, err
 	}
+	// A new key is kept only once the ledger accepted it as its writer's:
+	// an existing ledger with another key leaves no stray key file behind.
+	if writeKey != nil {
+		if err := writeKey(); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	a.keyPrint = sealKeyPrint(a.store)
 	a.handler, err = ledger.New(a.store, ledger.Options{Location: loc})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// sealKeyPrint is the seal key's fingerprint for status: the id of the
+// writer's public key; for a reader, which holds no key, the id of the
+// ledger's key in force as the log records it, else that none is needed.
+func sealKeyPrint(st *eventstore.Store) string {
+	if pub := st.PublicKey(); pub != "" {
+		if b, err := hex.DecodeString(pub); err == nil {
+			return eventstore.KeyID(b)
+		}
+	}
+	if keys := st.Keys(); len(keys) > 0 {
+		return keys[len(keys)-1].ID
+	}
+	return "not needed to read"
 }
 
 // Close closes the connection and, if this process runs the data folder's
@@ -179,41 +247,69 @@ func (a *app) Close() {
 	}
 }
 
-// loadKey reads the ledger's seal key (64 hex digits); with create, a
-// missing one is made random with owner-only permissions, else the error
-// wraps fs.ErrNotExist. A key file the group or others may read is refused
-// with the chmod that fixes it.
-func loadKey(path string, create bool) ([]byte, error) {
+// SealKeyMissingError is a writer without the ledger's seal key file. The
+// key is never made up on the spot: a new key would seal events that no
+// verifier accepts as the ledger's.
+type SealKeyMissingError struct{ Path string }
+
+func (e *SealKeyMissingError) Error() string {
+	return fmt.Sprintf("seal key file %s is missing: writers need the ledger's private seal key (koers init created it); restore it from your backup or point --seal-key-file (KOERS_SEAL_KEY_FILE) at it; reading and verify need no key", e.Path)
+}
+
+func (e *SealKeyMissingError) Unwrap() error { return fs.ErrNotExist }
+
+// readSealKey reads the ledger's seal key: the Ed25519 seed as 64 hex
+// digits. A key file the group or others may read is refused with the
+// chmod that fixes it.
+func readSealKey(path string) ([]byte, error) {
 	b, err := secretfile.Read(path, "seal key")
-	if errors.Is(err, fs.ErrNotExist) && !create {
-		return nil, err
-	}
 	if errors.Is(err, fs.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("seal key folder: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create seal key %s: %w", path, err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-			return nil, fmt.Errorf("write seal key %s: %w", path, err)
-		}
-		return key, f.Sync()
+		return nil, &SealKeyMissingError{Path: path}
 	}
 	if err != nil {
 		return nil, err
 	}
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) < eventstore.MinSealKeyBytes {
-		return nil, fmt.Errorf("seal key %s: want at least %d bytes as hex digits", path, eventstore.MinSealKeyBytes)
+	if err != nil || len(key) != eventstore.MinSealKeyBytes {
+		return nil, fmt.Errorf("seal key %s: want an Ed25519 seed as %d hex digits", path, 2*eventstore.MinSealKeyBytes)
 	}
 	return key, nil
+}
+
+// loadOrNewSealKey reads the seal key, or makes a new one and returns the
+// function that writes it (mode 0600) once the ledger accepted it.
+func loadOrNewSealKey(path string) ([]byte, func() error, error) {
+	key, err := readSealKey(path)
+	var missing *SealKeyMissingError
+	if !errors.As(err, &missing) {
+		return key, nil, err
+	}
+	key = make([]byte, eventstore.MinSealKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, err
+	}
+	return key, func() error { return writeKeyFile(path, key) }, nil
+}
+
+// writeKeyFile writes a new private key as hex digits, readable by its
+// owner only; it never replaces a file.
+func writeKeyFile(path string, key []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("key folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create key %s: %w", path, err)
+	}
+	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // databaseURL resolves the read models' database once: --database-url as

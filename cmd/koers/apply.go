@@ -29,8 +29,26 @@ type numbered struct {
 }
 
 // applyLines records the decisions of a JSON-lines stream in order.
-func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
-	return submitEach(cmd, h, jsonLines(in), keepGoing, bar, opts...)
+func applyLines(cmd *cobra.Command, h *ledger.Handler, in io.Reader, keepGoing bool, sg *signer, bar *progressbar.ProgressBar, opts ...ledger.HandleOption) (applySummary, error) {
+	return submitEach(cmd, h, signed(h, sg, jsonLines(in)), keepGoing, bar, opts...)
+}
+
+// signed signs each decision with its actor's key, when there is one.
+func signed(h *ledger.Handler, sg *signer, lines iter.Seq2[numbered, error]) iter.Seq2[numbered, error] {
+	return func(yield func(numbered, error) bool) {
+		for l, err := range lines {
+			if err == nil {
+				var body []byte
+				if body, err = sg.sign(h, l.body); err != nil {
+					err = fmt.Errorf("line %d: sign: %w", l.line, err)
+				}
+				l.body = body
+			}
+			if !yield(l, err) {
+				return
+			}
+		}
+	}
 }
 
 // countLines counts the decision lines of a regular file, for a progress

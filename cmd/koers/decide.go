@@ -49,7 +49,7 @@ func kindUsage() string {
 }
 
 func decideCmd(s *settings) *cobra.Command {
-	var by, authority, reason, effective, decisionID, expires string
+	var by, authority, reason, effective, decisionID, expires, keyFile string
 	var refs []string
 	var asJSON bool
 	values := map[string]*string{}
@@ -128,6 +128,10 @@ an example. Kinds and their fields:
 				return err
 			}
 			return withApp(cmd, s, func(a *app) error {
+				body, err := newSigner(keyFile).sign(a.handler, body)
+				if err != nil {
+					return err
+				}
 				res, err := a.handler.Submit(cmd.Context(), body, ledger.Expires(ttl))
 				if err != nil {
 					return err
@@ -145,6 +149,7 @@ an example. Kinds and their fields:
 	fl.StringVar(&decisionID, "decision-id", "", "the decision's id, its idempotency key (default generated)")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fl.StringVar(&expires, "expires", "", expiresHelp)
+	fl.StringVar(&keyFile, "key", "", "the actor's signing key (default: <config>/koers/keys/<actor>.key when it exists)")
 	for _, name := range allChangeFields() {
 		values[name] = fl.String(name, "", "change field "+name+": "+fieldHelp[name][0])
 		_ = cmd.RegisterFlagCompletionFunc(name, completeField(s, name))

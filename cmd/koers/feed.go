@@ -47,7 +47,7 @@ that is down is waited for. Runs until interrupted; see "koers feed status".`,
 				name = feed.DefaultName(to)
 			}
 			ctx := cmd.Context()
-			a, err := openApp(ctx, *s)
+			a, err := openApp(ctx, *s.reading())
 			if err != nil {
 				return err
 			}
@@ -100,7 +100,7 @@ func feedStatusCmd(s *settings) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			a, err := openApp(ctx, *s)
+			a, err := openApp(ctx, *s.reading())
 			if err != nil {
 				return err
 			}

@@ -245,7 +245,7 @@ func withCompletionDB(cmd *cobra.Command, s *settings, fn func(context.Context, 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	a, err := openApp(ctx, *s)
+	a, err := openApp(ctx, *s.reading())
 	if err != nil {
 		return err
 	}

@@ -105,13 +105,13 @@ func TestStatusAndVersion(t *testing.T) {
 	}
 	abs, _ := filepath.Abs(data)
 	if st.Ledger != "KOERS" || st.DataFolder != abs || st.NATS.Mode != "embedded" || st.NATS.ServerVersion == "" || st.NATS.Replicas != 1 ||
-		st.NATS.HolderPID != os.Getpid() || st.LastSequence != 4 || len(st.SealKey.Fingerprint) != 16 || st.Database.Schema == "" ||
-		st.Projector.Lag != 4 || st.Feeds == nil {
+		st.NATS.HolderPID != os.Getpid() || st.LastSequence != 5 || len(st.SealKey.Fingerprint) != 16 || st.Database.Schema == "" ||
+		st.Projector.Lag != 5 || st.Feeds == nil {
 		t.Fatalf("status before any query: %+v", st)
 	}
 	koers(t, data, "", "org")
 	_, out, _ = koers(t, data, "", "status")
-	for _, want := range []string{"ledger         KOERS", "last sequence  4", "checkpoint 4, lag 0", "fingerprint " + st.SealKey.Fingerprint, "feeds          none"} {
+	for _, want := range []string{"ledger         KOERS", "last sequence  5", "checkpoint 5, lag 0", "fingerprint " + st.SealKey.Fingerprint, "feeds          none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 func importCmd(s *settings) *cobra.Command {
-	var by, authority, reason, effective, kind string
+	var by, authority, reason, effective, kind, keyFile string
 	var keepGoing, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv... --by ACTOR --authority MANDATE --reason TEXT",
@@ -52,6 +52,7 @@ the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
 				bar := newBar(cmd.ErrOrStderr(), -1, "importing", "decisions")
 				defer bar.Finish()
 				var total applySummary
+				sg := newSigner(keyFile)
 				for _, path := range args {
 					sheetName, err := sheets.Name(path, kind)
 					if err != nil {
@@ -62,7 +63,7 @@ the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
 						return err
 					}
 					meta := sheets.Meta{By: by, Authority: authority, Reason: reason, Effective: effective}
-					sum, err := submitEach(cmd, a.handler, sheetRows(sheets.Decisions(f, sheetName, meta)), keepGoing, bar)
+					sum, err := submitEach(cmd, a.handler, signed(a.handler, sg, sheetRows(sheets.Decisions(f, sheetName, meta))), keepGoing, bar)
 					f.Close()
 					total.Applied += sum.Applied
 					total.Duplicates += sum.Duplicates
@@ -96,6 +97,7 @@ the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
 	fl.StringVar(&effective, "effective", "", "since when the structure holds (date or RFC 3339; default now)")
 	fl.StringVar(&kind, "sheet", "", "the sheet kind of every file: "+strings.Join(sheets.Kinds(), ", "))
 	fl.BoolVar(&keepGoing, "keep-going", false, "report a refused row and go on")
+	fl.StringVar(&keyFile, "key", "", "the signing key of --by (default: its key in the user's configuration folder, <config>/koers/keys/<actor>.key, when it exists)")
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	_ = cmd.RegisterFlagCompletionFunc("sheet", fixedCompletions(sheets.Kinds()...))
 	_ = cmd.RegisterFlagCompletionFunc("by", completeField(s, "person"))

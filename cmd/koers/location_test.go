@@ -52,7 +52,7 @@ func TestCommandsRefuseWhereNoLedgerIsAndCreateNothing(t *testing.T) {
 			t.Fatalf("verify --ledger OTHER: exit %d %s", code, errOut)
 		}
 	}
-	if code, out, errOut := koers(t, data, "", "verify"); code != 0 || !strings.Contains(out, "messages checked  2") {
+	if code, out, errOut := koers(t, data, "", "verify"); code != 0 || !strings.Contains(out, "messages checked  3") {
 		t.Fatalf("verify of the ledger that is there: exit %d\n%s%s", code, out, errOut)
 	}
 }
@@ -69,7 +69,7 @@ func TestInitOverALedgerWithAnotherRootRefuses(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "held by p-root, not someone-else") || !strings.Contains(errOut, "nothing written") {
 		t.Fatalf("init with another root: exit %d\n%s%s", code, out, errOut)
 	}
-	if _, out, _ := koers(t, data, "", "verify"); !strings.Contains(out, "messages checked  2") {
+	if _, out, _ := koers(t, data, "", "verify"); !strings.Contains(out, "messages checked  3") {
 		t.Fatalf("the ledger after a refused init:\n%s", out)
 	}
 }
@@ -89,7 +89,7 @@ func TestDemoNeverRecordsIntoALedgerNotItsOwn(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "not the demo's first decision") || !strings.Contains(errOut, "nothing written") {
 		t.Fatalf("demo into a ledger not its own: exit %d\n%s%s", code, out, errOut)
 	}
-	if _, out, _ := koers(t, data, "", "verify"); !strings.Contains(out, "messages checked  4") {
+	if _, out, _ := koers(t, data, "", "verify"); !strings.Contains(out, "messages checked  5") {
 		t.Fatalf("the ledger after the refused demo:\n%s", out)
 	}
 
@@ -102,7 +102,7 @@ func TestDemoNeverRecordsIntoALedgerNotItsOwn(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "held by p-ada") || !strings.Contains(errOut, "another --data") {
 		t.Fatalf("demo into a ledger with another root: exit %d\n%s%s", code, out, errOut)
 	}
-	if _, out, _ := koers(t, other, "", "verify"); !strings.Contains(out, "messages checked  2") {
+	if _, out, _ := koers(t, other, "", "verify"); !strings.Contains(out, "messages checked  3") {
 		t.Fatalf("the ledger after the refused demo:\n%s", out)
 	}
 }

@@ -112,7 +112,7 @@ func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	os.WriteFile(filepath.Join(data, "seal.key"), []byte("nothex"), 0o600)
-	code, _, errOut := koers(t, data, "", "verify")
+	code, _, errOut := koers(t, data, "", "apply", "-f", "-")
 	if code != 1 || !strings.Contains(errOut, "seal key") {
 		t.Fatalf("bad seal key: exit %d %s", code, errOut)
 	}
@@ -122,11 +122,13 @@ func TestBadSettingsAreRefusedWithOneLine(t *testing.T) {
 	key := filepath.Join(exposed, "seal.key")
 	os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
 	os.Chmod(key, 0o644)
-	code, _, errOut = koers(t, exposed, "", "verify")
+	code, _, errOut = koers(t, exposed, "", "apply", "-f", "-") // a writer: verify reads no key
+
 	if code != 1 || !strings.Contains(errOut, "seal key "+key+" has mode 0644") || !strings.Contains(errOut, "chmod 600 "+key) ||
 		strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("seal key readable by others: exit %d %s", code, errOut)
 	}
+	os.Chmod(key, 0o600)
 	tokens := filepath.Join(exposed, "tokens")
 	os.WriteFile(tokens, []byte("p-root rootrootrootrootroot\n"), 0o600)
 	os.Chmod(tokens, 0o640)

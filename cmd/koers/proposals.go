@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,7 +62,7 @@ func describe(p *ledger.Proposal) string {
 }
 
 func actCmd(s *settings, kind, use, short string) *cobra.Command {
-	var by, reason string
+	var by, reason, keyFile string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:     use,
@@ -73,7 +74,15 @@ func actCmd(s *settings, kind, use, short string) *cobra.Command {
 				return errors.New("reject needs --reason")
 			}
 			return withApp(cmd, s, func(a *app) error {
-				res, err := a.handler.Act(cmd.Context(), domain.Action{Proposal: args[0], Kind: kind, By: by, Reason: reason})
+				act := domain.Action{Proposal: args[0], Kind: kind, By: by, Reason: reason}
+				key, err := newSigner(keyFile).keyFor(by)
+				if err != nil {
+					return err
+				}
+				if key != nil {
+					act.Signature = ed25519.Sign(key, domain.CanonicalAction(act))
+				}
+				res, err := a.handler.Act(cmd.Context(), act)
 				if err != nil {
 					return err
 				}
@@ -99,6 +108,7 @@ func actCmd(s *settings, kind, use, short string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", r)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&keyFile, "key", "", "the member's signing key (default: <config>/koers/keys/<member>.key when it exists)")
 	_ = cmd.MarkFlagRequired("by")
 	return cmd
 }

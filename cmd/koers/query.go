@@ -79,7 +79,7 @@ func withApp(cmd *cobra.Command, s *settings, fn func(*app) error) error {
 // withReadModels opens the ledger and its read models, brought up to date,
 // for one query.
 func withReadModels(cmd *cobra.Command, s *settings, fn func(*projections.DB) error) error {
-	return withApp(cmd, s, func(a *app) error {
+	return withApp(cmd, s.reading(), func(a *app) error {
 		db, err := a.upToDate(cmd.Context())
 		if err != nil {
 			return err

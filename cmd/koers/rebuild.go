@@ -22,7 +22,7 @@ models built from another ledger are replaced. SIGINT or SIGTERM stops it (exit
 130) and leaves the read models in use as they were.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withApp(cmd, s, func(a *app) error {
+			return withApp(cmd, s.reading(), func(a *app) error {
 				db, err := a.readModels(cmd.Context())
 				if err != nil {
 					return err

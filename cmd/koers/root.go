@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,10 +52,10 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	root.SetErr(stderr)
 	f := root.PersistentFlags()
 	f.StringVar(&s.natsURL, "nats-url", envOr("KOERS_NATS_URL", ""), "NATS server or cluster URL (env KOERS_NATS_URL); empty: an embedded server in the data folder")
-	f.StringVar(&s.dataDir, "data", envOr("KOERS_DATA", "./koers-data"), "data folder: embedded NATS store and the seal key (env KOERS_DATA)")
+	f.StringVar(&s.dataDir, "data", envOr("KOERS_DATA", "./koers-data"), "data folder: embedded NATS store and the seal key file (env KOERS_DATA)")
 	f.StringVar(&s.databaseURL, "database-url", envOr("KOERS_DATABASE_URL", ""), "PostgreSQL for the read models (env KOERS_DATABASE_URL); empty: libpq conventions (PGHOST, PGUSER, …), database koers, created if missing")
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
-	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's seal key, created on first use (env KOERS_SEAL_KEY_FILE); default <data>/seal.key")
+	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's private Ed25519 seal key that writers need (env KOERS_SEAL_KEY_FILE); created by init and demo only, never read by queries or verify; default <data>/seal.key")
 	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "Local"), "time zone of the dates you give and the times shown, e.g. Europe/Amsterdam (env KOERS_TIMEZONE); Local: the machine's zone")
 
 	replicas, err := strconv.Atoi(envOr("KOERS_REPLICAS", "1"))
@@ -63,7 +66,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 
 	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), anchorCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s), benchRebuildCmd(),
-		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), statusCmd(&s), versionCmd(), kpiCmd(&s), diffCmd(&s))
+		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s), statusCmd(&s), versionCmd(), kpiCmd(&s), diffCmd(&s))
 	root.SetFlagErrorFunc(unknownFlag)
 	_ = root.RegisterFlagCompletionFunc("timezone", fixedCompletions("Local", "UTC", "Europe/Amsterdam", "Europe/London", "America/New_York"))
 	root.Example = `  koers init --root p-ada
@@ -74,7 +77,8 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 }
 
 func initCmd(s *settings) *cobra.Command {
-	var rootActor, effective string
+	var rootActor, effective, rootKeyFile string
+	var requireSigs bool
 	cmd := &cobra.Command{
 		Use:   "init --root ACTOR",
 		Short: "Create the ledger and its root mandate, held by ACTOR",
@@ -90,12 +94,16 @@ works on an existing ledger only.`,
 			if err != nil {
 				return fmt.Errorf("--effective: %w", err)
 			}
+			opts, err := rootKeyOptions(cmd, rootActor, rootKeyFile, requireSigs)
+			if err != nil {
+				return err
+			}
 			a, err := createApp(cmd.Context(), *s)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			res, err := a.handler.Init(cmd.Context(), rootActor, eff)
+			res, err := a.handler.Init(cmd.Context(), rootActor, eff, opts...)
 			var exists *ledger.LedgerExistsError
 			if errors.As(err, &exists) {
 				return fmt.Errorf("ledger %s in %s: %w; nothing written (for another ledger give another --data or --ledger)", s.ledger, s.where(), err)
@@ -108,11 +116,15 @@ works on an existing ledger only.`,
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ledger %s created: root mandate %q held by %s (sequences %s)\n", s.ledger, domain.RootMandate, rootActor, seqRange(res.Sequences))
+			fmt.Fprintf(cmd.OutOrStdout(), "seal key %s (private: writers need it, back it up); public key %s, key id %s, recorded in the log\n",
+				a.keyFile, a.store.PublicKey(), a.keyPrint)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&rootActor, "root", "", "the actor who holds the root mandate (required)")
 	cmd.Flags().StringVar(&effective, "effective", "", "effective date of the genesis (date or RFC 3339), for the record; the root mandate is in force from the ledger's creation whatever this date, and decisions may be backdated before it; default now")
+	cmd.Flags().BoolVar(&requireSigs, "require-signatures", false, "refuse every decision that does not carry its actor's signature (the root's key is registered in the genesis, made if missing)")
+	cmd.Flags().StringVar(&rootKeyFile, "key", "", "the root actor's signing key, registered in the genesis (default: the root's key in the user's configuration folder, if any)")
 	_ = cmd.MarkFlagRequired("root")
 	return cmd
 }
@@ -127,7 +139,7 @@ type applySummary struct {
 }
 
 func applyCmd(s *settings) *cobra.Command {
-	var file, expires string
+	var file, expires, keyFile string
 	var keepGoing, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
@@ -170,7 +182,7 @@ flight (exit 130): running the same command again resumes.`,
 			}
 			defer a.Close()
 			bar := newBar(cmd.ErrOrStderr(), total, "applying", "decisions")
-			sum, err := applyLines(cmd, a.handler, in, keepGoing, bar, ledger.Expires(ttl))
+			sum, err := applyLines(cmd, a.handler, in, keepGoing, newSigner(keyFile), bar, ledger.Expires(ttl))
 			_ = bar.Finish()
 			if asJSON {
 				_ = printJSON(cmd.OutOrStdout(), sum)
@@ -189,6 +201,7 @@ flight (exit 130): running the same command again resumes.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "file of JSON lines, - for standard input")
 	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "report a refused line and go on with the next")
+	cmd.Flags().StringVar(&keyFile, "key", "", keyHelp)
 	cmd.Flags().StringVar(&expires, "expires", "", expiresHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
@@ -203,13 +216,18 @@ func verifyCmd(s *settings) *cobra.Command {
 		Use:   "verify [--digest D --at SEQ] [--anchor FILE]...",
 		Short: "Check every event's hash, seal, chain and place, and the stream against every anchor kept",
 		Long: `Walk the whole log and check every event: well-formed, its hash matches its
-content, sealed with the ledger's key (else a forgery), chained to the previous
-genuine event on its aggregate (else out of place: a replay), its id once, no
-sequence missing; and the stream's settings. Then check the stream against every
-anchor: the read models' (unless --no-read-models) and each --anchor FILE written
-by koers anchor. A stream shorter than an anchor, or with another digest there,
-is a problem. Prints the digest of the stream at --at (default: the last
-sequence); --digest with --at compares with a digest kept earlier.
+content, sealed with the ledger's key in force where its decision starts (else a
+forgery), chained to the previous genuine event on its aggregate (else out of
+place: a replay), its id once, no sequence missing, every signed decision's
+signature valid under the key its actor had registered when it was recorded, no
+unsigned decision where the ledger required signatures; and the stream's
+settings. Then check the stream against every anchor: the read models' (unless
+--no-read-models) and each --anchor FILE written by koers anchor, whose
+signature is checked with the ledger's public key from the log. A stream
+shorter than an anchor, or with another digest there, is a problem. It needs no
+secret: the public keys are in the log. Prints the digest of the stream at --at
+(default: the last sequence); --digest with --at compares with a digest kept
+earlier.
 Exit code 0 when everything checks, 2 for every integrity problem (including a
 missing ledger), 1 when the check itself could not be made.`,
 		Example: `  koers verify
@@ -232,7 +250,7 @@ missing ledger), 1 when the check itself could not be made.`,
 				}
 				files = append(files, sa)
 			}
-			inspecting := *s
+			inspecting := *s.reading()
 			inspecting.inspect = true
 			a, err := openApp(cmd.Context(), inspecting)
 			var none *noLedgerError
@@ -252,7 +270,7 @@ missing ledger), 1 when the check itself could not be made.`,
 			var anchors []domain.Anchor
 			var signatureProblems []eventstore.Problem // found before the walk
 			for i, sa := range files {
-				if err := a.store.CheckAnchorSignature(sa); err != nil {
+				if err := a.store.CheckAnchorSignature(cmd.Context(), sa); err != nil {
 					signatureProblems = append(signatureProblems, eventstore.Problem{Sequence: sa.Sequence, What: fmt.Sprintf("anchor %s: %v", anchorFiles[i], err)})
 				}
 				if sa.Ledger != s.ledger {
@@ -361,9 +379,10 @@ func anchorCmd(s *settings) *cobra.Command {
 		Use:   "anchor [-o FILE]",
 		Short: "Write a signed anchor of the stream (its last sequence and digest) for an auditor to keep elsewhere",
 		Long: `Compute the stream digest up to the last sequence and write it, signed with
-the ledger's seal, as JSON (format in the eventstore package doc). Keep the file
+the ledger's Ed25519 key (the key in force; its id is in the file), as JSON (format in the eventstore package doc). Keep the file
 somewhere the ledger's operators cannot change it; koers verify --anchor FILE
-later proves that nothing up to that sequence was changed, removed or inserted.`,
+later proves that nothing up to that sequence was changed, removed or inserted;
+it checks the signature with the public key the log records, needing no secret.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withApp(cmd, s, func(a *app) error {
@@ -381,7 +400,11 @@ later proves that nothing up to that sequence was changed, removed or inserted.`
 				if err != nil {
 					return err
 				}
-				b, err := json.MarshalIndent(a.store.SignAnchor(an, time.Now()), "", "  ")
+				sa, err := a.store.SignAnchor(cmd.Context(), an, time.Now())
+				if err != nil {
+					return err
+				}
+				b, err := json.MarshalIndent(sa, "", "  ")
 				if err != nil {
 					return err
 				}
@@ -415,6 +438,10 @@ func printReport(w io.Writer, r *eventstore.Report, asJSON bool) {
 	fmt.Fprintf(tw, "digest at %d\t%s\n", r.DigestAt, r.Digest)
 	fmt.Fprintf(tw, "problems\t%d\n", len(r.Problems)+r.MoreProblems)
 	tw.Flush()
+	if len(r.Keys) > 0 {
+		fmt.Fprintln(w)
+		printKeys(w, r.Keys)
+	}
 	if len(r.Problems) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nSEQ\tSUBJECT\tPROBLEM")
@@ -456,6 +483,8 @@ func asExitCoder(err error, target *exitCoder) bool { return errors.As(err, targ
 // wrong advice, such as asking someone else when the actor holds the root.
 func withHint(err error) error {
 	switch {
+	case errors.As(err, new(*domain.DecisionReusedError)):
+		return err
 	case errors.Is(err, domain.ErrConflict):
 		return fmt.Errorf("%w; another decision changed the same aggregates: submit it again", err)
 	}
@@ -465,4 +494,45 @@ func withHint(err error) error {
 // oneLine keeps a refusal on one line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(withHint(err).Error()), " ")
+}
+
+const keyHelp = "the signing key of the decisions' actor (default: each actor's key in the user's configuration folder, <config>/koers/keys/<actor>.key, when it exists)"
+
+// rootKeyOptions registers the root actor's key in the genesis when it has
+// one (made when signatures are required and it has none).
+func rootKeyOptions(cmd *cobra.Command, root, file string, require bool) ([]ledger.InitOption, error) {
+	path := file
+	if path == "" {
+		p, err := actorKeyPath(root)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	key, missing, err := readActorKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if missing && file != "" {
+		return nil, fmt.Errorf("--key %s: no such file", file)
+	}
+	if missing && !require {
+		return nil, nil
+	}
+	if missing {
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		if err := writeKeyFile(path, seed); err != nil {
+			return nil, err
+		}
+		key = ed25519.NewKeyFromSeed(seed)
+		fmt.Fprintf(cmd.ErrOrStderr(), "signing key of %s written to %s (keep it private; back it up)\n", root, path)
+	}
+	opts := []ledger.InitOption{ledger.RootKey(hex.EncodeToString(key.Public().(ed25519.PublicKey)))}
+	if require {
+		opts = append(opts, ledger.RequireSignatures())
+	}
+	return opts, nil
 }

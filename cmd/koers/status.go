@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -50,9 +48,14 @@ type natsOut struct {
 
 type sealKeyOut struct {
 	File string `json:"file"`
-	// Fingerprint is the first 16 hex digits of the key's SHA-256: enough
-	// to tell keys apart, nothing to seal with.
+	// Fingerprint is the ledger's public seal key's id (the first 16 hex
+	// digits of its SHA-256, as `koers keys list` shows it): the key in
+	// force as the log records it, since status reads no private key;
+	// "not needed to read" on a log that records none.
 	Fingerprint string `json:"fingerprint"`
+	// Present tells whether the private key file is there, as writers
+	// need it (status only looks, it does not read it).
+	Present bool `json:"present"`
 }
 
 type databaseOut struct {
@@ -89,9 +92,10 @@ func statusCmd(s *settings) *cobra.Command {
 		Short: "Where the ledger is and how far the read models and feeds have come",
 		Long: `Show the ledger: its stream and data folder, the NATS server (the folder's
 embedded one and the process that runs it, or --nats-url with the server's
-version) and the stream's replicas, the last sequence, the seal key's
-fingerprint, the read models' database and the projector's checkpoint and lag,
-each feed's checkpoint and lag, and a private PostgreSQL in the data folder:
+version) and the stream's replicas, the last sequence, the seal key file
+and its fingerprint (the id of the ledger's public key in force, from the
+log: status reads no private key), the read models' database and the
+projector's checkpoint and lag, each feed's checkpoint and lag, and a private PostgreSQL in the data folder:
 whether it runs and the command that stops it. Status changes nothing: the
 read models are not brought up to date.`,
 		Example: `  koers status
@@ -101,7 +105,7 @@ read models are not brought up to date.`,
 			ctx := cmd.Context()
 			// Whether a private cluster runs, before anything could start it.
 			private := pgserver.Cluster(s.dataDir)
-			a, err := openApp(ctx, *s)
+			a, err := openApp(ctx, *s.reading())
 			if err != nil {
 				return err
 			}
@@ -125,6 +129,9 @@ read models are not brought up to date.`,
 				}
 			}
 			out.SealKey = sealKeyOut{File: a.keyFile, Fingerprint: a.keyPrint}
+			if _, err := os.Stat(a.keyFile); err == nil {
+				out.SealKey.Present = true
+			}
 			if private.Exists {
 				out.Database.Private = &privateOut{Dir: private.Dir, Running: private.Running, Stop: private.Stop}
 			}
@@ -184,7 +191,11 @@ func printStatus(cmd *cobra.Command, st statusOut) {
 			st.NATS.Store, st.NATS.ServerVersion, st.NATS.Replicas, st.NATS.HolderPID, st.NATS.HolderAddress)
 	}
 	fmt.Fprintf(tw, "last sequence\t%d\n", st.LastSequence)
-	fmt.Fprintf(tw, "seal key\t%s (fingerprint %s)\n", st.SealKey.File, st.SealKey.Fingerprint)
+	missing := ""
+	if !st.SealKey.Present {
+		missing = "; the file is missing: queries and verify need none, writers do"
+	}
+	fmt.Fprintf(tw, "seal key\t%s (fingerprint %s%s)\n", st.SealKey.File, st.SealKey.Fingerprint, missing)
 	fmt.Fprintf(tw, "database\t%s, schema %s\n", st.Database.URL, st.Database.Schema)
 	if p := st.Database.Private; p != nil {
 		state := "not running"
@@ -218,11 +229,6 @@ func redactURL(s string) string {
 		return u.Redacted()
 	}
 	return passwordKV.ReplaceAllString(s, "${1}xxxxx")
-}
-
-func fingerprint(key []byte) string {
-	sum := sha256.Sum256(key)
-	return hex.EncodeToString(sum[:8])
 }
 
 func versionCmd() *cobra.Command {

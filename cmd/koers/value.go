@@ -489,7 +489,7 @@ func printDiff(w io.Writer, d projections.Diff, format string, sh show) error {
 		fmt.Fprintln(tw, "PERIOD\tACCOUNT\tBEFORE\tAFTER\tCHANGE\tDECISIONS")
 		for _, f := range d.Funding {
 			fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s %s\t%s\t%s\n", f.Period, f.Account, f.Before.Format(f.Currency), f.Currency,
-				f.After.Format(f.Currency), f.Currency, signed(f.After-f.Before, f.Currency), strings.Join(f.Decisions, ", "))
+				f.After.Format(f.Currency), f.Currency, signedAmount(f.After-f.Before, f.Currency), strings.Join(f.Decisions, ", "))
 		}
 		tw.Flush()
 	}
@@ -497,7 +497,7 @@ func printDiff(w io.Writer, d projections.Diff, format string, sh show) error {
 	return nil
 }
 
-func signed(a domain.Amount, c domain.Currency) string {
+func signedAmount(a domain.Amount, c domain.Currency) string {
 	if a > 0 {
 		return "+" + a.Format(c)
 	}
