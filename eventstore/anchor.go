@@ -105,6 +105,11 @@ type SignedAnchor struct {
 	Algorithm string    `json:"sig_alg"`             // how Signature was made: "ed25519"
 	Key       string    `json:"key"`                 // the id of the ledger key that signed ([KeyID]), as the log records it
 	Signature string    `json:"signature,omitempty"` // over the canonical encoding, see anchorMessage
+	// TreeSize and Root make the anchor a signed tree head: the size
+	// (= Sequence) and root hash (hex) of the stream's Merkle tree (see
+	// merkle.go). Anchors written before carry neither and still verify.
+	TreeSize uint64 `json:"tree_size,omitempty"`
+	Root     string `json:"root,omitempty"`
 }
 
 // anchorFormat is the Format of a [SignedAnchor].
@@ -141,6 +146,11 @@ func (a SignedAnchor) anchorMessage() []byte {
 	field(a.Digest)
 	field(a.Prev)
 	field(a.Taken.UTC().Format(time.RFC3339Nano))
+	if a.TreeSize != 0 || a.Root != "" {
+		field("tree")
+		field(fmt.Sprint(a.TreeSize))
+		field(a.Root)
+	}
 	return b
 }
 
@@ -158,8 +168,12 @@ func (s *Store) SignAnchor(ctx context.Context, a domain.Anchor, taken time.Time
 	}
 	sa := SignedAnchor{Format: anchorFormat, Ledger: s.cfg.Stream, Sequence: a.Sequence, Digest: a.Digest, Prev: a.Prev,
 		Taken: taken.UTC(), Algorithm: anchorAlgorithm, Key: KeyID(s.priv.Public().(ed25519.PublicKey))}
+	return s.signAnchor(sa), nil
+}
+
+func (s *Store) signAnchor(sa SignedAnchor) SignedAnchor {
 	sa.Signature = hex.EncodeToString(ed25519.Sign(s.priv, sa.anchorMessage()))
-	return sa, nil
+	return sa
 }
 
 // CheckAnchorSignature reports whether sa was signed by one of this
@@ -182,26 +196,70 @@ func (s *Store) CheckAnchorSignature(ctx context.Context, sa SignedAnchor) error
 	if err := s.refreshKeys(ctx); err != nil {
 		return fmt.Errorf("anchor signature: %w", err)
 	}
+	return CheckAnchorWithKeys(sa, s.Keys())
+}
+
+// CheckAnchorWithKeys checks a signed anchor offline, against a list of
+// the ledger's keys (oldest first, as [Store.Keys] returns them and a
+// receipt carries them): the format, the algorithm, the key's id and that
+// it was not superseded before the anchor's sequence, the signature, and
+// for a tree head that its size is its sequence.
+func CheckAnchorWithKeys(sa SignedAnchor, keys []LedgerKey) error {
+	if sa.Format != anchorFormat {
+		return fmt.Errorf("anchor format %q: want %s", sa.Format, anchorFormat)
+	}
+	if sa.Algorithm != anchorAlgorithm {
+		if strings.HasPrefix(sa.Algorithm, "hmac") {
+			return fmt.Errorf("anchor signed with %q, the shared-secret seal this ledger no longer uses: take a new anchor with `koers anchor` (signed with the ledger's Ed25519 key)", sa.Algorithm)
+		}
+		return fmt.Errorf("anchor signed with %q: this build checks %s", sa.Algorithm, anchorAlgorithm)
+	}
+	if (sa.TreeSize != 0 || sa.Root != "") && (sa.TreeSize != sa.Sequence || len(sa.Root) != 2*sha256.Size) {
+		return fmt.Errorf("anchor at %d: tree size %d and root %q do not make a tree head of it", sa.Sequence, sa.TreeSize, sa.Root)
+	}
 	var key *LedgerKey
-	for _, k := range s.Keys() {
-		if k.ID == sa.Key {
-			key = &k
+	var cur *LedgerKey
+	for i := range keys {
+		if keys[i].ID == sa.Key {
+			key = &keys[i]
+		}
+		if keys[i].From <= sa.Sequence {
+			cur = &keys[i]
 		}
 	}
 	if key == nil {
 		return fmt.Errorf("anchor signed with key %q, which the ledger's log does not record: not signed by this ledger's writer", sa.Key)
 	}
-	if cur, _ := s.keys.inForce(sa.Sequence); cur != nil && cur.ID != key.ID && cur.From > key.From {
+	if cur != nil && cur.ID != key.ID && cur.From > key.From {
 		return fmt.Errorf("anchor at %d signed with ledger key %s, superseded at sequence %d by key %s: not a valid signature for it", sa.Sequence, key.ID, cur.From, cur.ID)
+	}
+	pub, err := key.public()
+	if err != nil {
+		return err
 	}
 	sig, err := hex.DecodeString(sa.Signature)
 	if err != nil {
 		return errors.New("anchor signature is not hex")
 	}
-	if !ed25519.Verify(key.pub, sa.anchorMessage(), sig) {
+	if !ed25519.Verify(pub, sa.anchorMessage(), sig) {
 		return fmt.Errorf("anchor signature does not verify under ledger key %s: not signed by this ledger's writer, or changed since", key.ID)
 	}
 	return nil
+}
+
+// public returns the key's public key, checking that its id names it.
+func (k LedgerKey) public() (ed25519.PublicKey, error) {
+	if k.pub != nil {
+		return k.pub, nil
+	}
+	b, err := hex.DecodeString(k.Key)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("ledger key %s: not a hex Ed25519 public key", k.ID)
+	}
+	if KeyID(b) != k.ID {
+		return nil, fmt.Errorf("ledger key %s: its id is %s", k.ID, KeyID(b))
+	}
+	return ed25519.PublicKey(b), nil
 }
 
 // ParseSignedAnchor decodes an anchor file.

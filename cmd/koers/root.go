@@ -64,7 +64,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	}
 	f.IntVar(&s.replicas, "replicas", replicas, "stream replicas when the ledger is created: 1 on one server, 3 on a cluster (env KOERS_REPLICAS)")
 
-	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), anchorCmd(&s), demoCmd(&s),
+	root.AddCommand(initCmd(&s), applyCmd(&s), verifyCmd(&s), anchorCmd(&s), receiptCmd(&s), demoCmd(&s),
 		decideCmd(&s), importCmd(&s), orgCmd(&s), historyCmd(&s), auditCmd(&s), fundingCmd(&s), reportCmd(&s), rebuildCmd(&s), serveCmd(&s), feedCmd(&s), benchCmd(&s), benchRebuildCmd(),
 		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s), statusCmd(&s), versionCmd(), kpiCmd(&s), diffCmd(&s))
 	root.SetFlagErrorFunc(unknownFlag)
@@ -212,8 +212,9 @@ func verifyCmd(s *settings) *cobra.Command {
 	var at uint64
 	var asJSON, noReadModels bool
 	var anchorFiles []string
+	var receiptFile string
 	cmd := &cobra.Command{
-		Use:   "verify [--digest D --at SEQ] [--anchor FILE]...",
+		Use:   "verify [--digest D --at SEQ] [--anchor FILE]... | verify --receipt FILE",
 		Short: "Check every event's hash, seal, chain and place, and the stream against every anchor kept",
 		Long: `Walk the whole log and check every event: well-formed, its hash matches its
 content, sealed with the ledger's key in force where its decision starts (else a
@@ -228,13 +229,23 @@ shorter than an anchor, or with another digest there, is a problem. It needs no
 secret: the public keys are in the log. Prints the digest of the stream at --at
 (default: the last sequence); --digest with --at compares with a digest kept
 earlier.
+With --receipt FILE (written by koers receipt) check that receipt alone,
+offline: no NATS, no PostgreSQL, no data folder; it prints the ledger key id
+that signed it, to compare with one you trust.
 Exit code 0 when everything checks, 2 for every integrity problem (including a
 missing ledger), 1 when the check itself could not be made.`,
 		Example: `  koers verify
   koers verify --at 1200 --digest 3f9a…   # the digest kept at sequence 1200
-  koers verify --anchor /audit/koers-2026-07-01.json`,
+  koers verify --anchor /audit/koers-2026-07-01.json
+  koers verify --receipt 2026-07-reorg.receipt.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if receiptFile != "" {
+				if digest != "" || at != 0 || len(anchorFiles) > 0 {
+					return errors.New("--receipt is checked on its own: without --digest, --at or --anchor")
+				}
+				return verifyReceipt(cmd, receiptFile, asJSON)
+			}
 			if digest != "" && at == 0 {
 				return errors.New("--digest needs --at: the sequence the digest was taken at")
 			}
@@ -306,6 +317,7 @@ missing ledger), 1 when the check itself could not be made.`,
 	cmd.Flags().StringVar(&digest, "digest", "", "a digest kept earlier, to compare with")
 	cmd.Flags().Uint64Var(&at, "at", 0, "the sequence to take the digest at (default: the last)")
 	cmd.Flags().StringArrayVar(&anchorFiles, "anchor", nil, "an anchor file written by koers anchor, to check the stream against (repeatable)")
+	cmd.Flags().StringVar(&receiptFile, "receipt", "", "a receipt written by koers receipt, to check offline")
 	cmd.Flags().BoolVar(&noReadModels, "no-read-models", false, "do not check against the read models' anchors (no PostgreSQL needed)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
@@ -377,8 +389,9 @@ func anchorCmd(s *settings) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "anchor [-o FILE]",
-		Short: "Write a signed anchor of the stream (its last sequence and digest) for an auditor to keep elsewhere",
-		Long: `Compute the stream digest up to the last sequence and write it, signed with
+		Short: "Write a signed anchor of the stream (its last sequence, digest and Merkle tree head) for an auditor to keep elsewhere",
+		Long: `Compute the stream digest and the root of the stream's Merkle tree (RFC 9162)
+up to the last sequence and write them, signed with
 the ledger's Ed25519 key (the key in force; its id is in the file), as JSON (format in the eventstore package doc). Keep the file
 somewhere the ledger's operators cannot change it; koers verify --anchor FILE
 later proves that nothing up to that sequence was changed, removed or inserted;
@@ -393,14 +406,14 @@ it checks the signature with the public key the log records, needing no secret.`
 				if last == 0 {
 					return errors.New("the ledger is empty: nothing to anchor")
 				}
-				an, err := a.store.Anchor(cmd.Context(), domain.Anchor{}, last)
+				leaves, an, err := a.store.Tree(cmd.Context(), last)
 				if errors.Is(err, domain.ErrIntegrity) {
 					return exitError{code: 2, err: err}
 				}
 				if err != nil {
 					return err
 				}
-				sa, err := a.store.SignAnchor(cmd.Context(), an, time.Now())
+				sa, err := a.store.SignTreeHead(cmd.Context(), an, leaves, time.Now())
 				if err != nil {
 					return err
 				}
