@@ -155,18 +155,84 @@
 //
 //	{"format":"koers-anchor-v1","ledger":"KOERS","seq":1234,
 //	 "digest":"<hex>","prev":"<hex>","taken":"<RFC 3339>",
-//	 "sig_alg":"ed25519","key":"<key id>","signature":"<hex>"}
+//	 "sig_alg":"ed25519","key":"<key id>","signature":"<hex>",
+//	 "tree_size":1234,"root":"<hex>"}
 //
 // whose signature is Ed25519 by the writer's ledger key (the key in force
 // when it signs; key is its [KeyID]) over the tag "koers-anchor-sig-v1"
 // and the fields format, sig_alg, key, ledger, seq (decimal), digest, prev
-// and taken (RFC 3339 with nanoseconds, UTC), each written as its length
-// (unsigned 64-bit big-endian) and its bytes. It is checked with the
+// and taken (RFC 3339 with nanoseconds, UTC), then, when the anchor
+// carries a tree head, the ASCII word "tree", tree_size (decimal) and root,
+// each written as its length (unsigned 64-bit big-endian) and its bytes.
+// tree_size and root make the anchor a signed tree head of the stream's
+// Merkle tree (section Merkle tree); tree_size equals seq. Anchors written
+// before carry neither (nor does their signature) and still check. It is checked with the
 // public key the log records under that id, so checking needs no secret;
 // a key superseded before seq does not sign for it, and an anchor of the
 // HMAC seal (sig_alg "hmac-sha256-seal") is refused with a clear message.
 // [Store.SignAnchor] and
 // [Store.CheckAnchorSignature] are the one place that signs and checks.
+//
+// # Merkle tree
+//
+// The stream's messages, in sequence order from 1, are the leaves of a
+// Merkle tree as in RFC 9162 section 2.1 (merkle.go, standard library
+// only): the leaf of a message is SHA-256(0x00 || its digest input, the
+// same bytes the Digest section adds per message: sequence, recorded time
+// in Unix nanoseconds, subject length (each 8 bytes big-endian), subject,
+// SHA-256(body)); a node is SHA-256(0x01 || left || right); a tree of n > 1
+// leaves splits at the largest power of two smaller than n; the empty tree
+// is SHA-256 of nothing. Leaf i is the message at sequence i+1, so the
+// tree of size n covers sequences 1 to n. An inclusion proof is the RFC's
+// audit path (2.1.3), a consistency proof the RFC's (2.1.4), and they are
+// checked by the RFC's algorithms ([VerifyInclusion], [VerifyConsistency]).
+//
+// # Receipts
+//
+// A receipt (`koers receipt DECISION`) proves, to someone who has only the
+// file, that a decision is in the ledger: its events as stored, sealed by
+// the ledger's key, at their sequences in a log whose tree head the
+// ledger's writer signed. It grows with the logarithm of the log's length.
+// It is the JSON object
+//
+//	{"format":"koers-receipt-v1","ledger":"KOERS","decision":"<id>",
+//	 "messages":[{"seq":41,"recorded":"<RFC 3339, UTC>","subject":"koers.…",
+//	              "body":"<base64>","proof":["<hex>",…]},…],
+//	 "key_records":[ same shape, the ledger.key-recorded messages ],
+//	 "tree_head":{ a signed anchor with tree_size and root, above }}
+//
+// body is the stored message (the envelope) in standard base64 with
+// padding, recorded the server's timestamp, proof the audit path of leaf
+// seq-1 in the tree of tree_size leaves, nearest sibling first. The file
+// is written as Go's json.MarshalIndent with two spaces and a final
+// newline, hex in lower case; [VerifyReceipt] (`koers verify --receipt`)
+// refuses any other spelling, so that any byte changed in the file is
+// noticed. A checker does, with nothing but the file:
+//
+//  1. The tree head: root and tree_size as above.
+//  2. Each key record, oldest first: its leaf, from seq, recorded, subject
+//     and the decoded body, with its proof leads to root; its envelope's
+//     hash is right (section Canonical encoding), it is a
+//     ledger.key-recorded event whose data names the public key (hex); the
+//     first is of the genesis decision and sealed with the key it records,
+//     each later one sealed with the key in force before it (section Seal).
+//     A key is in force from sequence 0 for the first, from the sequence
+//     after its recording decision's last event for the others.
+//  3. The tree head's signature (section Anchors) under the key it names,
+//     which must be one of those keys and not superseded before seq.
+//  4. Each message, in order: its proof leads to root; its envelope's hash
+//     is right, it names the message's subject and the receipt's decision,
+//     its index is its place in messages and its count their number, the
+//     sequences are consecutive; its seal verifies under the key in force
+//     at its decision's first sequence.
+//
+// The checker should print the key ids it used: the receipt shows that the
+// ledger with that genesis key recorded the decision; that it is the
+// ledger you mean is the one thing to compare with something you trust
+// (an anchor you kept, the key id the ledger's owner published). A
+// receipt does not show that the decision's events are at their place
+// (not a verbatim replay, section Seal): `koers receipt` only writes
+// genuine events, and `koers verify` over the whole log checks places.
 //
 // # Integrity of the stream
 //

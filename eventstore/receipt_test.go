@@ -75,8 +75,8 @@ func TestReceiptProvesADecisionOfflineAgainstASignedTreeHead(t *testing.T) {
 		"a message left out": func(r *eventstore.Receipt) {
 			r.Messages = r.Messages[:2]
 		},
-		"tree size": func(r *eventstore.Receipt) { r.TreeHead.TreeSize--; r.TreeHead.Sequence-- },
-		"root":      func(r *eventstore.Receipt) { r.TreeHead.Root = strings.Repeat("0", 64) },
+		"tree size":       func(r *eventstore.Receipt) { r.TreeHead.TreeSize--; r.TreeHead.Sequence-- },
+		"root":            func(r *eventstore.Receipt) { r.TreeHead.Root = strings.Repeat("0", 64) },
 		"no key records":  func(r *eventstore.Receipt) { r.KeyRecords = nil },
 		"key record time": func(r *eventstore.Receipt) { r.KeyRecords[0].Recorded = r.KeyRecords[0].Recorded.Add(time.Second) },
 		"body": func(r *eventstore.Receipt) {
