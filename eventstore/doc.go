@@ -186,6 +186,12 @@
 // tree of size n covers sequences 1 to n. An inclusion proof is the RFC's
 // audit path (2.1.3), a consistency proof the RFC's (2.1.4), and they are
 // checked by the RFC's algorithms ([VerifyInclusion], [VerifyConsistency]).
+// [Store.Verify] checks every tree head it is given ([VerifyOptions]
+// .TreeHeads; `koers verify --anchor FILE` passes those of anchor files)
+// against the stream's tree, and for each two of different sizes computes
+// the consistency proof from the stream and checks it against their roots,
+// so that `koers verify --anchor OLD --anchor NEW` proves that the log NEW
+// was signed over extends the one OLD was ([Report].Consistency).
 //
 // # Receipts
 //

@@ -103,3 +103,39 @@ func TestReceiptProvesADecisionOfflineAgainstASignedTreeHead(t *testing.T) {
 		t.Fatal("a store without the seal key signed a tree head")
 	}
 }
+
+func TestVerifyChecksTreeHeadsAndProvesConsistency(t *testing.T) {
+	st, _ := newStore(t)
+	p := person("p-1")
+	var v uint64
+	head := func() eventstore.TreeHead {
+		leaves, _, err := st.Tree(ctx(t), lastSeq(t, st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := eventstore.TreeHash(leaves)
+		return eventstore.TreeHead{Size: uint64(len(leaves)), Root: hex.EncodeToString(root[:])}
+	}
+	var heads []eventstore.TreeHead
+	for i := range 13 {
+		v = mustAppend(t, st, meta("a-"+strconv.Itoa(i)), map[domain.Ref]uint64{p: v}, event(p, "person.renamed", map[string]int{"n": i})).Sequences[0]
+		if i%4 == 0 {
+			heads = append(heads, head())
+		}
+	}
+	r := mustVerify(t, st, eventstore.VerifyOptions{TreeHeads: []eventstore.TreeHead{heads[3], heads[0], heads[2], heads[1]}})
+	if !r.OK() || len(r.Consistency) != 3 {
+		t.Fatalf("verify with 4 tree heads: %+v, %d proofs", r.Problems, len(r.Consistency))
+	}
+	for _, c := range r.Consistency {
+		if !c.OK || c.Old.Size >= c.New.Size {
+			t.Fatalf("consistency %+v", c)
+		}
+	}
+	wrong := heads[1]
+	wrong.Root = heads[2].Root
+	r = mustVerify(t, st, eventstore.VerifyOptions{TreeHeads: []eventstore.TreeHead{heads[0], wrong, {Size: 99, Root: heads[3].Root}}})
+	if len(r.Problems) != 2 {
+		t.Fatalf("a wrong root and a future size: %+v", r.Problems)
+	}
+}

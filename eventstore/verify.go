@@ -1,7 +1,9 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -28,6 +30,27 @@ type VerifyOptions struct {
 	// stream is shorter or different and that is a problem. At most
 	// [MaxAnchors].
 	Anchors []domain.Anchor
+	// TreeHeads kept earlier (signed anchors with a tree size and root):
+	// the stream's Merkle tree must have that root at that size, and each
+	// later one must extend each earlier one, which Verify proves with an
+	// RFC 9162 consistency proof computed from the stream. At most
+	// [MaxAnchors].
+	TreeHeads []TreeHead
+}
+
+// TreeHead is the size and root (hex) of the stream's Merkle tree.
+type TreeHead struct {
+	Size uint64 `json:"tree_size"`
+	Root string `json:"root"`
+}
+
+// Consistency is the outcome of one consistency proof between two tree
+// heads: the later (New) extends the earlier (Old) when OK.
+type Consistency struct {
+	Old   TreeHead `json:"old"`
+	New   TreeHead `json:"new"`
+	Proof []string `json:"proof"`
+	OK    bool     `json:"ok"`
 }
 
 // MaxAnchors bounds [VerifyOptions].Anchors.
@@ -54,6 +77,9 @@ type Report struct {
 	// Keys are the ledger's public keys the seals were checked against,
 	// oldest first.
 	Keys []LedgerKey `json:"keys"`
+	// Consistency holds a proof for every two tree heads of different
+	// sizes given, in order of size.
+	Consistency []Consistency `json:"consistency,omitempty"`
 }
 
 // OK reports whether everything checked.
@@ -102,7 +128,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 		}
 		settings = ie.Problems
 	}
-	if len(opts.Anchors) > MaxAnchors {
+	if len(opts.Anchors) > MaxAnchors || len(opts.TreeHeads) > MaxAnchors {
 		return nil, fmt.Errorf("verify: %d anchors: at most %d: %w", len(opts.Anchors), MaxAnchors, domain.ErrInvalid)
 	}
 	r := &Report{Keys: s.Keys(), LastSequence: last, Problems: []Problem{}}
@@ -145,6 +171,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	}
 
 	d := newDigest()
+	var leaves []Hash
 	ch := newChains(nil)
 	ids := make(map[uint64]uint64) // a hash of each genuine event's id -> its sequence
 	audit := domain.NewSignatureAudit()
@@ -161,6 +188,9 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 		}
 		prevSeq = m.seq
 		d.add(m.seq, m.at, m.subject, m.body)
+		if len(opts.TreeHeads) > 0 {
+			leaves = append(leaves, MessageLeaf(m.seq, m.at, m.subject, m.body))
+		}
 		if m.seq == at {
 			r.DigestAt, r.Digest = at, d.hex()
 		}
@@ -221,9 +251,68 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*Report, error)
 	for _, seq := range slices.Sorted(maps.Keys(anchors)) {
 		r.add(seq, "", "message %d, where an anchor was taken, is missing: the log up to there has changed", seq)
 	}
+	r.checkTrees(opts.TreeHeads, leaves, prevSeq)
 	r.compare(opts)
 	return r, nil
 }
+
+// checkTrees checks every tree head against the stream's tree (leaves,
+// the messages from sequence 1 to last) and proves each later one
+// consistent with each earlier one.
+func (r *Report) checkTrees(heads []TreeHead, leaves []Hash, last uint64) {
+	if len(heads) == 0 {
+		return
+	}
+	if uint64(len(leaves)) != last {
+		r.add(last, "", "the stream's Merkle tree cannot be built (messages are missing): %d tree heads not checked", len(heads))
+		return
+	}
+	heads = slices.Clone(heads)
+	slices.SortFunc(heads, func(a, b TreeHead) int { return cmp.Compare(a.Size, b.Size) })
+	heads = slices.Compact(heads)
+	var good []TreeHead
+	for _, h := range heads {
+		root, ok := parseHash(h.Root)
+		switch {
+		case !ok:
+			r.add(h.Size, "", "tree head at %d: root %q is not a SHA-256 in hex", h.Size, h.Root)
+		case h.Size > last:
+			r.add(h.Size, "", "the stream ends at %d, but a tree head was taken at size %d: history was removed", last, h.Size)
+		case TreeHash(leaves[:h.Size]) != root:
+			r.add(h.Size, "", "the stream's Merkle tree at size %d has root %s, the tree head says %s: the log up to there has changed", h.Size, short(hexHash(TreeHash(leaves[:h.Size]))), short(h.Root))
+		default:
+			good = append(good, h)
+		}
+	}
+	// Two tree heads of different sizes: prove that the later extends the
+	// earlier, as a log's auditor would with RFC 9162's consistency proof.
+	for i := 1; i < len(good); i++ {
+		old, cur := good[i-1], good[i]
+		if old.Size == cur.Size {
+			r.add(cur.Size, "", "two tree heads at size %d with different roots", cur.Size)
+			continue
+		}
+		proof := ConsistencyProof(leaves[:cur.Size], old.Size)
+		oldRoot, _ := parseHash(old.Root)
+		newRoot, _ := parseHash(cur.Root)
+		c := Consistency{Old: old, New: cur, Proof: []string{}, OK: VerifyConsistency(old.Size, cur.Size, oldRoot, newRoot, proof)}
+		for _, p := range proof {
+			c.Proof = append(c.Proof, hexHash(p))
+		}
+		if !c.OK {
+			r.add(cur.Size, "", "the tree head at size %d does not extend the one at size %d", cur.Size, old.Size)
+		}
+		r.Consistency = append(r.Consistency, c)
+	}
+}
+
+func parseHash(s string) (Hash, bool) {
+	var h Hash
+	n, err := hex.Decode(h[:], []byte(s))
+	return h, err == nil && n == len(h) && len(s) == 2*len(h)
+}
+
+func hexHash(h Hash) string { return hex.EncodeToString(h[:]) }
 
 // idSeed keys the set of event ids Verify has seen: 64-bit hashes keep
 // the set small on a long log, and a collision (about one in 10^7 on a log

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -37,6 +38,18 @@ func TestReceiptIsCheckedOfflineAndEveryByteCounts(t *testing.T) {
 	}
 	if code, out, errOut := koers(t, data, "", "verify", "--anchor", anchor); code != 0 {
 		t.Fatalf("verify --anchor with a tree head: %d\n%s%s", code, out, errOut)
+	}
+	// A later anchor extends the earlier: verify proves it.
+	if code, out, errOut := koers(t, data, `{"id":"later","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-4","name":"Four","type":"platform"}]}`, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply: %d %s %s", code, out, errOut)
+	}
+	anchor2 := filepath.Join(dir, "anchor2.json")
+	if code, _, errOut := koers(t, data, "", "anchor", "-o", anchor2); code != 0 {
+		t.Fatalf("anchor: %s", errOut)
+	}
+	if code, out, errOut := koers(t, data, "", "verify", "--no-read-models", "--anchor", anchor, "--anchor", anchor2); code != 0 ||
+		!regexp.MustCompile(`tree head at size \d+ extends the one at size \d+ \(RFC 9162 consistency proof, \d+ hashes\)`).MatchString(out) {
+		t.Fatalf("verify --anchor OLD --anchor NEW: %d\n%s%s", code, out, errOut)
 	}
 	file := filepath.Join(dir, "form.receipt.json")
 	if code, _, errOut := koers(t, data, "", "receipt", "form", "-o", file); code != 0 {

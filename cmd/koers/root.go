@@ -225,7 +225,10 @@ unsigned decision where the ledger required signatures; and the stream's
 settings. Then check the stream against every anchor: the read models' (unless
 --no-read-models) and each --anchor FILE written by koers anchor, whose
 signature is checked with the ledger's public key from the log. A stream
-shorter than an anchor, or with another digest there, is a problem. It needs no
+shorter than an anchor, or with another digest there, is a problem. An anchor
+file with a tree head (tree_size, root) is also checked against the stream's
+Merkle tree, and of two such files the later is proven to extend the earlier
+with an RFC 9162 consistency proof (printed). It needs no
 secret: the public keys are in the log. Prints the digest of the stream at --at
 (default: the last sequence); --digest with --at compares with a digest kept
 earlier.
@@ -279,6 +282,7 @@ missing ledger), 1 when the check itself could not be made.`,
 			}
 			defer a.Close()
 			var anchors []domain.Anchor
+			var trees []eventstore.TreeHead
 			var signatureProblems []eventstore.Problem // found before the walk
 			for i, sa := range files {
 				if err := a.store.CheckAnchorSignature(cmd.Context(), sa); err != nil {
@@ -288,6 +292,9 @@ missing ledger), 1 when the check itself could not be made.`,
 					signatureProblems = append(signatureProblems, eventstore.Problem{Sequence: sa.Sequence, What: fmt.Sprintf("anchor %s is of ledger %s, not %s", anchorFiles[i], sa.Ledger, s.ledger)})
 				}
 				anchors = append(anchors, sa.Anchor())
+				if sa.TreeSize > 0 {
+					trees = append(trees, eventstore.TreeHead{Size: sa.TreeSize, Root: sa.Root})
+				}
 			}
 			if !noReadModels {
 				known, problem, err := readModelAnchors(cmd.Context(), a)
@@ -299,7 +306,7 @@ missing ledger), 1 when the check itself could not be made.`,
 				}
 				anchors = append(anchors, known...)
 			}
-			r, err := a.store.Verify(cmd.Context(), eventstore.VerifyOptions{At: at, Expect: digest, Anchors: anchors})
+			r, err := a.store.Verify(cmd.Context(), eventstore.VerifyOptions{At: at, Expect: digest, Anchors: anchors, TreeHeads: trees})
 			if err != nil {
 				return err
 			}
@@ -307,6 +314,16 @@ missing ledger), 1 when the check itself could not be made.`,
 			printReport(cmd.OutOrStdout(), r, asJSON)
 			if len(anchors) > 0 && !asJSON {
 				fmt.Fprintf(cmd.OutOrStdout(), "checked against %d anchors\n", len(anchors))
+			}
+			if !asJSON {
+				for _, c := range r.Consistency {
+					verdict := "extends"
+					if !c.OK {
+						verdict = "does NOT extend"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "tree head at size %d %s the one at size %d (RFC 9162 consistency proof, %d hashes)\n",
+						c.New.Size, verdict, c.Old.Size, len(c.Proof))
+				}
 			}
 			if !r.OK() {
 				return exitError{code: 2, err: fmt.Errorf("verify found %d problems", len(r.Problems)+r.MoreProblems)}
