@@ -47,14 +47,14 @@ const receiptFormat = "koers-receipt-v1"
 // Tree returns the stream's Merkle leaves for sequences 1 to the last and
 // the anchor there. It reads the whole stream; a gap is [ErrIntegrity].
 func (s *Store) Tree(ctx context.Context, to uint64) ([]Hash, domain.Anchor, error) {
-	leaves, an, _, err := s.tree(ctx, to, nil)
-	return leaves, an, err
+	return s.tree(ctx, to, nil)
 }
 
-func (s *Store) tree(ctx context.Context, to uint64, fn func(*checkedMsg) error) ([]Hash, domain.Anchor, []Hash, error) {
+// tree is Tree calling fn, when given, with every message checked.
+func (s *Store) tree(ctx context.Context, to uint64, fn func(*checkedMsg) error) ([]Hash, domain.Anchor, error) {
 	var an domain.Anchor
 	if to == 0 {
-		return nil, an, nil, nil
+		return nil, an, nil
 	}
 	leaves := make([]Hash, 0, to)
 	d := newDigest()
@@ -82,12 +82,12 @@ func (s *Store) tree(ctx context.Context, to uint64, fn func(*checkedMsg) error)
 		})
 	}
 	if err != nil {
-		return nil, an, nil, fmt.Errorf("tree at %d: %w", to, err)
+		return nil, an, fmt.Errorf("tree at %d: %w", to, err)
 	}
 	if an.Sequence != to {
-		return nil, an, nil, fmt.Errorf("tree at %d: the stream ends at %d: %w", to, an.Sequence, ErrIntegrity)
+		return nil, an, fmt.Errorf("tree at %d: the stream ends at %d: %w", to, an.Sequence, ErrIntegrity)
 	}
-	return leaves, an, nil, nil
+	return leaves, an, nil
 }
 
 // SignTreeHead signs the anchor at the tree's size together with the
@@ -131,7 +131,7 @@ func (s *Store) Receipt(ctx context.Context, decision string, taken time.Time) (
 	}
 	ch := newChains(nil)
 	var msgs, keyMsgs []ReceiptMessage
-	leaves, an, _, err := s.tree(ctx, last, func(m *checkedMsg) error {
+	leaves, an, err := s.tree(ctx, last, func(m *checkedMsg) error {
 		if recorded[m.seq] {
 			keyMsgs = append(keyMsgs, ReceiptMessage{Sequence: m.seq, Recorded: m.at.UTC(), Subject: m.subject,
 				Body: base64.StdEncoding.EncodeToString(m.body)})

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"koers/eventstore"
 )
 
 // A writer without the seal key file is refused and no key is made up;
@@ -105,6 +107,21 @@ func TestSignaturesRequiredKeysRotatedIDsKeptByContent(t *testing.T) {
 	code, out, errOut = koers(t, data, "", "verify")
 	if code != 0 || strings.Count(out, "\n") < 8 || len(regexp.MustCompile(`(?m)^[0-9a-f]{16}\s`).FindAllString(out, -1)) != 2 {
 		t.Fatalf("verify after the rotation: %d\n%s%s", code, out, errOut)
+	}
+	// Receipts across the rotation: a decision sealed with the old key and
+	// one with the new, each checked offline with both key records.
+	if code, out, errOut := decide("--decision-id", "vs-cards", "--id", "cards", "--name", "Cards"); code != 0 {
+		t.Fatalf("decide after the rotation: %d %s %s", code, out, errOut)
+	}
+	for _, id := range []string{"genesis", "vs-pay", "vs-cards"} {
+		code, receipt, errOut := koers(t, data, "", "receipt", id)
+		if code != 0 || strings.Count(receipt, `"key_records"`) != 1 {
+			t.Fatalf("receipt %s: %d %s", id, code, errOut)
+		}
+		c := eventstore.VerifyReceipt([]byte(receipt))
+		if r, err := eventstore.ParseReceipt([]byte(receipt)); !c.OK() || err != nil || len(r.KeyRecords) != 2 {
+			t.Fatalf("receipt %s across a rotation: %+v %v", id, c.Problems, err)
+		}
 	}
 	fmt.Fprint(os.Stderr) // keep fmt for debugging output
 }
