@@ -131,6 +131,7 @@ func (s *Store) Receipt(ctx context.Context, decision string, taken time.Time) (
 	}
 	ch := newChains(nil)
 	var msgs, keyMsgs []ReceiptMessage
+	count := 0
 	leaves, an, err := s.tree(ctx, last, func(m *checkedMsg) error {
 		if recorded[m.seq] {
 			keyMsgs = append(keyMsgs, ReceiptMessage{Sequence: m.seq, Recorded: m.at.UTC(), Subject: m.subject,
@@ -144,6 +145,7 @@ func (s *Store) Receipt(ctx context.Context, decision string, taken time.Time) (
 			return err
 		}
 		if m.env.Decision.ID == decision {
+			count = m.env.Count
 			msgs = append(msgs, ReceiptMessage{Sequence: m.seq, Recorded: m.at.UTC(), Subject: m.subject,
 				Body: base64.StdEncoding.EncodeToString(m.body)})
 		}
@@ -154,6 +156,9 @@ func (s *Store) Receipt(ctx context.Context, decision string, taken time.Time) (
 	}
 	if len(msgs) == 0 {
 		return nil, fmt.Errorf("receipt: decision %q: %w", decision, ErrNoDecision)
+	}
+	if len(msgs) != count {
+		return nil, fmt.Errorf("receipt: decision %q has %d genuine events of its %d (koers verify says what is wrong): %w", decision, len(msgs), count, ErrIntegrity)
 	}
 	head, err := s.SignTreeHead(ctx, an, leaves, taken)
 	if err != nil {
