@@ -1,0 +1,138 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The projector's lease: several processes may serve one ledger's read
+// models (several `koers serve` behind a load balancer), all of them
+// accepting decisions, but one projector at a time writes the read
+// models. The lease is a PostgreSQL session advisory lock, keyed by the
+// read models' schema (one schema holds one ledger's read models), held on
+// a connection of its own: while that session lives no other process
+// holds it, and when the process dies — even killed with -9 — PostgreSQL
+// ends the session and frees the lock at once.
+//
+// The lease is an economy, not the only guard: a projector that lost its
+// lease without knowing yet (a connection cut) and the new holder cannot
+// both commit the same batch, because every batch moves the checkpoint
+// under the checkpoint's row lock and one that does not start right after
+// it is refused ([GapError]).
+
+// ErrLeaseHeld is returned by [DB.TakeLease] when another session holds
+// the lease.
+var ErrLeaseHeld = errors.New("another process's projector holds the read models' lease")
+
+// Lease is the right to write the read models of one schema. Release it
+// when done; [Lease.Check] says whether it is still held.
+type Lease struct {
+	conn   *pgx.Conn
+	schema string
+}
+
+// LeaseKey is the advisory lock key of the projector's lease on the read
+// models in schema.
+func LeaseKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("koers-projector:" + schema))
+	return int64(h.Sum64())
+}
+
+// rebuildKey is the advisory lock key a rebuild of schema holds, so that
+// two rebuilds do not write one staging schema.
+func rebuildKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("koers-rebuild:" + schema))
+	return int64(h.Sum64())
+}
+
+// TakeLease tries once to take the projector's lease on db's read models,
+// on a connection of its own; it does not wait for a holder to let go. It
+// returns ErrLeaseHeld when another session holds it, a [*DatabaseError]
+// when PostgreSQL could not be asked.
+func (db *DB) TakeLease(ctx context.Context) (*Lease, error) {
+	conn, ok, err := db.tryAdvisory(ctx, LeaseKey(db.schema))
+	if err != nil {
+		return nil, fmt.Errorf("projector lease: %w", err)
+	}
+	if !ok {
+		return nil, ErrLeaseHeld
+	}
+	return &Lease{conn: conn, schema: db.schema}, nil
+}
+
+// tryAdvisory opens a connection of its own and tries a session advisory
+// lock on it; the connection holds the lock when ok.
+func (db *DB) tryAdvisory(ctx context.Context, key int64) (conn *pgx.Conn, ok bool, err error) {
+	cfg := db.base.ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "koers-lease"
+	conn, err = pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, false, translate(err)
+	}
+	if !ok {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, false, nil
+	}
+	return conn, true, nil
+}
+
+// Check asks PostgreSQL whether the lease's session still lives (and so
+// still holds the lock); an error means the lease may be lost.
+func (l *Lease) Check(ctx context.Context) error {
+	var held bool
+	// A bigint key shows in pg_locks as its high and low 32 bits.
+	key := uint64(LeaseKey(l.schema))
+	err := l.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND pid = pg_backend_pid() AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)`,
+		int64(key>>32), int64(key&0xffffffff)).Scan(&held)
+	if err != nil {
+		return fmt.Errorf("projector lease: %w", translate(err))
+	}
+	if !held {
+		return errors.New("projector lease: the lock is no longer held")
+	}
+	return nil
+}
+
+// Watch checks the lease every interval until ctx ends (it returns nil) or
+// a check fails (it returns why): then the lease must be taken as lost.
+// Each check waits at most timeout.
+func (l *Lease) Watch(ctx context.Context, interval, timeout time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := l.Check(cctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+}
+
+// ErrRebuildRunning is returned by [DB.Rebuild] while another rebuild of
+// the same read models runs.
+var ErrRebuildRunning = errors.New("another rebuild of these read models is running")
+
+// Release lets go of the lease; closing its session frees the lock.
+func (l *Lease) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = l.conn.Close(ctx)
+}
