@@ -84,7 +84,11 @@ func serveCmd(s *settings) *cobra.Command {
 		Long: `Serve the web app at / (the organisation through time, the decision trail,
 funding, the transition), the HTTP JSON API (GET /v1/openapi.json describes it),
 Prometheus metrics on /metrics and a health check on /healthz, and run the
-projector following the log so that the read models stay current. With
+projector following the log so that the read models stay current. Several
+serve processes may share one NATS and one PostgreSQL: all of them accept
+decisions, and one projector at a time writes the read models (a lease in
+PostgreSQL); the others stand by and take over within seconds when it stops
+(/healthz check "projector": active or standby). With
 --tokens, the web app asks for a token once and keeps a session cookie. Stops cleanly on SIGINT or SIGTERM:
 requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 		Args: cobra.NoArgs,
