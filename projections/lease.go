@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,7 +72,7 @@ func (db *DB) TakeLease(ctx context.Context) (*Lease, error) {
 // lock on it; the connection holds the lock when ok.
 func (db *DB) tryAdvisory(ctx context.Context, key int64) (conn *pgx.Conn, ok bool, err error) {
 	cfg := db.base.ConnConfig.Copy()
-	cfg.RuntimeParams["application_name"] = "koers-lease"
+	cfg.RuntimeParams["application_name"] = leaseApplication()
 	conn, err = pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, false, translate(err)
@@ -85,6 +86,39 @@ func (db *DB) tryAdvisory(ctx context.Context, key int64) (conn *pgx.Conn, ok bo
 		return nil, false, nil
 	}
 	return conn, true, nil
+}
+
+// leaseApplication names a lease's session in pg_stat_activity: which
+// process on which host holds it.
+func leaseApplication() string {
+	host, _ := os.Hostname()
+	name := fmt.Sprintf("%s pid %d on %s", leaseAppPrefix, os.Getpid(), host)
+	if len(name) > 63 { // NAMEDATALEN - 1
+		name = name[:63]
+	}
+	return name
+}
+
+const leaseAppPrefix = "koers-lease"
+
+// LeaseHolder describes the session holding the projector's lease on db's
+// read models: its application name (which process on which host) and
+// since when the session lives; ok is false while none holds it.
+func (db *DB) LeaseHolder(ctx context.Context) (holder string, since time.Time, ok bool, err error) {
+	key := uint64(LeaseKey(db.schema))
+	err = db.withConn(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid AND l.objsubid = 1`,
+			int64(key>>32), int64(key&0xffffffff)).Scan(&holder, &since)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("projector lease holder: %w", err)
+	}
+	return holder, since, true, nil
 }
 
 // Check asks PostgreSQL whether the lease's session still lives (and so
@@ -130,9 +164,16 @@ func (l *Lease) Watch(ctx context.Context, interval, timeout time.Duration) erro
 // the same read models runs.
 var ErrRebuildRunning = errors.New("another rebuild of these read models is running")
 
-// Release lets go of the lease; closing its session frees the lock.
+// Release lets go of the lease. It unlocks before closing the session:
+// the server ends a closed session a moment later, and the next holder
+// should not find the lock still taken.
 func (l *Lease) Release() {
+	closeLocked(l.conn)
+}
+
+func closeLocked(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = l.conn.Close(ctx)
+	_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock_all()")
+	_ = conn.Close(ctx)
 }

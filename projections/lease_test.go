@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ func TestOneLeasePerReadModelsFreedWhenItsSessionEnds(t *testing.T) {
 	}
 	if err := l.Check(ctx); err != nil {
 		t.Fatalf("the holder's check: %v", err)
+	}
+	if holder, _, ok, err := other.LeaseHolder(ctx); err != nil || !ok || !strings.HasPrefix(holder, leaseAppPrefix+" pid ") {
+		t.Fatalf("the lease's holder: %q %v %v", holder, ok, err)
 	}
 	if _, err := other.TakeLease(ctx); !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("a second lease on the same read models: %v, want ErrLeaseHeld", err)
@@ -52,6 +56,9 @@ func TestOneLeasePerReadModelsFreedWhenItsSessionEnds(t *testing.T) {
 		t.Fatal("the watch did not see the lease lost")
 	}
 	l.Release()
+	if _, _, ok, err := other.LeaseHolder(ctx); err != nil || ok {
+		t.Fatalf("a holder after its session ended: %v %v", ok, err)
+	}
 	l3, err := other.TakeLease(ctx)
 	if err != nil {
 		t.Fatalf("the lease after its holder's session ended: %v", err)

@@ -67,7 +67,7 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	if !ok {
 		return fmt.Errorf("rebuild %s: %w", db.schema, ErrRebuildRunning)
 	}
-	defer lock.Close(context.WithoutCancel(ctx))
+	defer closeLocked(lock)
 	if err := db.dropSchema(ctx, staging); err != nil {
 		return err
 	}

@@ -171,6 +171,17 @@ func TestTwoServesOneActiveProjectorTakenOverAfterAKill(t *testing.T) {
 		visible(survivor.base, id, 15*time.Second)
 	}
 
+	// status names the session that holds the lease.
+	code, out, errOut := p.run(t, "", "status", "--json")
+	var st struct {
+		Projector struct {
+			Active string `json:"active"`
+		} `json:"projector"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !strings.HasPrefix(st.Projector.Active, "koers-lease pid ") {
+		t.Errorf("status names no active projector: %d %s %s", code, out, errOut)
+	}
+
 	// The survivor's lease session ends under it (PostgreSQL restarted,
 	// a connection cut): it stops writing, takes the lease again, and
 	// the read models keep following.
@@ -181,7 +192,7 @@ func TestTwoServesOneActiveProjectorTakenOverAfterAKill(t *testing.T) {
 	defer conn.Close(context.Background())
 	var ended int
 	if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE application_name = 'koers-lease' AND datname = current_database()`).Scan(&ended); err != nil || ended != 1 {
+		WHERE application_name LIKE 'koers-lease%' AND datname = current_database()`).Scan(&ended); err != nil || ended != 1 {
 		t.Fatalf("ending the lease's session: %d sessions, %v", ended, err)
 	}
 	cut := time.Now()
@@ -200,7 +211,7 @@ func TestTwoServesOneActiveProjectorTakenOverAfterAKill(t *testing.T) {
 
 	// Every acknowledged decision is in the log once, and in the read
 	// models.
-	code, out, errOut := p.run(t, "", "audit", "--format", "json", "--limit", "1000")
+	code, out, errOut = p.run(t, "", "audit", "--format", "json", "--limit", "1000")
 	var audit struct {
 		Decisions []struct {
 			ID string `json:"id"`
