@@ -57,8 +57,29 @@ func rebuildKey(schema string) int64 {
 // on a connection of its own; it does not wait for a holder to let go. It
 // returns ErrLeaseHeld when another session holds it, a [*DatabaseError]
 // when PostgreSQL could not be asked.
+//
+// A standby asks again and again: the session of an attempt that found the
+// lease held is kept for the next one rather than a connection opened each
+// time.
 func (db *DB) TakeLease(ctx context.Context) (*Lease, error) {
-	conn, ok, err := db.tryAdvisory(ctx, LeaseKey(db.schema))
+	db.standby.Lock()
+	conn := db.standby.conn
+	db.standby.conn = nil
+	db.standby.Unlock()
+	key := LeaseKey(db.schema)
+	if conn != nil && !conn.IsClosed() {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("projector lease: %w", translate(err))
+		}
+		if ok {
+			return &Lease{conn: conn, schema: db.schema}, nil
+		}
+		db.keepStandby(conn)
+		return nil, ErrLeaseHeld
+	}
+	conn, ok, err := db.tryAdvisory(ctx, key, true)
 	if err != nil {
 		return nil, fmt.Errorf("projector lease: %w", err)
 	}
@@ -68,9 +89,24 @@ func (db *DB) TakeLease(ctx context.Context) (*Lease, error) {
 	return &Lease{conn: conn, schema: db.schema}, nil
 }
 
+// keepStandby keeps conn for the next attempt at the lease, or closes it
+// when one is kept already.
+func (db *DB) keepStandby(conn *pgx.Conn) {
+	db.standby.Lock()
+	if db.standby.conn == nil && !db.standby.closed {
+		db.standby.conn, conn = conn, nil
+	}
+	db.standby.Unlock()
+	if conn != nil {
+		conn.Close(context.Background())
+	}
+}
+
 // tryAdvisory opens a connection of its own and tries a session advisory
 // lock on it; the connection holds the lock when ok.
-func (db *DB) tryAdvisory(ctx context.Context, key int64) (conn *pgx.Conn, ok bool, err error) {
+// When keep, a connection that did not get the lock is kept for the next
+// attempt at the projector's lease.
+func (db *DB) tryAdvisory(ctx context.Context, key int64, keep bool) (conn *pgx.Conn, ok bool, err error) {
 	cfg := db.base.ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = leaseApplication()
 	conn, err = pgx.ConnectConfig(ctx, cfg)
@@ -82,7 +118,11 @@ func (db *DB) tryAdvisory(ctx context.Context, key int64) (conn *pgx.Conn, ok bo
 		return nil, false, translate(err)
 	}
 	if !ok {
-		conn.Close(context.WithoutCancel(ctx))
+		if keep {
+			db.keepStandby(conn)
+		} else {
+			conn.Close(context.WithoutCancel(ctx))
+		}
 		return nil, false, nil
 	}
 	return conn, true, nil

@@ -60,7 +60,7 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	}
 	// Two rebuilds would write one staging schema; the live projector's
 	// lease is not needed: the switch holds the live checkpoint.
-	lock, ok, err := db.tryAdvisory(ctx, rebuildKey(db.schema))
+	lock, ok, err := db.tryAdvisory(ctx, rebuildKey(db.schema), false)
 	if err != nil {
 		return fmt.Errorf("rebuild: lock: %w", err)
 	}
