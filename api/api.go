@@ -72,6 +72,12 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Collectors are registered too, e.g. the feed's.
 	Collectors []prometheus.Collector
+	// ProjectorActive, when set, says whether this process's projector
+	// holds the read models' lease (the one writing them) or stands by
+	// while another process's does: /healthz shows it as check
+	// "projector" ("active" or "standby", healthy either way) and the
+	// gauge koers_projector_active as 1 or 0. Nil: neither is shown.
+	ProjectorActive func() bool
 
 	// MaxBodyBytes bounds a request body. Default 1 MiB
 	// (domain.MaxDecisionBytes), at most 16 MiB.

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -669,6 +670,40 @@ func TestHealth(t *testing.T) {
 				t.Fatalf("detail %q, want %q", p["detail"], tc.detail)
 			}
 		})
+	}
+}
+
+// A serve process's projector holds the read models' lease or stands by:
+// /healthz shows which, healthy either way, and so does a gauge.
+func TestHealthShowsWhetherTheProjectorIsActive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var active atomic.Bool
+	h, err := api.New(api.Config{Ledger: e.ledger.Handler, Log: e.ledger.Store, ReadModels: e.db, Projector: e.proj,
+		ProjectorActive: active.Load, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec
+	}
+	for _, tc := range []struct {
+		active       bool
+		check, gauge string
+	}{{false, `"projector":"standby"`, api.MetricProjectorActive + " 0"}, {true, `"projector":"active"`, api.MetricProjectorActive + " 1"}} {
+		active.Store(tc.active)
+		if r := get("/healthz"); r.Code != http.StatusOK || !strings.Contains(r.Body.String(), tc.check) {
+			t.Errorf("active %v: healthz %d %s, want 200 with %s", tc.active, r.Code, r.Body, tc.check)
+		}
+		if r := get("/metrics"); !strings.Contains(r.Body.String(), tc.gauge+"\n") {
+			t.Errorf("active %v: metrics lack %q", tc.active, tc.gauge)
+		}
+	}
+	// Without ProjectorActive (a process that runs no projector), neither.
+	if r := e.get(t, "/healthz"); bytes.Contains(r.body, []byte(`"projector"`)) {
+		t.Errorf("healthz without ProjectorActive: %s", r.body)
 	}
 }
 

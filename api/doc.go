@@ -24,7 +24,8 @@
 //	GET  /v1/mandates                   holder, as_of, known_at: who may decide what
 //	GET  /v1/openapi.json               the OpenAPI 3.1 document of all of this
 //	GET  /metrics                       Prometheus
-//	GET  /healthz                       200 when NATS and PostgreSQL answer, 503 naming which does not
+//	GET  /healthz                       200 when NATS and PostgreSQL answer, 503 naming which does not;
+//	                                    check projector: active or standby (see [Config].ProjectorActive)
 //
 // HEAD is answered like GET without a body (RFC 9110); any other method a
 // path does not serve is answered 405 with Allow.
@@ -152,7 +153,9 @@
 // appending one decision submitted over HTTP; outcome is created,
 // duplicate or the problem type), and, asked of the projector on every
 // scrape, koers_projector_lag_events, koers_projector_events_applied_total
-// (the checkpoint) and koers_stream_last_sequence, besides whatever
+// (the checkpoint) and koers_stream_last_sequence, with
+// [Config].ProjectorActive koers_projector_active (1 while this process's
+// projector holds the read models' lease, 0 on standby), besides whatever
 // [Config].Collectors adds (the feed's, the Go runtime's).
 //
 // Every error is an application/problem+json document (RFC 9457) with a

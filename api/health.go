@@ -16,6 +16,12 @@ type health struct {
 	Checks map[string]string `json:"checks"`
 }
 
+// The values of /healthz's check "projector".
+const (
+	ProjectorActive  = "active"  // this process's projector holds the lease
+	ProjectorStandby = "standby" // another process's does; this one waits for it
+)
+
 // getHealth asks NATS (the stream's last sequence) and PostgreSQL (the
 // checkpoint) at once, each within CheckTimeout.
 func (s *server) getHealth(w http.ResponseWriter, r *http.Request) error {
@@ -60,6 +66,14 @@ func (s *server) getHealth(w http.ResponseWriter, r *http.Request) error {
 	for name, res := range results {
 		if res != "ok" {
 			failed = append(failed, name)
+		}
+	}
+	// Which process's projector writes the read models is information,
+	// not health: a standby serves the API as well.
+	if s.cfg.ProjectorActive != nil {
+		results["projector"] = ProjectorStandby
+		if s.cfg.ProjectorActive() {
+			results["projector"] = ProjectorActive
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -14,10 +14,11 @@ import (
 
 // Metric names, for dashboards and tests.
 const (
-	MetricAppendSeconds  = "koers_append_duration_seconds"
-	MetricProjectorLag   = "koers_projector_lag_events"
-	MetricEventsApplied  = "koers_projector_events_applied_total"
-	MetricStreamSequence = "koers_stream_last_sequence"
+	MetricAppendSeconds   = "koers_append_duration_seconds"
+	MetricProjectorLag    = "koers_projector_lag_events"
+	MetricEventsApplied   = "koers_projector_events_applied_total"
+	MetricStreamSequence  = "koers_stream_last_sequence"
+	MetricProjectorActive = "koers_projector_active"
 )
 
 type metrics struct {
@@ -35,6 +36,16 @@ func newMetrics(cfg Config) (*metrics, error) {
 		}, []string{"outcome"}),
 	}
 	cs := append([]prometheus.Collector{m.appendSeconds, &projectorCollector{p: cfg.Projector, timeout: cfg.CheckTimeout}}, cfg.Collectors...)
+	if active := cfg.ProjectorActive; active != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: MetricProjectorActive,
+			Help: "1 while this process's projector holds the read models' lease and writes them, 0 while it stands by for another process's."},
+			func() float64 {
+				if active() {
+					return 1
+				}
+				return 0
+			}))
+	}
 	for _, c := range cs {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("api: register metrics: %w", err)

@@ -101,6 +101,13 @@ type DB struct {
 		sync.Mutex
 		since, at int
 	}
+	// standby is the session of the last attempt at the projector's lease
+	// that found it held, kept for the next attempt (see [DB.TakeLease]).
+	standby struct {
+		sync.Mutex
+		conn   *pgx.Conn
+		closed bool // by Close: keep nothing
+	}
 }
 
 // Open connects to the database at url, creates the schema if missing and
@@ -152,6 +159,13 @@ func open(ctx context.Context, base *pgxpool.Config, opts Options, withReporting
 // Calls after Close fail with ErrClosed.
 func (db *DB) Close() {
 	db.pool.Close()
+	db.standby.Lock()
+	conn := db.standby.conn
+	db.standby.conn, db.standby.closed = nil, true
+	db.standby.Unlock()
+	if conn != nil {
+		closeLocked(conn)
+	}
 }
 
 // ErrClosed is returned by every call on a [DB] after Close. It wraps

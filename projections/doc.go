@@ -42,6 +42,18 @@
 // the raw rate of the same machine (ordered read + COPY of one row per
 // event).
 //
+// # Lease
+//
+// Several processes may serve one set of read models; one projector at a
+// time writes them: the holder of the lease ([DB.TakeLease]), a session
+// advisory lock keyed by the schema ([LeaseKey]) on a connection of its
+// own, freed by PostgreSQL as soon as its process dies.
+// [Lease.Watch] tells the holder when its session, and so the lock, is
+// gone; [DB.LeaseHolder] names the holding process. The lease is an
+// economy, not the guard of correctness: batches are checked against the
+// checkpoint under its lock whoever writes them. A rebuild needs no lease;
+// two rebuilds of one schema exclude each other ([ErrRebuildRunning]).
+//
 // # Ledger identity
 //
 // The read models remember which ledger they hold, with the checkpoint: a

@@ -41,6 +41,10 @@ const maxSwitchAttempts = 10
 // reads again from it (see [GapError]). progress, if set, is called after
 // each committed batch.
 //
+// A rebuild does not need the projector's lease ([DB.TakeLease]) and runs
+// beside whichever projector holds it; two rebuilds of the same read
+// models do not run at once: the second fails with [ErrRebuildRunning].
+//
 // A rebuild favours throughput over latency: zero opts.BatchEvents and
 // opts.BatchBytes default to RebuildBatchEvents and RebuildBatchBytes.
 func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, progress func(Progress)) error {
@@ -54,6 +58,16 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	if !validSchema.MatchString(staging) || !validSchema.MatchString(retired) {
 		return fmt.Errorf("rebuild: schema %s: name too long for a rebuild schema", db.schema)
 	}
+	// Two rebuilds would write one staging schema; the live projector's
+	// lease is not needed: the switch holds the live checkpoint.
+	lock, ok, err := db.tryAdvisory(ctx, rebuildKey(db.schema), false)
+	if err != nil {
+		return fmt.Errorf("rebuild: lock: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("rebuild %s: %w", db.schema, ErrRebuildRunning)
+	}
+	defer closeLocked(lock)
 	if err := db.dropSchema(ctx, staging); err != nil {
 		return err
 	}

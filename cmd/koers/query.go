@@ -30,6 +30,23 @@ func (a *app) upToDate(ctx context.Context) (*projections.DB, error) {
 	if err := a.sameLedger(ctx, db); err != nil {
 		return nil, err
 	}
+	// One projector at a time writes the read models: while another
+	// process's holds the lease (a serve), wait for it to apply what the
+	// log holds rather than write beside it.
+	lctx, cancel := context.WithTimeout(ctx, leaseAttemptTimeout)
+	lease, err := db.TakeLease(lctx)
+	cancel()
+	switch {
+	case err == nil:
+		defer lease.Release()
+	case errors.Is(err, projections.ErrLeaseHeld):
+		if caughtUp(ctx, db, a.store) {
+			return db, nil
+		}
+		// A holder that does not keep up (its NATS or database trouble):
+		// catching up beside it is safe, batches are checked against the
+		// checkpoint.
+	}
 	p, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{})
 	if err != nil {
 		return nil, err
@@ -42,6 +59,38 @@ func (a *app) upToDate(ctx context.Context) (*projections.DB, error) {
 		return nil, fmt.Errorf("bring the read models up to date: %w", err)
 	}
 	return db, nil
+}
+
+// holderWait bounds how long a command waits for another process's
+// projector to apply what the log holds before it catches up itself.
+var holderWait = 10 * time.Second
+
+// caughtUp waits, at most holderWait, until the read models' checkpoint
+// reaches the log's last sequence as it was when called; it reports
+// whether it did.
+func caughtUp(ctx context.Context, db *projections.DB, src projections.Source) bool {
+	last, err := src.LastSequence(ctx)
+	if err != nil {
+		return false
+	}
+	deadline := time.Now().Add(holderWait)
+	for {
+		cp, err := db.Checkpoint(ctx)
+		if err != nil {
+			return false
+		}
+		if cp >= last {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // sameLedger refuses read models built from another ledger. The projector

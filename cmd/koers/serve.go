@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,18 @@ const (
 
 var projectorBackoff = consumer.Backoff{Initial: time.Second, Max: 30 * time.Second}
 
+// The projector's lease (see projections.Lease): several serve processes
+// on one PostgreSQL all serve the API, and the one whose projector holds
+// the lease writes the read models. The others try to take it every
+// leaseRetry, each attempt bounded by leaseAttemptTimeout; the holder
+// checks every leaseCheck that its session still holds it, and stops its
+// projector when not.
+var (
+	leaseRetry          = time.Second
+	leaseAttemptTimeout = 5 * time.Second
+	leaseCheck          = time.Second
+)
+
 // serveWatchInterval is how often serve checks the stream's settings,
 // extent and the read models' last anchor by default.
 const serveWatchInterval = 10 * time.Second
@@ -71,7 +84,11 @@ func serveCmd(s *settings) *cobra.Command {
 		Long: `Serve the web app at / (the organisation through time, the decision trail,
 funding, the transition), the HTTP JSON API (GET /v1/openapi.json describes it),
 Prometheus metrics on /metrics and a health check on /healthz, and run the
-projector following the log so that the read models stay current. With
+projector following the log so that the read models stay current. Several
+serve processes may share one NATS and one PostgreSQL: all of them accept
+decisions, and one projector at a time writes the read models (a lease in
+PostgreSQL); the others stand by and take over within seconds when it stops
+(/healthz check "projector": active or standby). With
 --tokens, the web app asks for a token once and keeps a session cookie. Stops cleanly on SIGINT or SIGTERM:
 requests in flight get ` + serveShutdownTimeout.String() + ` to finish.`,
 		Args: cobra.NoArgs,
@@ -133,12 +150,14 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	if err != nil {
 		return err
 	}
+	var active atomic.Bool
 	handler, err := api.New(api.Config{
-		Ledger:     a.handler,
-		Log:        a.store,
-		ReadModels: db,
-		Projector:  proj,
-		Registerer: reg,
+		Ledger:          a.handler,
+		Log:             a.store,
+		ReadModels:      db,
+		Projector:       proj,
+		ProjectorActive: active.Load,
+		Registerer:      reg,
 		Collectors: []prometheus.Collector{
 			feedMetrics,
 			integrityMetric(a.store),
@@ -169,7 +188,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	// The parts run side by side; the first to fail stops the others, and
 	// the API gets serveShutdownTimeout to finish the requests in flight.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return runProjector(gctx, proj, logger) })
+	g.Go(func() error { return runLeasedProjector(gctx, db, proj, &active, logger) })
 	g.Go(func() error { return watchStream(gctx, a.store, db, watch, logger) })
 	for _, f := range feeds {
 		g.Go(func() error {
@@ -251,6 +270,76 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		IdleTimeout:       serveIdleTimeout,
 		MaxHeaderBytes:    serveMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// runLeasedProjector runs the projector while this process holds the read
+// models' lease, until ctx ends: it waits for the lease (another serve's
+// projector may hold it), runs the projector with [runProjector] while
+// the lease holds, and waits for it again when it is lost. active says
+// whether it holds the lease.
+func runLeasedProjector(ctx context.Context, db *projections.DB, p *projections.Projector, active *atomic.Bool, logger *slog.Logger) error {
+	for {
+		lease := waitLease(ctx, db, logger)
+		if lease == nil {
+			return nil
+		}
+		logger.Info("projector active: this process holds the read models' lease", "schema", db.Schema())
+		active.Store(true)
+		lctx, cancel := context.WithCancel(ctx)
+		lost := make(chan error, 1)
+		go func() {
+			err := lease.Watch(lctx, leaseCheck, leaseAttemptTimeout)
+			if err != nil {
+				cancel()
+			}
+			lost <- err
+		}()
+		err := runProjector(lctx, p, logger)
+		cancel()
+		lostErr := <-lost
+		active.Store(false)
+		lease.Release()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		logger.Warn("projector standing by: the read models' lease was lost", "error", lostErr)
+	}
+}
+
+// waitLease takes the read models' lease, trying every leaseRetry for as
+// long as another process holds it or PostgreSQL does not answer; it
+// returns nil when ctx ends first.
+func waitLease(ctx context.Context, db *projections.DB, logger *slog.Logger) *projections.Lease {
+	standby := false
+	for {
+		actx, cancel := context.WithTimeout(ctx, leaseAttemptTimeout)
+		lease, err := db.TakeLease(actx)
+		cancel()
+		if err == nil {
+			return lease
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !standby {
+			standby = true
+			if errors.Is(err, projections.ErrLeaseHeld) {
+				logger.Info("projector standing by: another process's projector writes the read models", "schema", db.Schema())
+			} else {
+				logger.Warn("projector standing by: could not take the read models' lease", "error", err)
+			}
+		}
+		t := time.NewTimer(leaseRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,6 +77,11 @@ type projectorOut struct {
 	// OtherLedger names the ledger the read models were built from when it
 	// is not this one.
 	OtherLedger string `json:"other_ledger,omitempty"`
+	// Active is the session holding the projector's lease (the process
+	// and host whose projector writes the read models), since ActiveSince;
+	// empty while none does.
+	Active      string     `json:"active,omitempty"`
+	ActiveSince *time.Time `json:"active_since,omitempty"`
 }
 
 type feedOut struct {
@@ -95,7 +101,8 @@ embedded one and the process that runs it, or --nats-url with the server's
 version) and the stream's replicas, the last sequence, the seal key file
 and its fingerprint (the id of the ledger's public key in force, from the
 log: status reads no private key), the read models' database and the
-projector's checkpoint and lag, each feed's checkpoint and lag, and a private PostgreSQL in the data folder:
+projector's checkpoint and lag (and which process's projector holds the lease
+and writes them, when a serve runs), each feed's checkpoint and lag, and a private PostgreSQL in the data folder:
 whether it runs and the command that stops it. Status changes nothing: the
 read models are not brought up to date.`,
 		Example: `  koers status
@@ -147,6 +154,11 @@ read models are not brought up to date.`,
 				return err
 			}
 			out.Projector.Lag = out.LastSequence - min(out.LastSequence, out.Projector.Checkpoint)
+			if holder, since, ok, err := db.LeaseHolder(ctx); err != nil {
+				return err
+			} else if ok {
+				out.Projector.Active, out.Projector.ActiveSince = holder, &since
+			}
 			have, err := db.LedgerIdentity(ctx)
 			if err != nil {
 				return err
@@ -212,6 +224,10 @@ func printStatus(cmd *cobra.Command, st statusOut) {
 		proj += "; built from another ledger, " + st.Projector.OtherLedger + ": run koers rebuild"
 	}
 	fmt.Fprintf(tw, "read models\t%s\n", proj)
+	if st.Projector.Active != "" {
+		fmt.Fprintf(tw, "active projector\t%s, since %s\n", strings.TrimPrefix(st.Projector.Active, "koers-lease "),
+			st.Projector.ActiveSince.Format(time.RFC3339))
+	}
 	if len(st.Feeds) == 0 {
 		fmt.Fprintf(tw, "feeds\tnone\n")
 	}
