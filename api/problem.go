@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"koers/domain"
-	"koers/eventstore"
 	"koers/ledger"
-	"koers/projections"
 )
 
 // problemTypePrefix makes a problem's short type a URI (RFC 9457 §3.1.1).
@@ -126,7 +124,7 @@ func problemFor(err error) *problem {
 
 // engineError reports whether err carries a storage engine's own message.
 func engineError(err error) bool {
-	return errors.Is(err, eventstore.ErrServer) || errors.Is(err, projections.ErrDatabase)
+	return errors.Is(err, domain.ErrEngine)
 }
 
 // engineDetail is the detail of a problem whose error carries an engine's

@@ -37,6 +37,12 @@ var ErrUnauthorized = errors.New("unauthorized")
 // split it into several decisions.
 var ErrTooLarge = errors.New("too large for one atomic append")
 
+// ErrEngine is wrapped by the errors of a storage adapter that carry the
+// storage engine's own words (a NATS or PostgreSQL message): fit for the
+// log, not for a client. The HTTP API answers such an error in its own
+// words and logs the cause.
+var ErrEngine = errors.New("storage engine")
+
 // ErrUnavailable is wrapped by errors about a store that cannot be reached
 // or did not answer: the NATS server or PostgreSQL down, a connection
 // lost, a stream without responders. Nothing was decided; the same call may

@@ -57,7 +57,7 @@ var ErrServer = errors.New("nats server")
 // ServerError is a failure of the NATS server, or of the connection to it,
 // that is neither a conflict nor a known decision id: the driver's error
 // translated at the package's edge, so that no nats.go type leaves it.
-// It wraps [ErrServer], and domain.ErrUnavailable as well when the server
+// It wraps [ErrServer] and domain.ErrEngine, and domain.ErrUnavailable as well when the server
 // could not be reached or did not answer (the call may succeed later).
 type ServerError struct {
 	Op string // what the store was doing: "append decision d-1", "load person:p-1", …
@@ -79,9 +79,9 @@ func (e *ServerError) Error() string {
 
 func (e *ServerError) Unwrap() []error {
 	if e.Unavailable {
-		return []error{ErrServer, domain.ErrUnavailable}
+		return []error{ErrServer, domain.ErrEngine, domain.ErrUnavailable}
 	}
-	return []error{ErrServer}
+	return []error{ErrServer, domain.ErrEngine}
 }
 
 // OutcomeUnknownError is returned by [Store.Append] when a decision's

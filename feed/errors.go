@@ -79,9 +79,9 @@ func (e *DatabaseError) Error() string {
 
 func (e *DatabaseError) Unwrap() []error {
 	if e.Unavailable {
-		return []error{ErrDatabase, domain.ErrUnavailable}
+		return []error{ErrDatabase, domain.ErrEngine, domain.ErrUnavailable}
 	}
-	return []error{ErrDatabase}
+	return []error{ErrDatabase, domain.ErrEngine}
 }
 
 // translate turns an error of the driver into a *DatabaseError; any other

@@ -215,9 +215,9 @@ func (e *DatabaseError) Error() string {
 func (e *DatabaseError) Unwrap() []error {
 	switch {
 	case e.Code == "", strings.HasPrefix(e.Code, "08"), e.Code == "57P01", e.Code == "57P02", e.Code == "57P03", e.Code == "53300":
-		return []error{ErrDatabase, domain.ErrUnavailable}
+		return []error{ErrDatabase, domain.ErrEngine, domain.ErrUnavailable}
 	}
-	return []error{ErrDatabase}
+	return []error{ErrDatabase, domain.ErrEngine}
 }
 
 // translate turns an error of the driver (a server's error, a failure to
