@@ -61,25 +61,8 @@ func VerifyInclusion(leaf Hash, m, n uint64, proof []Hash, root Hash) bool {
 	if m >= n || len(proof) > 64 {
 		return false
 	}
-	fn, sn := m, n-1
-	r := leaf
-	for _, p := range proof {
-		if sn == 0 {
-			return false
-		}
-		if fn&1 == 1 || fn == sn {
-			r = nodeHash(p, r)
-			for fn&1 == 0 && fn != 0 {
-				fn >>= 1
-				sn >>= 1
-			}
-		} else {
-			r = nodeHash(r, p)
-		}
-		fn >>= 1
-		sn >>= 1
-	}
-	return sn == 0 && r == root
+	r, ok := rootFromPath(leaf, int(m), int(n), proof)
+	return ok && r == root
 }
 
 // ConsistencyProof is RFC 9162's PROOF(m, D[n]) (2.1.4.1): the hashes that
