@@ -155,6 +155,13 @@ func (e *env) check(l *load, faults string, began time.Time) row {
 			t.Errorf("decision %s is in the log %d times", id, n)
 		}
 	}
+	// No event is in the log twice either (an event's id is its
+	// decision's id and its index).
+	for id, events := range log.events {
+		if dup := len(events) - len(compactSorted(events)); dup > 0 {
+			t.Errorf("decision %s has %d events in the log twice: %v", id, dup, events)
+		}
+	}
 
 	// The read models follow the log to its end and hold every
 	// acknowledged decision.
@@ -293,4 +300,11 @@ func pgxConnect(url string) (*pgx.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return pgx.Connect(ctx, url)
+}
+
+// compactSorted is a sorted copy of s without repeats.
+func compactSorted(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return slices.Compact(c)
 }
