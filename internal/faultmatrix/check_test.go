@@ -91,6 +91,7 @@ type row struct {
 	acked      int
 	refused    int
 	retried    int // decisions answered only after more than one attempt
+	landed     int // acknowledged as recorded before (200): an earlier attempt had landed unanswered
 	attempts   int // attempts after the first, over all decisions
 	givenUp    int
 	lost       int
@@ -117,6 +118,9 @@ func (e *env) check(l *load, faults string, began time.Time) row {
 		case acknowledged:
 			r.acked++
 			acked = append(acked, d.id)
+			if d.duplicate {
+				r.landed++
+			}
 			switch n := log.records[d.id]; {
 			case n == 0:
 				r.lost++

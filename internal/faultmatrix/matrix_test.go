@@ -120,7 +120,9 @@ func killNATS(e *env, l *load, f form) {
 	killed := time.Now()
 	time.Sleep(f.natsDown)
 	n.restart(e.t)
+	back := time.Now()
 	e.waitAck(l, killed, "nats-server killed", 2*time.Minute)
+	e.waitAck(l, back, "nats-server back", 2*time.Minute)
 	if !e.serve.running() {
 		e.t.Fatalf("serve exited after its NATS came back:\n%s", e.serve.tail())
 	}
@@ -256,10 +258,10 @@ func report(t *testing.T, formName string, f form) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "fault matrix, %s form, %s, load: %d clients, a decision each at most every %s\n\n", formName,
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), f.load.Clients, f.load.Interval)
-	b.WriteString("| scenario | faults | sent | acknowledged | refused | retried (attempts) | given up | lost | duplicated | feed re-sent | recovery | took |\n")
+	b.WriteString("| scenario | faults | sent | acknowledged (of which landed unanswered) | refused | retried (attempts) | given up | lost | duplicated | feed re-sent | recovery | took |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range table.rows {
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d (%d) | %d | %d | %d | %d | %s | %s |\n", r.scenario, r.faults, r.sent, r.acked, r.refused,
+		fmt.Fprintf(&b, "| %s | %s | %d | %d (%d) | %d | %d (%d) | %d | %d | %d | %d | %s | %s |\n", r.scenario, r.faults, r.sent, r.acked, r.landed, r.refused,
 			r.retried, r.attempts, r.givenUp, r.lost, r.duplicated, r.feedAgain, summarize(r.recoveries), r.took.Round(time.Second))
 	}
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
