@@ -110,7 +110,16 @@ func newEnv(t *testing.T, name string, o envOptions) *env {
 	e.serve = &process{name: "serve", log: filepath.Join(e.dir, "serve.log"),
 		args: append([]string{bin.koers}, e.args("serve", "--listen", fmt.Sprintf("127.0.0.1:%d", e.port),
 			"--tokens", e.tokens, "--feed", "hook="+e.target.url())...)}
-	t.Cleanup(e.serve.kill)
+	t.Cleanup(func() {
+		if t.Failed() {
+			// What the processes said, for a failure found under faults.
+			t.Log(e.serve.tail())
+			for _, n := range e.nodes {
+				t.Log(n.tail())
+			}
+		}
+		e.serve.kill()
+	})
 	e.startServe()
 	return e
 }

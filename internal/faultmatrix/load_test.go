@@ -147,8 +147,9 @@ func (l *load) send(d *decision, body string) {
 			l.retries++
 		}
 		d.status, d.reason = status, reason
+		kind, _, _ := strings.Cut(reason, ":") // the problem's type
 		retryable := status == 0 || status == http.StatusServiceUnavailable || status == http.StatusBadGateway ||
-			status == http.StatusGatewayTimeout || (status == http.StatusConflict && reason == "conflict")
+			status == http.StatusGatewayTimeout || (status == http.StatusConflict && kind == "conflict")
 		switch {
 		case status == http.StatusCreated || status == http.StatusOK:
 			d.outcome, d.ackedAt, d.duplicate = acknowledged, time.Now(), status == http.StatusOK
@@ -165,7 +166,7 @@ func (l *load) send(d *decision, body string) {
 			l.mu.Unlock()
 			return
 		}
-		if status == 0 || reason == "outcome-unknown" {
+		if status == 0 || kind == "outcome-unknown" {
 			d.ambiguous = true
 		} else if !d.ambiguous {
 			d.saidNotRecorded = true
@@ -198,16 +199,20 @@ func (l *load) post(id, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode < 300 {
+		return resp.StatusCode, ""
+	}
 	var problem struct {
-		Type string `json:"type"`
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
 	}
-	_ = json.Unmarshal(b, &problem)
-	reason := problem.Type
-	if i := strings.LastIndex(reason, "/"); i >= 0 {
-		reason = reason[i+1:]
+	if err := json.Unmarshal(b, &problem); err != nil || problem.Type == "" {
+		return resp.StatusCode, string(bytes.TrimSpace(b))
 	}
-	if reason == "" && resp.StatusCode >= 300 {
-		reason = string(bytes.TrimSpace(b))
+	// The type is a URN (urn:koers:problem:conflict): its last part.
+	reason := problem.Type[strings.LastIndexAny(problem.Type, ":/")+1:]
+	if problem.Detail != "" {
+		reason += ": " + problem.Detail
 	}
 	return resp.StatusCode, reason
 }
