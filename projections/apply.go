@@ -81,7 +81,7 @@ func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerI
 		if err := checkIdentity(ctx, tx, batch, want); err != nil {
 			return err
 		}
-		w := newWriter(ctx, tx, db.referenceWrites)
+		w := newWriter(ctx, tx, db.referenceWrites, db.stageFacts.Load())
 		for _, u := range batch {
 			if u.Last() <= last {
 				continue // applied already

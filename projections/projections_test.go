@@ -357,7 +357,7 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 	var applyErr error
 	err = half.withTx(ctx, func(tx pgx.Tx) error {
 		// Apply part of the next units in a transaction, then abandon it.
-		w := newWriter(ctx, tx, false)
+		w := newWriter(ctx, tx, false, false)
 		for _, u := range units[2:5] {
 			if err := applyUnit(w, u); err != nil {
 				return err

@@ -89,6 +89,11 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 			return fmt.Errorf("rebuild: defer index %s: %w", ix.name, err)
 		}
 	}
+	// The facts are derived at the end, set-based (stage.go).
+	loadIndexes, err := next.stageStart(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
 	indexed := false
 
 	total, err := src.LastSequence(ctx)
@@ -115,6 +120,9 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 			return fmt.Errorf("rebuild: %w", err)
 		}
 		if !indexed {
+			if db.rebuilt, err = next.stageFinish(ctx, loadIndexes); err != nil {
+				return fmt.Errorf("rebuild: %w", err)
+			}
 			for _, ix := range deferred {
 				if err := next.exec(ctx, ix.create); err != nil {
 					return fmt.Errorf("rebuild: build index %s: %w", ix.name, err)
