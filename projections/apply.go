@@ -131,13 +131,12 @@ func (db *DB) noteFacts(n int) bool {
 
 // applyUnit applies one decision's events, or one rejected message.
 func applyUnit(w *writer, u consumer.Unit) error {
-	var rec *domain.DecisionRecorded
+	var rec *recordedDecision
 	if lastItem := u.Messages[len(u.Messages)-1]; lastItem.Rejected == nil && lastItem.Event.Type == domain.EventDecisionRecorded {
-		v, err := domain.DecodeEventData(lastItem.Event)
-		if err != nil {
+		var err error
+		if rec, err = decodeDecision(lastItem.Event); err != nil {
 			return unreadable(lastItem.Event, err)
 		}
-		rec = v.(*domain.DecisionRecorded)
 	}
 	a := applier{w: w}
 	for _, it := range u.Messages {
@@ -248,6 +247,16 @@ const (
 // event applies one event; v is its decoded payload, nil: decode it here.
 func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	a.rec = r
+	if d, ok := v.(*recordedDecision); ok {
+		return a.decision(r, d, unitFirst)
+	}
+	if r.Type == domain.EventDecisionRecorded {
+		d, err := decodeDecision(r)
+		if err != nil {
+			return unreadable(r, err)
+		}
+		return a.decision(r, d, unitFirst)
+	}
 	if v == nil {
 		var err error
 		if v, err = domain.DecodeEventData(r); err != nil {
@@ -399,8 +408,6 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 		return a.proposalVote(r, p)
 	case *domain.ProposalOutcome:
 		return a.proposalOutcome(r, p)
-	case *domain.DecisionRecorded:
-		return a.decision(r, p, unitFirst)
 	case *domain.DecisionRetracted:
 		return a.w.exec(`UPDATE decisions SET retracted_by = $2, retracted_seq = $3 WHERE id = $1`, p.ID, p.By, int64(r.Sequence))
 	case *domain.LedgerKey, *domain.LedgerPolicySet, *domain.ActorKey:
@@ -537,27 +544,7 @@ func (a *applier) line(n int, period string, cur domain.Currency, account string
 	return nil
 }
 
-func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFirst uint64) error {
-	changes, err := json.Marshal(p.Changes)
-	if err != nil {
-		return err
-	}
-	effects, err := json.Marshal(p.Effects)
-	if err != nil {
-		return err
-	}
-	kinds := []string{}
-	for _, c := range p.Changes {
-		if !contains(kinds, c.Kind) {
-			kinds = append(kinds, c.Kind)
-		}
-	}
-	aggs := []string{domain.Ref{Kind: domain.KindDecision, ID: p.ID}.String()}
-	for _, e := range p.Effects {
-		if !contains(aggs, e.Aggregate) {
-			aggs = append(aggs, e.Aggregate)
-		}
-	}
+func (a *applier) decision(r domain.Recorded, p *recordedDecision, unitFirst uint64) error {
 	refs := p.Refs
 	if refs == nil {
 		refs = []string{}
@@ -579,7 +566,7 @@ func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFi
 		approvers = []string{}
 	}
 	err = a.w.row("decisions", p.ID, int64(r.Sequence), int64(unitFirst), p.By, p.Authority, p.Reason, refs, p.Effective, r.RecordedAt,
-		string(changes), string(effects), kinds, aggs, retracts, string(chainJSON), approvers)
+		jsonOrNull(p.Changes), jsonOrNull(p.Effects), p.kinds, p.aggregates, retracts, string(chainJSON), approvers)
 	if err != nil {
 		return fmt.Errorf("decision %s: %w", p.ID, err)
 	}

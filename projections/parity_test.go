@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"koers/domain"
 )
 
 // digest is a fingerprint of every read-model table, computed by the
@@ -142,6 +144,14 @@ func TestRebuildMatchesTheProjectorOnBackdatedHistory(t *testing.T) {
 	ref := newDB(t)
 	catchUp(t, ref, e.st)
 	want := dump(t, ref)
+	last, err := e.st.LastSequence(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAnchor, err := e.st.Anchor(t.Context(), domain.Anchor{}, last)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(want, "rejected_messages:\n{") {
 		t.Fatalf("the history lacks a rejected message:\n%s", want)
 	}
@@ -152,6 +162,10 @@ func TestRebuildMatchesTheProjectorOnBackdatedHistory(t *testing.T) {
 		}
 		if got := dump(t, db); got != want {
 			t.Fatalf("a rebuild in batches of %d events differs from the projector:\n%s\nwant:\n%s", n, got, want)
+		}
+		// The rebuild anchors the log it read, beside the load.
+		if a, ok, err := db.LastAnchor(t.Context()); err != nil || !ok || a != wantAnchor {
+			t.Fatalf("anchor after a rebuild: %+v (found: %v, %v), want %+v", a, ok, err, wantAnchor)
 		}
 		if db.rebuilt.backdatedAttrs == 0 || db.rebuilt.derivedRows == 0 {
 			t.Fatalf("rebuild: %d attributes resolved one by one, %d fact rows derived: want both", db.rebuilt.backdatedAttrs, db.rebuilt.derivedRows)

@@ -27,10 +27,10 @@ type writer struct {
 	reference bool
 	// stage records each fact set as an assertion in the rebuild's
 	// staging table instead of resolving it (see stage.go).
-	stage     bool
-	staged    []factSet
-	sets      []factSet
-	rows      map[string][][]any
+	stage  bool
+	staged []factSet
+	sets   []factSet
+	rows   map[string][][]any
 	// order keeps the tables' COPY order stable.
 	order []string
 	// factRows counts the fact rows written.
