@@ -26,8 +26,10 @@ func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdent
 	var last uint64
 	factRows := 0
 	var err error
+	// Decoded before the transaction: it holds no connection meanwhile.
+	payloads := decodeBatch(batch)
 	for attempt := 0; attempt < maxSwitchedAttempts; attempt++ {
-		last, factRows, err = db.applyOnce(ctx, batch, want)
+		last, factRows, err = db.applyOnce(ctx, batch, payloads, want)
 		if !errors.Is(err, errSwitched) {
 			break
 		}
@@ -56,7 +58,7 @@ var errSwitched = errors.New("read models switched by a rebuild while the batch 
 // rebuild switched schemas under it; one switch is a rebuild's end.
 const maxSwitchedAttempts = 3
 
-func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, int, error) {
+func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, payloads [][]decoded, want LedgerIdentity) (uint64, int, error) {
 	var last uint64
 	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
@@ -82,7 +84,7 @@ func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerI
 			return err
 		}
 		w := newWriter(ctx, tx, db.referenceWrites, db.stageFacts.Load())
-		for _, u := range batch {
+		for i, u := range batch {
 			if u.Last() <= last {
 				continue // applied already
 			}
@@ -91,7 +93,7 @@ func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerI
 			if first := u.First(); first != last+1 {
 				return &GapError{Checkpoint: last, First: first}
 			}
-			if err := applyUnit(w, u); err != nil {
+			if err := applyUnit(w, u, payloads[i]); err != nil {
 				return err
 			}
 			last = u.Last()
@@ -130,16 +132,21 @@ func (db *DB) noteFacts(n int) bool {
 }
 
 // applyUnit applies one decision's events, or one rejected message.
-func applyUnit(w *writer, u consumer.Unit) error {
+// payloads are its messages' payloads decoded (decodeBatch); nil: decode
+// them here.
+func applyUnit(w *writer, u consumer.Unit, payloads []decoded) error {
+	if payloads == nil {
+		payloads = decodeBatch([]consumer.Unit{u})[0]
+	}
 	var rec *recordedDecision
-	if lastItem := u.Messages[len(u.Messages)-1]; lastItem.Rejected == nil && lastItem.Event.Type == domain.EventDecisionRecorded {
-		var err error
-		if rec, err = decodeDecision(lastItem.Event); err != nil {
-			return unreadable(lastItem.Event, err)
+	if last := len(u.Messages) - 1; u.Messages[last].Rejected == nil && u.Messages[last].Event.Type == domain.EventDecisionRecorded {
+		if err := payloads[last].err; err != nil {
+			return unreadable(u.Messages[last].Event, err)
 		}
+		rec = payloads[last].v.(*recordedDecision)
 	}
 	a := applier{w: w}
-	for _, it := range u.Messages {
+	for i, it := range u.Messages {
 		if it.Rejected != nil {
 			if err := w.row("rejected_messages", int64(it.Rejected.Sequence), it.Rejected.Subject, it.Rejected.Reason); err != nil {
 				return fmt.Errorf("record rejected message %d: %w", it.Rejected.Sequence, err)
@@ -166,12 +173,10 @@ func applyUnit(w *writer, u consumer.Unit) error {
 				}
 			}
 		}
-		// The decision.recorded was decoded above already.
-		var decoded any
-		if rec != nil && it.Event.Sequence == u.Last() {
-			decoded = rec
+		if err := payloads[i].err; err != nil {
+			return fmt.Errorf("apply %s %d on %s: %w", it.Event.Type, it.Event.Sequence, it.Event.Aggregate, unreadable(it.Event, err))
 		}
-		if err := a.event(it.Event, u.First(), decoded); err != nil {
+		if err := a.event(it.Event, u.First(), payloads[i].v); err != nil {
 			return fmt.Errorf("apply %s %d on %s: %w", it.Event.Type, it.Event.Sequence, it.Event.Aggregate, err)
 		}
 	}
@@ -244,25 +249,9 @@ const (
 	statusActive = "active"
 )
 
-// event applies one event; v is its decoded payload, nil: decode it here.
+// event applies one event; v is its decoded payload (decodePayload).
 func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	a.rec = r
-	if d, ok := v.(*recordedDecision); ok {
-		return a.decision(r, d, unitFirst)
-	}
-	if r.Type == domain.EventDecisionRecorded {
-		d, err := decodeDecision(r)
-		if err != nil {
-			return unreadable(r, err)
-		}
-		return a.decision(r, d, unitFirst)
-	}
-	if v == nil {
-		var err error
-		if v, err = domain.DecodeEventData(r); err != nil {
-			return unreadable(r, err)
-		}
-	}
 	var none *string
 	switch p := v.(type) {
 	case *domain.ValueStreamDefined:
@@ -408,6 +397,8 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 		return a.proposalVote(r, p)
 	case *domain.ProposalOutcome:
 		return a.proposalOutcome(r, p)
+	case *recordedDecision:
+		return a.decision(r, p, unitFirst)
 	case *domain.DecisionRetracted:
 		return a.w.exec(`UPDATE decisions SET retracted_by = $2, retracted_seq = $3 WHERE id = $1`, p.ID, p.By, int64(r.Sequence))
 	case *domain.LedgerKey, *domain.LedgerPolicySet, *domain.ActorKey:

@@ -3,11 +3,15 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	gojson "github.com/goccy/go-json"
 
+	"koers/consumer"
 	"koers/domain"
 )
 
@@ -101,4 +105,79 @@ func jsonOrNull(raw json.RawMessage) string {
 		return "null"
 	}
 	return string(raw)
+}
+
+// decodePayload decodes the payload of r as the projector applies it: the
+// one function every event's payload goes through on its way into the
+// read models, live or rebuilt (a decision.recorded by decodeDecision,
+// any other event into its domain payload).
+func decodePayload(r domain.Recorded) (any, error) {
+	if r.Type == domain.EventDecisionRecorded {
+		return decodeDecision(r)
+	}
+	return domain.DecodeEventData(r)
+}
+
+// decoded is a message's payload decoded ahead of applying it, or why it
+// could not be (reported when the message is applied, as if decoded then).
+type decoded struct {
+	v   any
+	err error
+}
+
+// Bounds of decodeBatch.
+const (
+	// parallelDecodeEvents: a batch of fewer events is decoded on the
+	// projector's goroutine; starting workers costs more than it saves.
+	parallelDecodeEvents = 1000
+	// maxDecodeWorkers bounds the goroutines that decode one batch.
+	maxDecodeWorkers = 8
+)
+
+// decodeBatch decodes the payloads of a batch's events before it is
+// applied: out[i][j] is units[i].Messages[j]'s (zero for a rejected
+// message). A large batch is decoded by up to GOMAXPROCS workers
+// (at most maxDecodeWorkers), each taking the next unit; applying stays in
+// stream order on one goroutine.
+func decodeBatch(units []consumer.Unit) [][]decoded {
+	out := make([][]decoded, len(units))
+	events := 0
+	for _, u := range units {
+		events += len(u.Messages)
+	}
+	decodeUnit := func(i int) {
+		msgs := units[i].Messages
+		ds := make([]decoded, len(msgs))
+		for j, m := range msgs {
+			if m.Rejected == nil {
+				ds[j].v, ds[j].err = decodePayload(m.Event)
+			}
+		}
+		out[i] = ds
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxDecodeWorkers, len(units))
+	if events < parallelDecodeEvents || workers < 2 {
+		for i := range units {
+			decodeUnit(i)
+		}
+		return out
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Bounded by the units: each round takes one.
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(units) {
+					return
+				}
+				decodeUnit(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }

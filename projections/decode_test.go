@@ -109,13 +109,7 @@ func BenchmarkProjectorDecode(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, r := range events {
-			var err error
-			if r.Type == domain.EventDecisionRecorded {
-				_, err = decodeDecision(r)
-			} else {
-				_, err = domain.DecodeEventData(r)
-			}
-			if err != nil {
+			if _, err := decodePayload(r); err != nil {
 				b.Fatal(err)
 			}
 		}

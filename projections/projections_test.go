@@ -359,7 +359,7 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 		// Apply part of the next units in a transaction, then abandon it.
 		w := newWriter(ctx, tx, false, false)
 		for _, u := range units[2:5] {
-			if err := applyUnit(w, u); err != nil {
+			if err := applyUnit(w, u, nil); err != nil {
 				return err
 			}
 			mid++
