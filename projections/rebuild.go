@@ -73,7 +73,13 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	if err := db.dropSchema(ctx, staging); err != nil {
 		return err
 	}
-	next, err := open(ctx, db.base, Options{Schema: staging, MaxConns: 2}.WithDefaults(), false)
+	// The staging schema's batches do not wait for their commits to reach
+	// the disk: a crash loses the staging schema's last batches, which no
+	// one reads, and the switch's own (synchronous) commit writes the
+	// whole log of the rebuild before anyone can.
+	base := db.base.Copy()
+	base.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	next, err := open(ctx, base, Options{Schema: staging, MaxConns: 2}.WithDefaults(), false)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
