@@ -114,7 +114,7 @@ func (db *DB) stageFinish(ctx context.Context, indexes []deferredIndex) (stageSt
 		// derivation's one big step: give it memory rather than many runs
 		// on disk.
 		if _, err := c.Exec(ctx, `SET work_mem = '64MB'`); err != nil {
-			return err
+			return fmt.Errorf("work_mem: %w", err)
 		}
 		tag, err := c.Exec(ctx, deriveFacts)
 		if err != nil {
@@ -124,8 +124,10 @@ func (db *DB) stageFinish(ctx context.Context, indexes []deferredIndex) (stageSt
 		if st.backdatedAttrs, err = resolveBackdated(ctx, c, db); err != nil {
 			return err
 		}
-		_, err = c.Exec(ctx, `RESET work_mem`)
-		return err
+		if _, err := c.Exec(ctx, `RESET work_mem`); err != nil {
+			return fmt.Errorf("work_mem: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("stage facts: %w", err)
