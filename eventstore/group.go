@@ -70,6 +70,23 @@ type grouper struct {
 	pending []*groupReq
 	sending bool // a sender goroutine runs
 	slots   chan struct{}
+	stats   GroupStats // guarded by mu
+}
+
+// GroupStats counts what group commit sent since the store was opened:
+// how full its batches are is what its throughput comes from.
+type GroupStats struct {
+	Batches   uint64 // atomic batches sent (a refused batch's decisions sent again one by one count again)
+	Decisions uint64 // decisions in them
+	Messages  uint64 // messages in them
+}
+
+// GroupStats returns the counts of the batches sent through group commit
+// (Append of more than one message, AppendGroup).
+func (s *Store) GroupStats() GroupStats {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return s.group.stats
 }
 
 func newGrouper() *grouper { return &grouper{slots: make(chan struct{}, maxQueued)} }
@@ -245,6 +262,12 @@ func (s *Store) publishBatch(of []*groupReq, msgs []*nats.Msg) ([]uint64, error)
 	for _, m := range msgs {
 		m.Reply = "" // left by an earlier attempt's flow control
 	}
+	g := s.group
+	g.mu.Lock()
+	g.stats.Batches++
+	g.stats.Decisions += uint64(len(of))
+	g.stats.Messages += uint64(len(msgs))
+	g.mu.Unlock()
 	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
 	if err != nil {
 		return nil, err
