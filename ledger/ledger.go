@@ -56,8 +56,6 @@ type Options struct {
 	// MaxLoadRounds bounds how often Decide may ask for more aggregates in
 	// one attempt. Default 8.
 	MaxLoadRounds int
-	// LoadConcurrency is how many aggregates are loaded at once. Default 8.
-	LoadConcurrency int
 	// CacheAggregates is how many folded aggregates the handler keeps, so
 	// that loading one again reads only the events after it. Default 10000.
 	CacheAggregates int
@@ -100,9 +98,6 @@ func (o Options) withDefaults() Options {
 	if o.MaxLoadRounds == 0 {
 		o.MaxLoadRounds = 8
 	}
-	if o.LoadConcurrency == 0 {
-		o.LoadConcurrency = 8
-	}
 	if o.CacheAggregates == 0 {
 		o.CacheAggregates = 10000
 	}
@@ -126,8 +121,6 @@ func (o Options) validate() error {
 		return fmt.Errorf("ledger options: max load rounds %d: want 1 to 100", o.MaxLoadRounds)
 	case o.Backoff < 0 || o.Backoff > time.Second:
 		return fmt.Errorf("ledger options: backoff %s: want 0 to 1s", o.Backoff)
-	case o.LoadConcurrency < 1 || o.LoadConcurrency > 64:
-		return fmt.Errorf("ledger options: load concurrency %d: want 1 to 64", o.LoadConcurrency)
 	case o.CacheAggregates < 1 || o.CacheAggregates > 10_000_000:
 		return fmt.Errorf("ledger options: cache aggregates %d: want 1 to 10000000", o.CacheAggregates)
 	case o.QueueWait < time.Millisecond || o.QueueWait > 10*time.Minute:
