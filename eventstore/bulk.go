@@ -22,97 +22,60 @@ const multiLastSubjects = 256
 // loadManyConcurrency bounds the subjects walked at once by LoadMany.
 const loadManyConcurrency = 8
 
-// LoadMany returns the history of every ref, in order: from the start, or
-// with after (nil, or a cursor per ref) the events after each cursor, as
-// LoadAfter does. For the refs without a cursor it asks the server for
-// the last message of all their subjects in a few requests, so that an
-// aggregate that does not exist yet (most of them in an import of new
-// decisions: every decision's own record) costs no request of its own; a
-// subject that holds messages, and every subject with a cursor, is walked
-// with batch requests, a bounded number at once. The answer comes from the
-// server, never from the head cache: a bulk append re-decides on LoadMany
-// after a conflict.
-//
-// The command handler loads through it too, for its round trips: every
-// direct get waits for the atomic batch the server is committing
-// (nats-server holds the stream's locks while it stages and commits one,
-// syncs included), so under many writers each round trip costs about one
-// batch. A person.move made 12 gets in 4 round trips one after the other
-// (a single get per aggregate to see whether anything is new, a second
-// when something was): at 64 writers loading took 93 ms of a decision's
-// 125. A walk that starts with a batch request needs one round trip
-// whether it finds nothing or several messages, and the subjects are
-// walked at once.
+// LoadMany returns the history of every ref, in order. It first asks the
+// server for the last message of all their subjects in a few requests, so
+// that an aggregate that does not exist yet (most of them in an import of
+// new decisions: every decision's own record) costs no request of its own;
+// only subjects that hold messages are walked, a bounded number at once.
+// The answer comes from the server, never from the head cache: a bulk
+// append re-decides on LoadMany after a conflict.
 //
 // Config.Timeout bounds each request, not the whole call: a window of 256
 // moves of people loaded at once took more than 5 s on this busy machine.
-func (s *Store) LoadMany(ctx context.Context, refs []domain.Ref, after []Cursor) ([]History, error) {
-	if after != nil && len(after) != len(refs) {
-		return nil, fmt.Errorf("load %d aggregates: %d cursors", len(refs), len(after))
-	}
+func (s *Store) LoadMany(ctx context.Context, refs []domain.Ref) ([]History, error) {
 	subjects := make([]string, len(refs))
-	from := make([]head, len(refs))
+	index := make(map[string]int, len(refs))
 	for i, r := range refs {
 		subj, err := s.Subject(r)
 		if err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
 		subjects[i] = subj
-		if after != nil {
-			from[i] = head{seq: after[i].Seq, hash: after[i].Hash}
-		}
-	}
-	out := make([]History, len(refs))
-	errs := make([]error, len(refs))
-	sem := make(chan struct{}, loadManyConcurrency)
-	var wg sync.WaitGroup
-	walk := func(i int) {
-		wg.Add(1)
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem; wg.Done() }()
-			lctx, cancel := withTimeout(ctx, s.cfg.Timeout)
-			defer cancel()
-			out[i], errs[i] = s.loadProbing(lctx, refs[i], subjects[i], from[i], 0)
-		}()
-	}
-	// Those with a cursor are walked while the others are looked up.
-	index := make(map[string]int, len(refs))
-	var unknown []string
-	for i := range refs {
-		if from[i].seq > 0 {
-			walk(i)
-			continue
-		}
-		if _, dup := index[subjects[i]]; !dup {
-			index[subjects[i]] = i
-			unknown = append(unknown, subjects[i])
-		}
+		index[subj] = i
 	}
 	exists := make([]bool, len(refs))
-	var lookErr error
-	for start := 0; start < len(unknown) && lookErr == nil; start += multiLastSubjects {
-		chunk := unknown[start:min(start+multiLastSubjects, len(unknown))]
+	for start := 0; start < len(subjects); start += multiLastSubjects {
+		chunk := subjects[start:min(start+multiLastSubjects, len(subjects))]
 		cctx, cancel := withTimeout(ctx, s.cfg.Timeout)
-		lookErr = s.lastMessages(cctx, chunk, func(m *jetstream.RawStreamMsg) bool {
+		err := s.lastMessages(cctx, chunk, func(m *jetstream.RawStreamMsg) bool {
 			if i, ok := index[m.Subject]; ok {
 				exists[i] = true
 			}
 			return true
 		})
 		cancel()
-	}
-	if lookErr == nil {
-		for i := range refs {
-			if from[i].seq == 0 && exists[index[subjects[i]]] {
-				walk(i)
-			}
+		if err != nil {
+			return nil, fmt.Errorf("load %d aggregates: %w", len(refs), err)
 		}
 	}
-	wg.Wait()
-	if lookErr != nil {
-		return nil, fmt.Errorf("load %d aggregates: %w", len(refs), lookErr)
+	out := make([]History, len(refs))
+	errs := make([]error, len(refs))
+	sem := make(chan struct{}, loadManyConcurrency)
+	var wg sync.WaitGroup
+	for i, r := range refs {
+		if !exists[i] {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			lctx, cancel := withTimeout(ctx, s.cfg.Timeout)
+			defer cancel()
+			out[i], errs[i] = s.loadFrom(lctx, r, subjects[i], head{})
+		}()
 	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

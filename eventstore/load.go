@@ -44,13 +44,8 @@ func (s *Store) LoadAfter(ctx context.Context, ref domain.Ref, c Cursor) (Histor
 }
 
 func (s *Store) loadFrom(ctx context.Context, ref domain.Ref, subj string, from head) (History, error) {
-	return s.loadProbing(ctx, ref, subj, from, probeMessages)
-}
-
-// loadProbing is loadFrom with probes single gets before the batches.
-func (s *Store) loadProbing(ctx context.Context, ref domain.Ref, subj string, from head, probes int) (History, error) {
 	var h History
-	hd, err := s.scanProbing(ctx, subj, from, 0, probes, func(env *envelope, m *jetstream.RawStreamMsg) {
+	hd, err := s.scan(ctx, subj, from, 0, func(env *envelope, m *jetstream.RawStreamMsg) {
 		h.Events = append(h.Events, env.recorded(ref, m.Sequence, m.Time))
 	})
 	if err != nil {
@@ -77,13 +72,6 @@ const probeMessages = 4
 // returns the subject's head there. A message that is not a genuine event
 // at its place is passed over: never returned, Verify reports it.
 func (s *Store) scan(ctx context.Context, subj string, from head, until uint64, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
-	return s.scanProbing(ctx, subj, from, until, probeMessages, fn)
-}
-
-// scanProbing is scan with probes single gets before the batches: none
-// when the caller would rather pay a subscription than a second round trip
-// (see LoadMany).
-func (s *Store) scanProbing(ctx context.Context, subj string, from head, until uint64, probes int, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
 	hd := from
 	next := from.seq + 1
 	// accept takes the next message and says whether the walk goes on.
@@ -103,7 +91,7 @@ func (s *Store) scanProbing(ctx context.Context, subj string, from head, until u
 		}
 		return true
 	}
-	for range probes {
+	for range probeMessages {
 		m, err := s.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			s.cache.put(subj, hd)

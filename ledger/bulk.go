@@ -10,10 +10,11 @@ import (
 )
 
 // BulkStore is what [Handler.ApplyAll] needs of the log beyond [Store]:
-// many decisions appended in one atomic batch (many aggregates loaded in
-// few requests is Store.LoadMany). The event store implements it; a store that does not is
+// many aggregates loaded in few requests, and many decisions appended in one
+// atomic batch. The event store implements it; a store that does not is
 // applied one decision at a time.
 type BulkStore interface {
+	LoadMany(ctx context.Context, refs []domain.Ref) ([]domain.History, error)
 	AppendMany(ctx context.Context, decisions []domain.Decided, expected map[domain.Ref]uint64) ([]domain.AppendResult, error)
 }
 
@@ -450,7 +451,7 @@ func (b *bulk) loadInto(ctx context.Context, refs []domain.Ref) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	hists, err := b.h.store.LoadMany(ctx, refs, nil)
+	hists, err := b.store.LoadMany(ctx, refs)
 	if err != nil {
 		return fmt.Errorf("bulk apply: %w", err)
 	}

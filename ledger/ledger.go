@@ -14,9 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	mrand "math/rand/v2"
-	"slices"
+	"sync"
 	"time"
 
 	"koers/domain"
@@ -26,9 +25,6 @@ import (
 type Store interface {
 	Load(ctx context.Context, ref domain.Ref) (domain.History, error)
 	LoadAfter(ctx context.Context, ref domain.Ref, c domain.Cursor) (domain.History, error)
-	// LoadMany is LoadAfter for several aggregates (a zero cursor: from
-	// the start), each History at its ref's index.
-	LoadMany(ctx context.Context, refs []domain.Ref, after []domain.Cursor) ([]domain.History, error)
 	Append(ctx context.Context, meta domain.Meta, events []domain.Event, expected map[domain.Ref]uint64) (domain.AppendResult, error)
 	AppendGroup(ctx context.Context, decisions []domain.Decided, expected map[domain.Ref]uint64) ([]domain.AppendResult, error)
 	Lookup(ctx context.Context, decisionID string) (domain.AppendResult, bool, error)
@@ -56,6 +52,8 @@ type Options struct {
 	// MaxLoadRounds bounds how often Decide may ask for more aggregates in
 	// one attempt. Default 8.
 	MaxLoadRounds int
+	// LoadConcurrency is how many aggregates are loaded at once. Default 8.
+	LoadConcurrency int
 	// CacheAggregates is how many folded aggregates the handler keeps, so
 	// that loading one again reads only the events after it. Default 10000.
 	CacheAggregates int
@@ -98,6 +96,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxLoadRounds == 0 {
 		o.MaxLoadRounds = 8
 	}
+	if o.LoadConcurrency == 0 {
+		o.LoadConcurrency = 8
+	}
 	if o.CacheAggregates == 0 {
 		o.CacheAggregates = 10000
 	}
@@ -121,6 +122,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("ledger options: max load rounds %d: want 1 to 100", o.MaxLoadRounds)
 	case o.Backoff < 0 || o.Backoff > time.Second:
 		return fmt.Errorf("ledger options: backoff %s: want 0 to 1s", o.Backoff)
+	case o.LoadConcurrency < 1 || o.LoadConcurrency > 64:
+		return fmt.Errorf("ledger options: load concurrency %d: want 1 to 64", o.LoadConcurrency)
 	case o.CacheAggregates < 1 || o.CacheAggregates > 10_000_000:
 		return fmt.Errorf("ledger options: cache aggregates %d: want 1 to 10000000", o.CacheAggregates)
 	case o.QueueWait < time.Millisecond || o.QueueWait > 10*time.Minute:
@@ -607,7 +610,6 @@ func (h *Handler) decide(ctx context.Context, d domain.Decision, expect map[doma
 
 // decideOn decides d on world, loading into it what is not there yet.
 func (h *Handler) decideOn(ctx context.Context, world domain.World, d domain.Decision, refs []domain.Ref) ([]domain.Event, error) {
-	refs = h.foresee(world, d, refs)
 	for round := 0; round < h.opts.MaxLoadRounds; round++ {
 		if err := h.load(ctx, world, refs); err != nil {
 			return nil, err
@@ -626,45 +628,6 @@ func (h *Handler) decideOn(ctx context.Context, world domain.World, d domain.Dec
 	return nil, fmt.Errorf("decision %s: still needs more aggregates after %d rounds of loading", d.ID, h.opts.MaxLoadRounds)
 }
 
-// foresee adds to refs what deciding d will ask for in later rounds of
-// loading, judged by deciding it on the cached states (and on nothing for
-// what the cache lacks), so that one round of loading usually does. Every
-// round is a round trip that waits for the atomic batch the server is
-// committing: a person.move needed two (the person, then the team it
-// leaves). What it foresees is only loaded: d is decided on the log's
-// state, in further rounds if the cache misled it.
-func (h *Handler) foresee(world domain.World, d domain.Decision, refs []domain.Ref) []domain.Ref {
-	spec := maps.Clone(world)
-	add := func(rs []domain.Ref) bool {
-		grew := false
-		for _, r := range rs {
-			if _, ok := spec[r]; ok {
-				continue
-			}
-			if c, ok := h.cache.get(r); ok {
-				spec[r] = c.agg
-			} else {
-				spec[r] = domain.Aggregate{Ref: r}
-			}
-			if !slices.Contains(refs, r) {
-				refs = append(refs, r)
-			}
-			grew = true
-		}
-		return grew
-	}
-	add(refs)
-	now := h.opts.Now()
-	for range h.opts.MaxLoadRounds - 1 {
-		_, err := domain.Decide(spec, d, now)
-		var need *domain.NeedError
-		if !errors.As(err, &need) || !add(need.Refs) {
-			break
-		}
-	}
-	return refs
-}
-
 // checkExpected compares what was loaded with the versions the caller saw.
 func checkExpected(world domain.World, expect map[domain.Ref]uint64) error {
 	for ref, v := range expect {
@@ -675,66 +638,34 @@ func checkExpected(world domain.World, expect map[domain.Ref]uint64) error {
 	return nil
 }
 
-// load folds every ref not yet in world: what the cache holds from the
-// events after it, the rest from its whole history, all in one LoadMany
-// (one request to the server, then a walk of only the subjects that moved:
-// see eventstore's LoadMany for the measured reason).
+// load folds every ref not yet in world, a bounded number at a time.
 func (h *Handler) load(ctx context.Context, world domain.World, refs []domain.Ref) error {
 	var todo []domain.Ref
 	for _, r := range refs {
-		if _, ok := world[r]; !ok && !slices.Contains(todo, r) {
+		if _, ok := world[r]; !ok {
 			todo = append(todo, r)
 		}
 	}
-	if len(todo) == 0 {
-		return nil
-	}
-	from := make([]cached, len(todo))
-	hit := make([]bool, len(todo))
-	after := make([]domain.Cursor, len(todo))
+	aggs := make([]domain.Aggregate, len(todo))
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, h.opts.LoadConcurrency)
+	var wg sync.WaitGroup
 	for i, r := range todo {
-		if from[i], hit[i] = h.cache.get(r); hit[i] {
-			after[i] = from[i].cursor
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			aggs[i], errs[i] = h.loadOne(ctx, r)
+		}()
 	}
-	hists, err := h.store.LoadMany(ctx, todo, after)
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	for i, r := range todo {
-		agg, err := h.fold(r, from[i], hit[i], hists[i])
-		if err != nil {
-			return err
-		}
-		world[r] = agg
+		world[r] = aggs[i]
 	}
 	return nil
-}
-
-// fold brings an aggregate up to hist: the cached state c (when hit) with
-// the events after it, or a fold of the whole history.
-func (h *Handler) fold(r domain.Ref, c cached, hit bool, hist domain.History) (domain.Aggregate, error) {
-	var (
-		agg domain.Aggregate
-		err error
-	)
-	if hit {
-		agg = c.agg
-		for _, e := range hist.Events {
-			// Evolve returns a new state: the cached one, which other
-			// decisions may be reading, is never changed.
-			if agg, err = domain.Evolve(agg, e); err != nil {
-				return domain.Aggregate{}, fmt.Errorf("fold %s: %w", r, err)
-			}
-		}
-	} else if agg, err = domain.Fold(r, hist.Events); err != nil {
-		return domain.Aggregate{}, fmt.Errorf("fold %s: %w", r, err)
-	}
-	// The version to expect is the subject's last sequence, which counts
-	// messages that are not genuine events too.
-	agg.Ref, agg.Version = r, hist.Version
-	h.cache.put(r, cached{agg: agg, cursor: hist.Cursor})
-	return agg, nil
 }
 
 // pause waits before the next attempt: exponential, capped, jittered.
@@ -754,11 +685,36 @@ func (h *Handler) pause(ctx context.Context, attempt int) error {
 // loadOne returns an aggregate folded up to the log's current version: from
 // the cache plus the events after it, or from its whole history.
 func (h *Handler) loadOne(ctx context.Context, r domain.Ref) (domain.Aggregate, error) {
-	world := domain.World{}
-	if err := h.load(ctx, world, []domain.Ref{r}); err != nil {
+	if c, ok := h.cache.get(r); ok {
+		hist, err := h.store.LoadAfter(ctx, r, c.cursor)
+		if err != nil {
+			return domain.Aggregate{}, err
+		}
+		agg := c.agg
+		for _, e := range hist.Events {
+			// Evolve returns a new state: the cached one, which other
+			// decisions may be reading, is never changed.
+			if agg, err = domain.Evolve(agg, e); err != nil {
+				return domain.Aggregate{}, fmt.Errorf("fold %s: %w", r, err)
+			}
+		}
+		agg.Ref, agg.Version = r, hist.Version
+		h.cache.put(r, cached{agg: agg, cursor: hist.Cursor})
+		return agg, nil
+	}
+	hist, err := h.store.Load(ctx, r)
+	if err != nil {
 		return domain.Aggregate{}, err
 	}
-	return world[r], nil
+	agg, err := domain.Fold(r, hist.Events)
+	if err != nil {
+		return domain.Aggregate{}, fmt.Errorf("fold %s: %w", r, err)
+	}
+	// The version to expect is the subject's last sequence, which counts
+	// messages that are not genuine events too.
+	agg.Ref, agg.Version = r, hist.Version
+	h.cache.put(r, cached{agg: agg, cursor: hist.Cursor})
+	return agg, nil
 }
 
 func (h *Handler) earlier(ctx context.Context, id string) (Result, error) {
