@@ -198,7 +198,8 @@ func countResult(sum *BulkSummary, res Result) {
 type item struct {
 	line    int
 	body    []byte
-	d       domain.Decision
+	d       domain.Decision // names sealed
+	plain   domain.Decision // as decoded, for the handler
 	decoded bool
 	events  []domain.Event
 }
@@ -244,6 +245,10 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 		it := &queue[i]
 		if !it.decoded {
 			d, err := b.h.Decode(it.body)
+			if err == nil {
+				it.plain = d
+				d, err = b.h.sealNames(ctx, d)
+			}
 			if err != nil {
 				if retry, stop := b.refuse(ctx, &queue, &i, err); stop != nil || retry {
 					if stop != nil {
@@ -272,7 +277,7 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 				}
 				continue
 			}
-			res, err := b.h.Handle(ctx, it.d, b.o.Handle...)
+			res, err := b.h.Handle(ctx, it.plain, b.o.Handle...)
 			b.world = domain.World{} // the proposal changed what was loaded
 			if err != nil {
 				if _, stop := b.refuse(ctx, &queue, &i, err); stop != nil {
@@ -395,6 +400,9 @@ func (b *bulk) flush(ctx context.Context) error {
 			a := b.world[e.Aggregate]
 			a.Version = results[k].Sequences[j]
 			b.world[e.Aggregate] = a
+		}
+		if err := b.h.eraseKeys(ctx, it.d); err != nil {
+			return fmt.Errorf("bulk apply: line %d: %w", it.line, err)
 		}
 		b.sum.Applied++
 		b.o.Report(LineResult{Line: it.line, Result: toResult(results[k])})

@@ -91,7 +91,7 @@ and the API, as koers serve does, until interrupted.`,
 				}
 				if !have.IsZero() && !have.Same(want) {
 					fmt.Fprintf(out, "the database held read models of ledger %s; rebuilding them for %s\n", have, want)
-					if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, nil); err != nil {
+					if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{Names: a.names}, nil); err != nil {
 						return err
 					}
 				}

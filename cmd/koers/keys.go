@@ -101,6 +101,20 @@ func (s *signer) sign(h *ledger.Handler, body []byte) ([]byte, error) {
 	if err != nil || key == nil {
 		return body, err
 	}
+	// The signature covers a person's name through its commitment: the
+	// salt that makes it is chosen here and travels with the decision
+	// (the ledger seals the name with it; see domain/personal.go).
+	salted := false
+	for i := range d.Changes {
+		if c := &d.Changes[i]; c.Kind == domain.ChangePersonJoin && c.NameSalt == "" && !domain.IsSealedName(c.Name) {
+			var salt [domain.SaltBytes]byte
+			if _, err := rand.Read(salt[:]); err != nil {
+				return nil, err
+			}
+			c.NameSalt = hex.EncodeToString(salt[:])
+			salted = true
+		}
+	}
 	msg, err := domain.CanonicalDecision(d)
 	if err != nil {
 		return nil, err
@@ -110,6 +124,11 @@ func (s *signer) sign(h *ledger.Handler, body []byte) ([]byte, error) {
 		return body, nil //nolint:nilerr // decoded above, so this cannot fail
 	}
 	m["id"], _ = json.Marshal(d.ID)
+	if salted {
+		if m["changes"], err = json.Marshal(d.Changes); err != nil {
+			return nil, err
+		}
+	}
 	m["signature"], _ = json.Marshal(hex.EncodeToString(ed25519.Sign(key, msg)))
 	return json.Marshal(m)
 }
