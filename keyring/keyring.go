@@ -127,12 +127,20 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Keyring, er
 	case errors.Is(err, jetstream.ErrBucketNotFound) && cfg.Existing:
 		return nil, &MissingBucketError{Bucket: cfg.Bucket}
 	case errors.Is(err, jetstream.ErrBucketNotFound):
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1,
-			Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-			Description: "Koers: data keys of people's names in ledger " + cfg.Ledger})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		// The bucket's stream is made here with the KV conventions, but
+		// without DenyDelete (which CreateKeyValue sets): erasure deletes a
+		// key's message securely, overwriting its bytes on disk.
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: "KV_" + cfg.Bucket, Subjects: []string{"$KV." + cfg.Bucket + ".>"},
+			Description:       "Koers: data keys of people's names in ledger " + cfg.Ledger,
+			MaxMsgsPerSubject: 1, MaxMsgs: -1, MaxBytes: -1, MaxMsgSize: -1, MaxConsumers: -1,
+			Discard: jetstream.DiscardNew, AllowRollup: true, AllowDirect: true,
+			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Duplicates: 2 * time.Minute,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, fmt.Errorf("key bucket %s: %w", cfg.Bucket, err)
 		}
+		kv, err = js.KeyValue(ctx, cfg.Bucket)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("key bucket %s: %w", cfg.Bucket, err)
@@ -147,6 +155,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Keyring, er
 	stream, err := js.Stream(ctx, "KV_"+cfg.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("key bucket %s: %w", cfg.Bucket, err)
+	}
+	if stream.CachedInfo().Config.DenyDelete {
+		return nil, fmt.Errorf("key bucket %s denies deleting messages: an erased key could not be overwritten on disk; move its keys to a bucket Koers creates (koers keys backup, delete the bucket, koers keys restore)", cfg.Bucket)
 	}
 	block, err := aes.NewCipher(cfg.NamesKey)
 	if err != nil {

@@ -244,12 +244,7 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 		}
 		it := &queue[i]
 		if !it.decoded {
-			d, err := b.h.Decode(it.body)
-			if err == nil {
-				it.plain = d
-				d, err = b.h.sealNames(ctx, d)
-			}
-			if err != nil {
+			if err := b.decode(ctx, it); err != nil {
 				if retry, stop := b.refuse(ctx, &queue, &i, err); stop != nil || retry {
 					if stop != nil {
 						return stop
@@ -257,7 +252,6 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 				}
 				continue
 			}
-			it.d, it.decoded = d, true
 		}
 		events, state, err := b.decide(ctx, it.d)
 		var dup *domain.DuplicateDecisionError
@@ -430,6 +424,20 @@ func (b *bulk) refuse(ctx context.Context, queue *[]item, i *int, err error) (re
 	return false, fmt.Errorf("line %d: %w: %w", it.line, ErrStopped, err)
 }
 
+// decode decodes an item and seals the names of people in it.
+func (b *bulk) decode(ctx context.Context, it *item) error {
+	d, err := b.h.Decode(it.body)
+	if err != nil {
+		return err
+	}
+	sealed, err := b.h.sealNames(ctx, d)
+	if err != nil {
+		return err
+	}
+	it.plain, it.d, it.decoded = d, sealed, true
+	return nil
+}
+
 // prefetch loads, in one go, the planned aggregates of items not in the
 // world yet, decoding the items on the way.
 func (b *bulk) prefetch(ctx context.Context, items []item) error {
@@ -438,11 +446,9 @@ func (b *bulk) prefetch(ctx context.Context, items []item) error {
 	for k := range items {
 		it := &items[k]
 		if !it.decoded {
-			d, err := b.h.Decode(it.body)
-			if err != nil {
+			if err := b.decode(ctx, it); err != nil {
 				continue // refused when its turn comes
 			}
-			it.d, it.decoded = d, true
 		}
 		for _, r := range domain.Plan(it.d) {
 			if _, ok := b.world[r]; !ok && !want[r] {
