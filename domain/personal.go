@@ -195,3 +195,7 @@ func WithNames(changes []Change, name func(PersonalName) (string, error)) ([]Cha
 // ErrPlainSealed is a decision submitted with a name already in sealed
 // form: names are sealed by the ledger, from the plain name.
 var ErrPlainSealed = errors.New("names are submitted in clear and sealed by the ledger")
+
+// ErrErased is wrapped by the error of sealing the name of a person who
+// was erased.
+var ErrErased = errors.New("the person was erased")

@@ -192,7 +192,7 @@ func (e *ErasedError) Error() string {
 	return fmt.Sprintf("person %s was erased: no name of theirs can be recorded again", e.Person)
 }
 
-func (e *ErasedError) Unwrap() error { return domain.ErrRefused }
+func (e *ErasedError) Unwrap() []error { return []error{domain.ErrRefused, domain.ErrErased} }
 
 // MissingKeyError is a sealed name of a person who was not erased, whose
 // data key is not in the bucket: the bucket was lost or restored from an

@@ -244,7 +244,18 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 		}
 		it := &queue[i]
 		if !it.decoded {
-			if err := b.decode(ctx, it); err != nil {
+			err := b.decode(ctx, it)
+			if errors.Is(err, domain.ErrErased) {
+				// A retry of a decision naming a person erased since.
+				res, rerr := b.h.recordedBefore(ctx, it.plain.ID, err)
+				if rerr == nil {
+					b.sum.Duplicates++
+					b.o.Report(LineResult{Line: it.line, Result: res})
+					continue
+				}
+				err = rerr
+			}
+			if err != nil {
 				if retry, stop := b.refuse(ctx, &queue, &i, err); stop != nil || retry {
 					if stop != nil {
 						return stop
@@ -430,6 +441,7 @@ func (b *bulk) decode(ctx context.Context, it *item) error {
 	if err != nil {
 		return err
 	}
+	it.plain = d
 	sealed, err := b.h.sealNames(ctx, d)
 	if err != nil {
 		return err

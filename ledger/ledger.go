@@ -338,10 +338,14 @@ func (e *LedgerExistsError) Unwrap() error { return domain.ErrRefused }
 // certainly nothing was written; only if it cannot find out in time does
 // the error wrap domain.ErrOutcomeUnknown.
 func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleOption) (Result, error) {
-	d, err := h.sealNames(ctx, d)
+	sealed, err := h.sealNames(ctx, d)
+	if errors.Is(err, domain.ErrErased) {
+		return h.recordedBefore(ctx, d.ID, err)
+	}
 	if err != nil {
 		return Result{}, err
 	}
+	d = sealed
 	res, err := h.handle(ctx, d, opts...)
 	if err != nil || res.State == domain.ProposalPending {
 		return res, err
@@ -349,6 +353,23 @@ func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleO
 	// Also on a duplicate: a retry after a crash between the append and
 	// the key's destruction finishes the erasure.
 	return res, h.eraseKeys(ctx, d)
+}
+
+// recordedBefore answers a decision naming an erased person: a retry of
+// the decision that recorded them is answered with its first result (its
+// content can no longer be compared: the name is gone); any other is
+// refused with err.
+func (h *Handler) recordedBefore(ctx context.Context, id string, err error) (Result, error) {
+	res, found, lerr := h.store.Lookup(ctx, id)
+	if lerr != nil {
+		return Result{}, errors.Join(err, lerr)
+	}
+	if !found {
+		return Result{}, err
+	}
+	out := toResult(res)
+	out.Duplicate = true
+	return out, nil
 }
 
 // sealNames replaces the names of people in d by their sealed form.
