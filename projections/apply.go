@@ -553,7 +553,13 @@ func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFi
 	if err != nil {
 		return err
 	}
-	effects, err := json.Marshal(p.Effects)
+	openedEffects := p.Effects
+	if a.names != nil {
+		if openedEffects, err = openEffects(p.Effects, a.openName); err != nil {
+			return err
+		}
+	}
+	effects, err := json.Marshal(openedEffects)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,37 @@ func (a *applier) openChanges(changes []domain.Change) ([]domain.Change, error) 
 	})
 }
 
+// openEffects returns effects with the names in their person.joined data
+// opened by open.
+func openEffects(effects []domain.Effect, open func(person, name string) (string, error)) ([]domain.Effect, error) {
+	out := effects
+	copied := false
+	for i, e := range effects {
+		if e.Type != domain.EventPersonJoined {
+			continue
+		}
+		var p domain.PersonJoined
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return nil, fmt.Errorf("effect %d: %w", i, err)
+		}
+		n, err := open(p.ID, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		p.Name = n
+		data, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		if !copied {
+			out = append([]domain.Effect(nil), effects...)
+			copied = true
+		}
+		out[i].Data = data
+	}
+	return out, nil
+}
+
 // erase applies person.erased: the person's data key is destroyed (again,
 // if the ledger did it already: this repairs a crash between the append
 // and the key's destruction), and every row that held the name — each
@@ -73,16 +104,29 @@ func (a *applier) erase(person string) error {
 			return p.Name, nil
 		})
 	}
-	if err := a.rewrite(`SELECT id, changes FROM decisions WHERE changes @> $1::jsonb`, string(joined),
-		`UPDATE decisions SET changes = $2 WHERE id = $1`, func(raw []byte) ([]byte, error) {
-			var changes []domain.Change
-			if err := json.Unmarshal(raw, &changes); err != nil {
+	type decisionRow struct {
+		Changes []domain.Change `json:"changes"`
+		Effects []domain.Effect `json:"effects"`
+	}
+	if err := a.rewrite(`SELECT id, jsonb_build_object('changes', changes, 'effects', effects) FROM decisions WHERE changes @> $1::jsonb`, string(joined),
+		`UPDATE decisions SET changes = ($2::jsonb)->'changes', effects = ($2::jsonb)->'effects' WHERE id = $1`, func(raw []byte) ([]byte, error) {
+			var d decisionRow
+			if err := json.Unmarshal(raw, &d); err != nil {
 				return nil, err
 			}
-			if changes, err = relabel(changes); err != nil {
+			var err error
+			if d.Changes, err = relabel(d.Changes); err != nil {
 				return nil, err
 			}
-			return json.Marshal(changes)
+			if d.Effects, err = openEffects(d.Effects, func(p, name string) (string, error) {
+				if p == person {
+					return label, nil
+				}
+				return name, nil
+			}); err != nil {
+				return nil, err
+			}
+			return json.Marshal(d)
 		}); err != nil {
 		return fmt.Errorf("erase %s from decisions: %w", person, err)
 	}

@@ -89,6 +89,13 @@ func TestPersonalNamesAreSealedInTheLogAndErasedEverywhere(t *testing.T) {
 	if !strings.Contains(out, erasedName) {
 		t.Fatalf("history of p-1 before erasure does not show the name:\n%s", out)
 	}
+	// The audit shows the decision's changes and effects with the names
+	// opened, never their sealed form.
+	out = mustKoers(t, data, "", "audit", "--kind", "person.join", "--format", "json")
+	if strings.Count(out, erasedName) != 2 || strings.Contains(out, "pd1:") {
+		t.Fatalf("audit of the hiring shows the name %d times (want its change and its effect), sealed names %v:\n%s",
+			strings.Count(out, erasedName), strings.Contains(out, "pd1:"), out)
+	}
 	for _, name := range []string{erasedName, keptName} {
 		if files := storeHolds(t, data, name); len(files) > 0 {
 			t.Fatalf("the NATS store holds %q in clear in %v", name, files)
@@ -117,6 +124,10 @@ func TestPersonalNamesAreSealedInTheLogAndErasedEverywhere(t *testing.T) {
 	out = mustKoers(t, data, "", "history", "person", "p-1")
 	if strings.Contains(out, erasedName) || !strings.Contains(out, "erased person (p-1)") {
 		t.Fatalf("history of p-1 after erasure:\n%s", out)
+	}
+	out = mustKoers(t, data, "", "audit", "--kind", "person.join", "--format", "json")
+	if strings.Contains(out, erasedName) || strings.Count(out, "erased person (p-1)") != 2 || strings.Count(out, keptName) != 2 {
+		t.Fatalf("audit of the hiring after erasure:\n%s", out)
 	}
 	out = mustKoers(t, data, "", "org", "--format", "csv")
 	if !strings.Contains(out, keptName) || !strings.Contains(out, "p-1") {
