@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -104,15 +106,16 @@ func (s *signer) sign(h *ledger.Handler, body []byte) ([]byte, error) {
 	}
 	// The signature covers a person's name through its commitment: the
 	// salt that makes it is chosen here and travels with the decision
-	// (the ledger seals the name with it; see domain/personal.go).
+	// (the ledger seals the name with it; see domain/personal.go). It is
+	// derived from the actor's private key, so that it hides the name
+	// from whoever lacks that key, and so that the same decision signed
+	// again is the same content: a retry, not another decision.
 	salted := false
 	for i := range d.Changes {
 		if c := &d.Changes[i]; c.Kind == domain.ChangePersonJoin && c.NameSalt == "" && !domain.IsSealedName(c.Name) {
-			var salt [domain.SaltBytes]byte
-			if _, err := rand.Read(salt[:]); err != nil {
-				return nil, err
-			}
-			c.NameSalt = hex.EncodeToString(salt[:])
+			m := hmac.New(sha256.New, key.Seed())
+			m.Write([]byte("koers-signer-salt-v1\x00" + d.ID + "\x00" + c.ID + "\x00" + c.Name))
+			c.NameSalt = hex.EncodeToString(m.Sum(nil))
 			salted = true
 		}
 	}

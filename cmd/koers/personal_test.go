@@ -190,3 +190,42 @@ func TestPersonalNamesAreSealedInTheLogAndErasedEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// A signed hiring covers the name through its commitment: verify checks
+// the signature from the log alone, before and after the erasure, and the
+// same signed decision again is a retry.
+func TestSignedNamesVerifyAfterErasure(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	data := t.TempDir()
+	mustKoers(t, data, "", "init", "--root", "p-root", "--effective", "2025-01-01", "--require-signatures")
+	decide := func(args ...string) (int, string, string) {
+		return koers(t, data, "", append([]string{"decide", "--by", "p-root", "--authority", "root", "--reason", "r"}, args...)...)
+	}
+	if code, out, errOut := decide("team.form", "--id", "t-1", "--name", "Payments", "--type", "platform"); code != 0 {
+		t.Fatalf("team.form: %d %s %s", code, out, errOut)
+	}
+	hire := []string{"person.join", "--decision-id", "hire", "--id", "p-1", "--name", erasedName, "--team", "t-1"}
+	if code, out, errOut := decide(hire...); code != 0 {
+		t.Fatalf("signed person.join: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := decide(hire...); code != 0 || !strings.Contains(out, "already recorded") {
+		t.Fatalf("the same signed hiring again: %d %s %s", code, out, errOut)
+	}
+	other := append([]string(nil), hire...)
+	other[6] = keptName
+	if code, _, errOut := decide(other...); code != 1 || !strings.Contains(errOut, "other content") {
+		t.Fatalf("the same id with another name: %d %s", code, errOut)
+	}
+	if code, out, errOut := koers(t, data, "", "verify"); code != 0 {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := decide("person.erase", "--person", "p-1"); code != 0 {
+		t.Fatalf("signed person.erase: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := koers(t, data, "", "verify"); code != 0 || !strings.Contains(out, "problems          0") {
+		t.Fatalf("verify after erasure: exit %d\n%s%s", code, out, errOut)
+	}
+	if files := storeHolds(t, data, erasedName); len(files) > 0 {
+		t.Fatalf("the NATS store holds the name in %v", files)
+	}
+}
