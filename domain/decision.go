@@ -183,28 +183,28 @@ var TeamTypes = []string{"stream-aligned", "platform", "enabling", "complicated-
 type fieldType int
 
 const (
-	fID        fieldType = iota // a valid id
-	fName                       // free text, 1..MaxNameLen
-	fAccount                    // a funding account
-	fPositive                   // decimal > 0
-	fSigned                     // decimal != 0
-	fNumber                     // any decimal
-	fCurrency                   // ISO 4217 code with a known exponent
-	fKinds                      // list of kind patterns
-	fScope                      // *, valuestream:<id>, product:<id>
-	fTeamType                   // one of TeamTypes
-	fUnit                       // short text
-	fTime                       // a date or RFC 3339 time, like effective
-	fHolder                     // a person id or board:<id>
-	fMembers                    // list of person ids
-	fQuorum                     // a count of members, 1..MaxMembers (a JSON number or a string of digits)
-	fDirection                  // higher or lower
-	fCategory                   // one of KPICategories
-	fQuarter                    // a quarter: 2026-Q2
-	fNote                       // free text, up to MaxNameLen, may be empty
-	fKey                        // an Ed25519 public key as 64 lower-case hex digits
-	fPersonName                 // a person's name: like fName, or sealed (personal.go)
-	fSalt                       // a name salt: 64 lower-case hex digits
+	fID         fieldType = iota // a valid id
+	fName                        // free text, 1..MaxNameLen
+	fAccount                     // a funding account
+	fPositive                    // decimal > 0
+	fSigned                      // decimal != 0
+	fNumber                      // any decimal
+	fCurrency                    // ISO 4217 code with a known exponent
+	fKinds                       // list of kind patterns
+	fScope                       // *, valuestream:<id>, product:<id>
+	fTeamType                    // one of TeamTypes
+	fUnit                        // short text
+	fTime                        // a date or RFC 3339 time, like effective
+	fHolder                      // a person id or board:<id>
+	fMembers                     // list of person ids
+	fQuorum                      // a count of members, 1..MaxMembers (a JSON number or a string of digits)
+	fDirection                   // higher or lower
+	fCategory                    // one of KPICategories
+	fQuarter                     // a quarter: 2026-Q2
+	fNote                        // free text, up to MaxNameLen, may be empty
+	fKey                         // an Ed25519 public key as 64 lower-case hex digits
+	fPersonName                  // a person's name: like fName, or sealed (personal.go)
+	fSalt                        // a name salt: 64 lower-case hex digits
 )
 
 type fieldSpec struct {

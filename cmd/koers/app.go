@@ -17,23 +17,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"koers/eventstore"
-	"koers/keyring"
 	"koers/internal/pgserver"
 	"koers/internal/secretfile"
+	"koers/keyring"
 	"koers/ledger"
 	"koers/projections"
 )
 
 // settings are the global flags, after environment defaults.
 type settings struct {
-	natsURL  string // "" = embedded
-	dataDir  string
-	ledger   string
-	keyFile  string // "" = <data>/seal.key
+	natsURL string // "" = embedded
+	dataDir string
+	ledger  string
+	keyFile string // "" = <data>/seal.key
 	// namesKeyFile "" = <data>/names.key
 	namesKeyFile string
-	timezone string
-	replicas int
+	timezone     string
+	replicas     int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
 	// inspect opens a stream with weakened settings (for verify, which
