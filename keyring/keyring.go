@@ -112,6 +112,8 @@ type Keyring struct {
 
 	mu    sync.Mutex
 	cache map[string][]byte
+	// warmed: the bucket was read into the cache once (see warm).
+	warmed bool
 }
 
 // Open opens (or creates) the key bucket.
@@ -357,6 +359,21 @@ func (k *Keyring) dataKey(ctx context.Context, person string, create bool) ([]by
 	}
 	ctx, cancel := withTimeout(ctx, k.cfg.Timeout)
 	defer cancel()
+	if !create {
+		// A reader (the projector, a feed) opens the names of many people
+		// in a row: one read of the whole bucket instead of a request per
+		// person. Measured (koers bench rebuild, 100,000 events, loaded
+		// machine): a request per person halved the rebuild's rate.
+		if err := k.warm(ctx); err != nil {
+			return nil, err
+		}
+		k.mu.Lock()
+		key, ok = k.cache[person]
+		k.mu.Unlock()
+		if ok {
+			return key, nil
+		}
+	}
 	// Two rounds at most: a rival may create the key between our get and
 	// our create.
 	for round := 0; round < 2; round++ {
@@ -393,6 +410,43 @@ func (k *Keyring) dataKey(ctx context.Context, person string, create bool) ([]by
 		return key, nil
 	}
 	return nil, fmt.Errorf("key of %s in %s: created and removed again while reading", person, k.cfg.Bucket)
+}
+
+// warm reads the bucket's keys into the cache, once per keyring and up to
+// CacheKeys of them, in one ordered read of its stream.
+func (k *Keyring) warm(ctx context.Context) error {
+	k.mu.Lock()
+	done := k.warmed
+	k.warmed = true
+	k.mu.Unlock()
+	if done {
+		return nil
+	}
+	w, err := k.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("read key bucket %s: %w", k.cfg.Bucket, err)
+	}
+	defer w.Stop()
+	for n := 0; n < k.cfg.CacheKeys; n++ {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+		case <-ctx.Done():
+			return fmt.Errorf("read key bucket %s: %w", k.cfg.Bucket, ctx.Err())
+		}
+		if e == nil {
+			return nil // the initial values are all read
+		}
+		if string(e.Value()) == erasedValue {
+			continue
+		}
+		key, err := k.unwrapKey(e.Key(), e.Value())
+		if err != nil {
+			return err
+		}
+		k.remember(e.Key(), key)
+	}
+	return nil
 }
 
 // missing tells an erasure whose marker is gone (the bucket was lost) from
