@@ -283,11 +283,19 @@ func (k *Keyring) Seal(ctx context.Context, decisionID string, p domain.Personal
 	return domain.SealedName{Commitment: commit, Box: box}.String(), nil
 }
 
-// Open returns the plain name of a sealed name; a plain name (written
-// before names were sealed) is returned as it is, and the name of an
-// erased person is [domain.ErasedLabel].
+// Open returns the plain name of a sealed name, and [domain.ErasedLabel]
+// for an erased person's. A plain name (written before names were sealed)
+// is returned as it is unless the person was erased since: the bucket's
+// marker says so (one request per such name: logs of plain names pay it).
 func (k *Keyring) Open(ctx context.Context, person, name string) (string, error) {
 	if !domain.IsSealedName(name) {
+		erased, _, err := k.state(ctx, person)
+		if err != nil {
+			return "", err
+		}
+		if erased {
+			return domain.ErasedLabel(person), nil
+		}
 		return name, nil
 	}
 	s, err := domain.ParseSealedName(name)

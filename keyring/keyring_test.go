@@ -94,6 +94,17 @@ func TestSealOpenErase(t *testing.T) {
 	if n, err := k.Open(ctx, "p-1", ada); err != nil || n != "erased person (p-1)" {
 		t.Fatalf("open after erasure: %q %v", n, err)
 	}
+	// A plain name from a log written before names were sealed: shown
+	// until the person is erased, then never again.
+	if n, err := k.Open(ctx, "p-old", "Old Name"); err != nil || n != "Old Name" {
+		t.Fatalf("open a plain name: %q %v", n, err)
+	}
+	if err := k.Erase(ctx, "p-old"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := open(t, js, namesKey(1)).Open(ctx, "p-old", "Old Name"); err != nil || n != "erased person (p-old)" {
+		t.Fatalf("open a plain name after erasure: %q %v", n, err)
+	}
 	// Another process's keyring (no cache) sees the erasure too.
 	if n, err := open(t, js, namesKey(1)).Open(ctx, "p-1", ada); err != nil || n != "erased person (p-1)" {
 		t.Fatalf("open after erasure, fresh keyring: %q %v", n, err)
@@ -107,8 +118,8 @@ func TestSealOpenErase(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, err := st.Info(ctx)
-	if err != nil || info.State.Msgs != 2 || info.Config.DenyDelete || info.Config.MaxMsgsPerSubject != 1 {
-		t.Fatalf("bucket stream: %d messages (want p-1's marker and p-2's key), %+v, %v", info.State.Msgs, info.Config, err)
+	if err != nil || info.State.Msgs != 3 || info.Config.DenyDelete || info.Config.MaxMsgsPerSubject != 1 {
+		t.Fatalf("bucket stream: %d messages (want the markers of p-1 and p-old, and p-2's key), %+v, %v", info.State.Msgs, info.Config, err)
 	}
 }
 
