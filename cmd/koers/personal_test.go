@@ -229,3 +229,33 @@ func TestSignedNamesVerifyAfterErasure(t *testing.T) {
 		t.Fatalf("the NATS store holds the name in %v", files)
 	}
 }
+
+// An erasure under a board's mandate is a proposal; the quorum's approval
+// records it and destroys the key at once, before any projector runs.
+func TestABoardDecidesAnErasure(t *testing.T) {
+	data := t.TempDir()
+	mustKoers(t, data, "", "init", "--root", "p-ceo", "--effective", "2026-01-01")
+	setup := strings.Replace(strings.ReplaceAll(boardSetup, "\n", ""), `"name":"Zed"`, `"name":"`+erasedName+`"`, 1)
+	setup = strings.Replace(setup, `"kinds":["funding.*"]`, `"kinds":["funding.*","person.erase"]`, 1)
+	mustKoers(t, data, setup, "apply", "-f", "-")
+	if out := mustKoers(t, data, "", "decide", "person.erase", "--decision-id", "erase-zed", "--by", "p-ada", "--authority", "m-board",
+		"--reason", "erasure request 7", "--person", "p-zed"); !strings.Contains(out, "recorded as a proposal") {
+		t.Fatalf("propose the erasure: %s", out)
+	}
+	if out := mustKoers(t, data, "", "approve", "erase-zed", "--by", "p-bo"); !strings.Contains(out, "quorum reached") {
+		t.Fatalf("approve: %s", out)
+	}
+	withNATS(t, data, func(js jetstream.JetStream) {
+		kv, err := js.KeyValue(context.Background(), "KOERS_KEYS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := kv.Get(context.Background(), "p-zed")
+		if err != nil || string(e.Value()) != "erased" {
+			t.Fatalf("p-zed's key after the board's erasure: %v", err)
+		}
+	})
+	if out := mustKoers(t, data, "", "history", "person", "p-zed"); strings.Contains(out, erasedName) || !strings.Contains(out, "erased person (p-zed)") {
+		t.Fatalf("history after the board's erasure:\n%s", out)
+	}
+}
