@@ -75,12 +75,16 @@ func openNames(ctx context.Context, js jetstream.JetStream, s settings, st *even
 	path := s.namesKeyPath()
 	key, err := readNamesKey(path)
 	missing := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !missing {
-		return nil, err
-	}
 	bucket := s.ledger + "_KEYS"
-	if missing && s.keys == keyRead {
+	switch {
+	case err != nil && !missing && s.keys != keyRead:
+		return nil, err
+	case missing && s.keys == keyRead:
 		return &noNames{err: fmt.Errorf("names key file %s is missing (--names-key-file, KOERS_NAMES_KEY_FILE): reading people's names needs it", path)}, nil
+	case err != nil && s.keys == keyRead:
+		// verify and other readers that open no name need no key: an
+		// unfit one is reported only where a name is opened.
+		return &noNames{err: err}, nil
 	}
 	var write func() error
 	if missing {

@@ -259,3 +259,41 @@ func TestABoardDecidesAnErasure(t *testing.T) {
 		t.Fatalf("history after the board's erasure:\n%s", out)
 	}
 }
+
+// The names key is kept like the seal key: refused when others may read
+// it, never made up while the bucket holds keys it wrapped; verify needs
+// neither.
+func TestTheNamesKeyIsKeptLikeTheSealKey(t *testing.T) {
+	data := t.TempDir()
+	mustKoers(t, data, "", "init", "--root", "p-root", "--effective", "2025-01-01")
+	key := filepath.Join(data, "names.key")
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("names key after init: %v", err)
+	}
+	hire := `{"id":"hire","by":"p-root","authority":"root","reason":"r","changes":[{"kind":"team.form","id":"t-1","name":"One","type":"platform"},{"kind":"person.join","id":"p-1","name":"` + keptName + `","team":"t-1"}]}`
+	mustKoers(t, data, hire, "apply", "-f", "-")
+
+	os.Chmod(key, 0o644)
+	code, _, errOut := koers(t, data, "", "decide", "person.erase", "--by", "p-root", "--authority", "root", "--reason", "r", "--person", "p-1")
+	if code != 1 || !strings.Contains(errOut, "names key "+key+" has mode 0644") || !strings.Contains(errOut, "chmod 600 "+key) {
+		t.Fatalf("names key readable by others: exit %d %s", code, errOut)
+	}
+	if code, out, errOut := koers(t, data, "", "verify", "--no-read-models"); code != 0 {
+		t.Fatalf("verify with an exposed names key: exit %d\n%s%s", code, out, errOut)
+	}
+	os.Chmod(key, 0o600)
+
+	if err := os.Rename(key, key+".elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = koers(t, data, "", "decide", "person.erase", "--by", "p-root", "--authority", "root", "--reason", "r", "--person", "p-1")
+	if code != 1 || !strings.Contains(errOut, "names key file "+key+" is missing") || !strings.Contains(errOut, "KOERS_KEYS") {
+		t.Fatalf("names key missing: exit %d %s", code, errOut)
+	}
+	if _, err := os.Stat(key); err == nil {
+		t.Fatal("a writer made up a new names key while the bucket holds keys")
+	}
+	if code, out, errOut := koers(t, data, "", "verify", "--no-read-models"); code != 0 {
+		t.Fatalf("verify without the names key: exit %d\n%s%s", code, out, errOut)
+	}
+}
