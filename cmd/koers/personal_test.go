@@ -236,8 +236,27 @@ func TestABoardDecidesAnErasure(t *testing.T) {
 	data := t.TempDir()
 	mustKoers(t, data, "", "init", "--root", "p-ceo", "--effective", "2026-01-01")
 	setup := strings.Replace(strings.ReplaceAll(boardSetup, "\n", ""), `"name":"Zed"`, `"name":"`+erasedName+`"`, 1)
-	setup = strings.Replace(setup, `"kinds":["funding.*"]`, `"kinds":["funding.*","person.erase"]`, 1)
+	setup = strings.Replace(setup, `"kinds":["funding.*"]`, `"kinds":["funding.*","person.erase","person.join"]`, 1)
 	mustKoers(t, data, setup, "apply", "-f", "-")
+	// A hiring proposed to the board: the proposal carries the name too.
+	const proposedName = "Quirinus Vandermolenpad"
+	if out := mustKoers(t, data, "", "decide", "person.join", "--decision-id", "hire-new", "--by", "p-ada", "--authority", "m-board",
+		"--reason", "a hire", "--id", "p-new", "--name", proposedName, "--team", "t-core"); !strings.Contains(out, "recorded as a proposal") {
+		t.Fatalf("propose the hire: %s", out)
+	}
+	mustKoers(t, data, "", "approve", "hire-new", "--by", "p-bo")
+	if out := mustKoers(t, data, "", "history", "person", "p-new"); !strings.Contains(out, proposedName) {
+		t.Fatalf("the hire, approved:\n%s", out)
+	}
+	if files := storeHolds(t, data, proposedName); len(files) > 0 {
+		t.Fatalf("the NATS store holds the proposed name in %v", files)
+	}
+	mustKoers(t, data, "", "decide", "person.erase", "--by", "p-ceo", "--authority", "root", "--reason", "erasure request 8", "--person", "p-new")
+	mustKoers(t, data, "", "org")
+	if dump := pgDump(t, data); strings.Contains(dump, proposedName) || strings.Count(dump, "erased person (p-new)") < 4 {
+		t.Fatalf("pg_dump after erasing a person hired by proposal: name present %v, labels %d",
+			strings.Contains(dump, proposedName), strings.Count(dump, "erased person (p-new)"))
+	}
 	if out := mustKoers(t, data, "", "decide", "person.erase", "--decision-id", "erase-zed", "--by", "p-ada", "--authority", "m-board",
 		"--reason", "erasure request 7", "--person", "p-zed"); !strings.Contains(out, "recorded as a proposal") {
 		t.Fatalf("propose the erasure: %s", out)
