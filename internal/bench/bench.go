@@ -223,6 +223,10 @@ type RebuildJob struct {
 	Schema         string
 	// ReportingSchema holds the reporting views of Schema.
 	ReportingSchema string
+	// NamesKey and KeyBucket open the history's sealed names, as the
+	// in-process rebuild does.
+	NamesKey  []byte
+	KeyBucket string
 }
 
 // Figure is one measurement and its raw baseline.
@@ -331,6 +335,7 @@ type run struct {
 
 	contention *contention
 	keys       *keyring.Keyring // the run's key bucket of people's names
+	namesKey   []byte           // its names key
 	// The stream on DefaultSyncJS, when there is one.
 	defaultSyncStream bool
 }

@@ -30,7 +30,7 @@ func (r *run) openPersonal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.keys = k
+	r.keys, r.namesKey = k, key
 	if r.cfg.Projector.Names == nil {
 		r.cfg.Projector.Names = k
 	}
