@@ -254,6 +254,7 @@ func (r *run) measureAppendConcurrent64(ctx context.Context, rep *Report) error 
 		sets[w] = s
 	}
 	r.progress(Progress{Step: "append: koers, 64 writers"})
+	before := r.store.GroupStats()
 	n, el, err := timed(ctx, writers64, r.cfg.AppendDuration, func(ctx context.Context, w int) error {
 		_, err := r.handler.Submit(ctx, sets[w].next())
 		return err
@@ -261,6 +262,7 @@ func (r *run) measureAppendConcurrent64(ctx context.Context, rep *Report) error 
 	if err != nil {
 		return err
 	}
+	fill := perBatch(before, r.store.GroupStats())
 	koers := float64(n) / el.Seconds()
 	first, err := r.handler.Submit(ctx, sets[0].next())
 	if err != nil {
@@ -275,7 +277,9 @@ func (r *run) measureAppendConcurrent64(ctx context.Context, rep *Report) error 
 	if err != nil {
 		return err
 	}
-	rep.Figures[KeyAppendConcurrent64] = throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
+	f := throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
+	f.PerBatch = fill
+	rep.Figures[KeyAppendConcurrent64] = f
 	// The raw messages are done with: deleting them frees what the server
 	// holds of them before the memory of the rebuild is measured.
 	if err := r.cfg.JS.DeleteStream(ctx, r.rawName); err != nil {

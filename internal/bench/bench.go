@@ -259,10 +259,23 @@ type Figure struct {
 	Clients int   `json:"clients,omitempty"`
 	Refused int64 `json:"refused,omitempty"`
 	GaveUp  int64 `json:"gave_up,omitempty"`
+	// PerBatch is how many decisions group commit put in one atomic batch
+	// on average while the figure was measured (append_concurrent_64,
+	// contention): its throughput comes from that.
+	PerBatch float64 `json:"decisions_per_batch,omitempty"`
 	// Count is how many operations or events the figure is over.
 	Count int64 `json:"count"`
 	// Seconds is how long the Koers side took.
 	Seconds float64 `json:"seconds"`
+}
+
+// perBatch is the decisions per atomic batch group commit sent between
+// two readings of its counts.
+func perBatch(before, after eventstore.GroupStats) float64 {
+	if after.Batches == before.Batches {
+		return 0
+	}
+	return float64(after.Decisions-before.Decisions) / float64(after.Batches-before.Batches)
 }
 
 func throughput(koers, raw float64, unit, rawUnit string, count int64, el time.Duration) Figure {
