@@ -22,12 +22,12 @@ import (
 // want is the source's ledger identity (zero: not known yet); a batch of
 // another ledger than the read models' is refused with a
 // [*LedgerMismatchError].
-func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, error) {
+func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdentity, names Names) (uint64, error) {
 	var last uint64
 	factRows := 0
 	var err error
 	for attempt := 0; attempt < maxSwitchedAttempts; attempt++ {
-		last, factRows, err = db.applyOnce(ctx, batch, want)
+		last, factRows, err = db.applyOnce(ctx, batch, want, names)
 		if !errors.Is(err, errSwitched) {
 			break
 		}
@@ -56,7 +56,7 @@ var errSwitched = errors.New("read models switched by a rebuild while the batch 
 // rebuild switched schemas under it; one switch is a rebuild's end.
 const maxSwitchedAttempts = 3
 
-func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, int, error) {
+func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerIdentity, names Names) (uint64, int, error) {
 	var last uint64
 	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
@@ -91,7 +91,7 @@ func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerI
 			if first := u.First(); first != last+1 {
 				return &GapError{Checkpoint: last, First: first}
 			}
-			if err := applyUnit(w, u); err != nil {
+			if err := applyUnit(w, u, names); err != nil {
 				return err
 			}
 			last = u.Last()
@@ -130,7 +130,7 @@ func (db *DB) noteFacts(n int) bool {
 }
 
 // applyUnit applies one decision's events, or one rejected message.
-func applyUnit(w *writer, u consumer.Unit) error {
+func applyUnit(w *writer, u consumer.Unit, names Names) error {
 	var rec *domain.DecisionRecorded
 	if lastItem := u.Messages[len(u.Messages)-1]; lastItem.Rejected == nil && lastItem.Event.Type == domain.EventDecisionRecorded {
 		v, err := domain.DecodeEventData(lastItem.Event)
@@ -139,7 +139,7 @@ func applyUnit(w *writer, u consumer.Unit) error {
 		}
 		rec = v.(*domain.DecisionRecorded)
 	}
-	a := applier{w: w}
+	a := applier{w: w, names: names}
 	for _, it := range u.Messages {
 		if it.Rejected != nil {
 			if err := w.row("rejected_messages", int64(it.Rejected.Sequence), it.Rejected.Subject, it.Rejected.Reason); err != nil {
@@ -205,6 +205,7 @@ func unreadable(r domain.Recorded, err error) error {
 
 type applier struct {
 	w     *writer
+	names Names // nil: names as the log holds them
 	valid time.Time
 	rec   domain.Recorded
 }
@@ -322,13 +323,19 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	case *domain.TeamMember:
 		return nil // membership is the person's team
 	case *domain.PersonJoined:
-		kv := []any{"name", p.Name, "team", p.Team, "status", statusActive}
+		name, err := a.openName(p.ID, p.Name)
+		if err != nil {
+			return err
+		}
+		kv := []any{"name", name, "team", p.Team, "status", statusActive}
 		if p.Role != "" { // schema version 2; a v1 event, upcast, has none
 			kv = append(kv, "role", p.Role)
 		}
 		return a.sets(domain.KindPerson, p.ID, kv...)
 	case *domain.PersonMoved:
 		return a.set(domain.KindPerson, p.ID, "team", str(p.To))
+	case *domain.PersonErased:
+		return a.erase(p.ID)
 	case *domain.PersonTeam:
 		if r.Type == domain.EventPersonLeft {
 			return a.sets(domain.KindPerson, p.ID, "team", none, "status", "left")
@@ -538,11 +545,21 @@ func (a *applier) line(n int, period string, cur domain.Currency, account string
 }
 
 func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFirst uint64) error {
-	changes, err := json.Marshal(p.Changes)
+	opened, err := a.openChanges(p.Changes)
 	if err != nil {
 		return err
 	}
-	effects, err := json.Marshal(p.Effects)
+	changes, err := json.Marshal(opened)
+	if err != nil {
+		return err
+	}
+	openedEffects := p.Effects
+	if a.names != nil {
+		if openedEffects, err = openEffects(p.Effects, a.openName); err != nil {
+			return err
+		}
+	}
+	effects, err := json.Marshal(openedEffects)
 	if err != nil {
 		return err
 	}
@@ -616,7 +633,12 @@ type approvalJSON struct {
 }
 
 func (a *applier) proposalOpened(r domain.Recorded, p *domain.ProposalOpened) error {
-	d, err := json.Marshal(p.Decision)
+	dec := p.Decision
+	var err error
+	if dec.Changes, err = a.openChanges(dec.Changes); err != nil {
+		return err
+	}
+	d, err := json.Marshal(dec)
 	if err != nil {
 		return err
 	}

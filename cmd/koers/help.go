@@ -117,7 +117,7 @@ func unknownFlag(cmd *cobra.Command, err error) error {
 // example: presentation of the domain's fields for `decide KIND --help`.
 var fieldHelp = map[string][2]string{
 	"id":           {"the new aggregate's id (lower case, digits, -)", ""},
-	"name":         {"its name, for people", ""},
+	"name":         {"its name, for people; a person's name is personal data, sealed in the log and erasable (person.erase)", ""},
 	"type":         {"team type: " + strings.Join(domain.TeamTypes, ", "), "stream-aligned"},
 	"valuestream":  {"a value stream's id", "payments"},
 	"product":      {"a product's id", "pay-app"},
@@ -142,6 +142,7 @@ var fieldHelp = map[string][2]string{
 	"target":       {"the KPI's target, a decimal", "3.5"},
 	"value":        {"a measured value, a decimal", "3.2"},
 	"decision":     {"the id of the decision to retract", "d-3f2a"},
+	"name_salt":    {"the salt of the name's commitment (64 hex digits); a signer adds it, leave it out", ""},
 }
 
 // exampleFor is a value of field in an example of kind.

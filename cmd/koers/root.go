@@ -56,6 +56,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.StringVar(&s.databaseURL, "database-url", envOr("KOERS_DATABASE_URL", ""), "PostgreSQL for the read models (env KOERS_DATABASE_URL); empty: libpq conventions (PGHOST, PGUSER, …), database koers, created if missing")
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
 	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's private Ed25519 seal key that writers need (env KOERS_SEAL_KEY_FILE); created by init and demo only, never read by queries or verify; default <data>/seal.key")
+	f.StringVar(&s.namesKeyFile, "names-key-file", envOr("KOERS_NAMES_KEY_FILE", ""), "the ledger's names key that wraps the data keys of people's names (env KOERS_NAMES_KEY_FILE); writers and the projector need it, verify does not; made with the key bucket while it holds no key; default <data>/names.key")
 	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "Local"), "time zone of the dates you give and the times shown, e.g. Europe/Amsterdam (env KOERS_TIMEZONE); Local: the machine's zone")
 
 	replicas, err := strconv.Atoi(envOr("KOERS_REPLICAS", "1"))
