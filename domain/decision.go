@@ -770,7 +770,7 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 	if f.typ == fMembers {
 		var members []string
 		if err := json.Unmarshal(raw, &members); err != nil {
-			return fail(errors.New("want a list of person ids like [\"p-ada\", \"p-bo\"]"))
+			return fail(errors.New("want a list of person ids like [\"p-0041\", \"p-0042\"]"))
 		}
 		if len(members) == 0 || len(members) > MaxMembers {
 			return fail(fmt.Errorf("want 1 to %d members, got %d", MaxMembers, len(members)))

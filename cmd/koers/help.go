@@ -121,16 +121,16 @@ var fieldHelp = map[string][2]string{
 	"type":         {"team type: " + strings.Join(domain.TeamTypes, ", "), "stream-aligned"},
 	"valuestream":  {"a value stream's id", "payments"},
 	"product":      {"a product's id", "pay-app"},
-	"owner":        {"the accountable owner, a person's id", "p-ada"},
+	"owner":        {"the accountable owner, a person's id", "p-0041"},
 	"team":         {"a team's id", "t-core"},
-	"person":       {"a person's id", "p-ada"},
+	"person":       {"a person's id", "p-0041"},
 	"to":           {"where to: a team (person.move) or a funding account", ""},
 	"from":         {"a funding account: pool, valuestream:ID, product:ID or project:ID", "pool"},
 	"project":      {"a project's id", "prj-crm"},
 	"period":       {"a budget period's id", "2026"},
 	"amount":       {"a decimal amount in the period's currency", "250000.00"},
 	"currency":     {"ISO 4217 currency code", "EUR"},
-	"holder":       {"who holds the mandate, a person's id", "p-ada"},
+	"holder":       {"who holds the mandate, a person's id", "p-0041"},
 	"kinds":        {"comma-separated change kinds it covers (e.g. funding.*, person.move)", "funding.*"},
 	"scope":        {"what it covers: *, valuestream:ID or product:ID", "valuestream:payments"},
 	"limit":        {"the most one decision under it may move", "50000.00"},
@@ -156,7 +156,7 @@ func exampleFor(kind, field string) string {
 		case "team":
 			return "t-core"
 		case "person":
-			return "p-ada"
+			return "p-0041"
 		case "project":
 			return "prj-crm"
 		case "mandate":

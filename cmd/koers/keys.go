@@ -148,7 +148,7 @@ People's names are encrypted in the log under a data key per person, kept in
 the key bucket <ledger>_KEYS and wrapped by the names key file; backup and
 restore copy those wrapped keys (a backup is useless without the names key).`,
 		Example: `  koers keys list
-  koers keys new --actor p-ada --by p-ceo | koers apply -f -
+  koers keys new --actor p-0041 --by p-ceo | koers apply -f -
   koers keys rotate --by p-ceo --reason "yearly rotation"
   koers keys backup -o keys-2026-12-01.jsonl
   koers keys restore keys-2026-12-01.jsonl`,
@@ -162,8 +162,8 @@ func keysNewCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new --actor ID",
 		Short: "Make an actor's signing key pair and print the decision that registers it",
-		Example: `  koers keys new --actor p-ada
-  koers keys new --actor p-ada --by p-ceo | koers apply -f -   # p-ceo registers it`,
+		Example: `  koers keys new --actor p-0041
+  koers keys new --actor p-0041 --by p-ceo | koers apply -f -   # p-ceo registers it`,
 		Long: `Make an Ed25519 key pair for an actor. The private key goes to the user's
 configuration folder (` + "`<config>/koers/keys/<actor>.key`" + `, mode 0600), where
 decide, apply and approve find it and sign that actor's decisions. The

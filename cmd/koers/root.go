@@ -70,8 +70,8 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s), statusCmd(&s), versionCmd(), kpiCmd(&s), diffCmd(&s))
 	root.SetFlagErrorFunc(unknownFlag)
 	_ = root.RegisterFlagCompletionFunc("timezone", fixedCompletions("Local", "UTC", "Europe/Amsterdam", "Europe/London", "America/New_York"))
-	root.Example = `  koers init --root p-ada
-  koers decide team.form --by p-ada --authority root --reason 'new team' --id t-core --name Core --type platform
+	root.Example = `  koers init --root p-0041
+  koers decide team.form --by p-0041 --authority root --reason 'new team' --id t-core --name Core --type platform
   koers org
   koers status`
 	return root
@@ -87,8 +87,8 @@ func initCmd(s *settings) *cobra.Command {
 genesis: the root mandate, held by ACTOR. Running it again with the same root
 changes nothing; with another root it is refused. Every other command but demo
 works on an existing ledger only.`,
-		Example: `  koers init --root p-ada
-  koers --data /srv/koers init --root p-ada --effective 2026-01-01`,
+		Example: `  koers init --root p-0041
+  koers --data /srv/koers init --root p-0041 --effective 2026-01-01`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			eff, err := parseOptionalTime(effective, s.timezone)
