@@ -22,14 +22,14 @@ import (
 // want is the source's ledger identity (zero: not known yet); a batch of
 // another ledger than the read models' is refused with a
 // [*LedgerMismatchError].
-func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdentity) (uint64, error) {
+func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdentity, names Names) (uint64, error) {
 	var last uint64
 	factRows := 0
 	var err error
 	// Decoded before the transaction: it holds no connection meanwhile.
 	payloads := decodeBatch(batch)
 	for attempt := 0; attempt < maxSwitchedAttempts; attempt++ {
-		last, factRows, err = db.applyOnce(ctx, batch, payloads, want)
+		last, factRows, err = db.applyOnce(ctx, batch, payloads, want, names)
 		if !errors.Is(err, errSwitched) {
 			break
 		}
@@ -58,7 +58,7 @@ var errSwitched = errors.New("read models switched by a rebuild while the batch 
 // rebuild switched schemas under it; one switch is a rebuild's end.
 const maxSwitchedAttempts = 3
 
-func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, payloads [][]decoded, want LedgerIdentity) (uint64, int, error) {
+func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, payloads [][]decoded, want LedgerIdentity, names Names) (uint64, int, error) {
 	var last uint64
 	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
@@ -93,7 +93,7 @@ func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, payloads [][
 			if first := u.First(); first != last+1 {
 				return &GapError{Checkpoint: last, First: first}
 			}
-			if err := applyUnit(w, u, payloads[i]); err != nil {
+			if err := applyUnit(w, u, payloads[i], names); err != nil {
 				return err
 			}
 			last = u.Last()
@@ -134,7 +134,7 @@ func (db *DB) noteFacts(n int) bool {
 // applyUnit applies one decision's events, or one rejected message.
 // payloads are its messages' payloads decoded (decodeBatch); nil: decode
 // them here.
-func applyUnit(w *writer, u consumer.Unit, payloads []decoded) error {
+func applyUnit(w *writer, u consumer.Unit, payloads []decoded, names Names) error {
 	if payloads == nil {
 		payloads = decodeBatch([]consumer.Unit{u})[0]
 	}
@@ -145,7 +145,7 @@ func applyUnit(w *writer, u consumer.Unit, payloads []decoded) error {
 		}
 		rec = payloads[last].v.(*recordedDecision)
 	}
-	a := applier{w: w}
+	a := applier{w: w, names: names}
 	for i, it := range u.Messages {
 		if it.Rejected != nil {
 			if err := w.row("rejected_messages", int64(it.Rejected.Sequence), it.Rejected.Subject, it.Rejected.Reason); err != nil {
@@ -209,6 +209,7 @@ func unreadable(r domain.Recorded, err error) error {
 
 type applier struct {
 	w     *writer
+	names Names // nil: names as the log holds them
 	valid time.Time
 	rec   domain.Recorded
 }
@@ -320,13 +321,19 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	case *domain.TeamMember:
 		return nil // membership is the person's team
 	case *domain.PersonJoined:
-		kv := []any{"name", p.Name, "team", p.Team, "status", statusActive}
+		name, err := a.openName(p.ID, p.Name)
+		if err != nil {
+			return err
+		}
+		kv := []any{"name", name, "team", p.Team, "status", statusActive}
 		if p.Role != "" { // schema version 2; a v1 event, upcast, has none
 			kv = append(kv, "role", p.Role)
 		}
 		return a.sets(domain.KindPerson, p.ID, kv...)
 	case *domain.PersonMoved:
 		return a.set(domain.KindPerson, p.ID, "team", str(p.To))
+	case *domain.PersonErased:
+		return a.erase(p.ID)
 	case *domain.PersonTeam:
 		if r.Type == domain.EventPersonLeft {
 			return a.sets(domain.KindPerson, p.ID, "team", none, "status", "left")
@@ -536,6 +543,16 @@ func (a *applier) line(n int, period string, cur domain.Currency, account string
 }
 
 func (a *applier) decision(r domain.Recorded, p *recordedDecision, unitFirst uint64) error {
+	changes, effects := jsonOrNull(p.Changes), jsonOrNull(p.Effects)
+	if a.names != nil {
+		// Sealed names are opened for the decision log, which needs the
+		// changes and effects decoded; a ledger without them (names nil)
+		// keeps them as recorded.
+		var err error
+		if changes, effects, err = a.openDecision(p); err != nil {
+			return err
+		}
+	}
 	refs := p.Refs
 	if refs == nil {
 		refs = []string{}
@@ -557,7 +574,7 @@ func (a *applier) decision(r domain.Recorded, p *recordedDecision, unitFirst uin
 		approvers = []string{}
 	}
 	err = a.w.row("decisions", p.ID, int64(r.Sequence), int64(unitFirst), p.By, p.Authority, p.Reason, refs, p.Effective, r.RecordedAt,
-		jsonOrNull(p.Changes), jsonOrNull(p.Effects), p.kinds, p.aggregates, retracts, string(chainJSON), approvers)
+		changes, effects, p.kinds, p.aggregates, retracts, string(chainJSON), approvers)
 	if err != nil {
 		return fmt.Errorf("decision %s: %w", p.ID, err)
 	}
@@ -594,7 +611,12 @@ type approvalJSON struct {
 }
 
 func (a *applier) proposalOpened(r domain.Recorded, p *domain.ProposalOpened) error {
-	d, err := json.Marshal(p.Decision)
+	dec := p.Decision
+	var err error
+	if dec.Changes, err = a.openChanges(dec.Changes); err != nil {
+		return err
+	}
+	d, err := json.Marshal(dec)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,9 @@ func setPerson(k, i int) string { return fmt.Sprintf("%s%d-p%02d", setPrefix, k,
 func (r *run) setup(ctx context.Context) error {
 	r.progress(Progress{Step: "organisation"})
 	r.gen = newGenerator(r.store, r.cfg.Seed)
+	if r.keys != nil {
+		r.gen.names = r.keys
+	}
 	if err := r.gen.start(ctx, sampleOptions(r.cfg.Events, r.cfg.Seed)); err != nil {
 		return err
 	}
