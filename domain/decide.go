@@ -485,6 +485,15 @@ func (k *work) apply(c Change) error {
 			return err
 		}
 		return k.emit(ref(KindTeam, p.Person.Team), EventTeamMemberRemoved, TeamMember{Team: p.Person.Team, Person: c.Person})
+	case ChangePersonErase:
+		p, err := k.existing(ref(KindPerson, c.Person))
+		if err != nil {
+			return err
+		}
+		if p.Person.Erased {
+			return &StateError{Ref: p.Ref, Problem: "is erased already"}
+		}
+		return k.emit(p.Ref, EventPersonErased, PersonErased{ID: c.Person})
 	case ChangeProjectStart:
 		if err := k.absent(ref(KindProject, c.ID)); err != nil {
 			return err

@@ -131,6 +131,10 @@ type Change struct {
 	Quorum      int    // 0: not given
 	Actor       string // actor.register-key, actor.revoke-key
 	Key         string // an Ed25519 public key, 64 lower-case hex digits
+	// NameSalt is person.join's salt for the commitment to the name (64
+	// hex digits), chosen by a signer so that its signature covers the
+	// commitment (see personal.go); "" lets the ledger choose one.
+	NameSalt string
 }
 
 // The change kinds.
@@ -148,6 +152,7 @@ const (
 	ChangePersonJoin        = "person.join"
 	ChangePersonMove        = "person.move"
 	ChangePersonLeave       = "person.leave"
+	ChangePersonErase       = "person.erase"
 	ChangeProjectStart      = "project.start"
 	ChangeProjectClose      = "project.close"
 	ChangeProjectConvert    = "project.convert"
@@ -178,26 +183,28 @@ var TeamTypes = []string{"stream-aligned", "platform", "enabling", "complicated-
 type fieldType int
 
 const (
-	fID        fieldType = iota // a valid id
-	fName                       // free text, 1..MaxNameLen
-	fAccount                    // a funding account
-	fPositive                   // decimal > 0
-	fSigned                     // decimal != 0
-	fNumber                     // any decimal
-	fCurrency                   // ISO 4217 code with a known exponent
-	fKinds                      // list of kind patterns
-	fScope                      // *, valuestream:<id>, product:<id>
-	fTeamType                   // one of TeamTypes
-	fUnit                       // short text
-	fTime                       // a date or RFC 3339 time, like effective
-	fHolder                     // a person id or board:<id>
-	fMembers                    // list of person ids
-	fQuorum                     // a count of members, 1..MaxMembers (a JSON number or a string of digits)
-	fDirection                  // higher or lower
-	fCategory                   // one of KPICategories
-	fQuarter                    // a quarter: 2026-Q2
-	fNote                       // free text, up to MaxNameLen, may be empty
-	fKey                        // an Ed25519 public key as 64 lower-case hex digits
+	fID         fieldType = iota // a valid id
+	fName                        // free text, 1..MaxNameLen
+	fAccount                     // a funding account
+	fPositive                    // decimal > 0
+	fSigned                      // decimal != 0
+	fNumber                      // any decimal
+	fCurrency                    // ISO 4217 code with a known exponent
+	fKinds                       // list of kind patterns
+	fScope                       // *, valuestream:<id>, product:<id>
+	fTeamType                    // one of TeamTypes
+	fUnit                        // short text
+	fTime                        // a date or RFC 3339 time, like effective
+	fHolder                      // a person id or board:<id>
+	fMembers                     // list of person ids
+	fQuorum                      // a count of members, 1..MaxMembers (a JSON number or a string of digits)
+	fDirection                   // higher or lower
+	fCategory                    // one of KPICategories
+	fQuarter                     // a quarter: 2026-Q2
+	fNote                        // free text, up to MaxNameLen, may be empty
+	fKey                         // an Ed25519 public key as 64 lower-case hex digits
+	fPersonName                  // a person's name: like fName, or sealed (personal.go)
+	fSalt                        // a name salt: 64 lower-case hex digits
 )
 
 type fieldSpec struct {
@@ -222,9 +229,10 @@ var changeSpecs = map[string][]fieldSpec{
 	ChangeTeamAssign:        {req("team", fID), req("product", fID)},
 	ChangeTeamUnassign:      {req("team", fID), req("product", fID)},
 	ChangeTeamDisband:       {req("team", fID)},
-	ChangePersonJoin:        {req("id", fID), req("name", fName), req("team", fID), opt("role", fName)},
+	ChangePersonJoin:        {req("id", fID), req("name", fPersonName), req("team", fID), opt("role", fName), opt("name_salt", fSalt)},
 	ChangePersonMove:        {req("person", fID), req("to", fID)},
 	ChangePersonLeave:       {req("person", fID)},
+	ChangePersonErase:       {req("person", fID)},
 	ChangeProjectStart:      {req("id", fID), req("name", fName), opt("valuestream", fID)},
 	ChangeProjectClose:      {req("project", fID)},
 	ChangeProjectConvert:    {req("project", fID), req("product", fID), req("name", fName), req("valuestream", fID), opt("owner", fID)},
@@ -331,6 +339,8 @@ func (c *Change) str(name string) *string {
 		return &c.Actor
 	case "public_key":
 		return &c.Key
+	case "name_salt":
+		return &c.NameSalt
 	}
 	return nil
 }
@@ -760,7 +770,7 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 	if f.typ == fMembers {
 		var members []string
 		if err := json.Unmarshal(raw, &members); err != nil {
-			return fail(errors.New("want a list of person ids like [\"p-ada\", \"p-bo\"]"))
+			return fail(errors.New("want a list of person ids like [\"p-0041\", \"p-0042\"]"))
 		}
 		if len(members) == 0 || len(members) > MaxMembers {
 			return fail(fmt.Errorf("want 1 to %d members, got %d", MaxMembers, len(members)))
@@ -809,6 +819,20 @@ func (c *Change) setField(f fieldSpec, raw json.RawMessage, fp string, loc *time
 		}
 	case fKey:
 		if _, err := ParsePublicKey(s); err != nil {
+			return fail(err)
+		}
+	case fPersonName:
+		if IsSealedName(s) {
+			if _, err := ParseSealedName(s); err != nil {
+				return fail(err)
+			}
+			break
+		}
+		if err := checkText(s, MaxNameLen, true); err != nil {
+			return fail(err)
+		}
+	case fSalt:
+		if _, err := ParseSalt(s); err != nil {
 			return fail(err)
 		}
 	case fName:

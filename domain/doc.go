@@ -47,9 +47,10 @@
 //	team.assign           team, product
 //	team.unassign         team, product
 //	team.disband          team
-//	person.join           id, name, team
+//	person.join           id, name (personal: sealed by the ledger, see personal.go), team, [role], [name_salt]
 //	person.move           person, to (a team)
 //	person.leave          person
+//	person.erase          person (the name is gone for good; cannot be retracted)
 //	project.start         id, name, [valuestream]
 //	project.close         project
 //	project.convert       project, product, name, valuestream, [owner]
@@ -300,6 +301,7 @@
 //	  person.joined                PersonJoined{id, name, team, role?}  (version 2: role added)
 //	  person.moved                 PersonMoved{id, from, to}           (teams)
 //	  person.left                  PersonTeam{id, team}
+//	  person.erased                PersonErased{id}                    (the person's data key is destroyed)
 //	  person.rejoined              PersonTeam{id, team}                (retraction of a leave)
 //	  person.ownership-taken       PersonOwnership{person, product}
 //	  person.ownership-released    PersonOwnership{person, product}

@@ -35,16 +35,19 @@ const (
 	EventValueStreamProductAdded       = "valuestream.product-added"
 	EventValueStreamProductRemoved     = "valuestream.product-removed"
 
-	EventTeamFormed              = "team.formed"
-	EventTeamProductAssigned     = "team.product-assigned"
-	EventTeamProductUnassigned   = "team.product-unassigned"
-	EventTeamMemberAdded         = "team.member-added"
-	EventTeamMemberRemoved       = "team.member-removed"
-	EventTeamDisbanded           = "team.disbanded"
-	EventTeamReformed            = "team.reformed"
-	EventPersonJoined            = "person.joined"
-	EventPersonMoved             = "person.moved"
-	EventPersonLeft              = "person.left"
+	EventTeamFormed            = "team.formed"
+	EventTeamProductAssigned   = "team.product-assigned"
+	EventTeamProductUnassigned = "team.product-unassigned"
+	EventTeamMemberAdded       = "team.member-added"
+	EventTeamMemberRemoved     = "team.member-removed"
+	EventTeamDisbanded         = "team.disbanded"
+	EventTeamReformed          = "team.reformed"
+	EventPersonJoined          = "person.joined"
+	EventPersonMoved           = "person.moved"
+	EventPersonLeft            = "person.left"
+	// EventPersonErased: the person's data key is destroyed; their name
+	// is gone from every copy of the log (see personal.go).
+	EventPersonErased            = "person.erased"
 	EventPersonRejoined          = "person.rejoined"
 	EventPersonOwnershipTaken    = "person.ownership-taken"
 	EventPersonOwnershipReleased = "person.ownership-released"
@@ -226,6 +229,11 @@ type PersonJoined struct {
 	Team string `json:"team"`
 	// Role is the person's role in the team ("developer"), if given.
 	Role string `json:"role,omitempty"`
+}
+
+// PersonErased is the payload of person.erased.
+type PersonErased struct {
+	ID string `json:"id"`
 }
 
 // PersonMoved is the payload of person.moved.
@@ -499,6 +507,7 @@ var eventSpecs = map[string]eventSpec{
 	EventPersonJoined:                  spec[PersonJoined](KindPerson),
 	EventPersonMoved:                   spec[PersonMoved](KindPerson),
 	EventPersonLeft:                    spec[PersonTeam](KindPerson),
+	EventPersonErased:                  spec[PersonErased](KindPerson),
 	EventPersonRejoined:                spec[PersonTeam](KindPerson),
 	EventPersonOwnershipTaken:          spec[PersonOwnership](KindPerson),
 	EventPersonOwnershipReleased:       spec[PersonOwnership](KindPerson),

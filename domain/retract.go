@@ -212,6 +212,9 @@ func (k *work) undo(r Ref, e Effect) error {
 			return stale(r, "%q is a member again", p.Person)
 		}
 		return k.emit(r, EventTeamMemberAdded, *p)
+	case *PersonErased:
+		// The key is destroyed: nothing can bring the name back.
+		return &StateError{Ref: r, Problem: "an erasure cannot be undone"}
 	case *PersonJoined:
 		if !a.Active() || a.Person.Team != p.Team {
 			return stale(r, "the person is %s in team %q, not in %q", a.Status(), a.Person.Team, p.Team)

@@ -177,6 +177,9 @@ type PersonState struct {
 	// are suspended from then on (see MandateState).
 	LeftAt time.Time
 	Owns   []string
+	// Erased: the person's name was erased (person.erase); the person,
+	// their membership and history stay.
+	Erased bool
 }
 
 // ProjectState is a legacy project; Periods (sorted) are the budget periods
@@ -425,6 +428,10 @@ func Evolve(a Aggregate, e Recorded) (Aggregate, error) {
 	case *PersonOwnership:
 		ps := clonePerson(a.Person)
 		ps.Owns = setOp(ps.Owns, p.Product, e.Type == EventPersonOwnershipTaken)
+		a.Person = ps
+	case *PersonErased:
+		ps := clonePerson(a.Person)
+		ps.Erased = true
 		a.Person = ps
 	case *ProjectConverted:
 		pj := cloneProject(a.Project)

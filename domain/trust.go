@@ -133,7 +133,10 @@ const decisionTag = "koers-decision-v1"
 //	decision names none and takes its recording time), number of changes
 //	(decimal), each change in its public JSON form (compact, kind first,
 //	then its fields in the order of the change table; optional fields only
-//	when set; amounts as written; times in RFC 3339 UTC)
+//	when set; amounts as written; times in RFC 3339 UTC; a person's
+//	name as "pd1:" and the 64 hex digits of its commitment when it is
+//	sealed or has a name_salt, which is then left out — see
+//	[NameCommitment])
 //
 // The signature itself, the approvers and anything the ledger adds when
 // recording are not part of it.
@@ -167,6 +170,10 @@ func canonical(d Decision, withEffective bool) ([]byte, error) {
 	for i, c := range d.Changes {
 		if !c.ValidUntil.IsZero() {
 			c.ValidUntil = c.ValidUntil.UTC()
+		}
+		c, err := c.signingForm()
+		if err != nil {
+			return nil, fmt.Errorf("canonical decision %s: change %d: %w", d.ID, i, err)
 		}
 		j, err := c.MarshalJSON()
 		if err != nil {

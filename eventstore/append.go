@@ -257,6 +257,22 @@ func (s *Store) prepareGroup(ctx context.Context, decisions []domain.Decided, ex
 // subject's chain starts empty) and is moved on past every event encoded.
 // Shared by single and bulk appends, so that both seal and chain alike.
 func (s *Store) encode(meta domain.Meta, events []domain.Event, subjects []string, prev map[string]string) ([]*nats.Msg, []string, error) {
+	envs, hashes, err := chain(meta, events, subjects, prev)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := s.sealed(meta, envs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return msgs, hashes, nil
+}
+
+// chain builds the envelopes of one decision's events and their hashes,
+// each chained to the one before it on its subject (prev, moved on).
+// Chaining is in order; sealing (sealed) is not, so a bulk append seals
+// its decisions on every core.
+func chain(meta domain.Meta, events []domain.Event, subjects []string, prev map[string]string) ([]*envelope, []string, error) {
 	dm := decisionMeta{
 		ID: meta.DecisionID, By: meta.By, Authority: meta.Authority, Reason: meta.Reason,
 		Refs: meta.Refs, Effective: meta.Effective.UTC(),
@@ -282,20 +298,26 @@ func (s *Store) encode(meta domain.Meta, events []domain.Event, subjects []strin
 		hashes[i] = env.Hash
 		envs[i] = env
 	}
+	return envs, hashes, nil
+}
+
+// sealed seals one decision's envelopes (one signature over the Merkle
+// root of their hashes) and encodes them as messages.
+func (s *Store) sealed(meta domain.Meta, envs []*envelope) ([]*nats.Msg, error) {
 	if err := seal(s.priv, envs); err != nil {
-		return nil, nil, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
+		return nil, fmt.Errorf("append decision %s: %w", meta.DecisionID, err)
 	}
-	msgs := make([]*nats.Msg, len(events))
+	msgs := make([]*nats.Msg, len(envs))
 	for i, env := range envs {
 		body, err := env.marshal()
 		if err != nil {
-			return nil, nil, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
+			return nil, fmt.Errorf("append decision %s: event %d: encode: %w", meta.DecisionID, i, err)
 		}
-		msg := nats.NewMsg(subjects[i])
+		msg := nats.NewMsg(env.Subject)
 		msg.Data = body
 		msgs[i] = msg
 	}
-	return msgs, hashes, nil
+	return msgs, nil
 }
 
 // AppendGroup records the events of several decisions in one atomic

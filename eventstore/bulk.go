@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -71,6 +73,31 @@ func (s *Store) LoadMany(ctx context.Context, refs []domain.Ref) ([]History, err
 			lctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 			defer cancel()
 			out[i], errs[i] = s.loadFrom(lctx, r, subjects[i], head{})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sealAll seals every decision's envelopes, on at most GOMAXPROCS
+// goroutines, and returns each decision's messages.
+func (s *Store) sealAll(decisions []domain.Decided, envs [][]*envelope) ([][]*nats.Msg, error) {
+	out := make([][]*nats.Msg, len(decisions))
+	errs := make([]error, len(decisions))
+	workers := min(runtime.GOMAXPROCS(0), len(decisions))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each decision is taken once.
+			for di := int(next.Add(1) - 1); di < len(decisions); di = int(next.Add(1) - 1) {
+				out[di], errs[di] = s.sealed(decisions[di].Meta, envs[di])
+			}
 		}()
 	}
 	wg.Wait()
@@ -198,21 +225,30 @@ func (s *Store) AppendMany(ctx context.Context, decisions []domain.Decided, expe
 		prev[subj] = heads[subj].hash
 	}
 
-	msgs := make([]*nats.Msg, 0, total)
 	all := batch{subjects: make([]string, 0, total), hashes: make([]string, 0, total)}
+	envs := make([][]*envelope, len(decisions))
 	for di, d := range decisions {
-		// Every decision is sealed on its own: its own Merkle root over its
-		// events' hashes and its own signature, as a single append seals it.
-		dm, hashes, err := s.encode(d.Meta, d.Events, subjectsOf[di], prev)
-		if err != nil {
+		var hashes []string
+		if envs[di], hashes, err = chain(d.Meta, d.Events, subjectsOf[di], prev); err != nil {
 			return nil, err
 		}
-		// The decision id on its first message: the server's duplicate
-		// window refuses the whole batch if it has seen it.
-		dm[0].Header.Set(jetstream.MsgIDHeader, d.Meta.DecisionID)
-		msgs = append(msgs, dm...)
 		all.subjects = append(all.subjects, subjectsOf[di]...)
 		all.hashes = append(all.hashes, hashes...)
+	}
+	// Every decision is sealed on its own: its own Merkle root over its
+	// events' hashes and its own signature, as a single append seals it.
+	// The signatures (about 76 µs each) are made on every core: chaining
+	// needs the order, sealing does not.
+	sealedMsgs, err := s.sealAll(decisions, envs)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]*nats.Msg, 0, total)
+	for di, dm := range sealedMsgs {
+		// The decision id on its first message: the server's duplicate
+		// window refuses the whole batch if it has seen it.
+		dm[0].Header.Set(jetstream.MsgIDHeader, decisions[di].Meta.DecisionID)
+		msgs = append(msgs, dm...)
 	}
 	// Expected versions on the first message of each subject only: the
 	// server refuses an expectation on a subject the batch already wrote.

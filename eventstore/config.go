@@ -50,6 +50,14 @@ type Config struct {
 	// CacheSubjects is how many subject heads (last sequence and hash) the
 	// store remembers between a load and an append. Default 65536.
 	CacheSubjects int
+	// GroupWait bounds how long group commit waits, after sending a batch
+	// of several decisions, for more decisions to join the next batch
+	// while fewer than GroupFill are queued (see group.go). A single
+	// writer never waits. Default 2ms; negative: never wait.
+	GroupWait time.Duration
+	// GroupFill is how many queued decisions end GroupWait at once.
+	// Default 64.
+	GroupFill int
 	// Existing makes [Open] open only a stream that exists: a missing one
 	// is a [*StreamNotFoundError] and nothing is created, so that a query
 	// pointed at the wrong server or name never leaves an empty ledger
@@ -83,6 +91,12 @@ func (c Config) WithDefaults() Config {
 	if c.CacheSubjects == 0 {
 		c.CacheSubjects = 65536
 	}
+	if c.GroupWait == 0 {
+		c.GroupWait = 2 * time.Millisecond
+	}
+	if c.GroupFill == 0 {
+		c.GroupFill = 64
+	}
 	return c
 }
 
@@ -114,6 +128,12 @@ func (c Config) validate() error {
 	}
 	if c.CacheSubjects < 1 {
 		errs = append(errs, fmt.Errorf("cache subjects %d: want at least 1", c.CacheSubjects))
+	}
+	if c.GroupWait > 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("group wait %s: want at most 100ms", c.GroupWait))
+	}
+	if c.GroupFill < 1 || c.GroupFill > maxQueued {
+		errs = append(errs, fmt.Errorf("group fill %d: want 1 to %d", c.GroupFill, maxQueued))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("eventstore config: %w", err)

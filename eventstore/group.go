@@ -38,6 +38,19 @@ import (
 // that every caller gets its own answer and no decision fails for another's
 // conflict.
 
+// Filling batches. Every atomic batch costs the server about the same
+// (it stages the batch in a store of its own and syncs it), and while it
+// does, every direct get on the stream waits for it (nats-server holds the
+// stream's locks across staging and commit), so fewer, fuller batches
+// serve more decisions and hold up fewer loads. After a batch that carried
+// several decisions (a sign that others are on their way) the sender waits
+// up to Config.GroupWait, or until Config.GroupFill decisions are queued,
+// before it sends the next; after a batch of one it does not wait, so a
+// single writer's latency is as it was. Measured with koers bench at 64
+// writers on a loaded machine: 18–19 decisions per batch with the 2 ms
+// wait, 16–17 without; the throughput of the two did not differ beyond
+// the machine's noise (a writer's cycle is mostly its loads).
+
 // maxQueued bounds the decisions waiting for a batch or on their way.
 const maxQueued = 4096
 
@@ -70,9 +83,29 @@ type grouper struct {
 	pending []*groupReq
 	sending bool // a sender goroutine runs
 	slots   chan struct{}
+	arrived chan struct{} // a decision was queued (buffered 1: a wake-up, not a count)
+	stats   GroupStats // guarded by mu
 }
 
-func newGrouper() *grouper { return &grouper{slots: make(chan struct{}, maxQueued)} }
+// GroupStats counts what group commit sent since the store was opened:
+// how full its batches are is what its throughput comes from.
+type GroupStats struct {
+	Batches   uint64 // atomic batches sent (a refused batch's decisions sent again one by one count again)
+	Decisions uint64 // decisions in them
+	Messages  uint64 // messages in them
+}
+
+// GroupStats returns the counts of the batches sent through group commit
+// (Append of more than one message, AppendGroup).
+func (s *Store) GroupStats() GroupStats {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return s.group.stats
+}
+
+func newGrouper() *grouper {
+	return &grouper{slots: make(chan struct{}, maxQueued), arrived: make(chan struct{}, 1)}
+}
 
 // errNotSent wraps the context error of a caller whose decision was taken
 // out of the queue before it was sent: it is certainly not in the log.
@@ -100,6 +133,10 @@ func (s *Store) publishGrouped(ctx context.Context, b batch) ([]uint64, error) {
 		go s.send()
 	}
 	g.mu.Unlock()
+	select {
+	case g.arrived <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 	select {
 	case o := <-r.out:
 		return o.seqs, o.err
@@ -149,8 +186,36 @@ func (s *Store) send() {
 		for range take {
 			<-g.slots
 		}
+		if len(take) > 1 {
+			s.fill()
+		}
 	}
 	go s.send() // still sending: g.sending stays true for the new sender
+}
+
+// fill waits, at most Config.GroupWait, until Config.GroupFill decisions
+// are queued.
+func (s *Store) fill() {
+	if s.cfg.GroupWait <= 0 {
+		return
+	}
+	g := s.group
+	t := time.NewTimer(s.cfg.GroupWait)
+	defer t.Stop()
+	// Bounded by the timer: every round waits for an arrival or for it.
+	for {
+		g.mu.Lock()
+		n := len(g.pending)
+		g.mu.Unlock()
+		if n >= s.cfg.GroupFill {
+			return
+		}
+		select {
+		case <-g.arrived:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // pick takes, in order, the queued decisions that fit one batch together:
@@ -245,6 +310,12 @@ func (s *Store) publishBatch(of []*groupReq, msgs []*nats.Msg) ([]uint64, error)
 	for _, m := range msgs {
 		m.Reply = "" // left by an earlier attempt's flow control
 	}
+	g := s.group
+	g.mu.Lock()
+	g.stats.Batches++
+	g.stats.Decisions += uint64(len(of))
+	g.stats.Messages += uint64(len(msgs))
+	g.mu.Unlock()
 	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
 	if err != nil {
 		return nil, err

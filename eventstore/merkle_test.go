@@ -89,6 +89,29 @@ func TestMerkleInclusionEveryLeaf(t *testing.T) {
 	}
 }
 
+// A seal gives every event of its decision its path from one pass over the
+// tree: the same paths as one leaf at a time, each proving its leaf in the
+// root.
+func TestMerkleTreeGivesEveryPathInOnePass(t *testing.T) {
+	leaves := testLeaves(70)
+	for n := 1; n <= 70; n++ {
+		paths := make([][]Hash, n)
+		root := merkleTree(leaves[:n], paths)
+		if root != mth(leaves[:n]) {
+			t.Fatalf("size %d: root differs from RFC 9162's", n)
+		}
+		for m := range n {
+			want := merklePath(leaves[:n], m)
+			if fmt.Sprint(paths[m]) != fmt.Sprint(want) {
+				t.Fatalf("size %d leaf %d: path %x, one leaf at a time %x", n, m, paths[m], want)
+			}
+			if got, ok := rootFromPath(leaves[m], m, n, paths[m]); !ok || got != root {
+				t.Fatalf("size %d leaf %d: the path does not lead to the root", n, m)
+			}
+		}
+	}
+}
+
 func TestMerkleConsistency(t *testing.T) {
 	leaves := testLeaves(70)
 	for n := 1; n <= 70; n++ {

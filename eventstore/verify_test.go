@@ -235,3 +235,46 @@ func rehash(t *testing.T, env map[string]any) string {
 	}
 	return h
 }
+
+// A forgery in the middle of a long chain is found where it stands,
+// whatever genuine events follow it on the same subject: they chain past
+// it to the genuine event before it, so none of them vouches for it.
+func TestVerifyFindsAForgeryInTheMiddleOfALongChain(t *testing.T) {
+	st, js := newStore(t)
+	p := person("p-1")
+	version := uint64(0)
+	appendOne := func(i int) {
+		res := mustAppend(t, st, meta("d-"+itoa(i)), map[domain.Ref]uint64{p: version}, event(p, "person.renamed", map[string]int{"n": i}))
+		version = res.Sequences[0]
+	}
+	for i := range 20 {
+		appendOne(i)
+	}
+	// Chained to the last genuine event with a correct hash, carrying that
+	// event's key, signature and path: a seal that does not verify.
+	var forged map[string]any
+	if err := json.Unmarshal(rawBody(t, st, version), &forged); err != nil {
+		t.Fatal(err)
+	}
+	forged["id"], forged["prev"] = "evil/0", forged["hash"]
+	forged["decision"].(map[string]any)["id"] = "evil"
+	forged["hash"] = rehash(t, forged)
+	fb, _ := json.Marshal(forged)
+	forgedSeq := publishRaw(t, js, "koers.person.p-1", fb)
+	version = forgedSeq
+	for i := 20; i < 40; i++ {
+		appendOne(i)
+	}
+
+	r := mustVerify(t, st, eventstore.VerifyOptions{})
+	if len(r.Problems) != 1 || r.Problems[0].Sequence != forgedSeq || !strings.Contains(r.Problems[0].What, "forgery") {
+		t.Fatalf("verify found %+v; want the forgery at %d and nothing else", r.Problems, forgedSeq)
+	}
+	h, err := st.Load(ctx(t), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Events) != 40 {
+		t.Fatalf("load: %d events; want the 40 genuine ones", len(h.Events))
+	}
+}

@@ -68,6 +68,10 @@ type Config struct {
 	Metrics *Metrics
 	// Logger reports retries and reconnects. Default: discard.
 	Logger *slog.Logger
+	// Names opens people's sealed names before they are published (see
+	// personal.go). Default nil: names are published as the log holds
+	// them — only for ledgers without sealed names.
+	Names Names
 }
 
 // WithDefaults returns c with every zero field set to its default.

@@ -200,6 +200,13 @@ units:
 			}
 			rec := m.Event
 			rec.Event = ev
+			if rec, err = openNames(ctx, f.cfg.Names, rec); err != nil {
+				// A key that is missing (not erased) stops the feed
+				// rather than deliver garbage or skip the event.
+				unreadable = &UnreadableEventError{Feed: f.cfg.Name, Sequence: m.Event.Sequence, Err: err}
+				rejected = keepBefore(rejected, m.Event.Sequence)
+				break units
+			}
 			msgs = append(msgs, f.message(rec))
 		}
 	}

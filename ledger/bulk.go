@@ -198,7 +198,8 @@ func countResult(sum *BulkSummary, res Result) {
 type item struct {
 	line    int
 	body    []byte
-	d       domain.Decision
+	d       domain.Decision // names sealed
+	plain   domain.Decision // as decoded, for the handler
 	decoded bool
 	events  []domain.Event
 }
@@ -243,7 +244,17 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 		}
 		it := &queue[i]
 		if !it.decoded {
-			d, err := b.h.Decode(it.body)
+			err := b.decode(ctx, it)
+			if errors.Is(err, domain.ErrErased) {
+				// A retry of a decision naming a person erased since.
+				res, rerr := b.h.recordedBefore(ctx, it.plain.ID, err)
+				if rerr == nil {
+					b.sum.Duplicates++
+					b.o.Report(LineResult{Line: it.line, Result: res})
+					continue
+				}
+				err = rerr
+			}
 			if err != nil {
 				if retry, stop := b.refuse(ctx, &queue, &i, err); stop != nil || retry {
 					if stop != nil {
@@ -252,7 +263,6 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 				}
 				continue
 			}
-			it.d, it.decoded = d, true
 		}
 		events, state, err := b.decide(ctx, it.d)
 		var dup *domain.DuplicateDecisionError
@@ -272,7 +282,7 @@ func (b *bulk) run(ctx context.Context, items []item) error {
 				}
 				continue
 			}
-			res, err := b.h.Handle(ctx, it.d, b.o.Handle...)
+			res, err := b.h.Handle(ctx, it.plain, b.o.Handle...)
 			b.world = domain.World{} // the proposal changed what was loaded
 			if err != nil {
 				if _, stop := b.refuse(ctx, &queue, &i, err); stop != nil {
@@ -396,6 +406,9 @@ func (b *bulk) flush(ctx context.Context) error {
 			a.Version = results[k].Sequences[j]
 			b.world[e.Aggregate] = a
 		}
+		if err := b.h.eraseKeys(ctx, it.d); err != nil {
+			return fmt.Errorf("bulk apply: line %d: %w", it.line, err)
+		}
 		b.sum.Applied++
 		b.o.Report(LineResult{Line: it.line, Result: toResult(results[k])})
 	}
@@ -422,6 +435,21 @@ func (b *bulk) refuse(ctx context.Context, queue *[]item, i *int, err error) (re
 	return false, fmt.Errorf("line %d: %w: %w", it.line, ErrStopped, err)
 }
 
+// decode decodes an item and seals the names of people in it.
+func (b *bulk) decode(ctx context.Context, it *item) error {
+	d, err := b.h.Decode(it.body)
+	if err != nil {
+		return err
+	}
+	it.plain = d
+	sealed, err := b.h.sealNames(ctx, d)
+	if err != nil {
+		return err
+	}
+	it.plain, it.d, it.decoded = d, sealed, true
+	return nil
+}
+
 // prefetch loads, in one go, the planned aggregates of items not in the
 // world yet, decoding the items on the way.
 func (b *bulk) prefetch(ctx context.Context, items []item) error {
@@ -430,11 +458,9 @@ func (b *bulk) prefetch(ctx context.Context, items []item) error {
 	for k := range items {
 		it := &items[k]
 		if !it.decoded {
-			d, err := b.h.Decode(it.body)
-			if err != nil {
+			if err := b.decode(ctx, it); err != nil {
 				continue // refused when its turn comes
 			}
-			it.d, it.decoded = d, true
 		}
 		for _, r := range domain.Plan(it.d) {
 			if _, ok := b.world[r]; !ok && !want[r] {

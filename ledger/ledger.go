@@ -75,6 +75,21 @@ type Options struct {
 	// wait). Default 20s: long enough for a connection to find the next
 	// holder of a data folder's server after its holder was killed.
 	ResolveFor time.Duration
+	// Names seals people's names before a decision is decided, so that
+	// the log holds them only encrypted, and destroys an erased person's
+	// key once the erasure is recorded (a *keyring.Keyring). Default nil:
+	// names are recorded as submitted, in clear — only for tests and
+	// tools whose ledgers hold no personal data; koers always sets it.
+	Names Names
+}
+
+// Names is what the handler needs of the key store of people's names.
+type Names interface {
+	// Seal returns the sealed form of a person's name in decision
+	// decisionID; the same decision sealed again gets the same commitment.
+	Seal(ctx context.Context, decisionID string, p domain.PersonalName) (string, error)
+	// Erase destroys the person's data key; again is not an error.
+	Erase(ctx context.Context, person string) error
 }
 
 func (o Options) withDefaults() Options {
@@ -323,6 +338,75 @@ func (e *LedgerExistsError) Unwrap() error { return domain.ErrRefused }
 // certainly nothing was written; only if it cannot find out in time does
 // the error wrap domain.ErrOutcomeUnknown.
 func (h *Handler) Handle(ctx context.Context, d domain.Decision, opts ...HandleOption) (Result, error) {
+	sealed, err := h.sealNames(ctx, d)
+	if errors.Is(err, domain.ErrErased) {
+		return h.recordedBefore(ctx, d.ID, err)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	d = sealed
+	res, err := h.handle(ctx, d, opts...)
+	if err != nil || res.State == domain.ProposalPending {
+		return res, err
+	}
+	// Also on a duplicate: a retry after a crash between the append and
+	// the key's destruction finishes the erasure.
+	return res, h.eraseKeys(ctx, d)
+}
+
+// recordedBefore answers a decision naming an erased person: a retry of
+// the decision that recorded them is answered with its first result (its
+// content can no longer be compared: the name is gone); any other is
+// refused with err.
+func (h *Handler) recordedBefore(ctx context.Context, id string, err error) (Result, error) {
+	res, found, lerr := h.store.Lookup(ctx, id)
+	if lerr != nil {
+		return Result{}, errors.Join(err, lerr)
+	}
+	if !found {
+		return Result{}, err
+	}
+	out := toResult(res)
+	out.Duplicate = true
+	return out, nil
+}
+
+// sealNames replaces the names of people in d by their sealed form.
+func (h *Handler) sealNames(ctx context.Context, d domain.Decision) (domain.Decision, error) {
+	if h.opts.Names == nil {
+		return d, nil
+	}
+	changes, err := domain.WithNames(d.Changes, func(p domain.PersonalName) (string, error) {
+		return h.opts.Names.Seal(ctx, d.ID, p)
+	})
+	if err != nil {
+		return domain.Decision{}, fmt.Errorf("decision %s: %w", d.ID, err)
+	}
+	d.Changes = changes
+	return d, nil
+}
+
+// eraseKeys destroys the data keys of the people d erases, once d is in
+// the log. If it fails, the decision stays recorded and the error says
+// so; submitting the decision again, or the projector applying the
+// erasure, finishes it.
+func (h *Handler) eraseKeys(ctx context.Context, d domain.Decision) error {
+	if h.opts.Names == nil {
+		return nil
+	}
+	for _, c := range d.Changes {
+		if c.Kind != domain.ChangePersonErase {
+			continue
+		}
+		if err := h.opts.Names.Erase(ctx, c.Person); err != nil {
+			return fmt.Errorf("decision %s is recorded, but the data key of %s is not destroyed yet (submit the decision again, or let the projector apply it): %w", d.ID, c.Person, err)
+		}
+	}
+	return nil
+}
+
+func (h *Handler) handle(ctx context.Context, d domain.Decision, opts ...HandleOption) (Result, error) {
 	var o handleOpts
 	for _, opt := range opts {
 		opt(&o)

@@ -169,6 +169,11 @@ func (h *Handler) outcome(ctx context.Context, refs []domain.Ref, f func(domain.
 			if !o.Decided() {
 				res.DecisionID = id
 			}
+			if o.Decided() {
+				// An erasure a board decided destroys the key as one
+				// decided directly does.
+				return res, h.eraseKeys(ctx, o.Proposal.Decision)
+			}
 			return res, nil
 		}
 		if !errors.Is(err, domain.ErrConflict) {

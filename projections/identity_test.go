@@ -52,10 +52,10 @@ func TestReadModelsOfOneLedgerRefuseAnotherLedgersEvents(t *testing.T) {
 	// The check under the checkpoint's lock refuses too, whatever the
 	// sequences: here B's genesis would be skipped as applied already.
 	units := unitsOf(t, b.st)
-	if _, err := db.apply(ctx, units, LedgerIdentity{}); !errors.As(err, &mismatch) {
+	if _, err := db.apply(ctx, units, LedgerIdentity{}, nil); !errors.As(err, &mismatch) {
 		t.Fatalf("batch holding another ledger's sequence 1: %v, want a *LedgerMismatchError", err)
 	}
-	if _, err := db.apply(ctx, units[1:], idB); !errors.As(err, &mismatch) {
+	if _, err := db.apply(ctx, units[1:], idB, nil); !errors.As(err, &mismatch) {
 		t.Fatalf("batch of another ledger: %v, want a *LedgerMismatchError", err)
 	}
 	if got := dump(t, db); got != before {

@@ -14,7 +14,7 @@ const MaxNames = 10_000
 
 // Names returns the name each aggregate of refs has now (the latest valid
 // name the read models hold, whatever as of a table shows), for showing
-// people "Ada Jansen (p-ada)" instead of an id. Aggregates without a name
+// people "Ada Jansen (p-0041)" instead of an id. Aggregates without a name
 // are left out.
 func (db *DB) Names(ctx context.Context, refs []domain.Ref) (map[domain.Ref]string, error) {
 	if len(refs) > MaxNames {

@@ -326,20 +326,20 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 		t.Fatalf("identity of the ledger: %+v, %v", ident, err)
 	}
 	units := unitsOf(t, e.st)
-	if _, err := cut.apply(ctx, units[:3], ident); err != nil {
+	if _, err := cut.apply(ctx, units[:3], ident, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cut.apply(ctx, units, ident); err != nil {
+	if _, err := cut.apply(ctx, units, ident, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := dump(t, cut); got != want {
 		t.Fatalf("re-applying batches changed the read models:\n%s\nwant:\n%s", got, want)
 	}
 	fresh := newDB(t)
-	if _, err := fresh.apply(ctx, units[:4], ident); err != nil {
+	if _, err := fresh.apply(ctx, units[:4], ident, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fresh.apply(ctx, units[2:], ident); err != nil {
+	if _, err := fresh.apply(ctx, units[2:], ident, nil); err != nil {
 		t.Fatalf("overlapping batch: %v", err)
 	}
 	if got := dump(t, fresh); got != want {
@@ -348,7 +348,7 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 
 	// A batch cut short inside its transaction leaves no trace.
 	half := newDB(t)
-	if _, err := half.apply(ctx, units[:2], ident); err != nil {
+	if _, err := half.apply(ctx, units[:2], ident, nil); err != nil {
 		t.Fatal(err)
 	}
 	before := dump(t, half)
@@ -357,9 +357,9 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 	var applyErr error
 	err = half.withTx(ctx, func(tx pgx.Tx) error {
 		// Apply part of the next units in a transaction, then abandon it.
-		w := newWriter(ctx, tx, false)
+		w := newWriter(ctx, tx, false, false)
 		for _, u := range units[2:5] {
-			if err := applyUnit(w, u); err != nil {
+			if err := applyUnit(w, u, nil, nil); err != nil {
 				return err
 			}
 			mid++

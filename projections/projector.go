@@ -36,6 +36,11 @@ type ProjectorOptions struct {
 	// (1 to 10,000,000) and 1 minute (1s to 1h).
 	AnchorEvery    uint64
 	AnchorInterval time.Duration
+	// Names opens the sealed names of people for the read models and
+	// destroys the key of a person whose erasure it applies (a
+	// *keyring.Keyring; see personal.go). Default nil: names are written
+	// as the log holds them — only for ledgers without sealed names.
+	Names Names
 }
 
 // WithDefaults returns o with every zero field set to its default.
@@ -219,7 +224,7 @@ func (p *Projector) handle(ctx context.Context, b consumer.Batch) error {
 	if err := p.halted(); err != nil {
 		return err
 	}
-	last, err := p.db.apply(ctx, b.Units, p.ident)
+	last, err := p.db.apply(ctx, b.Units, p.ident, p.opts.Names)
 	if err != nil {
 		return err
 	}

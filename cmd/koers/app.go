@@ -19,18 +19,21 @@ import (
 	"koers/eventstore"
 	"koers/internal/pgserver"
 	"koers/internal/secretfile"
+	"koers/keyring"
 	"koers/ledger"
 	"koers/projections"
 )
 
 // settings are the global flags, after environment defaults.
 type settings struct {
-	natsURL  string // "" = embedded
-	dataDir  string
-	ledger   string
-	keyFile  string // "" = <data>/seal.key
-	timezone string
-	replicas int
+	natsURL string // "" = embedded
+	dataDir string
+	ledger  string
+	keyFile string // "" = <data>/seal.key
+	// namesKeyFile "" = <data>/names.key
+	namesKeyFile string
+	timezone     string
+	replicas     int
 	// databaseURL of the read models; "" = libpq conventions, database koers.
 	databaseURL string
 	// inspect opens a stream with weakened settings (for verify, which
@@ -67,6 +70,14 @@ func (s settings) sealKeyFile() string {
 	return filepath.Join(s.dataDir, "seal.key")
 }
 
+// namesKeyPath is the names key's path.
+func (s settings) namesKeyPath() string {
+	if s.namesKeyFile != "" {
+		return s.namesKeyFile
+	}
+	return filepath.Join(s.dataDir, "names.key")
+}
+
 // app is one opened ledger: the NATS connection (and embedded server), the
 // store and the command handler.
 type app struct {
@@ -79,6 +90,9 @@ type app struct {
 	nc       *nats.Conn
 	store    *eventstore.Store
 	handler  *ledger.Handler
+	// names seals and opens people's names: a *keyring.Keyring, or, for a
+	// reader without the names key, *noNames.
+	names namesKeeper
 }
 
 // openApp opens an existing ledger, for writing (s.keys keyWrite: the seal
@@ -210,7 +224,15 @@ func open(ctx context.Context, s settings, create bool) (*app, error) {
 		}
 	}
 	a.keyPrint = sealKeyPrint(a.store)
-	a.handler, err = ledger.New(a.store, ledger.Options{Location: loc})
+	if a.names, err = openNames(ctx, js, s, a.store); err != nil {
+		a.Close()
+		return nil, err
+	}
+	var sealer ledger.Names
+	if k, ok := a.names.(*keyring.Keyring); ok {
+		sealer = k
+	}
+	a.handler, err = ledger.New(a.store, ledger.Options{Location: loc, Names: sealer})
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +23,7 @@ func benchCmd(s *settings) *cobra.Command {
 		cfg         bench.Config
 		asJSON      bool
 		compareSync bool
+		cpuProfile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -77,6 +79,13 @@ goes to stderr, the figures to stdout.`,
 			cfg.JS = js
 			cfg.RebuildProcess = benchRebuildProcess(url)
 			cfg.Progress = benchProgress(cmd.ErrOrStderr())
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			rep, err := bench.Run(ctx, cfg)
 			cfg.Progress(bench.Progress{}) // the last bar ends
 			if err != nil {
@@ -104,8 +113,25 @@ goes to stderr, the figures to stdout.`,
 	f.StringSliceVar(&cfg.Only, "only", nil, "measure only these keys (and what they need), e.g. --only append,contention")
 	f.BoolVar(&compareSync, "compare-sync", true, "with the embedded server: measure append_default_sync on a second server with nats-server's default sync interval")
 	f.IntVar(&cfg.ApplyBulk, "bulk-decisions", 100_000, "decisions apply_bulk applies")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the measurements (setup included) to this file, for go tool pprof")
 	f.DurationVar(&cfg.Projector.FlushInterval, "flush-interval", 0, "the projector's flush interval in rebuild and lag; 0: its default (100ms), as koers serve runs it")
 	return cmd
+}
+
+// startCPUProfile profiles the process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // benchNATS connects to --nats-url, or starts an embedded server in a

@@ -17,6 +17,7 @@ import (
 
 	"koers/eventstore"
 	"koers/internal/bench"
+	"koers/keyring"
 	"koers/projections"
 )
 
@@ -60,7 +61,15 @@ func benchRebuildCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			if err := db.Rebuild(ctx, st, projections.ProjectorOptions{}, func(projections.Progress) {}); err != nil {
+			var opts projections.ProjectorOptions
+			if len(job.NamesKey) > 0 {
+				k, err := keyring.Open(ctx, js, keyring.Config{Ledger: job.Stream, Bucket: job.KeyBucket, NamesKey: job.NamesKey, Existing: true})
+				if err != nil {
+					return fmt.Errorf("bench-rebuild: %w", err)
+				}
+				opts.Names = k
+			}
+			if err := db.Rebuild(ctx, st, opts, func(projections.Progress) {}); err != nil {
 				return err
 			}
 			// The child's own peak: a child's rusage on Linux starts from

@@ -91,7 +91,7 @@ and the API, as koers serve does, until interrupted.`,
 				}
 				if !have.IsZero() && !have.Same(want) {
 					fmt.Fprintf(out, "the database held read models of ledger %s; rebuilding them for %s\n", have, want)
-					if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, nil); err != nil {
+					if err := db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{Names: a.names}, nil); err != nil {
 						return err
 					}
 				}
@@ -264,6 +264,10 @@ func tour(cmd *cobra.Command, a *app, db *projections.DB, then time.Time, servin
 	printTransition(w, ts)
 
 	if err := tourProposals(cmd, a); err != nil {
+		return err
+	}
+
+	if db, err = tourErasure(cmd, a, db); err != nil {
 		return err
 	}
 
@@ -502,4 +506,52 @@ func tourReview(cmd *cobra.Command, a *app, db *projections.DB, quarter string) 
 		return printReview(w, one, "table", sh)
 	}
 	return nil
+}
+
+// demoErased is the sample person the demo erases.
+const demoErased = "p-0017"
+
+// tourErasure erases one person's name (GDPR art. 17) and shows what is
+// left: the person, their team and history, under the erased label.
+func tourErasure(cmd *cobra.Command, a *app, db *projections.DB) (*projections.DB, error) {
+	ctx, w := cmd.Context(), cmd.OutOrStdout()
+	heading(w, "Personal data: a person's name is erased on request")
+	ref := domain.Ref{Kind: domain.KindPerson, ID: demoErased}
+	name := func(db *projections.DB) (string, error) {
+		h, err := db.History(ctx, ref, projections.HistoryOptions{}, projections.Page{Limit: projections.MaxPageLimit})
+		if err != nil {
+			return "", err
+		}
+		for _, f := range h.Facts {
+			if f.Attribute == "name" {
+				return f.Value, nil
+			}
+		}
+		return "", fmt.Errorf("demo: %s has no name in the read models", ref)
+	}
+	before, err := name(db)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "%s is %q in the read models; the log holds the name only encrypted under %s's own key.\n", demoErased, before, demoErased)
+	fmt.Fprintf(w, "$ koers decide person.erase --person %s --by %s --authority root --decision-id demo-erase --reason \"erasure request\"\n", demoErased, sample.Root)
+	body, err := json.Marshal(map[string]any{"id": "demo-erase", "by": sample.Root, "authority": "root", "reason": "erasure request (GDPR art. 17)",
+		"changes": []map[string]any{{"kind": domain.ChangePersonErase, "person": demoErased}}})
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.handler.Submit(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	printResultTo(w, res)
+	if db, err = a.upToDate(ctx); err != nil {
+		return nil, err
+	}
+	after, err := name(db)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "%s is now %q: their key is destroyed, the log and its hashes are untouched, their team and history stay.\n", demoErased, after)
+	return db, nil
 }

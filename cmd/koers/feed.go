@@ -59,7 +59,7 @@ that is down is waited for. Runs until interrupted; see "koers feed status".`,
 			metrics := feed.NewMetrics()
 			f, err := feed.Open(ctx, a.store, dbURL, feed.Config{
 				Name: name, Target: to, Ledger: s.ledger, FromSeq: fromSeq, BatchSize: batch,
-				Metrics: metrics, Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
+				Metrics: metrics, Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), Names: a.names,
 			})
 			if err != nil {
 				return err

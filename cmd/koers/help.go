@@ -117,20 +117,20 @@ func unknownFlag(cmd *cobra.Command, err error) error {
 // example: presentation of the domain's fields for `decide KIND --help`.
 var fieldHelp = map[string][2]string{
 	"id":           {"the new aggregate's id (lower case, digits, -)", ""},
-	"name":         {"its name, for people", ""},
+	"name":         {"its name, for people; a person's name is personal data, sealed in the log and erasable (person.erase)", ""},
 	"type":         {"team type: " + strings.Join(domain.TeamTypes, ", "), "stream-aligned"},
 	"valuestream":  {"a value stream's id", "payments"},
 	"product":      {"a product's id", "pay-app"},
-	"owner":        {"the accountable owner, a person's id", "p-ada"},
+	"owner":        {"the accountable owner, a person's id", "p-0041"},
 	"team":         {"a team's id", "t-core"},
-	"person":       {"a person's id", "p-ada"},
+	"person":       {"a person's id", "p-0041"},
 	"to":           {"where to: a team (person.move) or a funding account", ""},
 	"from":         {"a funding account: pool, valuestream:ID, product:ID or project:ID", "pool"},
 	"project":      {"a project's id", "prj-crm"},
 	"period":       {"a budget period's id", "2026"},
 	"amount":       {"a decimal amount in the period's currency", "250000.00"},
 	"currency":     {"ISO 4217 currency code", "EUR"},
-	"holder":       {"who holds the mandate, a person's id", "p-ada"},
+	"holder":       {"who holds the mandate, a person's id", "p-0041"},
 	"kinds":        {"comma-separated change kinds it covers (e.g. funding.*, person.move)", "funding.*"},
 	"scope":        {"what it covers: *, valuestream:ID or product:ID", "valuestream:payments"},
 	"limit":        {"the most one decision under it may move", "50000.00"},
@@ -142,6 +142,7 @@ var fieldHelp = map[string][2]string{
 	"target":       {"the KPI's target, a decimal", "3.5"},
 	"value":        {"a measured value, a decimal", "3.2"},
 	"decision":     {"the id of the decision to retract", "d-3f2a"},
+	"name_salt":    {"the salt of the name's commitment (64 hex digits); a signer adds it, leave it out", ""},
 }
 
 // exampleFor is a value of field in an example of kind.
@@ -155,7 +156,7 @@ func exampleFor(kind, field string) string {
 		case "team":
 			return "t-core"
 		case "person":
-			return "p-ada"
+			return "p-0041"
 		case "project":
 			return "prj-crm"
 		case "mandate":

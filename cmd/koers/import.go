@@ -40,9 +40,9 @@ unless --keep-going. The delimiter (comma, semicolon or tab) is detected from
 the header row. SIGINT or SIGTERM stops it after the decision in flight (exit
 130): running the same command again resumes.`,
 		Example: `  koers import valuestreams.csv teams.csv people.csv products.csv \
-    --by p-ada --authority root --reason "bootstrap from the HR sheet of 2026-07"
-  koers import hr-export.csv --sheet people --by p-ada --authority root --reason bootstrap
-  koers import kpis.csv --by p-ada --authority root --reason "BI export of 2026-07"`,
+    --by p-0041 --authority root --reason "bootstrap from the HR sheet of 2026-07"
+  koers import hr-export.csv --sheet people --by p-0041 --authority root --reason bootstrap
+  koers import kpis.csv --by p-0041 --authority root --reason "BI export of 2026-07"`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkSheet(kind); err != nil {

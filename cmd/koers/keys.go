@@ -2,7 +2,9 @@ package main
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +20,7 @@ import (
 	"koers/domain"
 	"koers/eventstore"
 	"koers/internal/secretfile"
+	"koers/keyring"
 	"koers/ledger"
 )
 
@@ -101,6 +104,21 @@ func (s *signer) sign(h *ledger.Handler, body []byte) ([]byte, error) {
 	if err != nil || key == nil {
 		return body, err
 	}
+	// The signature covers a person's name through its commitment: the
+	// salt that makes it is chosen here and travels with the decision
+	// (the ledger seals the name with it; see domain/personal.go). It is
+	// derived from the actor's private key, so that it hides the name
+	// from whoever lacks that key, and so that the same decision signed
+	// again is the same content: a retry, not another decision.
+	salted := false
+	for i := range d.Changes {
+		if c := &d.Changes[i]; c.Kind == domain.ChangePersonJoin && c.NameSalt == "" && !domain.IsSealedName(c.Name) {
+			m := hmac.New(sha256.New, key.Seed())
+			m.Write([]byte("koers-signer-salt-v1\x00" + d.ID + "\x00" + c.ID + "\x00" + c.Name))
+			c.NameSalt = hex.EncodeToString(m.Sum(nil))
+			salted = true
+		}
+	}
 	msg, err := domain.CanonicalDecision(d)
 	if err != nil {
 		return nil, err
@@ -110,6 +128,11 @@ func (s *signer) sign(h *ledger.Handler, body []byte) ([]byte, error) {
 		return body, nil //nolint:nilerr // decoded above, so this cannot fail
 	}
 	m["id"], _ = json.Marshal(d.ID)
+	if salted {
+		if m["changes"], err = json.Marshal(d.Changes); err != nil {
+			return nil, err
+		}
+	}
 	m["signature"], _ = json.Marshal(hex.EncodeToString(ed25519.Sign(key, msg)))
 	return json.Marshal(m)
 }
@@ -117,15 +140,20 @@ func (s *signer) sign(h *ledger.Handler, body []byte) ([]byte, error) {
 func keysCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Actors' signing keys and the ledger's seal key",
+		Short: "Actors' signing keys, the ledger's seal key and the data keys of people's names",
 		Long: `The ledger's writers seal every decision with the ledger's Ed25519 key (the
 seal key file); its public part is recorded in the log, so anyone can verify.
-Actors sign their decisions with keys of their own, registered in the ledger.`,
+Actors sign their decisions with keys of their own, registered in the ledger.
+People's names are encrypted in the log under a data key per person, kept in
+the key bucket <ledger>_KEYS and wrapped by the names key file; backup and
+restore copy those wrapped keys (a backup is useless without the names key).`,
 		Example: `  koers keys list
-  koers keys new --actor p-ada --by p-ceo | koers apply -f -
-  koers keys rotate --by p-ceo --reason "yearly rotation"`,
+  koers keys new --actor p-0041 --by p-ceo | koers apply -f -
+  koers keys rotate --by p-ceo --reason "yearly rotation"
+  koers keys backup -o keys-2026-12-01.jsonl
+  koers keys restore keys-2026-12-01.jsonl`,
 	}
-	cmd.AddCommand(keysNewCmd(), keysRotateCmd(s), keysListCmd(s))
+	cmd.AddCommand(keysNewCmd(), keysRotateCmd(s), keysListCmd(s), keysBackupCmd(s), keysRestoreCmd(s))
 	return cmd
 }
 
@@ -134,8 +162,8 @@ func keysNewCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new --actor ID",
 		Short: "Make an actor's signing key pair and print the decision that registers it",
-		Example: `  koers keys new --actor p-ada
-  koers keys new --actor p-ada --by p-ceo | koers apply -f -   # p-ceo registers it`,
+		Example: `  koers keys new --actor p-0041
+  koers keys new --actor p-0041 --by p-ceo | koers apply -f -   # p-ceo registers it`,
 		Long: `Make an Ed25519 key pair for an actor. The private key goes to the user's
 configuration folder (` + "`<config>/koers/keys/<actor>.key`" + `, mode 0600), where
 decide, apply and approve find it and sign that actor's decisions. The
@@ -286,4 +314,99 @@ func printKeys(w interface{ Write([]byte) (int, error) }, keys []eventstore.Ledg
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", k.ID, k.Recorded, max(k.From, 1), k.Key)
 	}
 	tw.Flush()
+}
+
+// keyringOf is the app's keyring, or the error saying why there is none.
+func keyringOf(a *app) (*keyring.Keyring, error) {
+	switch k := a.names.(type) {
+	case *keyring.Keyring:
+		return k, nil
+	case *noNames:
+		return nil, k.err
+	}
+	return nil, errors.New("no key bucket")
+}
+
+func keysBackupCmd(s *settings) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup -o FILE",
+		Short: "Copy the data keys of people's names, still wrapped, to a file",
+		Long: `Writes every data key of the key bucket, wrapped by the names key, as JSON
+lines (mode 0600; an existing file is not replaced). Erased people's keys are
+gone and never in a backup. Keep the names key file apart from the backup: the
+backup opens nothing without it.`,
+		Example: "  koers keys backup -o keys-2026-12-01.jsonl",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return errors.New("give the backup file with -o FILE")
+			}
+			return withApp(cmd, s.reading(), func(a *app) error {
+				k, err := keyringOf(a)
+				if err != nil {
+					return err
+				}
+				f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+				if err != nil {
+					return fmt.Errorf("key backup: %w", err)
+				}
+				n, err := k.Backup(cmd.Context(), f)
+				if err == nil {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					os.Remove(out)
+					return fmt.Errorf("key backup: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d data keys of bucket %s written to %s (wrapped: restoring needs the names key %s)\n",
+					n, k.Bucket(), out, a.settings.namesKeyPath())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the backup file to write")
+	return cmd
+}
+
+func keysRestoreCmd(s *settings) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Put the data keys of a key backup back into the key bucket",
+		Long: `Restores the keys of a backup made by koers keys backup that the bucket lacks
+(a lost or damaged bucket). The key of a person erased since the backup is never
+restored: the bucket's marker or the log's person.erased says so. Keys the
+bucket has are left alone. Every key must open with the names key in hand.`,
+		Example: "  koers keys restore keys-2026-12-01.jsonl",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withApp(cmd, s.reading(), func(a *app) error {
+				k, err := keyringOf(a)
+				if err != nil {
+					return err
+				}
+				f, err := os.Open(args[0])
+				if err != nil {
+					return fmt.Errorf("key backup: %w", err)
+				}
+				defer f.Close()
+				sum, err := k.Restore(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), sum)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "restored %d, already there %d, erased since and not restored %d\n",
+					sum.Restored, sum.Present, len(sum.Erased))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return cmd
 }

@@ -51,9 +51,9 @@ func TestDemoRecordsTheSampleHistoryOnceAndVerifies(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(data, "seal.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("seal key: %v, mode %v; want a file only its owner can read", err, fi.Mode())
 	}
-	code, out, _ = koers(t, data, "", "demo")
+	code, out, errOut = koers(t, data, "", "demo")
 	if code != 0 || !strings.Contains(out, " 0 decisions recorded") {
-		t.Fatalf("second demo: exit %d\n%s", code, out)
+		t.Fatalf("second demo: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

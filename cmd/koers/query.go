@@ -47,7 +47,7 @@ func (a *app) upToDate(ctx context.Context) (*projections.DB, error) {
 		// catching up beside it is safe, batches are checked against the
 		// checkpoint.
 	}
-	p, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{})
+	p, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{Names: a.names})
 	if err != nil {
 		return nil, err
 	}

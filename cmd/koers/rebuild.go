@@ -34,7 +34,7 @@ models built from another ledger are replaced. SIGINT or SIGTERM stops it (exit
 				bar := newBar(cmd.ErrOrStderr(), int64(last), "rebuilding", "events")
 				start := time.Now()
 				var done uint64
-				err = db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{}, func(p projections.Progress) {
+				err = db.Rebuild(cmd.Context(), a.store, projections.ProjectorOptions{Names: a.names}, func(p projections.Progress) {
 					if p.Total > 0 {
 						bar.ChangeMax64(int64(p.Total))
 					}

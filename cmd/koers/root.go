@@ -56,6 +56,7 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 	f.StringVar(&s.databaseURL, "database-url", envOr("KOERS_DATABASE_URL", ""), "PostgreSQL for the read models (env KOERS_DATABASE_URL); empty: libpq conventions (PGHOST, PGUSER, …), database koers, created if missing")
 	f.StringVar(&s.ledger, "ledger", envOr("KOERS_LEDGER", "KOERS"), "the ledger's stream name (env KOERS_LEDGER)")
 	f.StringVar(&s.keyFile, "seal-key-file", envOr("KOERS_SEAL_KEY_FILE", ""), "the ledger's private Ed25519 seal key that writers need (env KOERS_SEAL_KEY_FILE); created by init and demo only, never read by queries or verify; default <data>/seal.key")
+	f.StringVar(&s.namesKeyFile, "names-key-file", envOr("KOERS_NAMES_KEY_FILE", ""), "the ledger's names key that wraps the data keys of people's names (env KOERS_NAMES_KEY_FILE); writers and the projector need it, verify does not; made with the key bucket while it holds no key; default <data>/names.key")
 	f.StringVar(&s.timezone, "timezone", envOr("KOERS_TIMEZONE", "Local"), "time zone of the dates you give and the times shown, e.g. Europe/Amsterdam (env KOERS_TIMEZONE); Local: the machine's zone")
 
 	replicas, err := strconv.Atoi(envOr("KOERS_REPLICAS", "1"))
@@ -69,8 +70,8 @@ By default it runs an embedded NATS server with its store in the data folder.`,
 		approveCmd(&s), rejectCmd(&s), withdrawCmd(&s), proposalsCmd(&s), mandatesCmd(&s), keysCmd(&s), statusCmd(&s), versionCmd(), kpiCmd(&s), diffCmd(&s))
 	root.SetFlagErrorFunc(unknownFlag)
 	_ = root.RegisterFlagCompletionFunc("timezone", fixedCompletions("Local", "UTC", "Europe/Amsterdam", "Europe/London", "America/New_York"))
-	root.Example = `  koers init --root p-ada
-  koers decide team.form --by p-ada --authority root --reason 'new team' --id t-core --name Core --type platform
+	root.Example = `  koers init --root p-0041
+  koers decide team.form --by p-0041 --authority root --reason 'new team' --id t-core --name Core --type platform
   koers org
   koers status`
 	return root
@@ -86,8 +87,8 @@ func initCmd(s *settings) *cobra.Command {
 genesis: the root mandate, held by ACTOR. Running it again with the same root
 changes nothing; with another root it is refused. Every other command but demo
 works on an existing ledger only.`,
-		Example: `  koers init --root p-ada
-  koers --data /srv/koers init --root p-ada --effective 2026-01-01`,
+		Example: `  koers init --root p-0041
+  koers --data /srv/koers init --root p-0041 --effective 2026-01-01`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			eff, err := parseOptionalTime(effective, s.timezone)

@@ -134,7 +134,7 @@ func serve(ctx context.Context, s settings, listen string, tokens *api.Tokens, f
 	if err := a.sameLedger(ctx, db); err != nil {
 		return err
 	}
-	proj, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{})
+	proj, err := projections.NewProjector(db, a.store, projections.ProjectorOptions{Names: a.names})
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func openFeeds(ctx context.Context, a *app, specs []string, metrics *feed.Metric
 			name, target = feed.DefaultName(spec), spec
 		}
 		f, err := feed.Open(ctx, a.store, dbURL, feed.Config{Name: name, Target: target, Ledger: a.settings.ledger,
-			Metrics: metrics, Logger: logger.With("feed", name)})
+			Metrics: metrics, Logger: logger.With("feed", name), Names: a.names})
 		if err != nil {
 			return feeds, fmt.Errorf("--feed %s: %w", name, err) // not spec: the URL may hold a secret
 		}

@@ -46,7 +46,7 @@ func newShow(ctx context.Context, s *settings, db *projections.DB, refs []domain
 	return sh, nil
 }
 
-// name is "Ada Jansen (p-ada)", or the id alone when it has no name.
+// name is "Ada Jansen (p-0041)", or the id alone when it has no name.
 func (sh show) name(kind domain.AggregateKind, id string) string {
 	if id == "" {
 		return "-"

@@ -28,6 +28,7 @@ type statusOut struct {
 	NATS         natsOut      `json:"nats"`
 	LastSequence uint64       `json:"last_sequence"`
 	SealKey      sealKeyOut   `json:"seal_key"`
+	NamesKey     namesKeyOut  `json:"names_key"`
 	Database     databaseOut  `json:"database"`
 	Projector    projectorOut `json:"projector"`
 	Feeds        []feedOut    `json:"feeds"`
@@ -45,6 +46,14 @@ type natsOut struct {
 	HolderIsStatus bool   `json:"holder_is_status,omitempty"`
 	ServerVersion  string `json:"server_version"`
 	Replicas       int    `json:"replicas"`
+}
+
+// namesKeyOut is the names key file and the key bucket it wraps (see
+// README, Personal data).
+type namesKeyOut struct {
+	File    string `json:"file"`
+	Present bool   `json:"present"`
+	Bucket  string `json:"bucket"`
 }
 
 type sealKeyOut struct {
@@ -139,6 +148,10 @@ read models are not brought up to date.`,
 			if _, err := os.Stat(a.keyFile); err == nil {
 				out.SealKey.Present = true
 			}
+			out.NamesKey = namesKeyOut{File: s.namesKeyPath(), Bucket: s.ledger + "_KEYS"}
+			if _, err := os.Stat(out.NamesKey.File); err == nil {
+				out.NamesKey.Present = true
+			}
 			if private.Exists {
 				out.Database.Private = &privateOut{Dir: private.Dir, Running: private.Running, Stop: private.Stop}
 			}
@@ -208,6 +221,11 @@ func printStatus(cmd *cobra.Command, st statusOut) {
 		missing = "; the file is missing: queries and verify need none, writers do"
 	}
 	fmt.Fprintf(tw, "seal key\t%s (fingerprint %s%s)\n", st.SealKey.File, st.SealKey.Fingerprint, missing)
+	missing = ""
+	if !st.NamesKey.Present {
+		missing = "; the file is missing: verify needs none, writers and the projector do"
+	}
+	fmt.Fprintf(tw, "names key\t%s (wraps the data keys in bucket %s%s)\n", st.NamesKey.File, st.NamesKey.Bucket, missing)
 	fmt.Fprintf(tw, "database\t%s, schema %s\n", st.Database.URL, st.Database.Schema)
 	if p := st.Database.Private; p != nil {
 		state := "not running"

@@ -50,6 +50,9 @@ func setPerson(k, i int) string { return fmt.Sprintf("%s%d-p%02d", setPrefix, k,
 func (r *run) setup(ctx context.Context) error {
 	r.progress(Progress{Step: "organisation"})
 	r.gen = newGenerator(r.store, r.cfg.Seed)
+	if r.keys != nil {
+		r.gen.names = r.keys
+	}
 	if err := r.gen.start(ctx, sampleOptions(r.cfg.Events, r.cfg.Seed)); err != nil {
 		return err
 	}
@@ -251,6 +254,7 @@ func (r *run) measureAppendConcurrent64(ctx context.Context, rep *Report) error 
 		sets[w] = s
 	}
 	r.progress(Progress{Step: "append: koers, 64 writers"})
+	before := r.store.GroupStats()
 	n, el, err := timed(ctx, writers64, r.cfg.AppendDuration, func(ctx context.Context, w int) error {
 		_, err := r.handler.Submit(ctx, sets[w].next())
 		return err
@@ -258,6 +262,7 @@ func (r *run) measureAppendConcurrent64(ctx context.Context, rep *Report) error 
 	if err != nil {
 		return err
 	}
+	fill := perBatch(before, r.store.GroupStats())
 	koers := float64(n) / el.Seconds()
 	first, err := r.handler.Submit(ctx, sets[0].next())
 	if err != nil {
@@ -272,7 +277,9 @@ func (r *run) measureAppendConcurrent64(ctx context.Context, rep *Report) error 
 	if err != nil {
 		return err
 	}
-	rep.Figures[KeyAppendConcurrent64] = throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
+	f := throughput(koers, rawBatch, "decisions/s", "batches/s", n, el)
+	f.PerBatch = fill
+	rep.Figures[KeyAppendConcurrent64] = f
 	// The raw messages are done with: deleting them frees what the server
 	// holds of them before the memory of the rebuild is measured.
 	if err := r.cfg.JS.DeleteStream(ctx, r.rawName); err != nil {

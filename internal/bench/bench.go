@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"koers/eventstore"
+	"koers/keyring"
 	"koers/ledger"
 	"koers/projections"
 )
@@ -54,12 +55,19 @@ const (
 	KeyContention64           = "contention_64"
 	KeyContentionOptimistic   = "contention_optimistic"
 	KeyContention64Optimistic = "contention_64_optimistic"
+	// KeyPersonal is person.join decisions/s through a handler that seals
+	// names (a new data key per person) next to the same through one that
+	// does not; KeyPersonalOpen is sealed names opened per second with
+	// warm keys (the projector's and feeds' share). Rebuild and lag open
+	// names with the run's key bucket.
+	KeyPersonal     = "personal"
+	KeyPersonalOpen = "personal_open"
 )
 
 // Keys lists every figure a complete [Report] holds, in measuring order.
 var Keys = []string{KeyAppend, KeyAppendRawBatch, KeyAppendConcurrent, KeyAppendConcurrentRawBatch, KeyAppendConcurrent64,
 	KeyAppendDefaultSync, KeyContention, KeyContentionOptimistic, KeyContention64, KeyContention64Optimistic,
-	KeyApplyBulk, KeyRebuild, KeyRebuildRSS, KeyVerify, KeyAsOf, KeyLag}
+	KeyApplyBulk, KeyPersonal, KeyPersonalOpen, KeyRebuild, KeyRebuildRSS, KeyVerify, KeyAsOf, KeyLag}
 
 // Config configures [Run]. Zero fields take the default in their doc.
 type Config struct {
@@ -215,6 +223,10 @@ type RebuildJob struct {
 	Schema         string
 	// ReportingSchema holds the reporting views of Schema.
 	ReportingSchema string
+	// NamesKey and KeyBucket open the history's sealed names, as the
+	// in-process rebuild does.
+	NamesKey  []byte
+	KeyBucket string
 }
 
 // Figure is one measurement and its raw baseline.
@@ -247,10 +259,23 @@ type Figure struct {
 	Clients int   `json:"clients,omitempty"`
 	Refused int64 `json:"refused,omitempty"`
 	GaveUp  int64 `json:"gave_up,omitempty"`
+	// PerBatch is how many decisions group commit put in one atomic batch
+	// on average while the figure was measured (append_concurrent_64,
+	// contention): its throughput comes from that.
+	PerBatch float64 `json:"decisions_per_batch,omitempty"`
 	// Count is how many operations or events the figure is over.
 	Count int64 `json:"count"`
 	// Seconds is how long the Koers side took.
 	Seconds float64 `json:"seconds"`
+}
+
+// perBatch is the decisions per atomic batch group commit sent between
+// two readings of its counts.
+func perBatch(before, after eventstore.GroupStats) float64 {
+	if after.Batches == before.Batches {
+		return 0
+	}
+	return float64(after.Decisions-before.Decisions) / float64(after.Batches-before.Batches)
 }
 
 func throughput(koers, raw float64, unit, rawUnit string, count int64, el time.Duration) Figure {
@@ -322,6 +347,8 @@ type run struct {
 	progress func(Progress)
 
 	contention *contention
+	keys       *keyring.Keyring // the run's key bucket of people's names
+	namesKey   []byte           // its names key
 	// The stream on DefaultSyncJS, when there is one.
 	defaultSyncStream bool
 }
@@ -382,6 +409,7 @@ func (r *run) all(ctx context.Context) (Report, error) {
 		{KeyAppendDefaultSync, r.measureAppendDefaultSync},
 		{KeyContention, r.measureContention},
 		{KeyApplyBulk, r.measureApplyBulk},
+		{KeyPersonal, r.measurePersonal},
 		{"history", r.history},
 		{KeyRebuild, r.measureRebuild},
 		{KeyRebuildRSS, r.measureRebuildRSS},
@@ -419,6 +447,8 @@ func (r *run) steps() map[string]bool {
 			k = KeyAppendConcurrent
 		case strings.HasPrefix(k, KeyContention):
 			k = KeyContention
+		case k == KeyPersonalOpen:
+			k = KeyPersonal
 		}
 		want[k] = true
 	}
@@ -464,7 +494,7 @@ func (r *run) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return nil
+	return r.openPersonal(ctx)
 }
 
 // cleanup removes the streams and schemas the run created.
@@ -475,6 +505,9 @@ func (r *run) cleanup(ctx context.Context) error {
 		r.db.Close()
 	}
 	var errs []error
+	if err := r.deleteKeyBucket(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for _, name := range []string{r.stream, r.rawName} {
 		err := r.cfg.JS.DeleteStream(ctx, name)
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {

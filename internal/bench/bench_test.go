@@ -53,7 +53,7 @@ func TestRun(t *testing.T) {
 	}
 	t.Logf("steps: %q", steps)
 	withRaw := map[string]bool{bench.KeyAppend: true, bench.KeyApplyBulk: true, bench.KeyAppendConcurrent64: true, bench.KeyAppendRawBatch: true, bench.KeyAppendConcurrent: true, bench.KeyAppendConcurrentRawBatch: true,
-		bench.KeyAppendDefaultSync: true, bench.KeyRebuild: true, bench.KeyVerify: true}
+		bench.KeyAppendDefaultSync: true, bench.KeyRebuild: true, bench.KeyVerify: true, bench.KeyPersonal: true}
 	for _, k := range bench.Keys {
 		f, ok := rep.Figures[k]
 		if !ok {

@@ -138,6 +138,7 @@ func (r *run) contend(ctx context.Context, h *ledger.Handler, clients int) (Figu
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	before := r.store.GroupStats()
 	start := time.Now()
 	deadline := start.Add(r.cfg.ContentionDuration)
 	for k := range clients {
@@ -179,6 +180,7 @@ func (r *run) contend(ctx context.Context, h *ledger.Handler, clients int) (Figu
 	}
 	wg.Wait()
 	el := time.Since(start)
+	fill := perBatch(before, r.store.GroupStats())
 	var (
 		lat                 []time.Duration
 		ok, refused, gaveUp int64
@@ -196,7 +198,7 @@ func (r *run) contend(ctx context.Context, h *ledger.Handler, clients int) (Figu
 	return Figure{Koers: percentile(lat, 99), Unit: "ms (p99)",
 		P50: percentile(lat, 50), P95: percentile(lat, 95), P99: percentile(lat, 99), Max: percentile(lat, 100),
 		Rate: float64(ok) / el.Seconds(), Count: int64(len(lat)), Refused: refused, GaveUp: gaveUp,
-		Clients: clients, Seconds: el.Seconds()}, nil
+		Clients: clients, Seconds: el.Seconds(), PerBatch: fill}, nil
 }
 
 // isHot says whether client k's n-th decision is on the hot aggregates:

@@ -215,7 +215,8 @@ func (r *run) measureRebuildRSS(ctx context.Context, rep *Report) error {
 	r.progress(Progress{Step: "rebuild: koers rebuild in a process of its own"})
 	start := time.Now()
 	peak, err := r.cfg.RebuildProcess(ctx, RebuildJob{Stream: r.stream, Prefix: r.prefix, SealKey: r.sealKey,
-		DatabaseURL: r.cfg.DatabaseURL, Schema: r.schema, ReportingSchema: r.schema + "_reporting"})
+		DatabaseURL: r.cfg.DatabaseURL, Schema: r.schema, ReportingSchema: r.schema + "_reporting",
+		NamesKey: r.namesKey, KeyBucket: r.keyBucket()})
 	if err != nil {
 		return fmt.Errorf("rebuild in a process of its own: %w", err)
 	}
