@@ -26,8 +26,10 @@ func (db *DB) apply(ctx context.Context, batch []consumer.Unit, want LedgerIdent
 	var last uint64
 	factRows := 0
 	var err error
+	// Decoded before the transaction: it holds no connection meanwhile.
+	payloads := decodeBatch(batch)
 	for attempt := 0; attempt < maxSwitchedAttempts; attempt++ {
-		last, factRows, err = db.applyOnce(ctx, batch, want, names)
+		last, factRows, err = db.applyOnce(ctx, batch, payloads, want, names)
 		if !errors.Is(err, errSwitched) {
 			break
 		}
@@ -56,7 +58,7 @@ var errSwitched = errors.New("read models switched by a rebuild while the batch 
 // rebuild switched schemas under it; one switch is a rebuild's end.
 const maxSwitchedAttempts = 3
 
-func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerIdentity, names Names) (uint64, int, error) {
+func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, payloads [][]decoded, want LedgerIdentity, names Names) (uint64, int, error) {
 	var last uint64
 	factRows := 0
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
@@ -81,8 +83,8 @@ func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerI
 		if err := checkIdentity(ctx, tx, batch, want); err != nil {
 			return err
 		}
-		w := newWriter(ctx, tx, db.referenceWrites)
-		for _, u := range batch {
+		w := newWriter(ctx, tx, db.referenceWrites, db.stageFacts.Load())
+		for i, u := range batch {
 			if u.Last() <= last {
 				continue // applied already
 			}
@@ -91,7 +93,7 @@ func (db *DB) applyOnce(ctx context.Context, batch []consumer.Unit, want LedgerI
 			if first := u.First(); first != last+1 {
 				return &GapError{Checkpoint: last, First: first}
 			}
-			if err := applyUnit(w, u, names); err != nil {
+			if err := applyUnit(w, u, payloads[i], names); err != nil {
 				return err
 			}
 			last = u.Last()
@@ -130,17 +132,21 @@ func (db *DB) noteFacts(n int) bool {
 }
 
 // applyUnit applies one decision's events, or one rejected message.
-func applyUnit(w *writer, u consumer.Unit, names Names) error {
-	var rec *domain.DecisionRecorded
-	if lastItem := u.Messages[len(u.Messages)-1]; lastItem.Rejected == nil && lastItem.Event.Type == domain.EventDecisionRecorded {
-		v, err := domain.DecodeEventData(lastItem.Event)
-		if err != nil {
-			return unreadable(lastItem.Event, err)
+// payloads are its messages' payloads decoded (decodeBatch); nil: decode
+// them here.
+func applyUnit(w *writer, u consumer.Unit, payloads []decoded, names Names) error {
+	if payloads == nil {
+		payloads = decodeBatch([]consumer.Unit{u})[0]
+	}
+	var rec *recordedDecision
+	if last := len(u.Messages) - 1; u.Messages[last].Rejected == nil && u.Messages[last].Event.Type == domain.EventDecisionRecorded {
+		if err := payloads[last].err; err != nil {
+			return unreadable(u.Messages[last].Event, err)
 		}
-		rec = v.(*domain.DecisionRecorded)
+		rec = payloads[last].v.(*recordedDecision)
 	}
 	a := applier{w: w, names: names}
-	for _, it := range u.Messages {
+	for i, it := range u.Messages {
 		if it.Rejected != nil {
 			if err := w.row("rejected_messages", int64(it.Rejected.Sequence), it.Rejected.Subject, it.Rejected.Reason); err != nil {
 				return fmt.Errorf("record rejected message %d: %w", it.Rejected.Sequence, err)
@@ -167,12 +173,10 @@ func applyUnit(w *writer, u consumer.Unit, names Names) error {
 				}
 			}
 		}
-		// The decision.recorded was decoded above already.
-		var decoded any
-		if rec != nil && it.Event.Sequence == u.Last() {
-			decoded = rec
+		if err := payloads[i].err; err != nil {
+			return fmt.Errorf("apply %s %d on %s: %w", it.Event.Type, it.Event.Sequence, it.Event.Aggregate, unreadable(it.Event, err))
 		}
-		if err := a.event(it.Event, u.First(), decoded); err != nil {
+		if err := a.event(it.Event, u.First(), payloads[i].v); err != nil {
 			return fmt.Errorf("apply %s %d on %s: %w", it.Event.Type, it.Event.Sequence, it.Event.Aggregate, err)
 		}
 	}
@@ -246,15 +250,9 @@ const (
 	statusActive = "active"
 )
 
-// event applies one event; v is its decoded payload, nil: decode it here.
+// event applies one event; v is its decoded payload (decodePayload).
 func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 	a.rec = r
-	if v == nil {
-		var err error
-		if v, err = domain.DecodeEventData(r); err != nil {
-			return unreadable(r, err)
-		}
-	}
 	var none *string
 	switch p := v.(type) {
 	case *domain.ValueStreamDefined:
@@ -406,7 +404,7 @@ func (a *applier) event(r domain.Recorded, unitFirst uint64, v any) error {
 		return a.proposalVote(r, p)
 	case *domain.ProposalOutcome:
 		return a.proposalOutcome(r, p)
-	case *domain.DecisionRecorded:
+	case *recordedDecision:
 		return a.decision(r, p, unitFirst)
 	case *domain.DecisionRetracted:
 		return a.w.exec(`UPDATE decisions SET retracted_by = $2, retracted_seq = $3 WHERE id = $1`, p.ID, p.By, int64(r.Sequence))
@@ -544,35 +542,15 @@ func (a *applier) line(n int, period string, cur domain.Currency, account string
 	return nil
 }
 
-func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFirst uint64) error {
-	opened, err := a.openChanges(p.Changes)
-	if err != nil {
-		return err
-	}
-	changes, err := json.Marshal(opened)
-	if err != nil {
-		return err
-	}
-	openedEffects := p.Effects
+func (a *applier) decision(r domain.Recorded, p *recordedDecision, unitFirst uint64) error {
+	changes, effects := jsonOrNull(p.Changes), jsonOrNull(p.Effects)
 	if a.names != nil {
-		if openedEffects, err = openEffects(p.Effects, a.openName); err != nil {
+		// Sealed names are opened for the decision log, which needs the
+		// changes and effects decoded; a ledger without them (names nil)
+		// keeps them as recorded.
+		var err error
+		if changes, effects, err = a.openDecision(p); err != nil {
 			return err
-		}
-	}
-	effects, err := json.Marshal(openedEffects)
-	if err != nil {
-		return err
-	}
-	kinds := []string{}
-	for _, c := range p.Changes {
-		if !contains(kinds, c.Kind) {
-			kinds = append(kinds, c.Kind)
-		}
-	}
-	aggs := []string{domain.Ref{Kind: domain.KindDecision, ID: p.ID}.String()}
-	for _, e := range p.Effects {
-		if !contains(aggs, e.Aggregate) {
-			aggs = append(aggs, e.Aggregate)
 		}
 	}
 	refs := p.Refs
@@ -596,7 +574,7 @@ func (a *applier) decision(r domain.Recorded, p *domain.DecisionRecorded, unitFi
 		approvers = []string{}
 	}
 	err = a.w.row("decisions", p.ID, int64(r.Sequence), int64(unitFirst), p.By, p.Authority, p.Reason, refs, p.Effective, r.RecordedAt,
-		string(changes), string(effects), kinds, aggs, retracts, string(chainJSON), approvers)
+		changes, effects, p.kinds, p.aggregates, retracts, string(chainJSON), approvers)
 	if err != nil {
 		return fmt.Errorf("decision %s: %w", p.ID, err)
 	}

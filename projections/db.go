@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +96,12 @@ type DB struct {
 	// referenceWrites makes batches write one statement per fact and row,
 	// the semantics the batched writer must match (set by tests).
 	referenceWrites bool
+	// stageFacts makes batches record fact sets as assertions for a
+	// rebuild to resolve at the end (stage.go); set by Rebuild on its
+	// staging schema until it has.
+	stageFacts atomic.Bool
+	// rebuilt says how the last rebuild through db derived its facts.
+	rebuilt stageStats
 	// analyzed tracks the fact rows written through db, to refresh the
 	// planner's statistics as the table grows (see [DB.noteFacts]).
 	analyzed struct {

@@ -79,6 +79,21 @@
 // A rebuild works in batches of [RebuildBatchEvents] unless told
 // otherwise, and replaces read models of another ledger.
 //
+// A rebuild is set-based where it can be (stage.go): its batches go
+// through the live projector's decoding and applier, with the same place
+// and replay rule (rejected messages are recorded, never applied), but
+// each fact set is COPYed as an assertion into an unlogged staging table
+// instead of being resolved against the rows it replaces. Once caught up,
+// one INSERT … SELECT derives the facts' valid and recorded ranges with
+// window functions (lead() over each attribute's assertions by sequence),
+// for every attribute whose assertions are in valid-time order; an
+// attribute with a backdated assertion (a retraction, a restatement) is
+// resolved one attribute at a time by the live writer's own resolveSet.
+// The secondary indexes of facts and decisions are built once, after. The
+// anchor of the log it read is computed beside the load, not between
+// batches. Parity tests compare a rebuild with the live projector row for
+// row.
+//
 // # Reporting views
 //
 // BI tools read a schema of SQL views (default "reporting", see

@@ -41,6 +41,39 @@ func (a *applier) openChanges(changes []domain.Change) ([]domain.Change, error) 
 	})
 }
 
+// openDecision returns a decision's changes and effects as JSON with the
+// names of people opened: decoded into the domain's changes and effects,
+// opened, encoded again.
+func (a *applier) openDecision(p *recordedDecision) (changes, effects string, err error) {
+	var cs []domain.Change
+	if len(p.Changes) > 0 {
+		if err := json.Unmarshal(p.Changes, &cs); err != nil {
+			return "", "", fmt.Errorf("decision %s: changes: %w", p.ID, err)
+		}
+	}
+	var es []domain.Effect
+	if len(p.Effects) > 0 {
+		if err := json.Unmarshal(p.Effects, &es); err != nil {
+			return "", "", fmt.Errorf("decision %s: effects: %w", p.ID, err)
+		}
+	}
+	if cs, err = a.openChanges(cs); err != nil {
+		return "", "", err
+	}
+	if es, err = openEffects(es, a.openName); err != nil {
+		return "", "", err
+	}
+	cb, err := json.Marshal(cs)
+	if err != nil {
+		return "", "", err
+	}
+	eb, err := json.Marshal(es)
+	if err != nil {
+		return "", "", err
+	}
+	return string(cb), string(eb), nil
+}
+
 // openEffects returns effects with the names in their person.joined data
 // opened by open.
 func openEffects(effects []domain.Effect, open func(person, name string) (string, error)) ([]domain.Effect, error) {

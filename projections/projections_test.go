@@ -357,9 +357,9 @@ func TestRestartsAnywhereApplyEveryEventExactlyOnce(t *testing.T) {
 	var applyErr error
 	err = half.withTx(ctx, func(tx pgx.Tx) error {
 		// Apply part of the next units in a transaction, then abandon it.
-		w := newWriter(ctx, tx, false)
+		w := newWriter(ctx, tx, false, false)
 		for _, u := range units[2:5] {
-			if err := applyUnit(w, u, nil); err != nil {
+			if err := applyUnit(w, u, nil, nil); err != nil {
 				return err
 			}
 			mid++

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"koers/domain"
 )
 
 // Progress reports a rebuild.
@@ -71,7 +73,13 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 	if err := db.dropSchema(ctx, staging); err != nil {
 		return err
 	}
-	next, err := open(ctx, db.base, Options{Schema: staging, MaxConns: 2}.WithDefaults(), false)
+	// The staging schema's batches do not wait for their commits to reach
+	// the disk: a crash loses the staging schema's last batches, which no
+	// one reads, and the switch's own (synchronous) commit writes the
+	// whole log of the rebuild before anyone can.
+	base := db.base.Copy()
+	base.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	next, err := open(ctx, base, Options{Schema: staging, MaxConns: 2}.WithDefaults(), false)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
@@ -88,6 +96,11 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 		if err := next.exec(ctx, `DROP INDEX IF EXISTS `+pgx.Identifier{ix.name}.Sanitize()); err != nil {
 			return fmt.Errorf("rebuild: defer index %s: %w", ix.name, err)
 		}
+	}
+	// The facts are derived at the end, set-based (stage.go).
+	loadIndexes, err := next.stageStart(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
 	}
 	indexed := false
 
@@ -106,7 +119,16 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 			progress(Progress{Done: cp, Total: total, Elapsed: el, Rate: float64(cp) / max(el.Seconds(), 1e-9)})
 		}
 	}
-	p, err := NewProjector(next, src, opts)
+	// The anchor of the log up to total is a second read of it, which the
+	// projector would make in its own goroutine between batches: made
+	// beside the load instead, it costs the rebuild (almost) no time.
+	actx, stopAnchor := context.WithCancel(ctx)
+	anchored := anchorBeside(actx, src, total)
+	defer func() {
+		stopAnchor()
+		<-anchored
+	}()
+	p, err := NewProjector(next, unanchored{src}, opts)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
@@ -115,6 +137,16 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 			return fmt.Errorf("rebuild: %w", err)
 		}
 		if !indexed {
+			if db.rebuilt, err = next.stageFinish(ctx, loadIndexes); err != nil {
+				return fmt.Errorf("rebuild: %w", err)
+			}
+			if r := <-anchored; r.err != nil {
+				return fmt.Errorf("rebuild: %w", r.err)
+			} else if r.ok {
+				if err := next.RecordAnchor(ctx, r.anchor); err != nil {
+					return fmt.Errorf("rebuild: %w", err)
+				}
+			}
 			for _, ix := range deferred {
 				if err := next.exec(ctx, ix.create); err != nil {
 					return fmt.Errorf("rebuild: build index %s: %w", ix.name, err)
@@ -133,6 +165,54 @@ func (db *DB) Rebuild(ctx context.Context, src Source, opts ProjectorOptions, pr
 		}
 	}
 	return fmt.Errorf("rebuild: the live read models kept moving ahead or the reporting views stayed in use: gave up after %d attempts to switch", maxSwitchAttempts)
+}
+
+// anchored is the outcome of [anchorBeside]: the anchor (ok false when
+// the source makes none, or the log is empty) or the error that stopped it.
+type anchored struct {
+	anchor domain.Anchor
+	ok     bool
+	err    error
+}
+
+// anchorBeside computes the anchor of src up to sequence total in a
+// goroutine of its own and sends the outcome on the channel it returns,
+// which is closed once the goroutine ended.
+func anchorBeside(ctx context.Context, src Source, total uint64) <-chan anchored {
+	out := make(chan anchored, 1)
+	go func() {
+		defer close(out)
+		an, ok := src.(domain.Anchorer)
+		if !ok || total == 0 {
+			out <- anchored{}
+			return
+		}
+		a, err := an.Anchor(ctx, domain.Anchor{}, total)
+		if err != nil {
+			err = fmt.Errorf("anchor at %d: %w", total, err)
+		}
+		out <- anchored{anchor: a, ok: err == nil, err: err}
+	}()
+	return out
+}
+
+// unanchored is a source without its [domain.Anchorer] side, for the
+// projector of a rebuild, which anchors the log itself (anchorBeside). It
+// still checks the log's integrity as the source does.
+type unanchored struct{ Source }
+
+func (u unanchored) CheckIntegrity(ctx context.Context, anchors ...domain.Anchor) error {
+	if ic, ok := u.Source.(domain.IntegrityChecker); ok {
+		return ic.CheckIntegrity(ctx, anchors...)
+	}
+	return nil
+}
+
+func (u unanchored) Halted() error {
+	if ic, ok := u.Source.(domain.IntegrityChecker); ok {
+		return ic.Halted()
+	}
+	return nil
 }
 
 // deferredIndex is an index a rebuild drops from its staging schema and

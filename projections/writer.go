@@ -25,8 +25,12 @@ type writer struct {
 	tx  pgx.Tx
 	// reference writes every fact and row at once, one statement each.
 	reference bool
-	sets      []factSet
-	rows      map[string][][]any
+	// stage records each fact set as an assertion in the rebuild's
+	// staging table instead of resolving it (see stage.go).
+	stage  bool
+	staged []factSet
+	sets   []factSet
+	rows   map[string][][]any
 	// order keeps the tables' COPY order stable.
 	order []string
 	// factRows counts the fact rows written.
@@ -69,14 +73,18 @@ var tableColumns = map[string][]string{
 	"rejected_messages": {"seq", "subject", "reason"},
 }
 
-func newWriter(ctx context.Context, tx pgx.Tx, reference bool) *writer {
-	return &writer{ctx: ctx, tx: tx, reference: reference, rows: map[string][][]any{}}
+func newWriter(ctx context.Context, tx pgx.Tx, reference, stage bool) *writer {
+	return &writer{ctx: ctx, tx: tx, reference: reference, stage: stage, rows: map[string][][]any{}}
 }
 
 // set records a belief; see [applier.set].
 func (w *writer) set(s factSet) error {
 	// pgx sends times to PostgreSQL truncated to microseconds; resolve as it stores them.
 	s.valid = s.valid.Truncate(time.Microsecond)
+	if w.stage {
+		w.staged = append(w.staged, s)
+		return nil
+	}
 	if !w.reference {
 		w.sets = append(w.sets, s)
 		return nil
@@ -160,6 +168,12 @@ func (w *writer) flushRows() error {
 		}
 		w.rows[table] = rows[:0]
 	}
+	if len(w.staged) > 0 {
+		if _, err := w.tx.CopyFrom(w.ctx, pgx.Identifier{assertionsTable}, assertionColumns, &assertionSource{sets: w.staged}); err != nil {
+			return fmt.Errorf("copy %d fact assertions: %w", len(w.staged), err)
+		}
+		w.staged = w.staged[:0]
+	}
 	return nil
 }
 
@@ -217,29 +231,12 @@ func (w *writer) flushFacts() error {
 	var uFrom []time.Time
 	var uSeq []int64
 	for _, s := range sets {
-		var keep []*factRow
-		var next []*factRow
-		for _, old := range cur[s.key] {
-			if old.validTo != nil && !old.validTo.After(s.valid) {
-				keep = append(keep, old)
-				continue
-			}
-			old.superseded = s.seq
+		cur[s.key], created = resolveSet(cur[s.key], s, created, func(old *factRow) {
 			if old.existing {
 				uKinds, uIDs, uAttrs = append(uKinds, s.key.kind), append(uIDs, s.key.id), append(uAttrs, s.key.attr)
 				uFrom, uSeq = append(uFrom, old.validFrom), append(uSeq, s.seq)
 			}
-			if old.validFrom.Before(s.valid) {
-				to := s.valid
-				part := &factRow{key: s.key, value: old.value, validFrom: old.validFrom, validTo: &to, recordedSeq: s.seq,
-					recordedAt: s.recordedAt, decision: old.decision}
-				created = append(created, part)
-				next = append(next, part)
-			}
-		}
-		row := &factRow{key: s.key, value: s.value, validFrom: s.valid, recordedSeq: s.seq, recordedAt: s.recordedAt, decision: s.decision}
-		created = append(created, row)
-		cur[s.key] = append(append(keep, next...), row)
+		})
 	}
 	if len(uSeq) > 0 {
 		if _, err := w.tx.Exec(w.ctx, `UPDATE facts f SET superseded_seq = u.seq
@@ -252,20 +249,39 @@ func (w *writer) flushFacts() error {
 	if _, err := w.tx.Exec(w.ctx, `SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT`); err != nil {
 		return fmt.Errorf("plan fact look-ups: %w", err)
 	}
-	out := make([][]any, len(created))
-	for i, row := range created {
-		key := row.key
-		var sup *int64
-		if row.superseded != 0 {
-			sup = &row.superseded
-		}
-		out[i] = []any{key.kind, key.id, key.attr, row.value, row.validFrom, row.validTo, row.recordedSeq, row.recordedAt, sup, row.decision}
-	}
+	out := factValues(created)
 	w.factRows += len(out)
-	if _, err := w.tx.CopyFrom(w.ctx, pgx.Identifier{"facts"},
-		[]string{"kind", "id", "attr", "value", "valid_from", "valid_to", "recorded_seq", "recorded_at", "superseded_seq", "decision"},
-		pgx.CopyFromRows(out)); err != nil {
+	if _, err := w.tx.CopyFrom(w.ctx, pgx.Identifier{"facts"}, factColumns, pgx.CopyFromRows(out)); err != nil {
 		return fmt.Errorf("copy %d facts: %w", len(out), err)
 	}
 	return nil
+}
+
+// resolveSet applies belief s to cur, the rows of its attribute not superseded
+// yet, as the reference writer's statement does: every row that ends after
+// s's valid time is superseded by s (closed is told of each), the part of
+// it before that time is kept as a new row recorded with s, and s's own row
+// follows. It returns the attribute's rows not superseded afterwards, and
+// created with the new rows appended. The live writer and the rebuild's
+// assertions that are not in valid-time order (stage.go) both resolve here.
+func resolveSet(cur []*factRow, s factSet, created []*factRow, closed func(old *factRow)) ([]*factRow, []*factRow) {
+	var keep, next []*factRow
+	for _, old := range cur {
+		if old.validTo != nil && !old.validTo.After(s.valid) {
+			keep = append(keep, old)
+			continue
+		}
+		old.superseded = s.seq
+		closed(old)
+		if old.validFrom.Before(s.valid) {
+			to := s.valid
+			part := &factRow{key: s.key, value: old.value, validFrom: old.validFrom, validTo: &to, recordedSeq: s.seq,
+				recordedAt: s.recordedAt, decision: old.decision}
+			created = append(created, part)
+			next = append(next, part)
+		}
+	}
+	row := &factRow{key: s.key, value: s.value, validFrom: s.valid, recordedSeq: s.seq, recordedAt: s.recordedAt, decision: s.decision}
+	created = append(created, row)
+	return append(append(keep, next...), row), created
 }
