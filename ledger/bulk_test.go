@@ -217,6 +217,49 @@ func TestApplyAllReDecidesABatchAfterAConflict(t *testing.T) {
 	}
 }
 
+// A run cancelled while a batch is on its way still reports every line
+// that was written, and only those: a batch in flight is waited for.
+func TestApplyAllCancelledReportsEveryLineWritten(t *testing.T) {
+	l := ledgertest.New(t)
+	h, st := l.Handler, l.Store
+	submit(t, h, org)
+	var file []string
+	for i := range 60 {
+		file = append(file, join(fmt.Sprintf("join-%d", i), fmt.Sprintf("p-n%d", i), "t-edge"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reported := map[string]bool{}
+	_, err := h.ApplyAll(ctx, linesOf(file...), ledger.BulkOptions{
+		BatchMessages: 9, // three decisions of three messages per batch
+		Report: func(r ledger.LineResult) {
+			if r.Err == nil {
+				reported[r.Result.DecisionID] = true
+			}
+			if len(reported) == 6 {
+				cancel() // while the next batch is decided or sent
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	written := 0
+	for i := range 60 {
+		id := fmt.Sprintf("join-%d", i)
+		rec := fold(t, st, domain.Ref{Kind: domain.KindDecision, ID: id})
+		if rec.Exists() != reported[id] {
+			t.Errorf("%s: recorded %v, reported %v", id, rec.Exists(), reported[id])
+		}
+		if rec.Exists() {
+			written++
+		}
+	}
+	if written < 6 || written == 60 {
+		t.Fatalf("%d of 60 lines written: want the run stopped after the first six", written)
+	}
+}
+
 // loadCounter is the real store, counting every aggregate the bulk path
 // loads from it.
 type loadCounter struct {
