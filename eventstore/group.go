@@ -84,7 +84,7 @@ type grouper struct {
 	sending bool // a sender goroutine runs
 	slots   chan struct{}
 	arrived chan struct{} // a decision was queued (buffered 1: a wake-up, not a count)
-	stats   GroupStats // guarded by mu
+	stats   GroupStats    // guarded by mu
 }
 
 // GroupStats counts what group commit sent since the store was opened:

@@ -85,7 +85,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	}
 	// A stream that lost messages (trimmed, a store file cut) opens for
 	// reading and verifying, but not for writing: see [Store.Check].
-	problems := st.stateProblems(stream.CachedInfo().State)
+	problems := st.stateProblems(stream.CachedInfo().State, 0)
 	if err := checkStream(stream.CachedInfo().Config, want); err != nil {
 		for _, e := range unjoin(err) {
 			problems = append(problems, "setting weakened: "+e.Error())

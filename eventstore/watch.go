@@ -97,6 +97,10 @@ type StreamState struct {
 func (s *Store) Check(ctx context.Context, anchors ...domain.Anchor) (StreamState, error) {
 	ctx, cancel := withTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
+	// What the store had seen before it asked: an append acknowledged
+	// while the request is in flight may be missing from the answer
+	// without anything having been removed.
+	seen := s.seenLast()
 	info, err := s.js.Stream(ctx, s.cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return StreamState{}, s.halt([]string{"the stream was removed"})
@@ -112,7 +116,7 @@ func (s *Store) Check(ctx context.Context, anchors ...domain.Anchor) (StreamStat
 			problems = append(problems, "setting weakened: "+e.Error())
 		}
 	}
-	problems = append(problems, s.stateProblems(si.State)...)
+	problems = append(problems, s.stateProblems(si.State, seen)...)
 	for _, a := range anchors {
 		if a.Sequence > st.Last {
 			problems = append(problems, fmt.Sprintf("the stream ends at %d, before the anchor at %d: history was removed", st.Last, a.Sequence))
@@ -132,16 +136,23 @@ func (s *Store) Check(ctx context.Context, anchors ...domain.Anchor) (StreamStat
 	return st, nil
 }
 
+// seenLast is the highest last sequence this store has seen so far.
+func (s *Store) seenLast() uint64 {
+	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
+	return s.watch.maxLast
+}
+
 // stateProblems compares the stream's extent with what a ledger's must be
-// and with the most this store has seen, which it moves on.
-func (s *Store) stateProblems(state jetstream.StreamState) []string {
+// and with seen, the most this store had seen before it asked for state
+// (see [Store.seenLast]); it moves the most seen on to state's.
+func (s *Store) stateProblems(state jetstream.StreamState, seen uint64) []string {
 	var problems []string
 	s.watch.mu.Lock()
-	maxLast := s.watch.maxLast
-	s.watch.maxLast = max(maxLast, state.LastSeq)
+	s.watch.maxLast = max(s.watch.maxLast, state.LastSeq)
 	s.watch.mu.Unlock()
-	if state.LastSeq < maxLast {
-		problems = append(problems, fmt.Sprintf("the stream ends at %d, but reached %d before: history was removed", state.LastSeq, maxLast))
+	if state.LastSeq < seen {
+		problems = append(problems, fmt.Sprintf("the stream ends at %d, but reached %d before: history was removed", state.LastSeq, seen))
 	}
 	if state.Msgs > 0 && state.FirstSeq != 1 {
 		problems = append(problems, fmt.Sprintf("the stream starts at %d, not 1: messages 1 to %d were removed", state.FirstSeq, state.FirstSeq-1))

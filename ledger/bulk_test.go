@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"koers/domain"
 	"koers/eventstore"
@@ -213,6 +214,111 @@ func TestApplyAllReDecidesABatchAfterAConflict(t *testing.T) {
 	}
 	if got := len(slices.Compact(slices.Sorted(slices.Values(seqs)))); got != len(seqs) {
 		t.Fatalf("a sequence reported twice: %v", seqs)
+	}
+}
+
+// A run cancelled while a batch is on its way still reports every line
+// that was written, and only those: a batch in flight is waited for.
+func TestApplyAllCancelledReportsEveryLineWritten(t *testing.T) {
+	l := ledgertest.New(t)
+	h, st := l.Handler, l.Store
+	submit(t, h, org)
+	var file []string
+	for i := range 60 {
+		file = append(file, join(fmt.Sprintf("join-%d", i), fmt.Sprintf("p-n%d", i), "t-edge"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reported := map[string]bool{}
+	_, err := h.ApplyAll(ctx, linesOf(file...), ledger.BulkOptions{
+		BatchMessages: 9, // three decisions of three messages per batch
+		Report: func(r ledger.LineResult) {
+			if r.Err == nil {
+				reported[r.Result.DecisionID] = true
+			}
+			if len(reported) == 6 {
+				cancel() // while the next batch is decided or sent
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	written := 0
+	for i := range 60 {
+		id := fmt.Sprintf("join-%d", i)
+		rec := fold(t, st, domain.Ref{Kind: domain.KindDecision, ID: id})
+		if rec.Exists() != reported[id] {
+			t.Errorf("%s: recorded %v, reported %v", id, rec.Exists(), reported[id])
+		}
+		if rec.Exists() {
+			written++
+		}
+	}
+	if written < 6 || written == 60 {
+		t.Fatalf("%d of 60 lines written: want the run stopped after the first six", written)
+	}
+}
+
+// loadCounter is the real store, counting every aggregate the bulk path
+// loads from it.
+type loadCounter struct {
+	*eventstore.Store
+	loaded map[domain.Ref]int
+}
+
+func (c *loadCounter) LoadMany(ctx context.Context, refs []domain.Ref) ([]domain.History, error) {
+	for _, r := range refs {
+		c.loaded[r]++
+	}
+	return c.Store.LoadMany(ctx, refs)
+}
+
+// A long run keeps in memory what its decisions keep working on: the
+// people and teams are loaded once however many decisions go by, since a
+// decision's own record leaves the world once it has landed instead of
+// filling it until the world is dropped and loaded again (which walks
+// each aggregate's whole history).
+func TestApplyAllLoadsWhatItKeepsWorkingOnOnce(t *testing.T) {
+	l := ledgertest.New(t)
+	counter := &loadCounter{Store: l.Store, loaded: map[domain.Ref]int{}}
+	h, err := ledger.New(counter, ledger.Options{Now: func() time.Time { return ledgertest.Clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const people, moves = 12, 240
+	decisions := []string{org}
+	for i := range people {
+		decisions = append(decisions, join(fmt.Sprintf("join-%d", i), fmt.Sprintf("p-m%d", i), "t-core"))
+	}
+	for i := range moves {
+		to := "t-edge"
+		if (i/people)%2 == 1 {
+			to = "t-core"
+		}
+		decisions = append(decisions, move(fmt.Sprintf("move-%d", i), fmt.Sprintf("p-m%d", i%people), to))
+	}
+	sum, err := h.ApplyAll(context.Background(), linesOf(decisions...), ledger.BulkOptions{
+		BatchMessages: 16,
+		Window:        8,
+		// Room for the organisation and the people, not for a record of
+		// every decision.
+		MaxWorld: 40,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + people + moves; sum.Applied != want {
+		t.Fatalf("summary %+v, want %d applied", sum, want)
+	}
+	for r, n := range counter.loaded {
+		if n != 1 {
+			t.Errorf("%s loaded %d times, want once", r, n)
+		}
+	}
+	// 240 moves: every person went to t-edge and back 10 times.
+	if core, edge := team(t, l.Store, "t-core"), team(t, l.Store, "t-edge"); len(core) != 1+people || len(edge) != 0 {
+		t.Fatalf("t-core %v, t-edge %v: want p-1 and the %d movers in t-core, nobody in t-edge", core, edge, people)
 	}
 }
 
