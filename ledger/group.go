@@ -206,8 +206,10 @@ func (h *Handler) lookupGroup(ctx context.Context, group []domain.Decided) ([]do
 			if i == 0 {
 				return nil, nil
 			}
+			// An atomic append lands whole: a replica behind answered
+			// (see sameDecision), and what landed is not known yet.
 			return nil, fmt.Errorf("decision %s is not recorded, while %s of the same atomic append is: %w",
-				g.Meta.DecisionID, group[0].Meta.DecisionID, domain.ErrNotFound)
+				g.Meta.DecisionID, group[0].Meta.DecisionID, domain.ErrOutcomeUnknown)
 		}
 		if err := h.sameDecision(ctx, g.Meta.DecisionID, g.Events); err != nil {
 			return nil, err

@@ -665,7 +665,14 @@ func (h *Handler) sameDecision(ctx context.Context, id string, events []domain.E
 		return fmt.Errorf("decision %s: load its record: %w", id, err)
 	}
 	if len(hist.Events) == 0 || hist.Events[0].Type != domain.EventDecisionRecorded {
-		return fmt.Errorf("decision %s is recorded but its record cannot be read: %w", id, domain.ErrNotFound)
+		// Not a not-found: the record was there a moment ago. On a
+		// cluster, reads are direct gets that any replica answers, and one
+		// that has not caught up yet (a restarted node, a failover) does
+		// not have it: the fault matrix saw such a decision answered 404
+		// although it was in the log. Whether this decision landed is not
+		// known yet; asked again (resolve does, a client with the same id
+		// does) the answer comes from an up-to-date replica.
+		return fmt.Errorf("decision %s is recorded but its record cannot be read yet: %w", id, domain.ErrOutcomeUnknown)
 	}
 	if !sameJSON(hist.Events[0].Data, want) {
 		return &IDInUseError{DecisionID: id}
@@ -807,7 +814,8 @@ func (h *Handler) earlier(ctx context.Context, id string) (Result, error) {
 		return Result{}, err
 	}
 	if !found {
-		return Result{}, fmt.Errorf("decision %s is recorded but its events cannot be found: %w", id, domain.ErrNotFound)
+		// A replica behind, as in sameDecision: not a not-found.
+		return Result{}, fmt.Errorf("decision %s is recorded but its events cannot be read yet: %w", id, domain.ErrOutcomeUnknown)
 	}
 	return toResult(res), nil
 }
