@@ -118,6 +118,9 @@ type batch struct {
 	msgs     []*nats.Msg
 	subjects []string // subject of each message
 	hashes   []string // event hash of each message
+	// bases is each subject's head just before the batch: the version the
+	// server is told to expect, and the hash the batch chains to.
+	bases map[string]head
 }
 
 // prepare validates a decision's events and builds their messages: every
@@ -225,6 +228,10 @@ func (s *Store) prepareGroup(ctx context.Context, decisions []domain.Decided, ex
 		}
 		prev[subj] = heads[subj].hash
 	}
+	bases := make(map[string]head, len(distinct))
+	for _, subj := range distinct {
+		bases[subj] = head{seq: expected[firstOf[subj]], hash: prev[subj]}
+	}
 
 	msgs := make([]*nats.Msg, 0, total)
 	hashes := make([]string, 0, total)
@@ -249,7 +256,7 @@ func (s *Store) prepareGroup(ctx context.Context, decisions []domain.Decided, ex
 			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected[firstOf[subj]], 10))
 		}
 	}
-	return batch{msgs: msgs, subjects: subjects, hashes: hashes}, nil
+	return batch{msgs: msgs, subjects: subjects, hashes: hashes, bases: bases}, nil
 }
 
 // encode builds the messages of one decision's events, sealed and chained:
@@ -364,10 +371,27 @@ func (s *Store) AppendGroup(ctx context.Context, decisions []domain.Decided, exp
 	return nil, err
 }
 
-// remember puts the new heads of the written subjects in the cache.
+// remember puts the new heads of the written subjects in the cache, each
+// with the head it had before the batch: the server accepted the batch
+// only at that version, so the subject holds nothing between the two but
+// the batch's own messages, and a read that meets the subject later (the
+// projector following the log) starts its walk there instead of at the
+// subject's first message (headBefore).
 func (s *Store) remember(b batch, seqs []uint64) {
-	for i := range b.msgs {
-		s.cache.put(b.subjects[i], head{seq: seqs[i], hash: b.hashes[i]})
+	first := make(map[string]uint64, len(b.bases))
+	last := make(map[string]int, len(b.bases))
+	for i, subj := range b.subjects {
+		if _, ok := last[subj]; !ok {
+			first[subj] = seqs[i]
+		}
+		last[subj] = i
+	}
+	for subj, i := range last {
+		h := head{seq: seqs[i], hash: b.hashes[i]}
+		if base, ok := b.bases[subj]; ok {
+			h.before, h.first = &base, first[subj]
+		}
+		s.cache.put(subj, h)
 	}
 }
 

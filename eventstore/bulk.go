@@ -224,8 +224,12 @@ func (s *Store) AppendMany(ctx context.Context, decisions []domain.Decided, expe
 	for _, subj := range existing {
 		prev[subj] = heads[subj].hash
 	}
+	bases := make(map[string]head, len(distinct))
+	for _, subj := range distinct {
+		bases[subj] = head{seq: want[subj], hash: prev[subj]}
+	}
 
-	all := batch{subjects: make([]string, 0, total), hashes: make([]string, 0, total)}
+	all := batch{subjects: make([]string, 0, total), hashes: make([]string, 0, total), bases: bases}
 	envs := make([][]*envelope, len(decisions))
 	for di, d := range decisions {
 		var hashes []string

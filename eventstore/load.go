@@ -72,7 +72,7 @@ const probeMessages = 4
 // returns the subject's head there. A message that is not a genuine event
 // at its place is passed over: never returned, Verify reports it.
 func (s *Store) scan(ctx context.Context, subj string, from head, until uint64, fn func(*envelope, *jetstream.RawStreamMsg)) (head, error) {
-	hd := from
+	hd := head{seq: from.seq, hash: from.hash} // before is about from, not what the walk finds
 	next := from.seq + 1
 	// accept takes the next message and says whether the walk goes on.
 	accept := func(m *jetstream.RawStreamMsg) bool {
@@ -155,6 +155,11 @@ func (s *Store) check(subject string, body []byte, seq uint64) (*envelope, strin
 type head struct {
 	seq  uint64
 	hash string
+	// before, when known, is the head before the append that moved the
+	// subject here, and first that append's first sequence on the subject
+	// (see Store.remember).
+	before *head
+	first  uint64
 }
 
 // heads returns the head of every subject, from the cache where it can and
