@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -188,6 +189,38 @@ func WithNames(changes []Change, name func(PersonalName) (string, error)) ([]Cha
 		}
 		out[p.Change].Name = n
 		out[p.Change].NameSalt = ""
+	}
+	return out, nil
+}
+
+// EffectsWithNames returns effects with the names in their person.joined
+// data replaced by what open returns (opened, or relabelled); effects
+// itself is not changed.
+func EffectsWithNames(effects []Effect, open func(person, name string) (string, error)) ([]Effect, error) {
+	out := effects
+	copied := false
+	for i, e := range effects {
+		if e.Type != EventPersonJoined {
+			continue
+		}
+		var p PersonJoined
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return nil, fmt.Errorf("effect %d: %w", i, err)
+		}
+		n, err := open(p.ID, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		p.Name = n
+		data, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		if !copied {
+			out = append([]Effect(nil), effects...)
+			copied = true
+		}
+		out[i].Data = data
 	}
 	return out, nil
 }

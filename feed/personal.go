@@ -48,22 +48,11 @@ func openNames(ctx context.Context, names Names, r domain.Recorded) (domain.Reco
 		if p.Changes, err = domain.WithNames(p.Changes, open); err != nil {
 			return r, err
 		}
-		effects := append([]domain.Effect(nil), p.Effects...)
-		for i, e := range effects {
-			if e.Type != domain.EventPersonJoined {
-				continue
-			}
-			ref, err := domain.ParseRef(e.Aggregate)
-			if err != nil {
-				return r, err
-			}
-			inner, err := openNames(ctx, names, domain.Recorded{Event: domain.Event{Aggregate: ref, Type: e.Type, SchemaVersion: e.SchemaVersion, Data: e.Data}})
-			if err != nil {
-				return r, err
-			}
-			effects[i].Data = inner.Data
+		if p.Effects, err = domain.EffectsWithNames(p.Effects, func(person, name string) (string, error) {
+			return names.Open(ctx, person, name)
+		}); err != nil {
+			return r, err
 		}
-		p.Effects = effects
 		out = p
 	case domain.EventProposalOpened:
 		v, err := domain.DecodeEventData(r)

@@ -60,7 +60,7 @@ func (a *applier) openDecision(p *recordedDecision) (changes, effects string, er
 	if cs, err = a.openChanges(cs); err != nil {
 		return "", "", err
 	}
-	if es, err = openEffects(es, a.openName); err != nil {
+	if es, err = domain.EffectsWithNames(es, a.openName); err != nil {
 		return "", "", err
 	}
 	cb, err := json.Marshal(cs)
@@ -72,37 +72,6 @@ func (a *applier) openDecision(p *recordedDecision) (changes, effects string, er
 		return "", "", err
 	}
 	return string(cb), string(eb), nil
-}
-
-// openEffects returns effects with the names in their person.joined data
-// opened by open.
-func openEffects(effects []domain.Effect, open func(person, name string) (string, error)) ([]domain.Effect, error) {
-	out := effects
-	copied := false
-	for i, e := range effects {
-		if e.Type != domain.EventPersonJoined {
-			continue
-		}
-		var p domain.PersonJoined
-		if err := json.Unmarshal(e.Data, &p); err != nil {
-			return nil, fmt.Errorf("effect %d: %w", i, err)
-		}
-		n, err := open(p.ID, p.Name)
-		if err != nil {
-			return nil, err
-		}
-		p.Name = n
-		data, err := json.Marshal(p)
-		if err != nil {
-			return nil, err
-		}
-		if !copied {
-			out = append([]domain.Effect(nil), effects...)
-			copied = true
-		}
-		out[i].Data = data
-	}
-	return out, nil
 }
 
 // erase applies person.erased: the person's data key is destroyed (again,
@@ -151,7 +120,7 @@ func (a *applier) erase(person string) error {
 			if d.Changes, err = relabel(d.Changes); err != nil {
 				return nil, err
 			}
-			if d.Effects, err = openEffects(d.Effects, func(p, name string) (string, error) {
+			if d.Effects, err = domain.EffectsWithNames(d.Effects, func(p, name string) (string, error) {
 				if p == person {
 					return label, nil
 				}
